@@ -1,0 +1,68 @@
+"""`reconcile`: the command-line entry point. Commands live in `reconciler/cmds/`, one per file.
+
+Exit codes follow Terraform: 0 success (nothing to change), 1 error, 2 changes present (only
+with --detailed-exitcode). click's own usage errors exit 2 by default, which a CI script would
+read as "changes", so `main` remaps them to 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.cmds import common
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Config directory holding global.yaml and customers/ (default: ./config).",
+)
+@click.option(
+    "--sandbox", is_flag=True,
+    help="Run against the embedded ConnectWise + Trend simulator (state in .sandbox/), no credentials needed.",
+)
+@click.option("--dry-run", is_flag=True, help="With no command: validate and plan, write nothing.")
+@click.version_option(package_name="tmrm-billing-reconciler")
+@click.pass_context
+def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: bool) -> None:
+    """Billing-as-code: send Trend Micro seat counts to ConnectWise Manage agreements.
+
+    With no command, runs the scheduled job: validate, plan, apply what is due.
+    """
+    ctx.obj = common.Runtime(config_dir=config_dir, sandbox=sandbox)
+    if ctx.invoked_subcommand is None:
+        from reconciler.cmds.plan import run_scheduled_job
+
+        ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run))
+
+
+def _register() -> None:
+    from reconciler.cmds import drift, import_, plan, report, sandbox, validate
+
+    cli.add_command(validate.validate)
+    cli.add_command(plan.plan)
+    cli.add_command(plan.apply)
+    cli.add_command(sandbox.sandbox)
+    cli.add_command(import_.import_command)
+    cli.add_command(drift.drift)
+    cli.add_command(report.report)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        code = exit_.exit_code
+    except click.ClickException as error:  # usage errors must never read as "changes present"
+        error.show()
+        code = 1
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        code = 1
+    sys.exit(code or 0)

@@ -1,0 +1,122 @@
+"""The validated configuration as frozen records: what every other module reads.
+
+`reconciler.config.load_config` is the only producer. By the time a `Config` exists the
+YAML has passed the schemas and the cross-file checks, and `integration: custom` overrides
+have been merged into each customer's effective `billing` and `executive_summary`, so
+nothing downstream needs to know about `general` vs `custom`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+DEFAULT_AGREEMENT_TYPES = ("TMRM Management Solution", "Managed Service")
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class ConnectWiseSettings:
+    url: str  # base URL ending in /apis/3.0
+    company_id: str
+    api_version: str
+    requests_per_minute: int = 900
+    workers: int = 8
+
+
+@dataclass(frozen=True)
+class Product:
+    key: str  # e.g. "wfbss-svc"; the word customer files and usage rows use
+    name: str
+    connectwise_product: str  # ConnectWise catalog item identifier, e.g. "TM-WFBSS-SVC"
+
+
+@dataclass(frozen=True)
+class AgreementRef:
+    """An agreement named explicitly by its type and name."""
+
+    type: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.type} / {self.name}"
+
+
+# A product maps to an explicit agreement or to the word "default".
+Mapping = Union[AgreementRef, Literal["default"]]
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    enabled: bool = True
+    day: int = 1
+    timezone: str = "UTC"
+    catch_up_days: int = 7
+    prune: bool = False
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    enabled: bool = False
+    day: int = 1
+    timezone: str = "UTC"  # inherited from the effective billing timezone
+    management_solution: str = "TMRM Management Solution"
+
+
+@dataclass(frozen=True)
+class UsageSettings:
+    source: Literal["csv", "lmpi"] = "csv"
+    path: Path | None = None  # absolute, resolved against global.yaml's directory
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    max_change_percent: float = 30
+    min_additions: int = 10
+    max_quantity_drop_percent: float = 50
+
+
+@dataclass(frozen=True)
+class Customer:
+    slug: str  # the file name without .yaml; the customer's key everywhere
+    path: Path
+    name: str
+    trend_customer_id: str
+    connectwise_company: str  # ConnectWise company identifier
+    agreements: dict[str, Mapping]  # product key -> mapping
+    integration: Literal["general", "custom"]
+    billing: BillingSettings  # effective: global merged with custom overrides
+    executive_summary: SummarySettings  # effective, likewise
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.slug
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path  # the config directory
+    connectwise: ConnectWiseSettings
+    products: dict[str, Product]
+    default_agreement_types: tuple[str, ...]
+    billing: BillingSettings
+    executive_summary: SummarySettings
+    usage: UsageSettings
+    safety: SafetySettings
+    customers: tuple[Customer, ...] = field(default_factory=tuple)
+
+    def product_by_identifier(self, identifier: str) -> Product | None:
+        """The product whose ConnectWise catalog identifier is `identifier` (case-insensitive)."""
+        wanted = identifier.casefold()
+        for product in self.products.values():
+            if product.connectwise_product.casefold() == wanted:
+                return product
+        return None
+
+    def customer(self, key: str) -> Customer | None:
+        """A customer by file slug or by Trend customer id."""
+        for customer in self.customers:
+            if key in (customer.slug, customer.trend_customer_id):
+                return customer
+        return None
