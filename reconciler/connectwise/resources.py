@@ -1,0 +1,163 @@
+"""Thin, named wrappers over the endpoints the reconciler uses (mixed into `Client`).
+
+They add three things the bare verbs do not: URL paths in one place, `in (...)` filters
+split so no URL exceeds CW's ~2000-character limit, and the read-back each create needs
+to stay safe after an ambiguous failure (see `Client.create`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from .conditions import Condition, all_of, cond
+
+if TYPE_CHECKING:
+    from .client import Client
+
+MAX_URL = 2000
+# Room left for pageSize/page/fields/orderBy and the Link-derived parameters.
+_URL_SLACK = 120
+
+
+def _ids(value: int) -> int:
+    """Record ids go into URL paths: accept only real integers (not "12/../x")."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer id, got {value!r}")
+    return value
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+class ResourcesMixin:
+    """Domain helpers. Expects `list`, `get`, `create`, `patch` and `base_url` (see Client)."""
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def companies(self: Client, identifiers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """All companies, or those whose `identifier` is one of `identifiers`."""
+        return self._list_in("company/companies", "identifier", identifiers)
+
+    def agreements(self: Client, company_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """All agreements, or those of the given company ids (`company/id in (...)`)."""
+        ids = None if company_ids is None else [_ids(i) for i in company_ids]
+        return self._list_in("finance/agreements", "company/id", ids)
+
+    def agreement_types(self: Client) -> list[dict[str, Any]]:
+        return self.list("finance/agreements/types")
+
+    def catalog_items(self: Client, identifiers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        return self._list_in("procurement/catalog", "identifier", identifiers)
+
+    def additions(self: Client, agreement_id: int) -> list[dict[str, Any]]:
+        return self.list(f"finance/agreements/{_ids(agreement_id)}/additions")
+
+    def management_summary_reports(
+        self: Client, company_id: int, group_identifier: str | None = None
+    ) -> list[dict[str, Any]]:
+        conditions = cond("groupIdentifier", "=", group_identifier) if group_identifier else None
+        return self.list(f"company/companies/{_ids(company_id)}/managementSummaryReports",
+                         conditions=conditions)
+
+    def system_info(self: Client) -> dict[str, Any]:
+        return self.get("system/info")
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create_addition(self: Client, agreement_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """POST an addition. `body["product"]` must name the product by `id` or `identifier`.
+
+        Read-back after an ambiguous failure: an active (no `cancelledDate`) addition of the
+        same product on this agreement whose id was not there before the POST. The snapshot
+        is taken here, so a caller cannot forget it. (Two writers adding the same product to
+        the same agreement at the same moment could confuse it; the reconciler never does.)
+        """
+        path = f"finance/agreements/{_ids(agreement_id)}/additions"
+        matches = _product_matcher(body.get("product"))
+        before = {a.get("id") for a in self.additions(agreement_id)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [
+                a for a in self.additions(agreement_id)
+                if a.get("id") not in before and not a.get("cancelledDate")
+                and matches(a.get("product"))
+            ]
+            return min(new, key=lambda a: a.get("id") or 0) if new else None
+
+        return self.create(path, body, find_existing)
+
+    def update_addition(
+        self: Client, agreement_id: int, addition_id: int, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self.patch(
+            f"finance/agreements/{_ids(agreement_id)}/additions/{_ids(addition_id)}", operations
+        )
+
+    def cancel_addition(
+        self: Client, agreement_id: int, addition_id: int, cancelled_date: date
+    ) -> dict[str, Any]:
+        """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it)."""
+        value = cancelled_date.strftime("%Y-%m-%dT00:00:00Z")
+        return self.update_addition(
+            agreement_id, addition_id, [{"op": "replace", "path": "cancelledDate", "value": value}]
+        )
+
+    def create_management_summary_report(
+        self: Client, company_id: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """POST an executive summary; read-back is a new report with the same groupIdentifier."""
+        group = body.get("groupIdentifier")
+        if not isinstance(group, str) or not group:
+            raise ValueError("a management summary report needs a groupIdentifier")
+        path = f"company/companies/{_ids(company_id)}/managementSummaryReports"
+        before = {r.get("id") for r in self.management_summary_reports(company_id, group)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [r for r in self.management_summary_reports(company_id, group)
+                   if r.get("id") not in before and r.get("groupIdentifier") == group]
+            return min(new, key=lambda r: r.get("id") or 0) if new else None
+
+        return self.create(path, body, find_existing)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _list_in(
+        self: Client, path: str, field: str, values: Iterable[Any] | None
+    ) -> list[dict[str, Any]]:
+        if values is None:
+            return self.list(path)
+        wanted = _unique(values)
+        records: dict[Any, dict[str, Any]] = {}
+        for conditions in _in_chunks(field, wanted, MAX_URL - len(self.base_url) - len(path)):
+            for record in self.list(path, conditions=conditions):
+                records.setdefault(record.get("id", id(record)), record)
+        return list(records.values())
+
+
+def _in_chunks(field: str, values: list[Any], room: int) -> Iterator[Condition]:
+    """`field in (...)` conditions, each short enough once URL-encoded to fit in `room`."""
+    budget = room - _URL_SLACK
+    chunk: list[Any] = []
+    for value in values:
+        trial = chunk + [value]
+        if chunk and len(urlencode({"conditions": cond(field, "in", trial)})) > budget:
+            yield all_of(cond(field, "in", chunk))
+            chunk = [value]
+        else:
+            chunk = trial
+    if chunk:
+        yield all_of(cond(field, "in", chunk))
+
+
+def _product_matcher(product: Any) -> Callable[[Any], bool]:
+    if isinstance(product, dict) and isinstance(product.get("id"), int):
+        wanted_id = product["id"]
+        return lambda p: isinstance(p, dict) and p.get("id") == wanted_id
+    if isinstance(product, dict) and isinstance(product.get("identifier"), str):
+        wanted = product["identifier"].casefold()
+        return lambda p: isinstance(p, dict) and str(p.get("identifier", "")).casefold() == wanted
+    raise ValueError("an addition body needs product {'id': N} or {'identifier': 'X'}")
