@@ -1,0 +1,148 @@
+"""Cross-file checks: what no single schema can see.
+
+They run after the schema checks on every file that parsed, so they read the data
+defensively (a wrong type was already reported by the schema; here it is just skipped).
+
+Decisions:
+- Duplicates are reported on the later file in slug order, naming the first file:line.
+  `connectwise_company` compares case-insensitively (ConnectWise identifiers are), and so does
+  `trend_customer_id` (a GUID). Placeholder ids (`REPLACE-ME`) are never duplicates of each
+  other: the schema already reports each one.
+- A `billing`/`executive_summary` block under `integration: general` is an error, not a
+  warning: it looks like an override but would silently do nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from reconciler.config.diagnostics import Diagnostic
+from reconciler.config.schemas import PLACEHOLDER_ID
+from reconciler.config.yamlsource import JsonPath, YamlDocument
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+OVERRIDE_BLOCKS = ("billing", "executive_summary")
+
+
+def slug_problem(path: Path) -> str | None:
+    """Why a customer file's name cannot be a slug, or None."""
+    if SLUG.match(path.stem):
+        return None
+    return (f"file name '{path.stem}' is not a valid customer slug: use lower-case letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit")
+
+
+def check_global(doc: YamlDocument) -> list[Diagnostic]:
+    return list(_timezone(doc, ("billing", "timezone")))
+
+
+def check_customers(global_doc: YamlDocument | None, customers: Iterable[YamlDocument]) -> list[Diagnostic]:
+    """Per-customer checks that need global.yaml, and uniqueness across customer files.
+
+    `customers` must come in slug order: that order decides which duplicate is "the second".
+    """
+    products = _products(global_doc)
+    found: list[Diagnostic] = []
+    seen: dict[str, dict[str, tuple[YamlDocument, JsonPath]]] = {
+        "trend_customer_id": {}, "connectwise_company": {},
+    }
+    for doc in customers:
+        if not isinstance(doc.data, dict):
+            continue
+        found += _timezone(doc, ("billing", "timezone"))
+        found += _unknown_products(doc, products)
+        found += _integration(doc)
+        for key, first in seen.items():
+            found += _unique(doc, key, first)
+    return found
+
+
+def _products(global_doc: YamlDocument | None) -> set[str] | None:
+    """Product keys of global.yaml, or None when they are unknown (then mappings go unchecked)."""
+    if global_doc is None or not isinstance(global_doc.data, dict):
+        return None
+    products = global_doc.data.get("products")
+    return set(products) if isinstance(products, dict) else None
+
+
+def _timezone(doc: YamlDocument, path: JsonPath) -> Iterator[Diagnostic]:
+    value = _get(doc.data, path)
+    if isinstance(value, str) and value and not _zone_exists(value):
+        message = f"unknown time zone '{value}': use an IANA name such as America/Chicago"
+        close = difflib.get_close_matches(value, _zone_names(), n=1, cutoff=0.7)
+        if close:
+            message = f"unknown time zone '{value}' (did you mean '{close[0]}'?)"
+        yield doc.diagnostic(path, message)
+
+
+def _unknown_products(doc: YamlDocument, products: set[str] | None) -> Iterator[Diagnostic]:
+    agreements = doc.data.get("agreements")
+    if products is None or not isinstance(agreements, dict):
+        return
+    for key in agreements:
+        if key not in products:
+            message = f"unknown product '{key}': not in global.yaml products"
+            close = difflib.get_close_matches(key, sorted(products), n=1, cutoff=0.6)
+            message += f" (did you mean '{close[0]}'?)" if close else f" ({', '.join(sorted(products))})"
+            yield doc.diagnostic(("agreements", key), message, at_key=True)
+
+
+def _integration(doc: YamlDocument) -> Iterator[Diagnostic]:
+    integration = doc.data.get("integration", "general")
+    blocks = [block for block in OVERRIDE_BLOCKS if block in doc.data]
+    if integration == "general":
+        for block in blocks:
+            yield doc.diagnostic(
+                (block,),
+                f"'{block}' has no effect with integration: general; set integration: custom "
+                "to override the global settings, or remove the block",
+                at_key=True,
+            )
+    elif integration == "custom" and not blocks:
+        yield doc.diagnostic(
+            ("integration",),
+            "integration: custom needs a billing or executive_summary block to override; "
+            "use integration: general to follow the global settings",
+        )
+
+
+def _unique(
+    doc: YamlDocument, key: str, first: dict[str, tuple[YamlDocument, JsonPath]]
+) -> Iterator[Diagnostic]:
+    value = doc.data.get(key)
+    if not isinstance(value, str) or not value or value.strip() == PLACEHOLDER_ID:
+        return
+    folded = value.casefold()
+    if folded in first:
+        other, path = first[folded]
+        line, _ = other.mark(path)
+        yield doc.diagnostic((key,), f"{key} '{value}' is already used by {other.display}:{line}")
+    else:
+        first[folded] = (doc, (key,))
+
+
+def _get(data: Any, path: JsonPath) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+@functools.cache
+def _zone_exists(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+@functools.cache
+def _zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())

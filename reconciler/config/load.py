@@ -1,0 +1,205 @@
+"""Config loading: read the config directory, check it all in one pass, build the `Config`.
+
+Pipeline (each stage testable alone): `yamlsource.read_yaml` per file -> `schemas.schema_errors`
+per file -> `checks` across files -> either diagnostics or the frozen model.
+
+Decisions:
+- Customer files are `customers/*.yaml` and `*.yml` (not recursive); anything else there is
+  ignored, so READMEs and editor backups do not break a run.
+- Two files with the same slug (`acme.yaml` and `acme.yml`) are an error on the second.
+- Problems with the directory itself (no global.yaml, no customers/) sit at line 1:1 of the
+  missing path.
+- `CW_URL` / `CW_COMPANY_ID` override only when set and non-empty; they are not re-validated
+  (they are the operator's, not the repository's).
+- Paths in the `Config` (`root`, `Customer.path`) stay as given; only `usage.path` is made
+  absolute, as model.py documents.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from reconciler.config import checks
+from reconciler.config.diagnostics import ConfigInvalid, Diagnostic, display_path
+from reconciler.config.model import (
+    DEFAULT,
+    AgreementRef,
+    BillingSettings,
+    Config,
+    ConnectWiseSettings,
+    Customer,
+    Product,
+    SafetySettings,
+    SummarySettings,
+    UsageSettings,
+)
+from reconciler.config.schemas import Schemas, load_schemas, schema_errors
+from reconciler.config.yamlsource import YamlDocument, read_yaml
+
+CUSTOMER_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class ConfigCheck:
+    """The outcome of checking a config directory: diagnostics plus what was read."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    global_doc: YamlDocument | None = None
+    customers: list[YamlDocument] = field(default_factory=list)  # parsed, in slug order
+    global_files: int = 0
+    customer_files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.level == "error" for d in self.diagnostics)
+
+
+def customer_files(config_dir: Path) -> list[Path]:
+    """The customer files of a config directory, in slug order."""
+    folder = config_dir / "customers"
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.suffix in CUSTOMER_SUFFIXES and p.is_file()]
+    return sorted(files, key=lambda p: (p.stem, p.suffix))
+
+
+def check_config(config_dir: Path) -> ConfigCheck:
+    """Check every file of `config_dir`; never raises for anything a user can put there."""
+    result = ConfigCheck()
+    schemas = load_schemas()
+    result.diagnostics += schemas.problems
+    if schemas.problems:  # without schemas nothing else can be judged fairly
+        return result
+
+    global_path = config_dir / "global.yaml"
+    if not config_dir.is_dir():
+        result.diagnostics.append(_whole(config_dir, "config directory not found"))
+        return _sorted(result)
+    if global_path.is_file():
+        result.global_files = 1
+        result.global_doc = _read(global_path, "global", schemas, result.diagnostics)
+        if result.global_doc is not None:
+            result.diagnostics += checks.check_global(result.global_doc)
+    else:
+        result.diagnostics.append(_whole(global_path, "global.yaml is missing from the config directory"))
+
+    if not (config_dir / "customers").is_dir():
+        result.diagnostics.append(_whole(config_dir / "customers", "customers/ directory is missing"))
+    seen_slugs: dict[str, Path] = {}
+    for path in customer_files(config_dir):
+        result.customer_files += 1
+        problem = checks.slug_problem(path)
+        if problem:
+            result.diagnostics.append(_whole(path, problem))
+        if path.stem in seen_slugs:
+            first = display_path(seen_slugs[path.stem])
+            result.diagnostics.append(_whole(path, f"customer slug '{path.stem}' is also used by {first}"))
+            continue
+        seen_slugs[path.stem] = path
+        doc = _read(path, "customer", schemas, result.diagnostics)
+        if doc is not None:
+            result.customers.append(doc)
+    result.diagnostics += checks.check_customers(result.global_doc, result.customers)
+    return _sorted(result)
+
+
+def validate_config(config_dir: Path) -> list[Diagnostic]:
+    """Every problem in every file of the config directory, sorted by file, line and column."""
+    return check_config(config_dir).diagnostics
+
+
+def load_config(config_dir: Path, env: Mapping[str, str] = os.environ) -> Config:
+    """The validated `Config`; raises `ConfigInvalid` listing every problem otherwise."""
+    result = check_config(config_dir)
+    if not result.ok or result.global_doc is None:
+        raise ConfigInvalid(result.diagnostics)
+    return _build(config_dir, result, load_schemas(), env)
+
+
+def _read(path: Path, kind: str, schemas: Schemas, sink: list[Diagnostic]) -> YamlDocument | None:
+    doc, problems = read_yaml(path)
+    sink += problems
+    if doc is not None:
+        sink += schema_errors(doc, kind, schemas)
+    return doc
+
+
+def _whole(path: Path, message: str) -> Diagnostic:
+    return Diagnostic(display_path(path), 1, 1, message)
+
+
+def _sorted(result: ConfigCheck) -> ConfigCheck:
+    result.diagnostics.sort(key=lambda d: d.sort_key)
+    return result
+
+
+# --- building the model (only ever on a config that passed every check) ---------------------
+
+
+def _build(config_dir: Path, result: ConfigCheck, schemas: Schemas, env: Mapping[str, str]) -> Config:
+    assert result.global_doc is not None
+    data: dict[str, Any] = result.global_doc.data
+
+    def section(name: str) -> dict[str, Any]:
+        return {**schemas.defaults("global", name), **data.get(name, {})}
+
+    connectwise = section("connectwise")
+    for key, variable in (("url", "CW_URL"), ("company_id", "CW_COMPANY_ID")):
+        if env.get(variable):
+            connectwise[key] = env[variable]
+    billing = BillingSettings(**section("billing"))
+    summary = SummarySettings(**section("executive_summary"), timezone=billing.timezone)
+
+    usage_data = data.get("usage") or {}
+    usage = UsageSettings()
+    if usage_data:
+        path = usage_data.get("path")
+        usage = UsageSettings(
+            source=usage_data["source"],
+            path=(result.global_doc.path.parent / path).resolve() if path else None,
+        )
+    default_types = section("agreements").get("default_types") or ()
+
+    return Config(
+        root=config_dir,
+        connectwise=ConnectWiseSettings(**connectwise),
+        products={
+            key: Product(key=key, name=p["name"], connectwise_product=p["connectwise_product"])
+            for key, p in data["products"].items()
+        },
+        default_agreement_types=tuple(default_types),
+        billing=billing,
+        executive_summary=summary,
+        usage=usage,
+        safety=SafetySettings(**section("safety")),
+        customers=tuple(_customer(doc, billing, summary, schemas) for doc in result.customers),
+    )
+
+
+def _customer(
+    doc: YamlDocument, billing: BillingSettings, summary: SummarySettings, schemas: Schemas
+) -> Customer:
+    data: dict[str, Any] = doc.data
+    integration = data.get("integration") or schemas.default("customer", "integration")
+    if integration == "custom":
+        # Field by field: a custom block states only what differs from global.yaml.
+        billing = replace(billing, **data.get("billing", {}))
+        summary = replace(summary, **data.get("executive_summary", {}))
+    summary = replace(summary, timezone=billing.timezone)
+    return Customer(
+        slug=doc.path.stem,
+        path=doc.path,
+        name=data.get("name", ""),
+        trend_customer_id=data["trend_customer_id"],
+        connectwise_company=data["connectwise_company"],
+        agreements={
+            product: DEFAULT if value == DEFAULT else AgreementRef(type=value["type"], name=value["name"])
+            for product, value in data["agreements"].items()
+        },
+        integration=integration,
+        billing=billing,
+        executive_summary=summary,
+    )

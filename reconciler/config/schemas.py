@@ -1,0 +1,314 @@
+"""Schema checks: JSON Schema 2020-12 validation of parsed YAML, with human messages at line:col.
+
+The schemas live in the repository's `schemas/` directory (next to `config/`), are loaded and
+compiled once per process, and `customer.schema.json`'s `$ref: global.schema.json#/...`
+resolves offline through a `referencing.Registry` keyed by each schema's `$id` (editors resolve
+the same relative reference to the sibling file instead).
+
+Every error is reported (`iter_errors`), each at the offending node:
+- a missing required key: at the key naming the mapping that lacks it (the first line of the
+  file for the top-level mapping), because that is the line the user has to extend;
+- an unknown key: at the unknown key itself, with a did-you-mean;
+- a oneOf/anyOf failure: the errors of the branch the value was evidently aiming for (its
+  `const`, type and discriminator properties fit), else one line naming the alternatives.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from referencing import Registry, Resource
+
+from reconciler.config.diagnostics import Diagnostic
+from reconciler.config.yamlsource import JsonPath, YamlDocument
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.json"}
+# `reconcile import` writes this where it cannot know the Trend customer id.
+PLACEHOLDER_ID = "REPLACE-ME"
+
+_TYPE_WORDS = {
+    "object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
+    "number": "a number", "boolean": "true or false", "null": "nothing (null)",
+}
+# Keys too generic to stand alone in a message ("day must be 1-31": which day?).
+_GENERIC_KEYS = {"day", "enabled", "timezone", "name", "type", "path", "url", "source"}
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The compiled validators, or the diagnostics explaining why the schemas are unusable."""
+
+    validators: dict[str, Draft202012Validator]
+    documents: dict[str, dict[str, Any]]
+    problems: tuple[Diagnostic, ...] = ()
+
+    def defaults(self, kind: str, section: str) -> dict[str, Any]:
+        """`default` of each property of a top-level section (following a local `$ref`)."""
+        schema = self.documents[kind]
+        node = schema.get("properties", {}).get(section, {})
+        ref = node.get("$ref", "")
+        if ref.startswith("#/"):
+            node = _pointer(schema, ref[2:])
+        return {
+            key: sub["default"]
+            for key, sub in node.get("properties", {}).items()
+            if isinstance(sub, dict) and "default" in sub
+        }
+
+    def default(self, kind: str, *path: str) -> Any:
+        node: Any = self.documents[kind]
+        for key in path:
+            node = node["properties"][key]
+        return node.get("default")
+
+
+def _pointer(document: dict[str, Any], pointer: str) -> dict[str, Any]:
+    node: Any = document
+    for part in pointer.split("/"):
+        node = node[part]
+    return node
+
+
+@functools.cache
+def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
+    """Read, check and compile both schemas once per process."""
+    documents: dict[str, dict[str, Any]] = {}
+    problems: list[Diagnostic] = []
+    for kind, name in SCHEMA_FILES.items():
+        path = schema_dir / name
+        try:
+            documents[kind] = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            problems.append(Diagnostic(str(path), 1, 1, f"cannot read schema: {error.strerror or error}"))
+        except ValueError as error:
+            line, col = getattr(error, "lineno", 1), getattr(error, "colno", 1)
+            problems.append(Diagnostic(str(path), line, col, f"schema is not valid JSON: {error}"))
+    for kind, document in documents.items():
+        try:
+            Draft202012Validator.check_schema(document)
+        except SchemaError as error:
+            problems.append(Diagnostic(
+                str(schema_dir / SCHEMA_FILES[kind]), 1, 1,
+                f"schema is not valid JSON Schema: {error.message}", error.json_path,
+            ))
+    if problems:
+        return Schemas({}, documents, tuple(problems))
+    registry: Registry = Registry().with_resources(
+        (document["$id"], Resource.from_contents(document)) for document in documents.values()
+    )
+    validators = {
+        kind: Draft202012Validator(document, registry=registry) for kind, document in documents.items()
+    }
+    return Schemas(validators, documents)
+
+
+def schema_errors(doc: YamlDocument, kind: str, schemas: Schemas) -> list[Diagnostic]:
+    """All schema violations of one document, as diagnostics."""
+    found: list[Diagnostic] = []
+    for error in schemas.validators[kind].iter_errors(doc.data):
+        found.extend(_diagnostics(doc, error))
+    # oneOf branches and `required` can repeat themselves; keep each problem once.
+    return list(dict.fromkeys(found))
+
+
+def _diagnostics(doc: YamlDocument, error: ValidationError) -> Iterator[Diagnostic]:
+    path: JsonPath = tuple(error.absolute_path)
+    keyword = error.validator
+    if keyword in ("oneOf", "anyOf") and error.context:
+        yield from _alternatives(doc, error, path)
+    elif keyword == "required":
+        for key in error.validator_value:
+            if isinstance(error.instance, dict) and key not in error.instance \
+                    and error.message.startswith(repr(key)):
+                hint = _hint(error.schema.get("properties", {}).get(key))
+                yield doc.diagnostic(path, f"missing required key '{key}'{_suffix(hint)}", at_key=True)
+    elif keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        for key in error.instance:
+            if key in known or any(p.search(key) for p in patterns):
+                continue
+            yield doc.diagnostic(path + (key,), _unknown_key(key, known), at_key=True)
+    elif "propertyNames" in error.relative_schema_path:
+        key = error.instance
+        hint = _hint(error.schema) or f"keys here must match {error.validator_value}"
+        yield doc.diagnostic(path + (key,), f"invalid key '{key}': {hint}", at_key=True)
+    else:
+        yield doc.diagnostic(path, _message(error, path))
+
+
+def _alternatives(doc: YamlDocument, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
+    """Report the branch the value was aiming for, or say what the alternatives are."""
+    branches: list[dict[str, Any]] = error.validator_value
+    plausible = [
+        sub for sub in error.context
+        if _plausible(branches[sub.relative_schema_path[0]], error.instance)
+    ]
+    if plausible:
+        chosen = best_match(plausible)
+        index = chosen.relative_schema_path[0]
+        for sub in plausible:
+            if sub.relative_schema_path[0] == index:
+                yield from _diagnostics(doc, sub)
+        return
+    wanted = [_describe(branch) for branch in branches]
+    message = f"{_show(error.instance)} is not valid here: must be {' or '.join(wanted)}"
+    consts = [str(b["const"]) for b in branches if "const" in b]
+    if isinstance(error.instance, str):
+        message += _did_you_mean(error.instance, consts)
+    yield doc.diagnostic(path, message)
+
+
+def _plausible(branch: dict[str, Any], instance: Any) -> bool:
+    """Could the author have meant this branch? Judged on its const, type and discriminators."""
+    if "const" in branch:
+        return bool(instance == branch["const"])
+    if "enum" in branch:
+        return instance in branch["enum"]
+    expected = branch.get("type")
+    if expected and not _is_type(instance, expected):
+        return False
+    if isinstance(instance, dict):
+        for key, sub in branch.get("properties", {}).items():
+            if isinstance(sub, dict) and "const" in sub and key in instance and instance[key] != sub["const"]:
+                return False
+    return True
+
+
+def _describe(branch: dict[str, Any]) -> str:
+    if "const" in branch:
+        return f"`{branch['const']}`"
+    if branch.get("type") == "object":
+        props = branch.get("properties", {})
+        parts = [f"{k}: {v['const']}" for k, v in props.items() if isinstance(v, dict) and "const" in v]
+        parts += [k for k in branch.get("required", []) if not ("const" in props.get(k, {}))]
+        return "a mapping with " + " and ".join(parts) if parts else "a mapping"
+    return _type_words(branch.get("type", "any value"))
+
+
+def _message(error: ValidationError, path: JsonPath) -> str:
+    keyword, value, instance, schema = error.validator, error.validator_value, error.instance, error.schema
+    label = _label(path)
+    if keyword == "type":
+        message = f"{label}: expected {_type_words(value)}, got {_show(instance)}"
+        if isinstance(instance, str) and value in ("integer", "number") and _looks_numeric(instance):
+            message += " (remove the quotes)"
+        elif value == "string" and isinstance(instance, (int, float, bool)):
+            message += f' (quote it: "{_yaml_scalar(instance)}")'
+        return message
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{error.message}: {label} must be {_range(schema)}"
+    if keyword == "pattern":
+        if path == ("trend_customer_id",) and isinstance(instance, str) and instance.strip() == PLACEHOLDER_ID:
+            return (f"trend_customer_id is still the import placeholder {PLACEHOLDER_ID}: fill in the "
+                    "Trend customer id (the customer's GUID in Trend Micro Remote Manager)")
+        hint = _hint(schema)
+        return f"{label} {_show(instance)} is not in the expected format{_suffix(hint or value)}"
+    if keyword == "enum":
+        choices = ", ".join(str(v) for v in value)
+        return (f"{label} must be one of: {choices} (got {_show(instance)})"
+                + (_did_you_mean(instance, [str(v) for v in value]) if isinstance(instance, str) else ""))
+    if keyword == "const":
+        return f"{label} must be {value!r}, got {_show(instance)}"
+    if keyword == "minLength":
+        return f"{label} must not be empty" if value == 1 else f"{label} must be at least {value} characters"
+    if keyword == "maxLength":
+        return f"{label} is {len(instance)} characters long, more than the maximum of {value}"
+    if keyword == "minProperties":
+        return f"{label} needs at least {value} entr{'y' if value == 1 else 'ies'}{_suffix(_hint(schema))}"
+    if keyword == "minItems":
+        return f"{label} needs at least {value} item{'' if value == 1 else 's'}"
+    if keyword == "uniqueItems":
+        seen: list[Any] = []
+        repeated = next((item for item in instance if item in seen or seen.append(item)), None)
+        return f"{label} lists {_show(repeated)} more than once"
+    return f"{label}: {error.message}"
+
+
+def _label(path: JsonPath) -> str:
+    """A human name for the value at `path`: `billing day`, `connectwise_company`, `value`."""
+    keys = [part for part in path if isinstance(part, str)]
+    if not keys:
+        return "value"
+    if keys[-1] in _GENERIC_KEYS and len(keys) > 1:
+        return f"{keys[-2].replace('_', ' ')} {keys[-1]}"
+    return keys[-1]
+
+
+def _range(schema: dict[str, Any]) -> str:
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if low is not None and high is not None:
+        return f"{low}-{high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    message = f"unknown key '{key}'"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"{message} (did you mean '{close[0]}'?)"
+    return f"{message}; allowed keys: {', '.join(known)}" if known else message
+
+
+def _did_you_mean(value: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _hint(schema: Any) -> str:
+    """The first sentence of a schema's description: the 'what is this' a message needs."""
+    if not isinstance(schema, dict) or not schema.get("description"):
+        return ""
+    return re.split(r"(?<=\.)\s", schema["description"], maxsplit=1)[0].rstrip(".")
+
+
+def _suffix(hint: str) -> str:
+    return f" ({hint})" if hint else ""
+
+
+def _type_words(expected: str | list[str]) -> str:
+    if isinstance(expected, list):
+        return " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+    return _TYPE_WORDS.get(expected, expected)
+
+
+def _is_type(instance: Any, expected: str | list[str]) -> bool:
+    if isinstance(expected, list):
+        return any(_is_type(instance, t) for t in expected)
+    return Draft202012Validator.TYPE_CHECKER.is_type(instance, expected)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, str):
+        return repr(value)
+    return _yaml_scalar(value)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
