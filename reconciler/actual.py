@@ -1,0 +1,68 @@
+"""Actual state: what ConnectWise holds, read with as few requests as the plan allows.
+
+One paged list each of companies, agreements and catalog items (filtered to the selected
+customers when there are few), then one additions read per agreement the plan refers to.
+Per-customer reads of companies or agreements that a list call already returned never happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from reconciler.connectwise import all_of, cond
+from reconciler.state import Addition, Agreement
+
+# Above this many selected customers, listing everything is cheaper than `in (...)` chunks.
+FILTER_LIMIT = 200
+CHUNK = 50  # values per `in (...)` condition, keeping URLs well under ConnectWise's 2,000 chars
+
+
+@dataclass
+class Directory:
+    """The lists every customer's plan shares."""
+
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier.casefold() -> company
+    agreements_by_company: dict[int, list[Agreement]] = field(default_factory=dict)
+    catalog: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier.casefold() -> item
+
+
+def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def read_directory(client, company_identifiers: list[str], catalog_identifiers: list[str]) -> Directory:
+    directory = Directory()
+    if len(company_identifiers) <= FILTER_LIMIT:
+        companies = []
+        for chunk in _chunks(sorted(set(company_identifiers))):
+            companies += client.list("company/companies", conditions=cond("identifier", "in", chunk))
+    else:
+        companies = client.list("company/companies")
+    for company in companies:
+        directory.companies[str(company.get("identifier", "")).casefold()] = company
+
+    company_ids = sorted(int(c["id"]) for c in directory.companies.values())
+    active = cond("agreementStatus", "=", "Active")
+    if not company_ids:
+        agreements = []
+    elif len(company_identifiers) <= FILTER_LIMIT:
+        agreements = []
+        for chunk in _chunks(company_ids):
+            agreements += client.list("finance/agreements", conditions=all_of(cond("company/id", "in", chunk), active))
+    else:
+        agreements = client.list("finance/agreements", conditions=active)
+    for record in agreements:
+        agreement = Agreement.from_api(record)
+        directory.agreements_by_company.setdefault(agreement.company_id, []).append(agreement)
+
+    for item in client.list("procurement/catalog", conditions=cond("identifier", "in", sorted(set(catalog_identifiers)))):
+        directory.catalog[str(item.get("identifier", "")).casefold()] = item
+    return directory
+
+
+def read_additions(client, agreement_id: int) -> list[Addition]:
+    """Active additions of one agreement (cancelled ones are history, not state)."""
+    records = client.list(f"finance/agreements/{agreement_id}/additions", conditions=cond("cancelledDate", "=", None))
+    return [a for a in (Addition.from_api(r, agreement_id) for r in records) if a.active]

@@ -1,0 +1,159 @@
+"""Apply a plan: ConnectWise writes for the customers that are due, bracketed by ledger records.
+
+Per customer: re-check the ledger (a saved plan may be older than another run's send), write
+an `intent`, perform the changes (cancels, then updates, then creates: a moved product is
+never billed on two agreements at once), then write the `result`. A failure is recorded as a
+`failed` result with the changes that did happen, and the next run re-plans from ConnectWise,
+so a rerun converges. Customers run in parallel on the shared, rate-limited client.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from reconciler.connectwise import ConnectWiseError, cond
+from reconciler.ledger import Ledger, LedgerView
+from reconciler.plan import Change, CustomerPlan, Plan
+from reconciler.state import iso_date
+
+ORDER = {"cancel": 0, "update": 1, "create": 2}
+
+
+@dataclass
+class CustomerResult:
+    customer: str
+    connectwise_company: str
+    status: str  # sent | unchanged | not due | skipped | failed
+    reason: str
+    period: str | None = None
+    trigger: str | None = None
+    applied: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer, "connectwise_company": self.connectwise_company, "status": self.status,
+            "reason": self.reason, "period": self.period, "trigger": self.trigger, "applied": self.applied,
+        }
+
+
+@dataclass
+class ApplyOptions:
+    force: bool = False  # apply unsafe plans
+    dry_run: bool = False
+
+
+def _addition_body(change: Change, catalog_id: int | None) -> dict[str, Any]:
+    product: dict[str, Any] = {"identifier": change.connectwise_product}
+    if catalog_id is not None:
+        product["id"] = catalog_id
+    body: dict[str, Any] = {"product": product, "quantity": change.after, "billCustomer": "Billable"}
+    if change.effective_date:
+        body["effectiveDate"] = iso_date(change.effective_date)
+    return body
+
+
+def apply_change(client, change: Change, catalog_ids: dict[str, int]) -> dict[str, Any]:
+    """Perform one addition change; returns the addition record ConnectWise now holds."""
+    base = f"finance/agreements/{change.agreement.id}/additions"
+    if change.action == "update":
+        return client.patch(f"{base}/{change.addition_id}", [{"op": "replace", "path": "quantity", "value": change.after}])
+    if change.action == "cancel":
+        return client.patch(
+            f"{base}/{change.addition_id}",
+            [{"op": "replace", "path": "cancelledDate", "value": iso_date(change.effective_date)}],
+        )
+
+    def find_existing() -> dict[str, Any] | None:
+        # The plan saw no active addition of this product here, so one that exists now is ours.
+        found = client.list(base, conditions=cond("cancelledDate", "=", None))
+        matches = [r for r in found
+                   if str((r.get("product") or {}).get("identifier", "")).casefold() == change.connectwise_product.casefold()]
+        return matches[0] if matches else None
+
+    catalog_id = catalog_ids.get(change.connectwise_product.casefold())
+    return client.create(base, _addition_body(change, catalog_id), find_existing=find_existing)
+
+
+def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict[str, Any]) -> dict[str, Any]:
+    """Product -> the addition that bills it after this send, for the ledger and drift checks."""
+    additions = {k: dict(v) for k, v in current.items()}
+    for change, record in applied:
+        if change.action == "cancel":
+            if additions.get(change.product, {}).get("id") == change.addition_id:
+                additions.pop(change.product, None)
+            continue
+        additions[change.product] = {
+            "id": record.get("id", change.addition_id), "agreement_id": change.agreement.id,
+            "agreement": change.agreement.label, "quantity": change.after,
+            "connectwise_product": change.connectwise_product,
+        }
+    return additions
+
+
+def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+                   catalog_ids: dict[str, int]) -> CustomerResult:
+    schedule = cp.schedule
+    result = CustomerResult(cp.customer, cp.connectwise_company, "not due", cp.reason,
+                            period=schedule.period if schedule else None)
+    if cp.status == "failed":
+        result.status = "failed"
+        return result
+    if cp.status == "skipped":
+        result.status = "skipped"
+        return result
+    if not cp.due:
+        result.reason = schedule.reason if schedule else cp.reason
+        return result
+    if cp.status == "unsafe" and not options.force:
+        result.status, result.reason = "failed", f"unsafe plan refused (use --force to apply): {cp.reason}"
+        return result
+    trigger = "manual" if schedule.status.value == "manual" else "scheduled"
+    result.trigger = trigger
+    if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer):
+        result.reason = f"billing for {schedule.period} was already sent"
+        return result
+    if options.dry_run:
+        result.status = "sent" if cp.changes else "unchanged"
+        result.reason = "dry run: nothing written"
+        return result
+
+    common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
+                  period=schedule.period, trigger=trigger)
+    changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
+    if changes:
+        ledger.intent(changes=[c.as_json() for c in changes], **common)
+    applied: list[tuple[Change, dict[str, Any]]] = []
+    try:
+        for change in changes:
+            applied.append((change, apply_change(client, change, catalog_ids)))
+    except ConnectWiseError as error:
+        result.status, result.reason = "failed", str(error)
+        result.applied = [c.as_json() for c, _ in applied]
+        ledger.result(status="failed", error=str(error), changes=result.applied,
+                      additions=_final_additions(applied, cp.current_additions), **common)
+        return result
+    result.applied = [c.as_json() for c, _ in applied]
+    ledger.result(status="sent", error=None, changes=result.applied,
+                  additions=_final_additions(applied, cp.current_additions), **common)
+    result.status = "sent" if changes else "unchanged"
+    result.reason = f"{len(changes)} change{'s' if len(changes) != 1 else ''} sent for {schedule.period}" if changes \
+        else f"nothing to change; {schedule.period} recorded as sent"
+    return result
+
+
+def apply_plan(client, plan: Plan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+               catalog_ids: dict[str, int], workers: int = 8,
+               progress: Callable[[int], None] | None = None) -> list[CustomerResult]:
+    def work(cp: CustomerPlan) -> CustomerResult:
+        try:
+            return apply_customer(client, cp, ledger, view, options, catalog_ids)
+        except Exception as error:  # one customer's surprise must not stop the others
+            return CustomerResult(cp.customer, cp.connectwise_company, "failed", f"{type(error).__name__}: {error}")
+        finally:
+            if progress:
+                progress(1)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(work, plan.customers))

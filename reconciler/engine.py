@@ -1,0 +1,191 @@
+"""Build a plan: config + usage + ConnectWise + ledger -> Plan. The only place they meet.
+
+Customers are planned independently on a bounded worker pool (the ConnectWise client's rate
+limit is shared by all workers); an error in one customer becomes that customer's `failed`
+status and never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+from reconciler.actual import Directory, read_additions, read_directory
+from reconciler.config.model import Config, Customer
+from reconciler.connectwise import ConnectWiseError
+from reconciler.desired import CustomerError, desired_for
+from reconciler.ledger import LedgerView
+from reconciler.plan import CustomerPlan, Plan, diff_customer, safety_verdict
+from reconciler.schedule import decide, today_in
+from reconciler.state import CompanyState
+from reconciler.usage import Usage
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    today: date | None = None  # --date; else each customer's own time zone decides
+    customers: tuple[str, ...] = ()  # --customer (slug or Trend id), repeatable
+    send_now: bool = False
+    shard: tuple[int, int] | None = None  # (K, N), 1-based
+    only_slugs: frozenset[str] | None = None  # from --changed-since
+    workers: int = 8
+    sandbox: bool = False
+
+
+class SelectionError(Exception):
+    """A --customer that names no customer: a usage error, never a silent no-op."""
+
+
+def shard_of(customer: Customer, total: int) -> int:
+    """Stable 1-based shard of a customer: a hash of its Trend id, not of list order."""
+    digest = hashlib.sha256(customer.trend_customer_id.lower().encode()).digest()
+    return int.from_bytes(digest[:8], "big") % total + 1
+
+
+def select_customers(config: Config, options: PlanOptions) -> list[Customer]:
+    selected = list(config.customers)
+    if options.customers:
+        chosen = []
+        for key in options.customers:
+            customer = config.customer(key)
+            if customer is None:
+                known = ", ".join(c.slug for c in config.customers[:20])
+                raise SelectionError(f"--customer {key}: no customer file or trend_customer_id matches (known: {known})")
+            if customer not in chosen:
+                chosen.append(customer)
+        selected = chosen
+    if options.only_slugs is not None:
+        selected = [c for c in selected if c.slug in options.only_slugs]
+    if options.shard:
+        k, n = options.shard
+        selected = [c for c in selected if shard_of(c, n) == k]
+    return selected
+
+
+@dataclass
+class PlanContext:
+    config: Config
+    usage: Usage
+    ledger: LedgerView
+    options: PlanOptions
+    directory: Directory = field(default_factory=Directory)
+
+
+def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
+    config, options = ctx.config, ctx.options
+    cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
+    today = options.today or today_in(customer.billing.timezone)
+    billing = customer.billing
+    cp.schedule = decide(
+        today=today, day=billing.day, enabled=billing.enabled, catch_up_days=billing.catch_up_days,
+        sent_periods=ctx.ledger.sent_periods(customer.slug), send_now=options.send_now and billing.enabled,
+    )
+    summary = customer.executive_summary
+    cp.summary_schedule = decide(
+        today=options.today or today_in(summary.timezone), day=summary.day, enabled=summary.enabled,
+        catch_up_days=billing.catch_up_days, sent_periods=ctx.ledger.sent_periods(customer.slug, "summary"),
+        send_now=options.send_now and summary.enabled, what="executive summary",
+    )
+    if not billing.enabled:
+        cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+        return cp
+    for intent in ctx.ledger.unsettled_intents(customer.slug):
+        cp.notes.append(
+            f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
+            "ConnectWise was re-read, so this plan starts from what actually happened"
+        )
+    try:
+        company = ctx.directory.companies.get(customer.connectwise_company.casefold())
+        if company is None:
+            raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
+        agreements = ctx.directory.agreements_by_company.get(int(company["id"]), [])
+        usage = ctx.usage.for_customer(customer.trend_customer_id)
+        desired = desired_for(config, customer, usage, agreements)
+
+        previous = ctx.ledger.last_sent(customer.slug)
+        previous_agreements = {
+            product: int(rec["agreement_id"])
+            for product, rec in ((previous or {}).get("additions") or {}).items()
+            if isinstance(rec, dict) and rec.get("agreement_id") is not None
+        }
+        own_agreement_ids = {a.id for a in agreements}
+        to_read = {a.id for a in desired.agreements.values()} | (set(previous_agreements.values()) & own_agreement_ids)
+        actual = CompanyState(company_id=int(company["id"]), company_name=company.get("name"), agreements=agreements)
+        for agreement_id in sorted(to_read):
+            actual.additions[agreement_id] = read_additions(client, agreement_id)
+        cp.fingerprint = actual.fingerprint()
+        for product, agreement in desired.agreements.items():
+            identifier = config.products[product].connectwise_product.casefold()
+            for addition in actual.additions.get(agreement.id, []):
+                if addition.product_identifier.casefold() == identifier:
+                    cp.current_additions[product] = {
+                        "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
+                        "quantity": addition.quantity, "connectwise_product": addition.product_identifier,
+                    }
+
+        catalog_identifiers = {p.connectwise_product for p in config.products.values()}
+        changes, notes = diff_customer(
+            desired=desired, actual=actual, catalog_identifiers=catalog_identifiers,
+            product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
+            previous_agreements=previous_agreements, effective_date=cp.schedule.billing_date, prune=billing.prune,
+        )
+        cp.changes = changes
+        cp.notes += notes
+        for product, quantity in desired.unmapped_usage.items():
+            cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
+        cp.managed_count = sum(
+            1 for adds in actual.additions.values() for a in adds
+            if a.product_identifier.casefold() in {i.casefold() for i in catalog_identifiers}
+        )
+        if not desired.has_usage:
+            cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+            cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, False, config.safety)
+            return cp
+        cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, True, config.safety)
+        if cp.unsafe_reasons:
+            cp.status, cp.reason = "unsafe", "; ".join(cp.unsafe_reasons)
+        else:
+            cp.reason = cp.schedule.reason
+    except (CustomerError, ConnectWiseError) as error:
+        cp.status, cp.reason = "failed", str(error)
+    return cp
+
+
+def build_plan(
+    client, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
+    progress: Callable[[int], None] | None = None,
+) -> Plan:
+    customers = select_customers(config, options)
+    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
+    ctx.directory = read_directory(
+        client, [c.connectwise_company for c in customers],
+        [p.connectwise_product for p in config.products.values()],
+    )
+    missing_catalog = [
+        p.connectwise_product for p in config.products.values()
+        if p.connectwise_product.casefold() not in ctx.directory.catalog
+    ]
+    plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
+                sandbox=options.sandbox)
+    if missing_catalog:
+        plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
+
+    def work(customer: Customer) -> CustomerPlan:
+        try:
+            return plan_customer(client, ctx, customer)
+        finally:
+            if progress:
+                progress(1)
+
+    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+        plan.customers = list(pool.map(work, customers))
+
+    known = {c.trend_customer_id.lower() for c in config.customers}
+    if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):
+        for trend_id in sorted(usage.customers()):
+            if trend_id.lower() not in known:
+                plan.unknown_usage_customers[trend_id] = usage.for_customer(trend_id)
+    return plan

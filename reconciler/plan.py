@@ -1,0 +1,315 @@
+"""The plan: the difference between desired and actual, per customer, with its safety verdict.
+
+`diff_customer` is pure. The diff itself is deepdiff over normalised records keyed by
+(agreement id, catalog identifier), so server-managed fields can never cause a change; the
+rules below then decide what a missing or extra record means:
+
+- desired, not in ConnectWise          -> create (effectiveDate = the period's billing date)
+- both, quantities differ              -> update (PATCH quantity)
+- in ConnectWise, product now mapped to another agreement -> cancel (cancelledDate; never DELETE)
+- in ConnectWise, mapped, usage gone   -> cancel only with `billing.prune`; otherwise kept, noted
+- additions of products outside the catalog, or of catalog products the customer does not
+  map, are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from deepdiff import DeepDiff
+
+from reconciler.config.model import Customer, SafetySettings
+from reconciler.desired import CustomerError, DesiredCustomer
+from reconciler.schedule import Schedule
+from reconciler.state import Addition, Agreement, CompanyState
+
+PLAN_FORMAT_VERSION = "1.0"
+
+# Fields ConnectWise manages itself; they never count as a difference.
+IGNORED_FIELDS = [r"\['_info'\]", r"_href'\]", r"\['id'\]", r"\['(extPrice|extCost|margin|billedQuantity|prorate\w*|extendedProrate\w*)'\]"]
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Literal["create", "update", "cancel"]
+    kind: Literal["addition", "summary"]
+    customer: str
+    connectwise_company: str
+    agreement: Agreement
+    product: str | None  # product key (None for a summary report)
+    connectwise_product: str | None
+    addition_id: int | None
+    before: Any
+    after: Any
+    effective_date: date | None = None
+    reason: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "kind": self.kind,
+            "customer": self.customer,
+            "connectwise_company": self.connectwise_company,
+            "agreement": self.agreement.as_json(),
+            "product": self.product,
+            "connectwise_product": self.connectwise_product,
+            "addition_id": self.addition_id,
+            "before": self.before,
+            "after": self.after,
+            "effective_date": self.effective_date.isoformat() if self.effective_date else None,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Change":
+        agreement = data["agreement"]
+        return cls(
+            action=data["action"], kind=data.get("kind", "addition"), customer=data["customer"],
+            connectwise_company=data["connectwise_company"],
+            agreement=Agreement(id=agreement["id"], name=agreement["name"], type=agreement["type"], company_id=0),
+            product=data.get("product"), connectwise_product=data.get("connectwise_product"),
+            addition_id=data.get("addition_id"), before=data.get("before"), after=data.get("after"),
+            effective_date=date.fromisoformat(data["effective_date"]) if data.get("effective_date") else None,
+            reason=data.get("reason", ""),
+        )
+
+
+@dataclass
+class CustomerPlan:
+    customer: str  # slug
+    name: str
+    connectwise_company: str
+    status: Literal["ok", "failed", "unsafe", "skipped"] = "ok"
+    reason: str = ""
+    schedule: Schedule | None = None
+    changes: list[Change] = field(default_factory=list)
+    unsafe_reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # kept additions, unmapped usage, recoveries
+    fingerprint: list[str] = field(default_factory=list)  # ConnectWise records the plan was made from
+    managed_count: int = 0
+    summary_schedule: Schedule | None = None
+    # product key -> the addition billing it now ({id, agreement_id, agreement, quantity, connectwise_product})
+    current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def due(self) -> bool:
+        return self.schedule is not None and self.schedule.due
+
+    @property
+    def actionable(self) -> bool:
+        """Would apply act on this customer (without --force)?"""
+        return self.due and self.status == "ok"
+
+
+@dataclass
+class Plan:
+    today: str  # the --date, or "" when each customer's own time zone decided
+    customers: list[CustomerPlan]
+    unknown_usage_customers: dict[str, dict[str, int]] = field(default_factory=dict)  # in usage, no file
+    warnings: list[str] = field(default_factory=list)
+    usage_source: str = ""
+    sandbox: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # what the plan was made with, for `apply PLAN_FILE`
+
+    def due_changes(self) -> list[Change]:
+        return [c for cp in self.customers if cp.actionable for c in cp.changes]
+
+    def counts(self) -> dict[str, int]:
+        changes = self.due_changes()
+        return {action: sum(1 for c in changes if c.action == action) for action in ("create", "update", "cancel")}
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.due_changes())
+
+    @property
+    def has_failures(self) -> bool:
+        return any(cp.status == "failed" for cp in self.customers)
+
+
+def _normalise(additions: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {key: {"quantity": value} for key, value in additions.items()}
+
+
+def _key(agreement_id: int, identifier: str) -> str:
+    return f"{agreement_id}|{identifier.casefold()}"
+
+
+def diff_customer(
+    *,
+    desired: DesiredCustomer,
+    actual: CompanyState,
+    catalog_identifiers: set[str],
+    product_keys_by_identifier: dict[str, str],
+    previous_agreements: dict[str, int],
+    effective_date: date,
+    prune: bool,
+) -> tuple[list[Change], list[str]]:
+    """Changes that make ConnectWise match the desired state, plus notes for the reader.
+
+    `previous_agreements`: product key -> agreement id from the last successful send, so a
+    product whose mapping moved to another agreement gets its old addition cancelled even
+    when the old agreement is no longer referenced by the config.
+    Raises CustomerError on two active additions of one product on one agreement.
+    """
+    customer: Customer = desired.customer
+    company = customer.connectwise_company
+    catalog = {i.casefold() for i in catalog_identifiers}
+    by_identifier = {i.casefold(): k for i, k in product_keys_by_identifier.items()}
+
+    actual_index: dict[str, Addition] = {}
+    for agreement_id, additions in actual.additions.items():
+        for addition in additions:
+            if not addition.active or addition.product_identifier.casefold() not in catalog:
+                continue  # history, or a product this tool does not manage
+            key = _key(agreement_id, addition.product_identifier)
+            if key in actual_index:
+                raise CustomerError(
+                    f"two active additions of {addition.product_identifier} on agreement {agreement_id} "
+                    f"(ids {actual_index[key].id} and {addition.id}); cancel one in ConnectWise first"
+                )
+            actual_index[key] = addition
+
+    desired_index = {
+        _key(d.agreement.id, d.connectwise_product): d for d in desired.additions.values()
+    }
+    agreements = {a.id: a for a in actual.agreements}
+    for d in desired.additions.values():
+        agreements.setdefault(d.agreement.id, d.agreement)
+
+    diff = DeepDiff(
+        _normalise({k: a.quantity for k, a in actual_index.items()}),
+        _normalise({k: d.quantity for k, d in desired_index.items()}),
+        exclude_regex_paths=IGNORED_FIELDS,
+        ignore_numeric_type_changes=True,
+        threshold_to_diff_deeper=0,  # always report per-record adds/removes, never "whole dict replaced"
+    )
+    added = {_path_key(p) for p in diff.get("dictionary_item_added", [])}
+    removed = {_path_key(p) for p in diff.get("dictionary_item_removed", [])}
+    changed = {_path_key(p) for p in diff.get("values_changed", {})}
+
+    changes: list[Change] = []
+    notes: list[str] = []
+
+    for key in sorted(added):
+        d = desired_index[key]
+        if d.quantity == 0:
+            notes.append(f"{d.product}: usage is 0 and there is no addition; nothing to create")
+            continue
+        changes.append(Change(
+            "create", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
+            None, None, d.quantity, effective_date,
+        ))
+    for key in sorted(changed):
+        d, a = desired_index[key], actual_index[key]
+        changes.append(Change(
+            "update", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
+            a.id, _plain(a.quantity), d.quantity,
+        ))
+    for key in sorted(removed):
+        a = actual_index[key]
+        product = by_identifier.get(a.product_identifier.casefold())
+        agreement = agreements.get(a.agreement_id) or Agreement(a.agreement_id, f"#{a.agreement_id}", "?", 0)
+        if product is None or product not in desired.agreements:
+            continue  # a catalog product this customer does not map: not ours to touch
+        target = desired.agreements[product]
+        moved_away = target.id != a.agreement_id
+        if moved_away and (agreement.id in {x.id for x in desired.agreements.values()}
+                           or previous_agreements.get(product) == a.agreement_id):
+            changes.append(Change(
+                "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
+                a.id, _plain(a.quantity), None, effective_date, f"{product} now bills to {target.label}",
+            ))
+        elif not moved_away and product not in desired.additions:
+            if prune:
+                changes.append(Change(
+                    "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
+                    a.id, _plain(a.quantity), None, effective_date, "no usage (prune enabled)",
+                ))
+            else:
+                notes.append(
+                    f"{product}: no usage, addition {a.id} on {agreement.label} kept at {a.quantity:g} "
+                    "(billing.prune is off)"
+                )
+    return changes, notes
+
+
+def _plain(quantity: float) -> int | float:
+    return int(quantity) if float(quantity).is_integer() else quantity
+
+
+def _path_key(path: str) -> str:
+    # deepdiff paths look like root['12|tm-hes'] or root['12|tm-hes']['quantity']
+    return path.split("['", 1)[1].split("']", 1)[0]
+
+
+def safety_verdict(
+    changes: list[Change], managed_count: int, has_usage: bool, safety: SafetySettings
+) -> list[str]:
+    """Why a customer's changes are unsafe (empty when safe). Mirrors octoDNS's thresholds."""
+    reasons: list[str] = []
+    additions = [c for c in changes if c.kind == "addition"]
+    if not has_usage and any(c.action == "cancel" or (c.action == "update" and not c.after) for c in additions):
+        reasons.append("the usage source returned nothing for this customer, yet the plan would cancel or zero additions")
+    if managed_count >= safety.min_additions and additions:
+        percent = 100 * len(additions) / managed_count
+        if percent > safety.max_change_percent:
+            reasons.append(
+                f"changes {len(additions)} of {managed_count} managed additions ({percent:.0f}% > "
+                f"max_change_percent {safety.max_change_percent:g}%)"
+            )
+    for change in additions:
+        if change.action == "update" and change.before and change.after is not None and change.after < change.before:
+            drop = 100 * (change.before - change.after) / change.before
+            if drop > safety.max_quantity_drop_percent:
+                reasons.append(
+                    f"{change.product} drops {change.before} -> {change.after} ({drop:.0f}% > "
+                    f"max_quantity_drop_percent {safety.max_quantity_drop_percent:g}%)"
+                )
+    return reasons
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The versioned machine-readable plan (also what `--out` saves and `apply PLAN` reads)."""
+    customers = []
+    for cp in plan.customers:
+        schedule = cp.schedule
+        customers.append({
+            "customer": cp.customer,
+            "name": cp.name,
+            "connectwise_company": cp.connectwise_company,
+            "due": cp.due,
+            "status": cp.status,
+            "reason": cp.reason,
+            "schedule": None if schedule is None else {
+                "status": schedule.status.value, "period": schedule.period,
+                "billing_date": schedule.billing_date.isoformat(), "next_date": schedule.next_date.isoformat(),
+                "reason": schedule.reason,
+            },
+            "summary_schedule": None if cp.summary_schedule is None else {
+                "status": cp.summary_schedule.status.value, "period": cp.summary_schedule.period,
+                "reason": cp.summary_schedule.reason,
+            },
+            "unsafe_reasons": cp.unsafe_reasons,
+            "notes": cp.notes,
+            "fingerprint": cp.fingerprint,
+            "current_additions": cp.current_additions,
+        })
+    changes = [dict(c.as_json(), due=cp.actionable) for cp in plan.customers for c in cp.changes]
+    counts = plan.counts()
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "today": plan.today,
+        "sandbox": plan.sandbox,
+        "usage_source": plan.usage_source,
+        "options": plan.options,
+        "summary": {"add": counts["create"], "change": counts["update"], "cancel": counts["cancel"]},
+        "customers": customers,
+        "changes": changes,
+        "unknown_usage_customers": plan.unknown_usage_customers,
+        "warnings": plan.warnings,
+    }
+
+

@@ -1,0 +1,46 @@
+"""Markdown view of a plan, for pull-request comments and CI step summaries.
+
+Each customer with changes gets a collapsible block, so a plan over hundreds of customers stays
+under GitHub's comment and summary limits; the summary line and failures stay visible.
+"""
+
+from __future__ import annotations
+
+from reconciler.plan import Plan
+from reconciler.render.text import change_line, customer_header
+
+MARKER = "<!-- reconcile-plan -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(plan: Plan) -> str:
+    counts = plan.counts()
+    out = [MARKER, "## reconcile plan", ""]
+    if plan.sandbox:
+        out += ["> **Planned against the embedded sandbox**, not ConnectWise: no credentials were available "
+                "(for example, a pull request from a fork). The changes below are illustrative.", ""]
+    if plan.has_changes:
+        out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**")
+    else:
+        out.append("**No changes due.**")
+    out += ["", "| customer | ConnectWise | status | changes | reason |", "|---|---|---|---|---|"]
+    for cp in plan.customers:
+        status = customer_header(cp).rsplit(": ", 1)[1]
+        out.append(f"| {_cell(cp.customer)} | {_cell(cp.connectwise_company)} | {status} | {len(cp.changes)} | {_cell(cp.reason)} |")
+    out.append("")
+    for cp in plan.customers:
+        if not cp.changes and not cp.notes:
+            continue
+        out += [f"<details><summary>{cp.customer}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
+        out += [change_line(c).strip() for c in cp.changes]
+        out += [f"# note: {n}" for n in cp.notes]
+        out += ["```", "", "</details>", ""]
+    for trend_id, products in plan.unknown_usage_customers.items():
+        listed = ", ".join(f"{p}={q}" for p, q in products.items())
+        out.append(f"- :warning: Trend customer `{trend_id}` has usage ({listed}) but no customer file")
+    for warning in plan.warnings:
+        out.append(f"- :warning: {_cell(warning)}")
+    return "\n".join(out).rstrip() + "\n"

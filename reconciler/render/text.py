@@ -1,0 +1,81 @@
+"""Terraform-style text view of a plan: calm, exact, scannable in a pull request."""
+
+from __future__ import annotations
+
+from reconciler.plan import Change, CustomerPlan, Plan
+from reconciler.state import quantity_text
+
+SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
+
+
+def change_line(change: Change) -> str:
+    what = change.product or "executive summary"
+    where = change.agreement.label
+    if change.kind == "summary":
+        return f"  + executive summary {change.after.get('groupIdentifier', '')} on {where}"
+    if change.action == "create":
+        return f"  + {what} ({change.connectwise_product}) on {where}: quantity = {quantity_text(change.after)}" + (
+            f", effective {change.effective_date.isoformat()}" if change.effective_date else "")
+    if change.action == "update":
+        return f"  ~ {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
+               f"quantity = {quantity_text(change.before)} -> {quantity_text(change.after)}"
+    return f"  - {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
+           f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}, " \
+           f"was quantity = {quantity_text(change.before)}" + (f" ({change.reason})" if change.reason else "")
+
+
+def customer_header(cp: CustomerPlan) -> str:
+    if cp.status == "failed":
+        state = "FAILED"
+    elif cp.status == "unsafe":
+        state = "UNSAFE"
+    elif cp.status == "skipped":
+        state = "skipped"
+    elif cp.due:
+        state = "due" if cp.schedule.status.value == "due" else "send now"
+    elif cp.schedule is not None and cp.schedule.status.value == "missed":
+        state = "MISSED"
+    else:
+        state = "not due"
+    return f"# {cp.customer} ({cp.name}, ConnectWise {cp.connectwise_company}): {state}"
+
+
+def render_text(plan: Plan, verbose: bool = False) -> str:
+    lines: list[str] = []
+    if plan.sandbox:
+        lines += ["Running against the embedded sandbox (demo data, no real ConnectWise).", ""]
+    for cp in plan.customers:
+        if not cp.changes and cp.status == "ok" and not verbose and not cp.notes and not (
+                cp.schedule and cp.schedule.status.value == "missed"):
+            continue
+        lines.append(customer_header(cp))
+        if cp.reason:
+            lines.append(f"  # {cp.reason}")
+        if cp.changes and not cp.actionable and cp.status == "ok":
+            lines.append("  # preview only: these changes are sent when the customer is due")
+        lines += [change_line(c) for c in cp.changes]
+        lines += [f"  # note: {note}" for note in cp.notes]
+        lines.append("")
+    unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes]
+    if unchanged and not verbose:
+        lines.append(f"# ({len(unchanged)} customer{'s' if len(unchanged) != 1 else ''} already match ConnectWise)")
+        lines.append("")
+    for trend_id, products in plan.unknown_usage_customers.items():
+        listed = ", ".join(f"{p}={q}" for p, q in products.items())
+        lines.append(f"# warning: Trend customer {trend_id} has usage ({listed}) but no customer file")
+    for warning in plan.warnings:
+        lines.append(f"# warning: {warning}")
+    if plan.unknown_usage_customers or plan.warnings:
+        lines.append("")
+    counts = plan.counts()
+    if plan.has_changes:
+        lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.")
+    else:
+        lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
+    pending = sum(len(cp.changes) for cp in plan.customers if not cp.actionable and cp.status == "ok")
+    if pending:
+        lines.append(f"({pending} more change{'s' if pending != 1 else ''} for customers not due yet are shown as previews.)")
+    failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
+    if failed:
+        lines.append(f"{len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: {', '.join(failed)}")
+    return "\n".join(lines) + "\n"

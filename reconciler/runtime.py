@@ -1,0 +1,69 @@
+"""The edges a command needs: a ConnectWise client and the usage source's environment.
+
+With `--sandbox` an in-process simulator is started on an ephemeral loopback port with its
+state in `.sandbox/`, and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
+touch the real ledger. Without it, missing credentials are an error naming the variables:
+the tool never falls back to fake data on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from reconciler.config.model import Config
+from reconciler.connectwise import Client, Credentials
+
+SANDBOX_DIR = Path(".sandbox")
+DEFAULT_LEDGER = Path("state/ledger.jsonl")
+CREDENTIAL_VARIABLES = ("CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID")
+
+
+class MissingCredentials(Exception):
+    pass
+
+
+@dataclass
+class Backends:
+    client: Client
+    usage_env: Mapping[str, str]
+    sandbox: object | None = None
+
+
+def default_ledger(sandbox: bool) -> Path:
+    return SANDBOX_DIR / "ledger.jsonl" if sandbox else DEFAULT_LEDGER
+
+
+@contextmanager
+def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.environ) -> Iterator[Backends]:
+    if sandbox:
+        from reconciler.sandbox import SandboxServer
+
+        with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True) as server:
+            creds = server.credentials
+            client = Client(
+                server.connectwise_url,
+                Credentials(creds.company_id, creds.public_key, creds.private_key, creds.client_id),
+                api_version=config.connectwise.api_version,
+                requests_per_minute=config.connectwise.requests_per_minute,
+            )
+            usage_env = {**env, "TM_LMPI_URL": server.lmpi_url, "TM_ACCESS_TOKEN": creds.lmpi_access_token,
+                         "TM_SECRET_KEY": creds.lmpi_secret_key}
+            yield Backends(client=client, usage_env=usage_env, sandbox=server)
+        return
+    missing = [name for name in CREDENTIAL_VARIABLES if not env.get(name)]
+    if missing:
+        raise MissingCredentials(
+            f"missing ConnectWise credentials: set {', '.join(missing)} in the environment "
+            "(or run with --sandbox to use the embedded simulator)"
+        )
+    client = Client(
+        config.connectwise.url,
+        Credentials(config.connectwise.company_id, env["CW_PUBLIC_KEY"], env["CW_PRIVATE_KEY"], env["CW_CLIENT_ID"]),
+        api_version=config.connectwise.api_version,
+        requests_per_minute=config.connectwise.requests_per_minute,
+    )
+    yield Backends(client=client, usage_env=env)

@@ -1,0 +1,126 @@
+"""When a customer's bill (or executive summary) is due. Pure functions of dates and settings.
+
+Rules, as TMRM had them and as the README states:
+- A period is a calendar month, named "YYYY-MM".
+- The billing date of a period is its configured day; 29, 30 and 31 fall back to the month's
+  last day in shorter months ("day 31" is Feb 28, or Feb 29 in a leap year).
+- "Today" is evaluated in the customer's `billing.timezone`, so a run at 02:00 UTC on the 1st
+  is still the last day of the previous month in Chicago.
+- Each run looks at the latest billing date on or before today (this month's, or last
+  month's if this month's has not come yet). If the ledger already holds a successful send for
+  that period, nothing is due. Otherwise it is due when at most `catch_up_days` have passed
+  since that date (a missed CI run is caught up), and "missed" beyond that: the run warns and
+  asks for a manual send instead of billing a stale period on its own.
+- `--send-now` ignores all of this and sends the latest period (a manual send).
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+
+def period_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def parse_period(period: str) -> tuple[int, int]:
+    year, month = period.split("-")
+    return int(year), int(month)
+
+
+def previous_period(period: str) -> str:
+    year, month = parse_period(period)
+    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
+
+
+def next_period(period: str) -> str:
+    year, month = parse_period(period)
+    return f"{year + 1:04d}-01" if month == 12 else f"{year:04d}-{month + 1:02d}"
+
+
+def billing_date_for(period: str, day: int) -> date:
+    """The date a period is billed on: `day`, or the month's last day when the month is shorter."""
+    year, month = parse_period(period)
+    last_day = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day, last_day))
+
+
+def today_in(zone: str, now: datetime | None = None) -> date:
+    """The calendar date it is now in an IANA time zone."""
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def latest_billing_date(today: date, day: int) -> date:
+    """The most recent billing date on or before `today`."""
+    this_month = billing_date_for(period_of(today), day)
+    if this_month <= today:
+        return this_month
+    return billing_date_for(previous_period(period_of(today)), day)
+
+
+class Due(str, Enum):
+    DUE = "due"  # send in this run
+    NOT_DUE = "not due"  # already sent for the latest period, or its date has not come
+    MISSED = "missed"  # the latest period was never sent and catch-up time has run out
+    DISABLED = "disabled"  # billing (or summaries) switched off for this customer
+    MANUAL = "manual"  # --send-now
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The schedule decision for one customer and one kind of send."""
+
+    status: Due
+    period: str  # the period a send in this run would be recorded under
+    billing_date: date  # that period's billing date
+    next_date: date  # when the next scheduled send happens
+    reason: str
+
+    @property
+    def due(self) -> bool:
+        return self.status in (Due.DUE, Due.MANUAL)
+
+
+def decide(
+    *,
+    today: date,
+    day: int,
+    enabled: bool,
+    catch_up_days: int,
+    sent_periods: frozenset[str] | set[str],
+    send_now: bool = False,
+    what: str = "billing",
+) -> Schedule:
+    """Decide whether a send is due today.
+
+    `sent_periods` are the periods the ledger records a successful send of this kind for.
+    A manual send (`send_now`) is recorded under the latest period, so it settles a missed one.
+    """
+    latest = latest_billing_date(today, day)
+    period = period_of(latest)
+    upcoming = billing_date_for(next_period(period), day)
+    if send_now:
+        return Schedule(Due.MANUAL, period, latest, upcoming, f"send now (manual {what} for {period})")
+    if not enabled:
+        return Schedule(Due.DISABLED, period, latest, upcoming, f"{what} disabled")
+    if period in sent_periods:
+        return Schedule(
+            Due.NOT_DUE, period, latest, upcoming,
+            f"{what} for {period} already sent; next on {upcoming.isoformat()}",
+        )
+    late_by = (today - latest).days
+    if late_by <= catch_up_days:
+        why = f"{what} date {latest.isoformat()}"
+        if late_by:
+            why += f" (catching up, {late_by} day{'s' if late_by != 1 else ''} late)"
+        return Schedule(Due.DUE, period, latest, upcoming, why)
+    return Schedule(
+        Due.MISSED, period, latest, upcoming,
+        f"{what} for {period} was due {latest.isoformat()}, {late_by} days ago, beyond "
+        f"catch_up_days={catch_up_days}: send it with --send-now, or wait for {upcoming.isoformat()}",
+    )

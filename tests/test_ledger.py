@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from reconciler.ledger import Ledger, LedgerCorrupt, read_ledger, shard_ledger_path
+
+
+def _result(ledger, customer="acme", period="2026-11", status="sent", kind="billing"):
+    return ledger.result(kind=kind, customer=customer, connectwise_company="Acme", period=period,
+                         trigger="scheduled", status=status, error=None, changes=[])
+
+
+def test_records_round_trip_and_answer_sent_periods(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    ledger.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11",
+                  trigger="scheduled", changes=[{"action": "create"}])
+    _result(ledger)
+    _result(ledger, period="2026-12", status="failed")
+    view = read_ledger(path)
+    assert [r["event"] for r in view.records] == ["intent", "result", "result"]
+    assert view.sent_periods("acme") == {"2026-11"}
+    assert view.sent_periods("acme", "summary") == set()
+    assert view.unsettled_intents("acme") == []
+
+
+def test_an_intent_without_result_is_unsettled(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    Ledger(path).intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11",
+                        trigger="scheduled", changes=[])
+    assert len(read_ledger(path).unsettled_intents("acme")) == 1
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning_and_the_next_append_starts_a_new_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    _result(Ledger(path))
+    with open(path, "a") as handle:
+        handle.write('{"event": "res')  # killed mid-write
+    view = read_ledger(path)
+    assert len(view.records) == 1 and "incomplete record" in view.warnings[0]
+    _result(Ledger(path), period="2026-12")
+    view = read_ledger(path)
+    assert view.sent_periods("acme") == {"2026-11", "2026-12"}
+
+
+def test_damage_in_the_middle_is_an_error_with_file_and_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text('{"event":"result"}\nnot json\n{"event":"result"}\n')
+    with pytest.raises(LedgerCorrupt, match=r"ledger.jsonl:2: error"):
+        read_ledger(path)
+
+
+def test_shard_files_are_read_with_the_main_ledger(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    _result(Ledger(path), customer="a")
+    _result(Ledger(shard_ledger_path(path, (2, 3))), customer="b")
+    assert shard_ledger_path(path, (2, 3)).name == "ledger.2of3.jsonl"
+    view = read_ledger(path)
+    assert view.sent_periods("a") == {"2026-11"} and view.sent_periods("b") == {"2026-11"}
+    assert all(json.loads(line)["v"] == 1 for line in path.read_text().splitlines())
