@@ -1,0 +1,60 @@
+"""What every usage source produces: seat counts per (Trend customer, product)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Optional executive-summary figures a source may carry per customer.
+EXTRA_FIELDS = ("workstations", "servers", "viruses_removed", "spyware_removed")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Seat counts keyed by (trend_customer_id, product key), plus optional extras.
+
+    `source` says where the numbers came from ("csv:usage/seats.csv", "lmpi") so a plan
+    and a ledger can show it; `warnings` holds anything a source skipped but wants a
+    human to see (e.g. an LMPI product id with no product key).
+    """
+
+    quantities: dict[tuple[str, str], int]
+    extra: dict[str, dict[str, int]] = field(default_factory=dict)
+    source: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def for_customer(self, trend_id: str) -> dict[str, int]:
+        """product key -> quantity for one customer (empty if the source has none)."""
+        return {product: qty for (cust, product), qty in self.quantities.items() if cust == trend_id}
+
+    def customers(self) -> set[str]:
+        return {cust for cust, _ in self.quantities} | set(self.extra)
+
+
+class UsageError(Exception):
+    """One problem in a usage input; `str()` is `PATH:LINE: error: MESSAGE`."""
+
+    def __init__(self, path: Path | str, line: int, message: str) -> None:
+        super().__init__(path, line, message)
+        self.path, self.line, self.message = path, line, message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: error: {self.message}"
+
+
+class UsageInvalid(Exception):
+    """Every problem found in one usage input, reported together."""
+
+    def __init__(self, errors: list[UsageError]) -> None:
+        super().__init__(errors)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class UsageSourceError(Exception):
+    """A usage source could not be read at all (missing settings, HTTP failure).
+
+    Its text never holds a secret: messages name environment variables, never their values.
+    """

@@ -1,0 +1,169 @@
+"""The CSV usage source: one row per (Trend customer, product) with a seat count.
+
+    trend_customer_id,product,quantity[,workstations,servers,viruses_removed,spyware_removed]
+
+Header names are matched after trimming spaces and lower-casing; columns may come in any
+order; blank lines are skipped; a UTF-8 BOM (Excel's "CSV UTF-8") is accepted. Extras are
+optional per row and summed per customer. Every row problem is collected and raised as one
+`UsageInvalid`, each error as `PATH:LINE: error: MESSAGE`, like `reconcile validate`.
+
+Decisions: unknown columns are an error (a misspelt `workstation` column silently ignored
+would drop figures from executive summaries); a header-only file is valid and means "no
+usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
+quantities are plain non-negative integers (no `+5`, `1.0` or `1e3`).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid
+
+REQUIRED = ("trend_customer_id", "product", "quantity")
+_INTEGER = re.compile(r"^[0-9]+$")
+_NEGATIVE = re.compile(r"^-[0-9]+$")
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is below it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_csv(path: Path, products: Iterable[str]) -> Usage:
+    """Parse a usage CSV. `products` are the known product keys (config.products)."""
+    shown = display_path(Path(path))
+    text = _decode(Path(path), shown)
+    rows = _parse(text, shown, set(products))
+    return Usage(quantities=rows[0], extra=rows[1], source=f"csv:{shown}")
+
+
+def _decode(path: Path, shown: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageInvalid([UsageError(shown, 1, f"cannot read usage file: {exc.strerror or exc}")]) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageInvalid([UsageError(
+            shown, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a CSV file?"
+        )]) from None
+    if not text.strip():
+        raise UsageInvalid([UsageError(shown, 1, f"empty file; expected a header row {','.join(REQUIRED)}")])
+    binary = [
+        UsageError(shown, n, "binary data (control characters); is this a CSV file?")
+        for n, line in enumerate(text.splitlines(), start=1) if _BINARY.search(line)
+    ]
+    if binary:
+        raise UsageInvalid(binary[:10])
+    return text
+
+
+def _parse(
+    text: str, shown: str, products: set[str]
+) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, int]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    header_line = 1
+    errors: list[UsageError] = []
+    quantities: dict[tuple[str, str], int] = {}
+    first_seen: dict[tuple[str, str], int] = {}
+    extra: dict[str, dict[str, int]] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header, header_line = [cell.strip().lower() for cell in row], line
+                _check_header(header, shown, line)
+                continue
+            if len(row) != len(header):
+                errors.append(UsageError(shown, line, f"expected {len(header)} fields, found {len(row)}"))
+                continue
+            cells = {name: cell.strip() for name, cell in zip(header, row)}
+            row_errors: list[str] = []
+            customer = cells["trend_customer_id"]
+            if not customer:
+                row_errors.append("empty trend_customer_id")
+            product = cells["product"]
+            if not product:
+                row_errors.append("empty product")
+            elif product not in products:
+                row_errors.append(_unknown_product(product, products))
+            quantity = _count(cells["quantity"], "quantity", row_errors)
+            figures = {
+                name: value for name in EXTRA_FIELDS
+                if cells.get(name) and (value := _count(cells[name], name, row_errors)) is not None
+            }
+            key = (customer, product)
+            if customer and product and key in first_seen:
+                row_errors.append(
+                    f"duplicate row for customer {customer} and product {product} "
+                    f"(first at line {first_seen[key]})"
+                )
+            errors.extend(UsageError(shown, line, message) for message in row_errors)
+            if row_errors:
+                continue
+            first_seen[key] = line
+            assert quantity is not None
+            quantities[key] = quantity
+            if figures:
+                totals = extra.setdefault(customer, {})
+                for name, value in figures.items():
+                    totals[name] = totals.get(name, 0) + value
+    except csv.Error as exc:
+        errors.append(UsageError(shown, reader.line_num or header_line, f"malformed CSV: {exc}"))
+    if errors:
+        raise UsageInvalid(errors)
+    return quantities, extra
+
+
+def _check_header(header: list[str], shown: str, line: int) -> None:
+    allowed = (*REQUIRED, *EXTRA_FIELDS)
+    problems = []
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}; the header must include "
+                        f"{','.join(REQUIRED)}")
+    unknown = [name for name in header if name not in allowed]
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(repr(u) for u in unknown)}; allowed: "
+                        f"{', '.join(allowed)}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        problems.append(f"duplicate column(s) {', '.join(duplicated)}")
+    if problems:
+        raise UsageInvalid([UsageError(shown, line, p) for p in problems])
+
+
+def _count(cell: str, name: str, errors: list[str]) -> int | None:
+    if _INTEGER.match(cell):
+        return int(cell)
+    if _NEGATIVE.match(cell):
+        errors.append(f"{name} must not be negative, got {cell}")
+    elif not cell:
+        errors.append(f"empty {name}")
+    else:
+        errors.append(f"{name} must be a whole number, got {cell!r}")
+    return None
+
+
+def _unknown_product(product: str, products: set[str]) -> str:
+    message = f"unknown product {product!r}"
+    close = difflib.get_close_matches(product, sorted(products), n=1)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return message + f"; known products: {', '.join(sorted(products))}"

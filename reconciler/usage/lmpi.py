@@ -1,0 +1,194 @@
+"""The LMPI usage source: current subscription units from Trend's Licensing Management
+Platform Integration API.
+
+Requests are signed as Trend documents (see docs/client.md): `x-signature` is
+Base64(HMAC-SHA256(secret, posix_time + METHOD + request_uri [+ Base64(MD5(body))])) where
+`request_uri` is the path and query exactly as sent, which is why signing happens in a
+requests `AuthBase` on the *prepared* request (after requests has encoded the query).
+
+Quantities: for each customer, each *enabled* subscription, each *enabled* license, sum
+`units` per product key (via `products.TREND_PRODUCT_IDS`). Disabled subscriptions are
+skipped as a whole (Trend does not bill them). Unknown product ids, and product keys this
+MSP's config does not define, are reported in `Usage.warnings` and logged, never silently
+dropped. GETs are retried like the ConnectWise client's (urllib3 Retry on 429/5xx/transport).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .base import Usage, UsageSourceError
+from .products import product_key
+
+log = logging.getLogger(__name__)
+
+ENV_URL = "TM_LMPI_URL"
+ENV_TOKEN = "TM_ACCESS_TOKEN"
+ENV_SECRET = "TM_SECRET_KEY"
+PAGE_LIMIT = 100  # LMPI's maximum `limit`
+
+
+def signature(secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None) -> str:
+    """The `x-signature` value for one request (public so the sandbox and tests can verify)."""
+    message = posix_time + method.upper() + request_uri
+    if body:
+        message += base64.b64encode(hashlib.md5(body).digest()).decode()
+    digest = hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class LmpiSigner(requests.auth.AuthBase):
+    """Adds the LMPI headers to each prepared request."""
+
+    def __init__(self, access_token: str, secret_key: str, clock: Callable[[], float] = time.time):
+        self._token, self._secret, self._clock = access_token, secret_key, clock
+
+    def __repr__(self) -> str:
+        return "LmpiSigner(access_token='***', secret_key='***')"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        posix_time = str(int(self._clock()))
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        request.headers.update({
+            "x-access-token": self._token,
+            "x-posix-time": posix_time,
+            "x-signature": signature(self._secret, posix_time, request.method or "GET",
+                                     request.path_url, body or None),
+            "x-traceid": str(uuid.uuid4()),
+            "content-type": "application/json",
+        })
+        return request
+
+
+class LmpiClient:
+    """Just the three LMPI reads the usage source needs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        secret_key: str,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_factor: float = 0.5,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._auth = LmpiSigner(access_token, secret_key)
+        self._secrets = (access_token, secret_key)
+        self.session = session or requests.Session()
+        retry = Retry(
+            total=max_retries, allowed_methods=frozenset({"GET"}),
+            status_forcelist=frozenset({429, 500, 502, 503, 504}),
+            backoff_factor=backoff_factor, backoff_jitter=backoff_factor, backoff_max=30.0,
+            raise_on_status=False, respect_retry_after_header=True,
+        )
+        self.session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry))
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        try:
+            response = self.session.get(f"{self.base_url}/{path}", params=params, auth=self._auth,
+                                        timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise UsageSourceError(f"LMPI GET {path}: connection failed ({type(exc).__name__})") from None
+        if response.status_code >= 300:
+            try:
+                detail = response.json().get("message") or ""
+            except (ValueError, AttributeError):
+                detail = response.reason or ""
+            for secret in self._secrets:
+                detail = detail.replace(secret, "***")
+            raise UsageSourceError(f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip())
+        try:
+            return response.json()
+        except ValueError:
+            raise UsageSourceError(f"LMPI GET {path}: response is not JSON") from None
+
+    def customers(self) -> list[dict[str, Any]]:
+        return self._paged("v3/customers", "customers")
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return self._paged("v2.5/customers/subscriptions", "subscriptions")
+
+    def subscription(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
+        return self.get(f"v3/customers/{quote(customer_id, safe='')}/subscriptions/"
+                        f"{quote(subscription_id, safe='')}")
+
+    def _paged(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Pages of `limit=100` until a short page; stops if a server ignores `page`."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page = 1
+        while True:
+            body = self.get(path, {"page": page, "limit": PAGE_LIMIT})
+            batch = body if isinstance(body, list) else (body or {}).get(key) or []
+            fresh = [item for item in batch if _identity(item) not in seen]
+            seen.update(_identity(item) for item in fresh)
+            items.extend(fresh)
+            if len(batch) < PAGE_LIMIT or not fresh:
+                return items
+            page += 1
+
+
+def _identity(item: dict[str, Any]) -> str:
+    return str(item.get("subscription_id") or item.get("customer_id") or sorted(item.items()))
+
+
+def read_lmpi(products: Iterable[str], env: Mapping[str, str], client: LmpiClient | None = None) -> Usage:
+    """Current seat counts from LMPI; settings from TM_LMPI_URL, TM_ACCESS_TOKEN, TM_SECRET_KEY."""
+    client = client or lmpi_from_env(env)
+    known = set(products)
+    customers = {c.get("customer_id") for c in client.customers() if c.get("customer_id")}
+    quantities: dict[tuple[str, str], int] = {}
+    warnings: list[str] = []
+    for sub in client.subscriptions():
+        customer_id, sub_id = sub.get("customer_id"), sub.get("subscription_id")
+        if not customer_id or not sub_id or not sub.get("enabled", True):
+            continue
+        if customers and customer_id not in customers:
+            warnings.append(f"subscription {sub_id} belongs to unknown customer {customer_id}")
+        detail = client.subscription(customer_id, sub_id)
+        licenses = detail.get("licenses") if isinstance(detail, dict) else None
+        for lic in licenses or sub.get("licenses") or []:
+            if not lic.get("enabled", True):
+                continue
+            trend_id = str(lic.get("product_id") or "")
+            key = product_key(trend_id)
+            if key is None:
+                warnings.append(f"customer {customer_id}: unknown Trend product id {trend_id!r} "
+                                f"({lic.get('units', 0)} units) not counted")
+                continue
+            if key not in known:
+                warnings.append(f"customer {customer_id}: product {key} is not in config products; "
+                                f"{lic.get('units', 0)} units not counted")
+                continue
+            units = int(lic.get("units") or 0)
+            quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
+    for warning in warnings:
+        log.warning("LMPI: %s", warning)
+    return Usage(quantities=quantities, extra={}, source="lmpi", warnings=tuple(warnings))
+
+
+def lmpi_from_env(env: Mapping[str, str] = os.environ) -> LmpiClient:
+    """A client from the environment (for tools that want the raw API)."""
+    missing = [name for name in (ENV_URL, ENV_TOKEN, ENV_SECRET) if not env.get(name)]
+    if missing:
+        raise UsageSourceError(
+            f"usage source lmpi needs environment variable(s) {', '.join(missing)} "
+            f"(set {ENV_URL}, {ENV_TOKEN} and {ENV_SECRET})"
+        )
+    return LmpiClient(env[ENV_URL], env[ENV_TOKEN], env[ENV_SECRET])
