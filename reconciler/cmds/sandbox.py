@@ -1,6 +1,72 @@
+"""`reconcile sandbox serve|reset`: run the embedded ConnectWise + Trend LMPI simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
 
 
 @click.group()
 def sandbox() -> None:
-    """The embedded ConnectWise + Trend simulator (placeholder)."""
+    """The embedded ConnectWise + Trend LMPI simulator (state in .sandbox/)."""
+
+
+@sandbox.command("serve")
+@click.option("--port", type=int, default=8000, show_default=True, help="Loopback port (0: any free port).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".sandbox"), show_default=True, help="State directory (sandbox.db).")
+@click.option("--company-id", default="sandbox", show_default=True)
+@click.option("--public-key", default="sandbox-public", show_default=True)
+@click.option("--private-key", default="sandbox-private", show_default=True)
+@click.option("--latency-ms", type=int, default=None, help="Added latency per request [env SANDBOX_LATENCY_MS].")
+@click.option("--fault-rate", type=float, default=None, help="Share of requests faulted, 0..1 [env SANDBOX_FAULT_RATE].")
+@click.option("--fault-seed", type=int, default=None, help="Seed for reproducible faults [env SANDBOX_FAULT_SEED].")
+@click.option("--fault-kinds", default=None,
+              help="Comma list among 429,409,500,502,503,504,drop,drop_after,timeout [env SANDBOX_FAULT_KINDS].")
+@click.option("--retry-after", type=int, default=None, help="Retry-After seconds on 429 (default 0).")
+def serve(port: int, data_dir: Path, company_id: str, public_key: str, private_key: str,
+          latency_ms: int | None, fault_rate: float | None, fault_seed: int | None,
+          fault_kinds: str | None, retry_after: int | None) -> None:
+    """Serve ConnectWise and LMPI on 127.0.0.1 until Ctrl-C."""
+    from reconciler.sandbox import FaultPlan, SandboxServer
+
+    try:
+        plan = FaultPlan.from_env(
+            latency_ms=latency_ms, rate=fault_rate, seed=fault_seed, retry_after=retry_after,
+            kinds=tuple(fault_kinds.split(",")) if fault_kinds else None,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    server = SandboxServer(data_dir=data_dir, port=port, faults=plan, seed_demo=True,
+                           company_id=company_id, public_key=public_key, private_key=private_key)
+    server.start()
+    creds = server.credentials
+    click.echo(f"ConnectWise sandbox   {server.connectwise_url}")
+    click.echo(f"  company id          {creds.company_id}")
+    click.echo(f"  public key          {creds.public_key}")
+    click.echo(f"  private key         {creds.private_key}   (sandbox values, not secrets)")
+    click.echo("  clientId            any non-empty value is accepted")
+    click.echo(f"LMPI sandbox          {server.lmpi_url}/LMPI/v3/customers")
+    click.echo(f"  x-access-token      {creds.lmpi_access_token}")
+    click.echo(f"  secret key          {creds.lmpi_secret_key}")
+    click.echo(f"Control               {server.base_url}/_sandbox/stats   (POST /_sandbox/reset, /_sandbox/faults)")
+    click.echo(f"State                 {data_dir / 'sandbox.db'}")
+    if plan.latency_ms or plan.rate or plan.nth:
+        click.echo(f"Faults                {plan.to_json()}")
+    click.echo("Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
+@sandbox.command("reset")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path(".sandbox"), show_default=True)
+def reset_command(data_dir: Path) -> None:
+    """Restore the demo data (drops every change made through the API)."""
+    from reconciler.sandbox import reset
+
+    reset(data_dir)
+    click.echo(f"Sandbox data in {data_dir} restored to the demo state.")

@@ -1,0 +1,174 @@
+"""A small subset of Trend Micro's Licensing Management Platform Integration (LMPI) API.
+
+See shared/reference/trend-and-peers.md section 2 and its Addendum. Every request must carry
+`x-access-token`, `x-posix-time` (within 15 minutes of our clock) and
+`x-signature` = Base64(HMAC-SHA256(secret, posix_time + METHOD + request_uri [+ Base64(MD5(body))]))
+where `request_uri` is the path plus `?query` exactly as sent; otherwise 401.
+
+Endpoints:
+    GET /LMPI/v3/customers?page=&limit=                       customers[] + paging{page,limit,total}
+    GET /LMPI/v2.5/customers/subscriptions[?customer_id=]     subscriptions[] (no licenses)
+    GET /LMPI/v3/customers/{customer_id}/subscriptions/{subscription_id}   one subscription + licenses[]
+    GET /LMPI/v3/me/serviceplans                              service_plans[]
+
+Product mapping. LMPI licenses carry Trend's `product_id`, never our config keys; the usage
+source maps them with this table (kept in sync with reconciler/usage/products.py when present):
+
+    | LMPI product_id | config product key |
+    |-----------------|--------------------|
+    | WFBSS-SVC       | wfbss-svc          |
+    | WFS-ADV         | wfs-advanced       |
+    | CAS             | cas                |
+    | HES             | hes                |
+    | APEX-ONE-SAAS   | apex-one-saas      |
+    | C1-WLS          | workload-security  |
+
+Error bodies (shape unconfirmed for real LMPI): `{"error_code": "...", "message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from reconciler.sandbox.routes import Response
+from reconciler.sandbox.store import Store
+
+try:  # the usage-source engineer owns the canonical table; follow it when it exists
+    from reconciler.usage.products import TREND_PRODUCT_IDS as _CANONICAL  # type: ignore[import-not-found]
+except Exception:  # noqa: BLE001 - absent or not yet importable: use ours
+    _CANONICAL = None
+
+TREND_PRODUCT_IDS: dict[str, str] = dict(_CANONICAL) if _CANONICAL else {
+    "WFBSS-SVC": "wfbss-svc",
+    "WFS-ADV": "wfs-advanced",
+    "CAS": "cas",
+    "HES": "hes",
+    "APEX-ONE-SAAS": "apex-one-saas",
+    "C1-WLS": "workload-security",
+}
+PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {v: k for k, v in TREND_PRODUCT_IDS.items()}
+
+MAX_CLOCK_SKEW_SECONDS = 15 * 60
+MAX_LIMIT = 100
+
+_PLAN_NAMESPACE = uuid.UUID("6f1c1f5e-2b0a-4c36-9a8e-000000000001")
+
+
+def service_plan_id(product_id: str) -> str:
+    """A stable service-plan GUID per Trend product (one monthly plan each)."""
+    return str(uuid.uuid5(_PLAN_NAMESPACE, product_id))
+
+
+def service_plans() -> list[dict[str, Any]]:
+    return [
+        {
+            "service_plan_id": service_plan_id(product_id),
+            "name": f"{product_id} Monthly",
+            "product": product_id,
+            "product_code": (product_id.replace("-", "") + "MONTHLY")[:9],
+            "version": "1",
+            "initial_license_period_month": 1,
+            "data_center": "US",
+            "auto_renewal": True,
+        }
+        for product_id in TREND_PRODUCT_IDS
+    ]
+
+
+def license_record(product_id: str, units: int, enabled: bool = True) -> dict[str, Any]:
+    """One LMPI license line as returned inside a subscription."""
+    return {
+        "product_id": product_id,
+        "ac_code": "AC-" + hashlib.sha1(f"{product_id}:{units}".encode()).hexdigest()[:20].upper(),
+        "units": units,
+        "enabled": enabled,
+        "license_start_date": "2024-01-01T00:00:00Z",
+        "license_expiration_date": "2027-12-31T23:59:59Z",
+        "start_charge_date": "2024-01-01T00:00:00Z",
+        "grace_period": 30,
+    }
+
+
+def sign(secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None = None) -> str:
+    """The x-signature value for a request (also what a client computes)."""
+    message = posix_time + method.upper() + request_uri
+    if body:
+        message += base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - LMPI's recipe
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _lmpi_error(status: int, code: str, message: str) -> Response:
+    return Response(status, {"error_code": code, "message": message})
+
+
+class Lmpi:
+    def __init__(self, store: Store, access_token: str, secret_key: str) -> None:
+        self.store = store
+        self.access_token = access_token
+        self.secret_key = secret_key
+
+    def check_signature(self, method: str, request_uri: str, headers: Mapping[str, str],
+                        body: bytes) -> Response | None:
+        token = headers.get("x-access-token", "")
+        posix = headers.get("x-posix-time", "")
+        signature = headers.get("x-signature", "")
+        if not hmac.compare_digest(token, self.access_token):
+            return _lmpi_error(401, "Unauthorized", "Unknown x-access-token.")
+        if not posix.isdigit() or abs(int(posix) - time.time()) > MAX_CLOCK_SKEW_SECONDS:
+            return _lmpi_error(401, "Unauthorized", "x-posix-time is missing or more than 15 minutes off.")
+        expected = sign(self.secret_key, posix, method, request_uri, body or None)
+        if not hmac.compare_digest(signature, expected):
+            return _lmpi_error(401, "Unauthorized", "x-signature does not match the request.")
+        return None
+
+    def handle(self, method: str, request_uri: str, headers: Mapping[str, str], body: bytes) -> Response:
+        denied = self.check_signature(method, request_uri, headers, body)
+        if denied:
+            return denied
+        if method != "GET":
+            return _lmpi_error(405, "MethodNotAllowed", "Only GET is implemented in the sandbox.")
+        parts = urlsplit(request_uri)
+        path = parts.path.rstrip("/")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if path == "/LMPI/v3/customers":
+            return self.customers(query)
+        if path == "/LMPI/v2.5/customers/subscriptions":
+            subs = self.store.all("lmpi_subscription")
+            if query.get("customer_id"):
+                subs = [s for s in subs if s["customer_id"] == query["customer_id"]]
+            return Response(200, {"subscriptions": [
+                {k: v for k, v in s.items() if k not in ("licenses", "id", "_info")} for s in subs]})
+        if path == "/LMPI/v3/me/serviceplans":
+            return Response(200, {"service_plans": service_plans()})
+        match = re.fullmatch(r"/LMPI/v3/customers/([^/]+)/subscriptions/([^/]+)", path)
+        if match:
+            customer_id, subscription_id = match.groups()
+            for sub in self.store.all("lmpi_subscription"):
+                if sub["customer_id"] == customer_id and sub["subscription_id"] == subscription_id:
+                    return Response(200, {k: v for k, v in sub.items() if k not in ("id", "_info")})
+            return _lmpi_error(404, "NotFound", "Subscription not found for this customer.")
+        return _lmpi_error(404, "NotFound", f"No LMPI route {path}.")
+
+    def customers(self, query: Mapping[str, str]) -> Response:
+        try:
+            page = int(query.get("page", "1"))
+            limit = int(query.get("limit", str(MAX_LIMIT)))
+        except ValueError:
+            return _lmpi_error(400, "InvalidParameter", "page and limit must be integers.")
+        if page < 1 or not 1 <= limit <= MAX_LIMIT:
+            return _lmpi_error(400, "InvalidParameter", f"page must be >= 1 and limit 1..{MAX_LIMIT}.")
+        customers = sorted(self.store.all("lmpi_customer"), key=lambda c: c["id"])
+        chunk = customers[(page - 1) * limit: page * limit]
+        return Response(200, {
+            "customers": [{k: v for k, v in c.items() if k not in ("id", "_info")} for c in chunk],
+            "paging": {"page": page, "limit": limit, "total": len(customers)},
+        })
