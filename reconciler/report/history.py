@@ -1,0 +1,386 @@
+"""The ledger, read back as history: what was billed, changed and failed, per customer and period.
+
+This module has its own small reader instead of `reconciler.ledger.read_ledger_records` so the
+report depends only on the documented record format (docs/ARCHITECTURE.md, "Ledger"), not on the
+engine's code. Everything after `read_ledger` is pure: records in, frozen model out.
+
+Decisions (also in docs/report.md):
+- Seats of a customer in a period are `additions[product].quantity` of the *last* `sent` billing
+  result for that customer and period; a product missing from those additions has 0 seats.
+  A period with no sent billing result has no figure (None, drawn as a gap) — never carried
+  forward, because the report shows what was actually sent.
+- MSP-wide seats of a product are the sum over the customers sent that period; None when no
+  customer was sent at all that period.
+- "Changes this period" come from every `sent` billing result of the period (a scheduled send
+  and a later --send-now both changed ConnectWise), in ledger order.
+- "Failures this period" are `failed` results, plus intents that never got a result (a run that
+  was interrupted mid-write). A failure is marked resolved when a later `sent` result exists for
+  the same customer, kind and period.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class LedgerError(Exception):
+    """A ledger file that cannot be read; the message names `file:line`."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def ledger_files(ledger_path: Path) -> list[Path]:
+    """The ledger and its shards: `<stem>*.jsonl` beside it (`ledger*.jsonl` for the default name).
+
+    The main file sorts first so that, for records with equal `ts`, its order wins.
+    """
+    directory = ledger_path.parent
+    if not directory.is_dir():
+        return []
+    found = sorted(p for p in directory.glob(f"{ledger_path.stem}*.jsonl") if p.is_file())
+    if ledger_path in found:
+        found.remove(ledger_path)
+        found.insert(0, ledger_path)
+    return found
+
+
+def _ts_key(ts: str) -> datetime:
+    # Writers use "...Z"; accept any ISO form so shards from different writers still merge.
+    parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
+    """Every record of the ledger and its shards, merged by `ts` (stable for equal stamps).
+
+    Blank lines are skipped (a crash can leave one); anything else that is not a JSON object
+    with a parseable string `ts` raises `LedgerError("<file>:<line>: ...")`, because a report
+    silently missing a month of billing is worse than no report.
+    """
+    keyed: list[tuple[datetime, int, dict[str, Any]]] = []
+    order = 0
+    for path in ledger_files(ledger_path):
+        with path.open(encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise LedgerError(f"{where}: not valid JSON ({error.msg})") from None
+                if not isinstance(record, dict):
+                    raise LedgerError(f"{where}: expected a JSON object")
+                ts = record.get("ts")
+                if not isinstance(ts, str):
+                    raise LedgerError(f"{where}: record has no string 'ts'")
+                try:
+                    key = _ts_key(ts)
+                except ValueError:
+                    raise LedgerError(f"{where}: 'ts' is not an ISO timestamp: {ts!r}") from None
+                keyed.append((key, order, record))
+                order += 1
+    keyed.sort(key=lambda item: (item[0], item[1]))
+    return [record for _, _, record in keyed]
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def shift_period(period: str, months: int) -> str:
+    year, month = (int(part) for part in period.split("-"))
+    index = year * 12 + (month - 1) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def period_window(end: str, count: int = 12) -> tuple[str, ...]:
+    """`count` consecutive periods ending at `end`, oldest first."""
+    return tuple(shift_period(end, offset) for offset in range(1 - count, 1))
+
+
+def current_period(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One managed addition as it stood after a send."""
+
+    product: str
+    quantity: int
+    agreement: str  # "Type / Name" as the ledger wrote it
+    agreement_id: int | None
+    addition_id: int | None
+
+
+@dataclass(frozen=True)
+class Billed:
+    """The last sent billing result of one customer in one period."""
+
+    customer: str
+    period: str
+    ts: str
+    trigger: str
+    holdings: dict[str, Holding]
+
+    def seats(self, product: str) -> int:
+        holding = self.holdings.get(product)
+        return holding.quantity if holding else 0
+
+
+@dataclass(frozen=True)
+class Change:
+    customer: str
+    period: str
+    ts: str
+    trigger: str
+    action: str  # create / update / cancel
+    product: str
+    agreement: str
+    before: int | None
+    after: int | None
+
+
+@dataclass(frozen=True)
+class Send:
+    """A `sent` result, billing or executive summary."""
+
+    customer: str
+    period: str
+    ts: str
+    kind: str  # billing / summary
+    trigger: str  # scheduled / manual
+    report_id: Any = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    customer: str
+    period: str
+    ts: str
+    kind: str
+    trigger: str
+    status: str  # "failed", or "interrupted" for an intent that never got a result
+    error: str
+    resolved: bool  # a later sent result exists for the same customer, kind and period
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the report reads, built once from the records by `build_history`."""
+
+    record_count: int
+    latest_ts: str | None
+    customers: tuple[str, ...]  # every customer the ledger mentions, sorted
+    companies: dict[str, str]  # customer -> ConnectWise company, as last recorded
+    periods: tuple[str, ...]  # every period the ledger mentions, sorted
+    billed: dict[tuple[str, str], Billed]
+    changes: tuple[Change, ...]
+    sends: tuple[Send, ...]
+    failures: tuple[Failure, ...]
+    products: tuple[str, ...] = field(default=())  # every product key seen, sorted
+
+    def latest_period(self) -> str | None:
+        return self.periods[-1] if self.periods else None
+
+    def customer_seats(self, customer: str, period: str) -> dict[str, int] | None:
+        """Seats per product the customer was billed for in `period`; None if nothing was sent."""
+        billed = self.billed.get((customer, period))
+        if billed is None:
+            return None
+        return {product: h.quantity for product, h in billed.holdings.items()}
+
+    def msp_seats(
+        self, period: str, products: Iterable[str], customers: Iterable[str] | None = None
+    ) -> dict[str, int] | None:
+        """Seats per product summed over the customers sent in `period`; None if none was."""
+        wanted = self.customers if customers is None else tuple(customers)
+        sent = [self.billed[(c, period)] for c in wanted if (c, period) in self.billed]
+        if not sent:
+            return None
+        return {product: sum(b.seats(product) for b in sent) for product in products}
+
+    def last_billed(self, customer: str, up_to: str) -> Billed | None:
+        """The customer's most recent billing at or before period `up_to`."""
+        periods = [p for (c, p) in self.billed if c == customer and p <= up_to]
+        return self.billed[(customer, max(periods))] if periods else None
+
+    def changes_in(self, period: str, customers: Iterable[str] | None = None) -> list[Change]:
+        return _select(self.changes, period, customers)
+
+    def sends_in(self, period: str, customers: Iterable[str] | None = None) -> list[Send]:
+        return _select(self.sends, period, customers)
+
+    def failures_in(self, period: str, customers: Iterable[str] | None = None) -> list[Failure]:
+        return _select(self.failures, period, customers)
+
+
+def _select(items: Iterable[Any], period: str, customers: Iterable[str] | None) -> list[Any]:
+    allowed = None if customers is None else set(customers)
+    return [i for i in items if i.period == period and (allowed is None or i.customer in allowed)]
+
+
+def _int_or_none(value: Any) -> int | None:
+    # bool is an int in Python; a quantity of `true` is a writer bug, not one seat.
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _agreement_text(agreement: Any) -> str:
+    if isinstance(agreement, dict):
+        parts = [str(agreement.get(k)) for k in ("type", "name") if agreement.get(k)]
+        return " / ".join(parts)
+    return "" if agreement is None else str(agreement)
+
+
+def _holdings(additions: Any) -> dict[str, Holding]:
+    holdings: dict[str, Holding] = {}
+    if not isinstance(additions, dict):
+        return holdings
+    for product, addition in additions.items():
+        if not isinstance(addition, dict):
+            continue
+        quantity = _int_or_none(addition.get("quantity"))
+        holdings[str(product)] = Holding(
+            product=str(product),
+            quantity=quantity or 0,
+            agreement=_agreement_text(addition.get("agreement")),
+            agreement_id=_int_or_none(addition.get("agreement_id")),
+            addition_id=_int_or_none(addition.get("id")),
+        )
+    return holdings
+
+
+def _changes(record: dict[str, Any]) -> list[Change]:
+    changes = record.get("changes")
+    if not isinstance(changes, list):
+        return []
+    return [
+        Change(
+            customer=str(record.get("customer")),
+            period=str(record.get("period")),
+            ts=record["ts"],
+            trigger=str(record.get("trigger") or "scheduled"),
+            action=str(change.get("action") or "?"),
+            product=str(change.get("product") or "?"),
+            agreement=_agreement_text(change.get("agreement")),
+            before=_int_or_none(change.get("before")),
+            after=_int_or_none(change.get("after")),
+        )
+        for change in changes
+        if isinstance(change, dict)
+    ]
+
+
+def build_history(records: list[dict[str, Any]]) -> History:
+    """The pure model of `records` (already merged by `ts`). Unknown events and kinds are
+    ignored so that a newer writer does not break an older report."""
+    customers: set[str] = set()
+    periods: set[str] = set()
+    products: set[str] = set()
+    companies: dict[str, str] = {}
+    billed: dict[tuple[str, str], Billed] = {}
+    changes: list[Change] = []
+    sends: list[Send] = []
+    failed: list[tuple[dict[str, Any], str]] = []  # (record, status)
+    open_intents: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    for record in records:
+        customer, period = record.get("customer"), record.get("period")
+        if not isinstance(customer, str) or not isinstance(period, str):
+            continue
+        if not PERIOD_RE.match(period):
+            continue
+        customers.add(customer)
+        periods.add(period)
+        if isinstance(record.get("connectwise_company"), str):
+            companies[customer] = record["connectwise_company"]
+        kind = record.get("kind") or "billing"
+        trigger = record.get("trigger") or "scheduled"
+        run_key = (record.get("run_id"), customer, kind, period)
+        event = record.get("event")
+        if event == "intent":
+            open_intents[run_key] = record
+            continue
+        if event != "result":
+            continue
+        open_intents.pop(run_key, None)
+        status = record.get("status")
+        if status == "failed":
+            failed.append((record, "failed"))
+            continue
+        if status != "sent":
+            continue
+        sends.append(
+            Send(customer, period, record["ts"], kind, trigger, record.get("report_id"))
+        )
+        if kind != "billing":
+            continue
+        holdings = _holdings(record.get("additions"))
+        products.update(holdings)
+        # Records arrive in ts order, so the last assignment is the last sent result.
+        billed[(customer, period)] = Billed(customer, period, record["ts"], trigger, holdings)
+        for change in _changes(record):
+            products.add(change.product)
+            changes.append(change)
+
+    failed.extend((record, "interrupted") for record in open_intents.values())
+    failures = sorted(
+        (_failure(record, status, sends) for record, status in failed), key=lambda f: f.ts
+    )
+    latest_ts = records[-1]["ts"] if records else None
+    return History(
+        record_count=len(records),
+        latest_ts=latest_ts,
+        customers=tuple(sorted(customers)),
+        companies=companies,
+        periods=tuple(sorted(periods)),
+        billed=billed,
+        changes=tuple(changes),
+        sends=tuple(sends),
+        failures=tuple(failures),
+        products=tuple(sorted(products)),
+    )
+
+
+def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
+    customer, period = record["customer"], record["period"]
+    kind = record.get("kind") or "billing"
+    ts = record["ts"]
+    resolved = any(
+        s.customer == customer and s.period == period and s.kind == kind
+        and _ts_key(s.ts) > _ts_key(ts)
+        for s in sends
+    )
+    if status == "interrupted":
+        error = "intent recorded but no result: the run stopped mid-send; check ConnectWise"
+    else:
+        error = str(record.get("error") or "no reason recorded")
+    return Failure(
+        customer=customer,
+        period=period,
+        ts=ts,
+        kind=kind,
+        trigger=record.get("trigger") or "scheduled",
+        status=status,
+        error=error,
+        resolved=resolved,
+    )

@@ -1,0 +1,279 @@
+"""The HTML report: `index.html` (the MSP) and `customers/<slug>.html` (one per customer).
+
+Pages are self-contained files meant to be opened from disk, attached to a ticket or kept as a
+CI artifact: inline CSS, inline SVG, no JavaScript, no fonts, and a Content-Security-Policy
+that forbids every fetch so a future edit cannot quietly add one. All text from the ledger or
+the config goes through `html.escape`. There is no "generated at" clock: the same ledger gives
+byte-identical pages, so reports can be diffed and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+from reconciler.report.figures import CustomerFigures, Figures, Series
+from reconciler.report.history import Change, Failure, Send
+from reconciler.report.svg import line_chart
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+CSS = """
+:root { color-scheme: light; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
+       background: #fff; margin: 0 auto; padding: 1.5rem; max-width: 72rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; }
+.meta { color: #555; margin: 0 0 1rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding-bottom: .25rem; }
+th, td { border: 1px solid #bbb; padding: .25rem .6rem; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; }
+thead th { background: #f0f0f0; }
+td.none { color: #666; text-align: center; }
+th[scope="row"], td.ts, td.num { white-space: nowrap; }
+.summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); gap: .5rem;
+           margin: 1rem 0; padding: 0; }
+.summary div { border: 1px solid #bbb; border-radius: 4px; padding: .5rem .75rem; }
+.summary dt { color: #555; font-size: .85rem; } .summary dd { margin: 0; font-size: 1.4rem; }
+figure { margin: 0 0 1rem; } figcaption { font-weight: 600; margin-bottom: .25rem; }
+svg.chart { width: 100%; height: auto; max-width: 960px; display: block; }
+svg.chart text { font: 12px system-ui, sans-serif; fill: #1a1a1a; }
+svg.chart .tick { stroke: #ddd; stroke-width: 1; }
+svg.chart .ylabel { text-anchor: end; dominant-baseline: middle; }
+svg.chart .xlabel, svg.chart .empty { text-anchor: middle; }
+svg.chart .legendlabel { dominant-baseline: middle; }
+svg.chart .line { fill: none; stroke-width: 2.5; }
+svg.chart .point { stroke: #1a1a1a; stroke-width: .8; }
+.failed { font-weight: 600; } .resolved { color: #555; }
+a { color: #0a58a8; }
+@media print {
+  body { padding: 0; max-width: none; font-size: 11pt; }
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  figure, table, .summary { break-inside: avoid; }
+  h2 { break-after: avoid; }
+  a { color: inherit; text-decoration: none; }
+  nav { display: none; }
+}
+"""
+
+ACTION_SIGNS = {"create": "+ create", "update": "~ update", "cancel": "- cancel"}
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _number(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _seats_table(
+    caption: str,
+    periods: Sequence[str],
+    series: Sequence[Series],
+    billed_counts: Sequence[int] | None = None,
+    customer_count: int = 0,
+) -> str:
+    """Rows are periods, columns products; with `billed_counts`, a last column says how many
+    customers the period's totals cover, so a dip caused by a failed send is not read as churn."""
+    if not series:
+        return f"<p>{escape(caption)}: no seats were billed in these periods.</p>"
+    head = "".join(f'<th scope="col" class="num">{escape(s.label)}</th>' for s in series)
+    if billed_counts is not None:
+        head += '<th scope="col" class="num">Customers billed</th>'
+    rows = []
+    for i, period in enumerate(periods):
+        cells = "".join(
+            f'<td class="{"none" if s.values[i] is None else "num"}" data-product="{escape(s.product)}" '
+            f'data-period="{escape(period)}">{_number(s.values[i])}</td>'
+            for s in series
+        )
+        if billed_counts is not None:
+            cells += f'<td class="num billed">{billed_counts[i]} of {customer_count}</td>'
+        rows.append(f'<tr><th scope="row">{escape(period)}</th>{cells}</tr>')
+    return (
+        f'<table class="seats"><caption>{escape(caption)}</caption>'
+        f'<thead><tr><th scope="col">Period</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _chart(
+    chart_id: str, title: str, figures: Figures, series: Sequence[Series], msp: bool = False
+) -> str:
+    table = _seats_table(
+        f"{title} (table)",
+        figures.periods,
+        series,
+        figures.billed_counts if msp else None,
+        len(figures.customers),
+    )
+    return (
+        f"<figure><figcaption>{escape(title)}</figcaption>"
+        f"{line_chart(chart_id, title, figures.periods, series)}</figure>{table}"
+    )
+
+
+def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: bool) -> str:
+    if not changes:
+        return "<p>No changes were sent this period.</p>"
+    head = ("<th scope=\"col\">Customer</th>" if with_customer else "") + (
+        '<th scope="col">Product</th><th scope="col">Agreement</th><th scope="col">Change</th>'
+        '<th scope="col" class="num">Before → after</th><th scope="col">Trigger</th>'
+        '<th scope="col">When (UTC)</th>'
+    )
+    rows = []
+    for c in changes:
+        customer = f"<td>{escape(figures.customer_label(c.customer))}</td>" if with_customer else ""
+        rows.append(
+            f'<tr class="change" data-customer="{escape(c.customer)}" data-product="{escape(c.product)}">'
+            f"{customer}<td>{escape(figures.product_label(c.product))}</td>"
+            f"<td>{escape(c.agreement)}</td><td>{escape(ACTION_SIGNS.get(c.action, c.action))}</td>"
+            f'<td class="num">{_number(c.before)} → {_number(c.after)}</td>'
+            f"<td>{escape(c.trigger)}</td><td class='ts'>{escape(c.ts)}</td></tr>"
+        )
+    return (
+        f"<table class=\"changes\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer: bool) -> str:
+    if not failures:
+        return "<p>No failures this period.</p>"
+    head = ("<th scope=\"col\">Customer</th>" if with_customer else "") + (
+        '<th scope="col">Kind</th><th scope="col">Trigger</th><th scope="col">When (UTC)</th>'
+        '<th scope="col">Status</th><th scope="col">Reason</th>'
+    )
+    rows = []
+    for f in failures:
+        customer = f"<td>{escape(figures.customer_label(f.customer))}</td>" if with_customer else ""
+        status = f"{f.status}, resolved by a later send" if f.resolved else f.status
+        rows.append(
+            f'<tr class="failure {"resolved" if f.resolved else "failed"}" data-customer="{escape(f.customer)}">'
+            f"{customer}<td>{escape(f.kind)}</td><td>{escape(f.trigger)}</td><td class='ts'>{escape(f.ts)}</td>"
+            f"<td>{escape(status)}</td><td>{escape(f.error)}</td></tr>"
+        )
+    return (
+        f"<table class=\"failures\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _sends_table(sends: Sequence[Send]) -> str:
+    if not sends:
+        return "<p>Nothing was sent this period.</p>"
+    rows = "".join(
+        f"<tr><td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
+        f"<td>{escape(s.trigger)}</td><td class=\"ts\">{escape(s.ts)}</td>"
+        f"<td>{escape('' if s.report_id is None else str(s.report_id))}</td></tr>"
+        for s in sends
+    )
+    return (
+        '<table class="sends"><thead><tr><th scope="col">Kind</th><th scope="col">Trigger</th>'
+        '<th scope="col">When (UTC)</th><th scope="col">Report id</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _summary(figures: Figures) -> str:
+    billed = {s.customer for s in figures.sends if s.kind == "billing"}
+    unresolved = sum(1 for f in figures.failures if not f.resolved)
+    items = [
+        ("Customers billed", f"{len(billed)} of {len(figures.customers)}"),
+        ("Scheduled billing sends", str(figures.count_sends("billing", "scheduled"))),
+        ("Manual billing sends", str(figures.count_sends("billing", "manual"))),
+        ("Executive summaries sent", str(figures.count_sends("summary"))),
+        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})"),
+    ]
+    cells = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in items)
+    return f'<dl class="summary">{cells}</dl>'
+
+
+def _meta(figures: Figures) -> str:
+    latest = f", latest {escape(figures.latest_ts)}" if figures.latest_ts else ""
+    return (
+        f'<p class="meta">Billing period {escape(figures.period)}; history '
+        f"{escape(figures.periods[0])} to {escape(figures.periods[-1])}. "
+        f"Read from {figures.record_count} ledger records{latest}.</p>"
+    )
+
+
+def render_index(figures: Figures) -> str:
+    scope = (
+        f" — {figures.customer_label(figures.scope)}" if figures.scope else ""
+    )
+    customer_rows = []
+    for c in figures.customers:
+        current = c.current
+        total = sum(h.quantity for h in current.holdings.values()) if current else None
+        last = f"{current.period} ({current.trigger})" if current else "never"
+        customer_rows.append(
+            f'<tr><td><a href="customers/{escape(c.file_slug)}.html">{escape(c.name)}</a></td>'
+            f"<td>{escape(c.company)}</td><td class=\"num\">{_number(total)}</td>"
+            f"<td>{escape(last)}</td></tr>"
+        )
+    customers = (
+        '<table class="customers"><thead><tr><th scope="col">Customer</th>'
+        '<th scope="col">ConnectWise company</th><th scope="col" class="num">Seats (latest)</th>'
+        f'<th scope="col">Last billed</th></tr></thead><tbody>{"".join(customer_rows)}</tbody></table>'
+        if customer_rows
+        else "<p>The ledger has no customers yet.</p>"
+    )
+    body = (
+        f"<header><h1>Billing report {escape(figures.period)}{escape(scope)}</h1>{_meta(figures)}</header>\n"
+        f"<main>\n{_summary(figures)}\n"
+        f"<section><h2>Seats per product</h2>"
+        f"{_chart('seats-msp', 'Seats per product, last 12 periods', figures, figures.series, msp=True)}</section>\n"
+        f"<section><h2>What changed this period</h2>{_changes_table(figures, figures.changes, True)}</section>\n"
+        f"<section><h2>Failures this period</h2>{_failures_table(figures, figures.failures, True)}</section>\n"
+        f"<section><h2>Customers</h2>{customers}</section>\n</main>"
+    )
+    return _page(f"Billing report {figures.period}{scope}", body)
+
+
+def render_customer(figures: Figures, customer: CustomerFigures) -> str:
+    current = customer.current
+    if current and current.holdings:
+        rows = "".join(
+            f'<tr data-product="{escape(h.product)}"><td>{escape(figures.product_label(h.product))}</td>'
+            f"<td>{escape(h.agreement)}</td><td class=\"num\">{h.quantity}</td></tr>"
+            for h in (current.holdings[k] for k in figures.names.product_order(tuple(current.holdings)))
+        )
+        products = (
+            f"<p>As last sent for {escape(current.period)} at {escape(current.ts)} ({escape(current.trigger)}).</p>"
+            '<table class="products"><thead><tr><th scope="col">Product</th><th scope="col">Agreement</th>'
+            f'<th scope="col" class="num">Seats</th></tr></thead><tbody>{rows}</tbody></table>'
+        )
+    else:
+        products = "<p>No billing has been sent for this customer up to this period.</p>"
+    company = f" (ConnectWise company {escape(customer.company)})" if customer.company else ""
+    body = (
+        '<nav><a href="../index.html">← All customers</a></nav>\n'
+        f"<header><h1>{escape(customer.name)}</h1>"
+        f'<p class="meta">Customer <code>{escape(customer.key)}</code>{company}.</p>{_meta(figures)}</header>\n'
+        f"<main>\n<section><h2>Products and agreements</h2>{products}</section>\n"
+        f"<section><h2>Seats history</h2>"
+        f"{_chart('seats-customer', f'Seats per product for {customer.name}, last 12 periods', figures, customer.series)}"
+        "</section>\n"
+        f"<section><h2>What changed this period</h2>{_changes_table(figures, customer.changes, False)}</section>\n"
+        f"<section><h2>Failures this period</h2>{_failures_table(figures, customer.failures, False)}</section>\n"
+        f"<section><h2>Sent this period</h2>{_sends_table(customer.sends)}</section>\n</main>"
+    )
+    return _page(f"{customer.name} — billing report {figures.period}", body)
+
+
+def write_html(figures: Figures, out_dir: Path) -> list[Path]:
+    """Write the pages under `out_dir`; returns the paths written, index first."""
+    (out_dir / "customers").mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "index.html"]
+    written[0].write_text(render_index(figures), encoding="utf-8")
+    for customer in figures.customers:
+        path = out_dir / "customers" / f"{customer.file_slug}.html"
+        path.write_text(render_customer(figures, customer), encoding="utf-8")
+        written.append(path)
+    return written

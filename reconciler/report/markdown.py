@@ -1,0 +1,104 @@
+"""The report as Markdown, for CI step summaries and pull-request comments.
+
+Same figures as the HTML (both read `Figures`). GitHub renders HTML inside Markdown, so every
+text cell is HTML-escaped as well as pipe-escaped. Mermaid's `xychart-beta` has no legend and
+no gaps, so the chart is followed by the line order, and a period with no figure is drawn as 0
+there — the table (which shows "—") is the authoritative view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from reconciler.report.figures import Figures, Series
+from reconciler.report.html import ACTION_SIGNS
+
+
+def _cell(text: str) -> str:
+    return escape(" ".join(text.split())).replace("|", "\\|")
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid strings cannot hold a double quote; nothing in a label needs one.
+    return " ".join(text.replace('"', "'").split())
+
+
+def _number(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def seats_table(
+    periods: Sequence[str], series: Sequence[Series], billed_counts: Sequence[int], customers: int
+) -> str:
+    if not series:
+        return "_No seats were billed in these periods._\n"
+    lines = [
+        "| Period | " + " | ".join(_cell(s.label) for s in series) + " | Customers billed |",
+        "|---|" + "---:|" * (len(series) + 1),
+    ]
+    for i, period in enumerate(periods):
+        numbers = " | ".join(_number(s.values[i]) for s in series)
+        lines.append(f"| {period} | {numbers} | {billed_counts[i]} of {customers} |")
+    return "\n".join(lines) + "\n"
+
+
+def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series]) -> str:
+    if not series:
+        return ""
+    top = max([v for s in series for v in s.values if v is not None], default=0)
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{_mermaid_text(title)}"',
+        "    x-axis [" + ", ".join(f'"{p}"' for p in periods) + "]",
+        f'    y-axis "Seats" 0 --> {max(top, 1)}',
+    ]
+    lines += ["    line [" + ", ".join(str(v or 0) for v in s.values) + "]" for s in series]
+    lines.append("```")
+    order = ", ".join(f"{i}. {_cell(s.label)}" for i, s in enumerate(series, start=1))
+    return "\n".join(lines) + f"\n\nLines, in order: {order}.\n"
+
+
+def render_markdown(figures: Figures) -> str:
+    scope = f" — {_cell(figures.customer_label(figures.scope))}" if figures.scope else ""
+    billed = {s.customer for s in figures.sends if s.kind == "billing"}
+    unresolved = sum(1 for f in figures.failures if not f.resolved)
+    out = [
+        f"## Billing report {figures.period}{scope}\n",
+        f"Customers billed: {len(billed)} of {len(figures.customers)} · scheduled sends: "
+        f"{figures.count_sends('billing', 'scheduled')} · manual sends: "
+        f"{figures.count_sends('billing', 'manual')} · executive summaries: "
+        f"{figures.count_sends('summary')} · failures: {len(figures.failures)} "
+        f"({unresolved} unresolved)\n",
+        f"### Seats per product, {figures.periods[0]} to {figures.periods[-1]}\n",
+        seats_table(figures.periods, figures.series, figures.billed_counts, len(figures.customers)),
+        mermaid_chart("Seats per product", figures.periods, figures.series),
+        "### What changed this period\n",
+    ]
+    if figures.changes:
+        out.append("| Customer | Product | Agreement | Change | Before → after | Trigger |")
+        out.append("|---|---|---|---|---:|---|")
+        for c in figures.changes:
+            out.append(
+                f"| {_cell(figures.customer_label(c.customer))} | {_cell(figures.product_label(c.product))} "
+                f"| {_cell(c.agreement)} | {_cell(ACTION_SIGNS.get(c.action, c.action))} "
+                f"| {_number(c.before)} → {_number(c.after)} | {_cell(c.trigger)} |"
+            )
+        out.append("")
+    else:
+        out.append("_No changes were sent this period._\n")
+    out.append("### Failures this period\n")
+    if figures.failures:
+        out.append("| Customer | Kind | Trigger | When (UTC) | Status | Reason |")
+        out.append("|---|---|---|---|---|---|")
+        for f in figures.failures:
+            status = f"{f.status}, resolved by a later send" if f.resolved else f.status
+            out.append(
+                f"| {_cell(figures.customer_label(f.customer))} | {_cell(f.kind)} | {_cell(f.trigger)} "
+                f"| {_cell(f.ts)} | {_cell(status)} | {_cell(f.error)} |"
+            )
+        out.append("")
+    else:
+        out.append("_No failures this period._\n")
+    return "\n".join(out)
