@@ -47,7 +47,7 @@ def serve(port: int, data_dir: Path, company_id: str, public_key: str, private_k
     click.echo(f"  public key          {creds.public_key}")
     click.echo(f"  private key         {creds.private_key}   (sandbox values, not secrets)")
     click.echo("  clientId            any non-empty value is accepted")
-    click.echo(f"LMPI sandbox          {server.lmpi_url}/LMPI/v3/customers")
+    click.echo(f"LMPI sandbox          {server.lmpi_url}   (e.g. GET {server.lmpi_url}/v3/customers)")
     click.echo(f"  x-access-token      {creds.lmpi_access_token}")
     click.echo(f"  secret key          {creds.lmpi_secret_key}")
     click.echo(f"Control               {server.base_url}/_sandbox/stats   (POST /_sandbox/reset, /_sandbox/faults)")

@@ -21,6 +21,7 @@ Drift, so the first `reconcile plan --sandbox` has real work:
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from reconciler.sandbox.lmpi import PRODUCT_KEY_TO_TREND_ID, license_record, service_plan_id
@@ -146,7 +147,7 @@ def seed_demo(store: Store) -> None:
         for key, count in units.items():
             product_id = PRODUCT_KEY_TO_TREND_ID[key]
             subscriptions.append(({
-                "subscription_id": f"{trend[:8]}-sub-{product_id.lower()}",
+                "subscription_id": str(uuid.uuid5(uuid.UUID(trend), product_id)),
                 "name": f"{names[trend]} {product_id}",
                 "enabled": True,
                 "is_auto_renewal": True,

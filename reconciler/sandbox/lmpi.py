@@ -142,9 +142,14 @@ class Lmpi:
         if path == "/LMPI/v3/customers":
             return self.customers(query)
         if path == "/LMPI/v2.5/customers/subscriptions":
-            subs = self.store.all("lmpi_subscription")
+            subs = sorted(self.store.all("lmpi_subscription"), key=lambda s: s["id"])
             if query.get("customer_id"):
                 subs = [s for s in subs if s["customer_id"] == query["customer_id"]]
+            if "page" in query or "limit" in query:  # optional paging, same rules as customers
+                paged = self._page(query, subs)
+                if isinstance(paged, Response):
+                    return paged
+                subs = paged
             return Response(200, {"subscriptions": [
                 {k: v for k, v in s.items() if k not in ("licenses", "id", "_info")} for s in subs]})
         if path == "/LMPI/v3/me/serviceplans":
@@ -158,7 +163,8 @@ class Lmpi:
             return _lmpi_error(404, "NotFound", "Subscription not found for this customer.")
         return _lmpi_error(404, "NotFound", f"No LMPI route {path}.")
 
-    def customers(self, query: Mapping[str, str]) -> Response:
+    @staticmethod
+    def _page(query: Mapping[str, str], items: list[dict[str, Any]]) -> list[dict[str, Any]] | Response:
         try:
             page = int(query.get("page", "1"))
             limit = int(query.get("limit", str(MAX_LIMIT)))
@@ -166,8 +172,14 @@ class Lmpi:
             return _lmpi_error(400, "InvalidParameter", "page and limit must be integers.")
         if page < 1 or not 1 <= limit <= MAX_LIMIT:
             return _lmpi_error(400, "InvalidParameter", f"page must be >= 1 and limit 1..{MAX_LIMIT}.")
+        return items[(page - 1) * limit: page * limit]
+
+    def customers(self, query: Mapping[str, str]) -> Response:
         customers = sorted(self.store.all("lmpi_customer"), key=lambda c: c["id"])
-        chunk = customers[(page - 1) * limit: page * limit]
+        chunk = self._page(query, customers)
+        if isinstance(chunk, Response):
+            return chunk
+        page, limit = int(query.get("page", "1")), int(query.get("limit", str(MAX_LIMIT)))
         return Response(200, {
             "customers": [{k: v for k, v in c.items() if k not in ("id", "_info")} for c in chunk],
             "paging": {"page": page, "limit": limit, "total": len(customers)},

@@ -173,7 +173,8 @@ class SandboxServer:
 
     @property
     def lmpi_url(self) -> str:
-        return self.base_url
+        """LMPI base: `{lmpi_url}/v3/customers` etc. (the usage source appends `v3/...`)."""
+        return f"{self.base_url}/LMPI"
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.faults.install(plan)
