@@ -1,7 +1,31 @@
+"""`reconcile validate`: check every config file in one pass; exit 0 if valid, 1 if not.
+
+A thin wire from `config.check_config` to `validate.reporters.render`; no network, no
+credentials. Diagnostics go to stdout (they are the command's output, as with yamllint).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
+
+from reconciler.cmds import common
 
 
 @click.command()
-def validate() -> None:
-    """Check the config (placeholder until the validate issue lands)."""
-    raise click.ClickException("not implemented yet")
+@common.config_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    help="text: PATH:LINE:COL lines; json: a list of objects; github: workflow annotations.",
+)
+@click.pass_context
+def validate(ctx: click.Context, config_dir: Path | None, fmt: str) -> None:
+    """Check config/ against the schemas and across files; report every problem at file:line:col."""
+    from reconciler.config.load import check_config
+    from reconciler.validate.reporters import render
+
+    runtime = ctx.obj if isinstance(ctx.obj, common.Runtime) else common.Runtime()
+    result = check_config(runtime.resolve_config_dir(config_dir))
+    click.echo(render(result.diagnostics, fmt, customer_files=result.customer_files))
+    ctx.exit(0 if result.ok else 1)

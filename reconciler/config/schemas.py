@@ -19,15 +19,16 @@ import difflib
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from referencing import Registry, Resource
 
 from reconciler.config.diagnostics import Diagnostic
+from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -36,7 +37,7 @@ SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.jso
 PLACEHOLDER_ID = "REPLACE-ME"
 
 _TYPE_WORDS = {
-    "object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
     "number": "a number", "boolean": "true or false", "null": "nothing (null)",
 }
 # Keys too generic to stand alone in a message ("day must be 1-31": which day?).
@@ -45,11 +46,17 @@ _GENERIC_KEYS = {"day", "enabled", "timezone", "name", "type", "path", "url", "s
 
 @dataclass(frozen=True)
 class Schemas:
-    """The compiled validators, or the diagnostics explaining why the schemas are unusable."""
+    """The compiled validators, or the diagnostics explaining why the schemas are unusable.
+
+    `quick` holds, per kind, a fast yes/no check compiled from the same schema (see
+    `quickcheck.py`): a file it passes is valid; anything else goes through jsonschema, which
+    stays the only source of error messages.
+    """
 
     validators: dict[str, Draft202012Validator]
     documents: dict[str, dict[str, Any]]
     problems: tuple[Diagnostic, ...] = ()
+    quick: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
 
     def defaults(self, kind: str, section: str) -> dict[str, Any]:
         """`default` of each property of a top-level section (following a local `$ref`)."""
@@ -108,11 +115,19 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
     validators = {
         kind: Draft202012Validator(document, registry=registry) for kind, document in documents.items()
     }
-    return Schemas(validators, documents)
+    quick = {}
+    for kind, document in documents.items():
+        check = compile_quick_check(document, registry)
+        if check is not None:
+            quick[kind] = check
+    return Schemas(validators, documents, quick=quick)
 
 
 def schema_errors(doc: YamlDocument, kind: str, schemas: Schemas) -> list[Diagnostic]:
     """All schema violations of one document, as diagnostics."""
+    quick = schemas.quick.get(kind)
+    if quick is not None and quick(doc.data):
+        return []
     found: list[Diagnostic] = []
     for error in schemas.validators[kind].iter_errors(doc.data):
         found.extend(_diagnostics(doc, error))
@@ -130,6 +145,7 @@ def _diagnostics(doc: YamlDocument, error: ValidationError) -> Iterator[Diagnost
             if isinstance(error.instance, dict) and key not in error.instance \
                     and error.message.startswith(repr(key)):
                 hint = _hint(error.schema.get("properties", {}).get(key))
+                hint = hint if len(hint) <= 60 else ""  # a long description buries the point
                 yield doc.diagnostic(path, f"missing required key '{key}'{_suffix(hint)}", at_key=True)
     elif keyword == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))

@@ -1,0 +1,1 @@
+"""`reconcile validate`'s output side: renderings of config diagnostics."""
