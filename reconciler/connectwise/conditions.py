@@ -50,7 +50,8 @@ def render_value(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"condition value must be finite, got {value!r}")
-        return repr(value)
+        # Plain decimal notation: the grammar has no exponents (1e-05 would be a syntax error).
+        return format(Decimal(repr(value)), "f")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"condition value must be finite, got {value!r}")
