@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import ConfigInvalid, load_config, validate_config
-from reconciler.config.model import DEFAULT, AgreementRef, BillingSettings, SafetySettings, SummarySettings
+from reconciler.config.model import (
+    DEFAULT,
+    AgreementRef,
+    BillingSettings,
+    SafetySettings,
+    SummarySettings,
+)
 from reconciler.config.schemas import load_schemas, schema_errors
 from reconciler.config.yamlsource import YamlDocument
 
@@ -101,8 +107,13 @@ def test_day_32_in_custom_billing(cfg):
     edit(f, "day: 31", "day: 32")
     d = only(validate_config(cfg), f)
     assert (d.path, d.line, d.col) == ("config/customers/cedar-law.yaml", line_of(f, "day: 32"), 8)
-    assert "32 is greater than the maximum of 31" in d.message and "billing day must be 1-31" in d.message
-    assert str(d) == (f"config/customers/cedar-law.yaml:{d.line}:8: error: {d.message} [$.billing.day]")
+    assert (
+        "32 is greater than the maximum of 31" in d.message
+        and "billing day must be 1-31" in d.message
+    )
+    assert str(d) == (
+        f"config/customers/cedar-law.yaml:{d.line}:8: error: {d.message} [$.billing.day]"
+    )
 
 
 def test_day_0_in_global_executive_summary(cfg):
@@ -137,7 +148,10 @@ def test_duplicate_connectwise_company_case_insensitive(cfg):
     d = only(validate_config(cfg), f)
     first = cfg / "customers/acme-dental.yaml"
     assert d.line == line_of(f, "connectwise_company")
-    assert f"already used by config/customers/acme-dental.yaml:{line_of(first, 'connectwise_company')}" in d.message
+    assert (
+        f"already used by config/customers/acme-dental.yaml:{line_of(first, 'connectwise_company')}"
+        in d.message
+    )
 
 
 def test_duplicate_trend_customer_id(cfg):
@@ -215,7 +229,7 @@ def test_placeholder_trend_customer_id(cfg):
         f = cfg / f"customers/{name}.yaml"
         text = f.read_text()
         start = text.index("trend_customer_id: ") + len("trend_customer_id: ")
-        f.write_text(text[:start] + "REPLACE-ME" + text[text.index("\n", start):])
+        f.write_text(text[:start] + "REPLACE-ME" + text[text.index("\n", start) :])
     diagnostics = validate_config(cfg)
     assert len(diagnostics) == 2
     for d in diagnostics:
@@ -224,9 +238,12 @@ def test_placeholder_trend_customer_id(cfg):
 
 def test_slug_ignored_files_and_directory_problems(cfg):
     (cfg / "customers/README.md").write_text("not config")
-    (cfg / "customers/Bad Name.yaml").write_text((cfg / "customers/acme-dental.yaml").read_text()
-                                                 .replace("AcmeDental", "Other")
-                                                 .replace("3f2b6c1e", "4f2b6c1e"))
+    (cfg / "customers/Bad Name.yaml").write_text(
+        (cfg / "customers/acme-dental.yaml")
+        .read_text()
+        .replace("AcmeDental", "Other")
+        .replace("3f2b6c1e", "4f2b6c1e")
+    )
     diagnostics = validate_config(cfg)
     assert [d.path for d in diagnostics] == ["config/customers/Bad Name.yaml"]
     assert "not a valid customer slug" in diagnostics[0].message
@@ -243,7 +260,9 @@ def test_all_errors_in_one_pass_sorted(cfg):
     edit(cfg / "global.yaml", "  day: 5", "  day: 0")
     diagnostics = validate_config(cfg)
     assert [d.path for d in diagnostics] == [
-        "config/customers/acme-dental.yaml", "config/customers/cedar-law.yaml", "config/global.yaml",
+        "config/customers/acme-dental.yaml",
+        "config/customers/cedar-law.yaml",
+        "config/global.yaml",
     ]
     with pytest.raises(ConfigInvalid) as raised:
         load_config(cfg)
@@ -262,12 +281,15 @@ def test_load_config_merges_custom_overrides(cfg):
     fjord = by_slug["fjord-architects"]
     assert fjord.billing == dataclasses.replace(glob, day=15, timezone="Europe/Oslo")
     assert fjord.executive_summary == dataclasses.replace(
-        config.executive_summary, enabled=False, timezone="Europe/Oslo")
+        config.executive_summary, enabled=False, timezone="Europe/Oslo"
+    )
     evergreen = by_slug["evergreen-clinic"].executive_summary
     assert (evergreen.enabled, evergreen.day, evergreen.timezone) == (True, 3, "America/Chicago")
     assert config.executive_summary.timezone == "America/Chicago"
     assert by_slug["acme-dental"].agreements == {"wfbss-svc": DEFAULT, "hes": DEFAULT}
-    assert by_slug["brightline-logistics"].agreements["cas"] == AgreementRef("Microsoft 365 Services", "Brightline M365")
+    assert by_slug["brightline-logistics"].agreements["cas"] == AgreementRef(
+        "Microsoft 365 Services", "Brightline M365"
+    )
     assert config.usage.path == (cfg / "../usage/seats.csv").resolve()
     assert config.connectwise.url.startswith("https://api-na.myconnectwise.net")
     assert config.default_agreement_types == ("TMRM Management Solution", "Managed Service")
@@ -292,14 +314,29 @@ def test_defaults_come_from_the_schema_and_match_the_model(cfg):
     assert config.usage.path is None
 
 
-@pytest.mark.parametrize("variant", [
-    {}, {"integration": "custom"}, {"agreements": {"x": "default", "y": {"type": "t", "name": "n"}}},
-    {"agreements": {"x": {"type": "t"}}}, {"agreements": {"x": {"type": "t", "name": "n", "z": 1}}},
-    {"agreements": {}}, {"agreements": {"x": "Default"}}, {"agreements": {"x": None}},
-    {"billing": {"day": 31.0}}, {"billing": {"day": True}}, {"billing": {"day": 32}},
-    {"billing": {"catch_up_days": 27}}, {"billing": {"timezone": ""}}, {"connectwise_company": "x" * 31},
-    {"trend_customer_id": "nope"}, {"name": ""}, {"integration": "Custom"}, {"executive_summary": []},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"integration": "custom"},
+        {"agreements": {"x": "default", "y": {"type": "t", "name": "n"}}},
+        {"agreements": {"x": {"type": "t"}}},
+        {"agreements": {"x": {"type": "t", "name": "n", "z": 1}}},
+        {"agreements": {}},
+        {"agreements": {"x": "Default"}},
+        {"agreements": {"x": None}},
+        {"billing": {"day": 31.0}},
+        {"billing": {"day": True}},
+        {"billing": {"day": 32}},
+        {"billing": {"catch_up_days": 27}},
+        {"billing": {"timezone": ""}},
+        {"connectwise_company": "x" * 31},
+        {"trend_customer_id": "nope"},
+        {"name": ""},
+        {"integration": "Custom"},
+        {"executive_summary": []},
+    ],
+)
 def test_quick_check_agrees_with_jsonschema(variant):
     schemas = load_schemas()
     doc = {"trend_customer_id": GUID, "connectwise_company": "C", "agreements": {"x": "default"}}

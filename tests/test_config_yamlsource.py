@@ -84,7 +84,9 @@ def test_second_document_and_unsupported_tag(tmp_path):
 
 
 def test_merge_keys_and_recursive_alias(tmp_path):
-    doc, problems = read_yaml(write(tmp_path, "base: &b {day: 1, prune: true}\nc:\n  <<: *b\n  day: 2\n"))
+    doc, problems = read_yaml(
+        write(tmp_path, "base: &b {day: 1, prune: true}\nc:\n  <<: *b\n  day: 2\n")
+    )
     assert problems == [] and doc.data["c"] == {"day": 2, "prune": True}
     _, problems = read_yaml(write(tmp_path, "x: &a [*a]\n"))
     assert "recursive" in problems[0].message

@@ -58,11 +58,17 @@ def test_all_errors_reported_in_one_run_text(cfg):
     result = invoke("validate", "--config", "config")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines[0].startswith("config/customers/acme-dental.yaml:8:8: error: 'defualt' is not valid here")
-    assert lines[1] == ("config/customers/cedar-law.yaml:11:8: error: 32 is greater than the maximum "
-                        "of 31: billing day must be 1-31 [$.billing.day]")
-    assert lines[2] == ("config/customers/new-customer.yaml:2:1: error: tab character in indentation: "
-                        "YAML indents with spaces only [$]")
+    assert lines[0].startswith(
+        "config/customers/acme-dental.yaml:8:8: error: 'defualt' is not valid here"
+    )
+    assert lines[1] == (
+        "config/customers/cedar-law.yaml:11:8: error: 32 is greater than the maximum "
+        "of 31: billing day must be 1-31 [$.billing.day]"
+    )
+    assert lines[2] == (
+        "config/customers/new-customer.yaml:2:1: error: tab character in indentation: "
+        "YAML indents with spaces only [$]"
+    )
     assert lines[3] == "3 errors in 3 files"
 
 
@@ -72,7 +78,10 @@ def test_format_json(cfg):
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert data[1] == {
-        "path": "config/customers/cedar-law.yaml", "line": 11, "col": 8, "level": "error",
+        "path": "config/customers/cedar-law.yaml",
+        "line": 11,
+        "col": 8,
+        "level": "error",
         "message": "32 is greater than the maximum of 31: billing day must be 1-31",
         "json_path": "$.billing.day",
     }
@@ -107,7 +116,10 @@ def test_reporters_escape_and_count():
         Diagnostic("a,b.yaml", 3, 1, "hmm", "$.x", "warning"),
     ]
     github = render(diagnostics, "github").splitlines()
-    assert github[0] == "::error file=a%2Cb.yaml,line=1,col=2,title=reconcile validate::100%25 wrong%0Areally [$]"
+    assert (
+        github[0]
+        == "::error file=a%2Cb.yaml,line=1,col=2,title=reconcile validate::100%25 wrong%0Areally [$]"
+    )
     assert github[1].startswith("::warning file=a%2Cb.yaml,line=3,col=1,")
     assert github[2] == "1 error, 1 warning in 1 file"
     assert render([], "text") == "config OK"

@@ -16,7 +16,11 @@ from reconciler.cmds import common
 @click.command()
 @common.config_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
     help="text: PATH:LINE:COL lines; json: a list of objects; github: workflow annotations.",
 )
 @click.pass_context

@@ -18,8 +18,9 @@ import difflib
 import functools
 import re
 import zoneinfo
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from reconciler.config.diagnostics import Diagnostic
 from reconciler.config.schemas import PLACEHOLDER_ID
@@ -33,15 +34,19 @@ def slug_problem(path: Path) -> str | None:
     """Why a customer file's name cannot be a slug, or None."""
     if SLUG.match(path.stem):
         return None
-    return (f"file name '{path.stem}' is not a valid customer slug: use lower-case letters, digits, "
-            "'.', '_' and '-', starting with a letter or digit")
+    return (
+        f"file name '{path.stem}' is not a valid customer slug: use lower-case letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit"
+    )
 
 
 def check_global(doc: YamlDocument) -> list[Diagnostic]:
     return list(_timezone(doc, ("billing", "timezone")))
 
 
-def check_customers(global_doc: YamlDocument | None, customers: Iterable[YamlDocument]) -> list[Diagnostic]:
+def check_customers(
+    global_doc: YamlDocument | None, customers: Iterable[YamlDocument]
+) -> list[Diagnostic]:
     """Per-customer checks that need global.yaml, and uniqueness across customer files.
 
     `customers` must come in slug order: that order decides which duplicate is "the second".
@@ -49,7 +54,8 @@ def check_customers(global_doc: YamlDocument | None, customers: Iterable[YamlDoc
     products = _products(global_doc)
     found: list[Diagnostic] = []
     seen: dict[str, dict[str, tuple[YamlDocument, JsonPath]]] = {
-        "trend_customer_id": {}, "connectwise_company": {},
+        "trend_customer_id": {},
+        "connectwise_company": {},
     }
     for doc in customers:
         if not isinstance(doc.data, dict):
@@ -88,7 +94,9 @@ def _unknown_products(doc: YamlDocument, products: set[str] | None) -> Iterator[
         if key not in products:
             message = f"unknown product '{key}': not in global.yaml products"
             close = difflib.get_close_matches(key, sorted(products), n=1, cutoff=0.6)
-            message += f" (did you mean '{close[0]}'?)" if close else f" ({', '.join(sorted(products))})"
+            message += (
+                f" (did you mean '{close[0]}'?)" if close else f" ({', '.join(sorted(products))})"
+            )
             yield doc.diagnostic(("agreements", key), message, at_key=True)
 
 

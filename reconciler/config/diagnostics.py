@@ -7,9 +7,10 @@ this one record, so the reporters and `ConfigInvalid` never care which stage fou
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 Level = Literal["error", "warning"]
 
@@ -30,7 +31,9 @@ class Diagnostic:
     level: Level = "error"
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.level}: {self.message} [{self.json_path}]"
+        return (
+            f"{self.path}:{self.line}:{self.col}: {self.level}: {self.message} [{self.json_path}]"
+        )
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -18,9 +18,10 @@ Decisions:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from reconciler.config import checks
 from reconciler.config.diagnostics import ConfigInvalid, Diagnostic, display_path
@@ -84,10 +85,14 @@ def check_config(config_dir: Path) -> ConfigCheck:
         if result.global_doc is not None:
             result.diagnostics += checks.check_global(result.global_doc)
     else:
-        result.diagnostics.append(_whole(global_path, "global.yaml is missing from the config directory"))
+        result.diagnostics.append(
+            _whole(global_path, "global.yaml is missing from the config directory")
+        )
 
     if not (config_dir / "customers").is_dir():
-        result.diagnostics.append(_whole(config_dir / "customers", "customers/ directory is missing"))
+        result.diagnostics.append(
+            _whole(config_dir / "customers", "customers/ directory is missing")
+        )
     seen_slugs: dict[str, Path] = {}
     for path in customer_files(config_dir):
         result.customer_files += 1
@@ -96,7 +101,9 @@ def check_config(config_dir: Path) -> ConfigCheck:
             result.diagnostics.append(_whole(path, problem))
         if path.stem in seen_slugs:
             first = display_path(seen_slugs[path.stem])
-            result.diagnostics.append(_whole(path, f"customer slug '{path.stem}' is also used by {first}"))
+            result.diagnostics.append(
+                _whole(path, f"customer slug '{path.stem}' is also used by {first}")
+            )
             continue
         seen_slugs[path.stem] = path
         doc = _read(path, "customer", schemas, result.diagnostics)
@@ -139,7 +146,9 @@ def _sorted(result: ConfigCheck) -> ConfigCheck:
 # --- building the model (only ever on a config that passed every check) ---------------------
 
 
-def _build(config_dir: Path, result: ConfigCheck, schemas: Schemas, env: Mapping[str, str]) -> Config:
+def _build(
+    config_dir: Path, result: ConfigCheck, schemas: Schemas, env: Mapping[str, str]
+) -> Config:
     assert result.global_doc is not None
     data: dict[str, Any] = result.global_doc.data
 
@@ -196,7 +205,9 @@ def _customer(
         trend_customer_id=data["trend_customer_id"],
         connectwise_company=data["connectwise_company"],
         agreements={
-            product: DEFAULT if value == DEFAULT else AgreementRef(type=value["type"], name=value["name"])
+            product: DEFAULT
+            if value == DEFAULT
+            else AgreementRef(type=value["type"], name=value["name"])
             for product, value in data["agreements"].items()
         },
         integration=integration,

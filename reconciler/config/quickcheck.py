@@ -14,18 +14,46 @@ against jsonschema.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from referencing import Registry
 from referencing._core import Resolver
 
 Check = Callable[[Any], bool]
 
-_ANNOTATIONS = {"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples"}
+_ANNOTATIONS = {
+    "$schema",
+    "$id",
+    "$defs",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+}
 _SUPPORTED = {
-    "$ref", "type", "const", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum",
-    "required", "minProperties", "properties", "additionalProperties", "patternProperties",
-    "propertyNames", "items", "minItems", "uniqueItems", "oneOf", "anyOf", "allOf",
+    "$ref",
+    "type",
+    "const",
+    "enum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "required",
+    "minProperties",
+    "properties",
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+    "items",
+    "minItems",
+    "uniqueItems",
+    "oneOf",
+    "anyOf",
+    "allOf",
 }
 
 
@@ -74,7 +102,7 @@ def _is_type(value: Any, name: str) -> bool:
     raise _Unsupported(name)
 
 
-def _compile(schema: Any, resolver: Resolver) -> Check:  # noqa: C901 - one branch per keyword
+def _compile(schema: Any, resolver: Resolver) -> Check:
     if schema is True:
         return lambda x: True
     if schema is False:
@@ -146,8 +174,10 @@ def _compile(schema: Any, resolver: Resolver) -> Check:  # noqa: C901 - one bran
 
 def _object_check(schema: dict[str, Any], resolver: Resolver) -> Check:
     properties = {k: _compile(v, resolver) for k, v in schema.get("properties", {}).items()}
-    patterns = [(re.compile(p).search, _compile(v, resolver))
-                for p, v in schema.get("patternProperties", {}).items()]
+    patterns = [
+        (re.compile(p).search, _compile(v, resolver))
+        for p, v in schema.get("patternProperties", {}).items()
+    ]
     extra = schema.get("additionalProperties", True)
     extra_check = None if extra is True else _compile(extra, resolver)
 

@@ -19,9 +19,10 @@ import difflib
 import functools
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
@@ -37,8 +38,13 @@ SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.jso
 PLACEHOLDER_ID = "REPLACE-ME"
 
 _TYPE_WORDS = {
-    "object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
-    "number": "a number", "boolean": "true or false", "null": "nothing (null)",
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing (null)",
 }
 # Keys too generic to stand alone in a message ("day must be 1-31": which day?).
 _GENERIC_KEYS = {"day", "enabled", "timezone", "name", "type", "path", "url", "source"}
@@ -95,7 +101,9 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
         try:
             documents[kind] = json.loads(path.read_text(encoding="utf-8"))
         except OSError as error:
-            problems.append(Diagnostic(str(path), 1, 1, f"cannot read schema: {error.strerror or error}"))
+            problems.append(
+                Diagnostic(str(path), 1, 1, f"cannot read schema: {error.strerror or error}")
+            )
         except ValueError as error:
             line, col = getattr(error, "lineno", 1), getattr(error, "colno", 1)
             problems.append(Diagnostic(str(path), line, col, f"schema is not valid JSON: {error}"))
@@ -103,17 +111,23 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
         try:
             Draft202012Validator.check_schema(document)
         except SchemaError as error:
-            problems.append(Diagnostic(
-                str(schema_dir / SCHEMA_FILES[kind]), 1, 1,
-                f"schema is not valid JSON Schema: {error.message}", error.json_path,
-            ))
+            problems.append(
+                Diagnostic(
+                    str(schema_dir / SCHEMA_FILES[kind]),
+                    1,
+                    1,
+                    f"schema is not valid JSON Schema: {error.message}",
+                    error.json_path,
+                )
+            )
     if problems:
         return Schemas({}, documents, tuple(problems))
     registry: Registry = Registry().with_resources(
         (document["$id"], Resource.from_contents(document)) for document in documents.values()
     )
     validators = {
-        kind: Draft202012Validator(document, registry=registry) for kind, document in documents.items()
+        kind: Draft202012Validator(document, registry=registry)
+        for kind, document in documents.items()
     }
     quick = {}
     for kind, document in documents.items():
@@ -142,11 +156,16 @@ def _diagnostics(doc: YamlDocument, error: ValidationError) -> Iterator[Diagnost
         yield from _alternatives(doc, error, path)
     elif keyword == "required":
         for key in error.validator_value:
-            if isinstance(error.instance, dict) and key not in error.instance \
-                    and error.message.startswith(repr(key)):
+            if (
+                isinstance(error.instance, dict)
+                and key not in error.instance
+                and error.message.startswith(repr(key))
+            ):
                 hint = _hint(error.schema.get("properties", {}).get(key))
                 hint = hint if len(hint) <= 60 else ""  # a long description buries the point
-                yield doc.diagnostic(path, f"missing required key '{key}'{_suffix(hint)}", at_key=True)
+                yield doc.diagnostic(
+                    path, f"missing required key '{key}'{_suffix(hint)}", at_key=True
+                )
     elif keyword == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
         patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
@@ -162,11 +181,14 @@ def _diagnostics(doc: YamlDocument, error: ValidationError) -> Iterator[Diagnost
         yield doc.diagnostic(path, _message(error, path))
 
 
-def _alternatives(doc: YamlDocument, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
+def _alternatives(
+    doc: YamlDocument, error: ValidationError, path: JsonPath
+) -> Iterator[Diagnostic]:
     """Report the branch the value was aiming for, or say what the alternatives are."""
     branches: list[dict[str, Any]] = error.validator_value
     plausible = [
-        sub for sub in error.context
+        sub
+        for sub in error.context
         if _plausible(branches[sub.relative_schema_path[0]], error.instance)
     ]
     if plausible:
@@ -195,7 +217,12 @@ def _plausible(branch: dict[str, Any], instance: Any) -> bool:
         return False
     if isinstance(instance, dict):
         for key, sub in branch.get("properties", {}).items():
-            if isinstance(sub, dict) and "const" in sub and key in instance and instance[key] != sub["const"]:
+            if (
+                isinstance(sub, dict)
+                and "const" in sub
+                and key in instance
+                and instance[key] != sub["const"]
+            ):
                 return False
     return True
 
@@ -205,18 +232,29 @@ def _describe(branch: dict[str, Any]) -> str:
         return f"`{branch['const']}`"
     if branch.get("type") == "object":
         props = branch.get("properties", {})
-        parts = [f"{k}: {v['const']}" for k, v in props.items() if isinstance(v, dict) and "const" in v]
+        parts = [
+            f"{k}: {v['const']}" for k, v in props.items() if isinstance(v, dict) and "const" in v
+        ]
         parts += [k for k in branch.get("required", []) if not ("const" in props.get(k, {}))]
         return "a mapping with " + " and ".join(parts) if parts else "a mapping"
     return _type_words(branch.get("type", "any value"))
 
 
 def _message(error: ValidationError, path: JsonPath) -> str:
-    keyword, value, instance, schema = error.validator, error.validator_value, error.instance, error.schema
+    keyword, value, instance, schema = (
+        error.validator,
+        error.validator_value,
+        error.instance,
+        error.schema,
+    )
     label = _label(path)
     if keyword == "type":
         message = f"{label}: expected {_type_words(value)}, got {_show(instance)}"
-        if isinstance(instance, str) and value in ("integer", "number") and _looks_numeric(instance):
+        if (
+            isinstance(instance, str)
+            and value in ("integer", "number")
+            and _looks_numeric(instance)
+        ):
             message += " (remove the quotes)"
         elif value == "string" and isinstance(instance, (int, float, bool)):
             message += f' (quote it: "{_yaml_scalar(instance)}")'
@@ -224,19 +262,30 @@ def _message(error: ValidationError, path: JsonPath) -> str:
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"{error.message}: {label} must be {_range(schema)}"
     if keyword == "pattern":
-        if path == ("trend_customer_id",) and isinstance(instance, str) and instance.strip() == PLACEHOLDER_ID:
-            return (f"trend_customer_id is still the import placeholder {PLACEHOLDER_ID}: fill in the "
-                    "Trend customer id (the customer's GUID in Trend Micro Remote Manager)")
+        if (
+            path == ("trend_customer_id",)
+            and isinstance(instance, str)
+            and instance.strip() == PLACEHOLDER_ID
+        ):
+            return (
+                f"trend_customer_id is still the import placeholder {PLACEHOLDER_ID}: fill in the "
+                "Trend customer id (the customer's GUID in Trend Micro Remote Manager)"
+            )
         hint = _hint(schema)
         return f"{label} {_show(instance)} is not in the expected format{_suffix(hint or value)}"
     if keyword == "enum":
         choices = ", ".join(str(v) for v in value)
-        return (f"{label} must be one of: {choices} (got {_show(instance)})"
-                + (_did_you_mean(instance, [str(v) for v in value]) if isinstance(instance, str) else ""))
+        return f"{label} must be one of: {choices} (got {_show(instance)})" + (
+            _did_you_mean(instance, [str(v) for v in value]) if isinstance(instance, str) else ""
+        )
     if keyword == "const":
         return f"{label} must be {value!r}, got {_show(instance)}"
     if keyword == "minLength":
-        return f"{label} must not be empty" if value == 1 else f"{label} must be at least {value} characters"
+        return (
+            f"{label} must not be empty"
+            if value == 1
+            else f"{label} must be at least {value} characters"
+        )
     if keyword == "maxLength":
         return f"{label} is {len(instance)} characters long, more than the maximum of {value}"
     if keyword == "minProperties":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -33,7 +33,7 @@ try:  # libyaml is an order of magnitude faster on thousands of customer files
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
-JsonPath = tuple[Union[str, int], ...]
+JsonPath = tuple[str | int, ...]
 LineCol = tuple[int, int]
 
 _TAG = "tag:yaml.org,2002:"
@@ -167,7 +167,9 @@ class _Builder:
 
     def _check_tag(self, node: Node, expected: str, path: JsonPath) -> None:
         if node.tag != expected:
-            self.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag {_short(node.tag)}"))
+            self.diagnostics.append(
+                self.doc.diagnostic(path, f"unsupported YAML tag {_short(node.tag)}")
+            )
 
     def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -178,16 +180,22 @@ class _Builder:
                 continue
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if not isinstance(key_node, ScalarNode):
-                self.diagnostics.append(_at(self.doc, key_mark, path, "mapping keys must be plain text"))
+                self.diagnostics.append(
+                    _at(self.doc, key_mark, path, "mapping keys must be plain text")
+                )
                 continue
             key = key_node.value
             child = path + (key,)
             if key in result:
                 first_line, first_col = self.doc.key_marks[child]
-                self.diagnostics.append(_at(
-                    self.doc, key_mark, child,
-                    f"duplicate key '{key}' (first defined at line {first_line}:{first_col})",
-                ))
+                self.diagnostics.append(
+                    _at(
+                        self.doc,
+                        key_mark,
+                        child,
+                        f"duplicate key '{key}' (first defined at line {first_line}:{first_col})",
+                    )
+                )
                 continue
             self.doc.key_marks[child] = key_mark
             result[key] = self.build(value_node, child)
@@ -199,17 +207,22 @@ class _Builder:
         sources = merge.value if isinstance(merge, SequenceNode) else [merge]
         for source in sources:
             if not isinstance(source, MappingNode):
-                self.diagnostics.append(self.doc.diagnostic(path, "`<<` merge needs a mapping or a list of mappings"))
+                self.diagnostics.append(
+                    self.doc.diagnostic(path, "`<<` merge needs a mapping or a list of mappings")
+                )
                 continue
             for key_node, value_node in source.value:
                 if isinstance(key_node, ScalarNode) and key_node.value not in result:
                     child = path + (key_node.value,)
-                    self.doc.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    self.doc.key_marks[child] = (
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                    )
                     result[key_node.value] = self.build(value_node, child)
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
 def _at(doc: YamlDocument, mark: LineCol, path: JsonPath, message: str) -> Diagnostic:
@@ -237,7 +250,11 @@ def _syntax_error(error: yaml.YAMLError, text: str) -> tuple[int, int, str]:
     indent = source_line[: len(source_line) - len(source_line.lstrip(" \t"))]
     if "\t" in indent:
         # libyaml's words for this ("cannot start any token") never mention the tab.
-        return line, indent.index("\t") + 1, "tab character in indentation: YAML indents with spaces only"
+        return (
+            line,
+            indent.index("\t") + 1,
+            "tab character in indentation: YAML indents with spaces only",
+        )
     problem = getattr(error, "problem", None) or getattr(error, "reason", None) or str(error)
     if "another document" in problem:
         return line, col, "only one YAML document per file: remove the second `---` document"

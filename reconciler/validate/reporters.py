@@ -11,17 +11,21 @@ All three take the same sorted list, so the command only picks one. Decisions:
 from __future__ import annotations
 
 import json
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from reconciler.config.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "github")
 
 
-def render(diagnostics: Sequence[Diagnostic], fmt: str = "text", *, customer_files: int | None = None) -> str:
+def render(
+    diagnostics: Sequence[Diagnostic], fmt: str = "text", *, customer_files: int | None = None
+) -> str:
     """Render diagnostics as `fmt`; `customer_files` (when known) goes into the OK summary."""
     renderers: dict[str, Callable[[Sequence[Diagnostic], int | None], str]] = {
-        "text": _text, "json": _json, "github": _github,
+        "text": _text,
+        "json": _json,
+        "github": _github,
     }
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -48,8 +52,14 @@ def _text(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
 def _json(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
     return json.dumps(
         [
-            {"path": d.path, "line": d.line, "col": d.col, "level": d.level,
-             "message": d.message, "json_path": d.json_path}
+            {
+                "path": d.path,
+                "line": d.line,
+                "col": d.col,
+                "level": d.level,
+                "message": d.message,
+                "json_path": d.json_path,
+            }
             for d in diagnostics
         ],
         indent=2,
