@@ -25,7 +25,9 @@ import uuid
 from typing import Any
 
 from reconciler.sandbox.lmpi import PRODUCT_KEY_TO_TREND_ID, license_record, service_plan_id
-from reconciler.sandbox.store import Store, addition_record, agreement_record, catalog_record, company_record
+from reconciler.sandbox.store import (
+    Store, addition_record, agreement_record, agreement_type_record, catalog_record, company_record,
+)
 
 AGREEMENT_TYPES = [
     "TMRM Management Solution",
@@ -122,8 +124,7 @@ LMPI_UNITS: dict[str, dict[str, int]] = {
 def seed_demo(store: Store) -> None:
     """Insert the demo data into an empty store (ids are assigned in the order above)."""
     types = {r["name"]: r for r in store.insert_many(
-        "agreement_type", [({"name": n, "inactiveFlag": False, "defaultFlag": False}, None)
-                           for n in AGREEMENT_TYPES])}
+        "agreement_type", [(agreement_type_record(n), None) for n in AGREEMENT_TYPES])}
     catalog = {r["identifier"]: r for r in store.insert_many("catalog", [
         (catalog_record(ident, desc, price, cost, inactiveFlag=inactive), None)
         for ident, (desc, price, cost, inactive) in CATALOG.items()])}

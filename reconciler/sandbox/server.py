@@ -126,7 +126,7 @@ class SandboxServer:
         handler = type("BoundHandler", (_Handler,), {"sandbox": self})
         self._httpd = ThreadingHTTPServer((self.host, self.requested_port), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox-http", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True)
         self._thread.start()
         return self
 

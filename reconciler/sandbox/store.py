@@ -298,7 +298,7 @@ class Store:
         return self.insert("company", company_record(identifier, name, **extra))
 
     def add_agreement_type(self, name: str, **extra: Any) -> Record:
-        return self.insert("agreement_type", {"name": name, "inactiveFlag": False, **extra})
+        return self.insert("agreement_type", agreement_type_record(name, **extra))
 
     def add_catalog_item(
         self, identifier: str, description: str, price: float, cost: float, **extra: Any
@@ -367,6 +367,24 @@ def company_record(identifier: str, name: str, **extra: Any) -> Record:
         "addressLine1": "1 Main Street",
         "city": "Springfield",
         "deletedFlag": False,
+        **extra,
+    }
+
+
+def agreement_type_record(name: str, **extra: Any) -> Record:
+    return {
+        "name": name,
+        "defaultFlag": False,
+        "inactiveFlag": False,
+        "prorateFlag": False,
+        "invoiceProratedAdditionsFlag": False,
+        "billingCycle": {"id": 2, "name": "Monthly"},
+        "employeeCompRate": "Actual",
+        "employeeCompNotExceed": "Billing",
+        "invoicingCycle": "CalendarYear",
+        "billTime": "Billable",
+        "billExpenses": "Billable",
+        "billProducts": "Billable",
         **extra,
     }
 
