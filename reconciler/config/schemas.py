@@ -32,7 +32,14 @@ from reconciler.config.diagnostics import Diagnostic
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+def _schema_dir() -> Path:
+    # An editable install (and every test) sees the repository beside the package; a plain
+    # `pip install .` (as the CI workflows do) runs from the repository root instead.
+    beside_package = Path(__file__).resolve().parents[2] / "schemas"
+    return beside_package if beside_package.is_dir() else Path.cwd() / "schemas"
+
+
+SCHEMA_DIR = _schema_dir()
 SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.json"}
 # `reconcile import` writes this where it cannot know the Trend customer id.
 PLACEHOLDER_ID = "REPLACE-ME"
