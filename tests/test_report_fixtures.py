@@ -23,8 +23,16 @@ from reconciler.report.history import shift_period
 PERIODS = tuple(shift_period("2025-10", i) for i in range(14))
 REPORT_PERIOD = PERIODS[-1]  # 2026-11
 CUSTOMERS = ("acme-dental", "brightline-logistics", "cedar-law")
-COMPANIES = {"acme-dental": "AcmeDental", "brightline-logistics": "Brightline", "cedar-law": "CedarLaw"}
-FILES = {"acme-dental": "ledger.jsonl", "brightline-logistics": "ledger.1of2.jsonl", "cedar-law": "ledger.2of2.jsonl"}
+COMPANIES = {
+    "acme-dental": "AcmeDental",
+    "brightline-logistics": "Brightline",
+    "cedar-law": "CedarLaw",
+}
+FILES = {
+    "acme-dental": "ledger.jsonl",
+    "brightline-logistics": "ledger.1of2.jsonl",
+    "cedar-law": "ledger.2of2.jsonl",
+}
 AGREEMENTS = {
     "acme-dental": {"id": 12, "type": "Managed Service", "name": "Acme Managed"},
     "brightline-logistics": {"id": 30, "type": "TMRM Management Solution", "name": "Brightline TM"},
@@ -45,7 +53,11 @@ def planned_seats(customer: str, i: int) -> dict[str, int]:
     if customer == "acme-dental":
         return {"wfbss-svc": 40 + i, **({"hes": 20 + i % 3} if i < 12 else {})}
     if customer == "brightline-logistics":
-        return {"cas": 100 - 2 * i, "wfbss-svc": 10 + i, **({"apex-one-saas": 3 * i} if i >= 5 else {})}
+        return {
+            "cas": 100 - 2 * i,
+            "wfbss-svc": 10 + i,
+            **({"apex-one-saas": 3 * i} if i >= 5 else {}),
+        }
     return {"workload-security": 5 + i // 2}
 
 
@@ -72,9 +84,19 @@ class _Writer:
         self.previous: dict[str, dict[str, int]] = {c: {} for c in CUSTOMERS}
         self.runs = 0
 
-    def _base(self, customer: str, period: str, ts: str, run_id: str, kind: str, trigger: str) -> dict[str, Any]:
-        return {"v": 1, "ts": ts, "run_id": run_id, "kind": kind, "customer": customer,
-                "connectwise_company": COMPANIES[customer], "period": period, "trigger": trigger}
+    def _base(
+        self, customer: str, period: str, ts: str, run_id: str, kind: str, trigger: str
+    ) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "ts": ts,
+            "run_id": run_id,
+            "kind": kind,
+            "customer": customer,
+            "connectwise_company": COMPANIES[customer],
+            "period": period,
+            "trigger": trigger,
+        }
 
     def _emit(self, customer: str, record: dict[str, Any]) -> None:
         self.lines[FILES[customer]].append(json.dumps(record))
@@ -88,13 +110,29 @@ class _Writer:
             if old == new:
                 continue
             action = "create" if old is None else "cancel" if new is None else "update"
-            changes.append({"action": action, "agreement": agreement, "product": product,
-                            "connectwise_product": product.upper(), "addition_id": None if old is None else 500,
-                            "before": old, "after": new})
+            changes.append(
+                {
+                    "action": action,
+                    "agreement": agreement,
+                    "product": product,
+                    "connectwise_product": product.upper(),
+                    "addition_id": None if old is None else 500,
+                    "before": old,
+                    "after": new,
+                }
+            )
         return changes
 
-    def billing(self, customer: str, period: str, ts: str, seats: dict[str, int] | None,
-                trigger: str = "scheduled", error: str | None = None, result: bool = True) -> None:
+    def billing(
+        self,
+        customer: str,
+        period: str,
+        ts: str,
+        seats: dict[str, int] | None,
+        trigger: str = "scheduled",
+        error: str | None = None,
+        result: bool = True,
+    ) -> None:
         self.runs += 1
         run_id = f"run-{self.runs}"
         changes = self._changes(customer, seats or {})
@@ -103,25 +141,44 @@ class _Writer:
         if not result:
             return
         res_ts = ts.replace(":00Z", ":01Z")
-        res = {**self._base(customer, period, res_ts, run_id, "billing", trigger), "event": "result"}
+        res = {
+            **self._base(customer, period, res_ts, run_id, "billing", trigger),
+            "event": "result",
+        }
         if error:
             self._emit(customer, {**res, "status": "failed", "error": error, "changes": []})
             return
         agreement = AGREEMENTS[customer]
         additions = {
-            product: {"id": 100 + n, "agreement_id": agreement["id"],
-                      "agreement": f"{agreement['type']} / {agreement['name']}", "quantity": quantity}
+            product: {
+                "id": 100 + n,
+                "agreement_id": agreement["id"],
+                "agreement": f"{agreement['type']} / {agreement['name']}",
+                "quantity": quantity,
+            }
             for n, (product, quantity) in enumerate(sorted((seats or {}).items()))
         }
-        self._emit(customer, {**res, "status": "sent", "error": None, "changes": changes, "additions": additions})
+        self._emit(
+            customer,
+            {**res, "status": "sent", "error": None, "changes": changes, "additions": additions},
+        )
         self.previous[customer] = dict(seats or {})
 
     def summary(self, customer: str, period: str, ts: str, report_id: int) -> None:
         self.runs += 1
         base = self._base(customer, period, ts, f"run-{self.runs}", "summary", "scheduled")
         self._emit(customer, {**base, "event": "intent", "changes": []})
-        self._emit(customer, {**base, "ts": ts.replace(":00Z", ":02Z"), "event": "result",
-                              "status": "sent", "error": None, "report_id": report_id})
+        self._emit(
+            customer,
+            {
+                **base,
+                "ts": ts.replace(":00Z", ":02Z"),
+                "event": "result",
+                "status": "sent",
+                "error": None,
+                "report_id": report_id,
+            },
+        )
 
 
 def write_ledger(directory: Path) -> Path:
@@ -142,8 +199,13 @@ def write_ledger(directory: Path) -> Path:
                 w.billing(customer, period, f"{period}-02T08:00:00Z", seats)
             elif customer == "brightline-logistics" and period == REPORT_PERIOD:
                 w.billing(customer, period, ts, seats)
-                w.billing(customer, period, f"{period}-03T10:00:00Z",
-                          {**seats, "cas": BRIGHTLINE_RESEND_CAS}, trigger="manual")
+                w.billing(
+                    customer,
+                    period,
+                    f"{period}-03T10:00:00Z",
+                    {**seats, "cas": BRIGHTLINE_RESEND_CAS},
+                    trigger="manual",
+                )
             else:
                 w.billing(customer, period, ts, seats)
         if period in ("2026-10", REPORT_PERIOD):
@@ -165,9 +227,15 @@ def write_config(directory: Path) -> Path:
         for key, name in PRODUCT_NAMES.items()
     )
     (directory / "global.yaml").write_text(f"products:\n{products}\n", encoding="utf-8")
-    names = {"acme-dental": "Acme Dental Group", "brightline-logistics": EVIL_NAME, "cedar-law": "Cedar Law"}
+    names = {
+        "acme-dental": "Acme Dental Group",
+        "brightline-logistics": EVIL_NAME,
+        "cedar-law": "Cedar Law",
+    }
     for slug, name in names.items():
-        (directory / "customers" / f"{slug}.yaml").write_text(f"name: {json.dumps(name)}\n", encoding="utf-8")
+        (directory / "customers" / f"{slug}.yaml").write_text(
+            f"name: {json.dumps(name)}\n", encoding="utf-8"
+        )
     return directory
 
 

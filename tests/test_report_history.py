@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
+from test_report_fixtures import (
+    CEDAR_GAP,
+    CUSTOMERS,
+    EVIL_NAME,
+    EXPECTED,
+    PERIODS,
+    REPORT_PERIOD,
+    write_config,
+    write_ledger,
+)
 
 from reconciler.report.figures import build_figures
 from reconciler.report.history import (
@@ -17,16 +28,6 @@ from reconciler.report.history import (
     shift_period,
 )
 from reconciler.report.names import Names, load_names
-from test_report_fixtures import (
-    CEDAR_GAP,
-    CUSTOMERS,
-    EVIL_NAME,
-    EXPECTED,
-    PERIODS,
-    REPORT_PERIOD,
-    write_config,
-    write_ledger,
-)
 
 
 @pytest.fixture()
@@ -47,7 +48,13 @@ def test_reads_main_file_and_shards_merged_by_ts(tmp_path: Path) -> None:
 
 
 def test_equal_timestamps_keep_main_file_first(tmp_path: Path) -> None:
-    rec = {"v": 1, "ts": "2026-01-01T00:00:00Z", "event": "intent", "customer": "a", "period": "2026-01"}
+    rec = {
+        "v": 1,
+        "ts": "2026-01-01T00:00:00Z",
+        "event": "intent",
+        "customer": "a",
+        "period": "2026-01",
+    }
     (tmp_path / "ledger.1of2.jsonl").write_text(json.dumps({**rec, "run_id": "shard"}) + "\n")
     (tmp_path / "ledger.jsonl").write_text(json.dumps({**rec, "run_id": "main"}) + "\n")
     assert [r["run_id"] for r in read_ledger(tmp_path / "ledger.jsonl")] == ["main", "shard"]
@@ -100,7 +107,9 @@ def test_pinned_numbers(history) -> None:
     assert history.customer_seats("cedar-law", CEDAR_GAP) is None  # failed, never resent
     # the manual resend came after the scheduled send, so its 80 CAS seats win over 74
     assert history.customer_seats("brightline-logistics", REPORT_PERIOD) == {
-        "apex-one-saas": 39, "cas": 80, "wfbss-svc": 23,
+        "apex-one-saas": 39,
+        "cas": 80,
+        "wfbss-svc": 23,
     }
     assert history.latest_period() == REPORT_PERIOD
     assert history.companies["cedar-law"] == "CedarLaw"
@@ -136,14 +145,20 @@ def test_changes_this_period(history) -> None:
         ("brightline-logistics", "cas", "update", 74, 80, "manual"),
     ]
     cancel = [c for c in history.changes_in("2026-10") if c.action == "cancel"]
-    assert [(c.customer, c.product, c.before, c.after) for c in cancel] == [("acme-dental", "hes", 22, None)]
+    assert [(c.customer, c.product, c.before, c.after) for c in cancel] == [
+        ("acme-dental", "hes", 22, None)
+    ]
     created = [c for c in history.changes_in("2026-03") if c.action == "create"]
     assert [(c.product, c.before, c.after) for c in created] == [("apex-one-saas", None, 15)]
 
 
 def test_failures_interrupted_runs_and_resolution(history) -> None:
     failures = {(f.customer, f.period): f for f in history.failures}
-    assert set(failures) == {("cedar-law", CEDAR_GAP), ("cedar-law", REPORT_PERIOD), ("acme-dental", "2026-10")}
+    assert set(failures) == {
+        ("cedar-law", CEDAR_GAP),
+        ("cedar-law", REPORT_PERIOD),
+        ("acme-dental", "2026-10"),
+    }
     assert failures[("cedar-law", CEDAR_GAP)].resolved is False
     assert failures[("cedar-law", CEDAR_GAP)].error == "ConnectWise 503: Service Unavailable"
     assert failures[("cedar-law", REPORT_PERIOD)].resolved is True
@@ -168,10 +183,24 @@ def test_manual_scheduled_and_summary_sends(history) -> None:
 def test_unknown_events_and_bad_periods_are_ignored() -> None:
     records = [
         {"ts": "2026-01-01T00:00:00Z", "event": "heartbeat", "customer": "a", "period": "2026-01"},
-        {"ts": "2026-01-01T00:00:01Z", "event": "result", "kind": "billing", "status": "sent",
-         "customer": "a", "period": "January", "additions": {"x": {"quantity": 3}}},
-        {"ts": "2026-01-01T00:00:02Z", "event": "result", "kind": "billing", "status": "sent",
-         "customer": "a", "period": "2026-01", "additions": {"x": {"quantity": True}, "y": "junk"}},
+        {
+            "ts": "2026-01-01T00:00:01Z",
+            "event": "result",
+            "kind": "billing",
+            "status": "sent",
+            "customer": "a",
+            "period": "January",
+            "additions": {"x": {"quantity": 3}},
+        },
+        {
+            "ts": "2026-01-01T00:00:02Z",
+            "event": "result",
+            "kind": "billing",
+            "status": "sent",
+            "customer": "a",
+            "period": "2026-01",
+            "additions": {"x": {"quantity": True}, "y": "junk"},
+        },
     ]
     history = build_history(records)
     assert history.customer_seats("a", "2026-01") == {"x": 0}
@@ -186,9 +215,9 @@ def test_periods() -> None:
     assert shift_period("2025-12", 13) == "2027-01"
     window = period_window("2026-02", 12)
     assert window[0] == "2025-03" and window[-1] == "2026-02" and len(window) == 12
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert current_period(datetime(2026, 3, 31, 23, tzinfo=timezone.utc)) == "2026-03"
+    assert current_period(datetime(2026, 3, 31, 23, tzinfo=UTC)) == "2026-03"
 
 
 def test_figures_window_and_series(history, tmp_path: Path) -> None:
@@ -196,11 +225,17 @@ def test_figures_window_and_series(history, tmp_path: Path) -> None:
     figures = build_figures(history, REPORT_PERIOD, names)
     assert figures.periods == PERIODS[2:]  # 12 of the 14 periods
     # config order of products, then display names from the config
-    assert [s.product for s in figures.series] == ["wfbss-svc", "cas", "hes", "apex-one-saas", "workload-security"]
+    assert [s.product for s in figures.series] == [
+        "wfbss-svc",
+        "cas",
+        "hes",
+        "apex-one-saas",
+        "workload-security",
+    ]
     assert figures.series[1].label == "Cloud App Security <M365>"
     assert figures.billed_counts[PERIODS[2:].index(CEDAR_GAP)] == 2
     cedar = next(c for c in figures.customers if c.key == "cedar-law")
-    values = dict(zip(figures.periods, cedar.series[0].values))
+    values = dict(zip(figures.periods, cedar.series[0].values, strict=True))
     assert values[CEDAR_GAP] is None and values[REPORT_PERIOD] == 11
     brightline = next(c for c in figures.customers if c.key == "brightline-logistics")
     assert brightline.name == EVIL_NAME
@@ -218,8 +253,15 @@ def test_figures_for_one_customer(history) -> None:
 
 def test_file_slugs_are_safe_and_unique() -> None:
     records = [
-        {"ts": f"2026-01-01T00:00:0{i}Z", "event": "result", "kind": "billing", "status": "sent",
-         "customer": key, "period": "2026-01", "additions": {}}
+        {
+            "ts": f"2026-01-01T00:00:0{i}Z",
+            "event": "result",
+            "kind": "billing",
+            "status": "sent",
+            "customer": key,
+            "period": "2026-01",
+            "additions": {},
+        }
         for i, key in enumerate(["../etc/passwd", "ACME", "acme"])
     ]
     figures = build_figures(build_history(records), "2026-01", Names())

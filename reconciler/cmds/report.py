@@ -35,20 +35,40 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 
 @click.command()
-@click.option("--period", callback=_period, metavar="YYYY-MM",
-              help="Billing period to report; history is the 12 periods ending here "
-                   "(default: the latest period in the ledger, else the current month).")
-@click.option("--customer", metavar="SLUG",
-              help="Only this customer (its config file name without .yaml).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help=f"Output directory (default for html: {DEFAULT_OUT}; markdown prints to "
-                   "stdout unless --out is given, then writes DIR/report.md).")
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None,
-              help=f"Ledger file; shards beside it are read too (default: {DEFAULT_LEDGER}, "
-                   f"or {SANDBOX_LEDGER} with --sandbox).")
-@click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html",
-              show_default=True, help="html pages, or a Markdown summary for CI step summaries.")
+@click.option(
+    "--period",
+    callback=_period,
+    metavar="YYYY-MM",
+    help="Billing period to report; history is the 12 periods ending here "
+    "(default: the latest period in the ledger, else the current month).",
+)
+@click.option(
+    "--customer", metavar="SLUG", help="Only this customer (its config file name without .yaml)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help=f"Output directory (default for html: {DEFAULT_OUT}; markdown prints to "
+    "stdout unless --out is given, then writes DIR/report.md).",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"Ledger file; shards beside it are read too (default: {DEFAULT_LEDGER}, "
+    f"or {SANDBOX_LEDGER} with --sandbox).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="html pages, or a Markdown summary for CI step summaries.",
+)
 @config_option
 @click.pass_context
 def report(
@@ -83,7 +103,11 @@ def report(
     for warning in names.warnings:
         click.echo(f"warning: {warning}", err=True)
 
-    if customer is not None and customer not in history.customers and customer not in names.customers:
+    if (
+        customer is not None
+        and customer not in history.customers
+        and customer not in names.customers
+    ):
         known = ", ".join(history.customers) or "none"
         raise click.UsageError(f"unknown customer {customer!r}; the ledger has: {known}")
 

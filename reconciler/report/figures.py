@@ -81,14 +81,18 @@ def file_slug(key: str, taken: set[str]) -> str:
     return slug
 
 
-def _window_products(history: History, customers: tuple[str, ...], periods: tuple[str, ...]) -> set[str]:
+def _window_products(
+    history: History, customers: tuple[str, ...], periods: tuple[str, ...]
+) -> set[str]:
     products: set[str] = set()
     for customer in customers:
         for period in periods:
             billed = history.billed.get((customer, period))
             if billed:
                 products.update(billed.holdings)
-    products.update(c.product for c in history.changes if c.period in periods and c.customer in customers)
+    products.update(
+        c.product for c in history.changes if c.period in periods and c.customer in customers
+    )
     return products
 
 
@@ -101,7 +105,9 @@ def build_figures(
 
     msp_values = [history.msp_seats(p, products, customer_keys) for p in periods]
     series = tuple(
-        Series(product, names.product(product), tuple(v[product] if v else None for v in msp_values))
+        Series(
+            product, names.product(product), tuple(v[product] if v else None for v in msp_values)
+        )
         for product in products
     )
 

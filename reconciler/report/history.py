@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def ledger_files(ledger_path: Path) -> list[Path]:
 def _ts_key(ts: str) -> datetime:
     # Writers use "...Z"; accept any ISO form so shards from different writers still merge.
     parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
@@ -108,7 +108,7 @@ def period_window(end: str, count: int = 12) -> tuple[str, ...]:
 
 
 def current_period(now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now.year:04d}-{now.month:02d}"
 
 
@@ -329,9 +329,7 @@ def build_history(records: list[dict[str, Any]]) -> History:
             continue
         if status != "sent":
             continue
-        sends.append(
-            Send(customer, period, record["ts"], kind, trigger, record.get("report_id"))
-        )
+        sends.append(Send(customer, period, record["ts"], kind, trigger, record.get("report_id")))
         if kind != "billing":
             continue
         holdings = _holdings(record.get("additions"))
@@ -366,7 +364,9 @@ def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
     kind = record.get("kind") or "billing"
     ts = record["ts"]
     resolved = any(
-        s.customer == customer and s.period == period and s.kind == kind
+        s.customer == customer
+        and s.period == period
+        and s.kind == kind
         and _ts_key(s.ts) > _ts_key(ts)
         for s in sends
     )

@@ -31,7 +31,7 @@ th, td { border: 1px solid #bbb; padding: .25rem .6rem; text-align: left; vertic
 td.num, th.num { text-align: right; }
 thead th { background: #f0f0f0; }
 td.none { color: #666; text-align: center; }
-th[scope="row"], td.ts, td.num { white-space: nowrap; }
+th[scope="row"], td.ts, td.num, td.action { white-space: nowrap; }
 .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); gap: .5rem;
            margin: 1rem 0; padding: 0; }
 .summary div { border: 1px solid #bbb; border-radius: 4px; padding: .5rem .75rem; }
@@ -62,11 +62,16 @@ ACTION_SIGNS = {"create": "+ create", "update": "~ update", "cancel": "- cancel"
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+def _section(heading: str, content: str) -> str:
+    return f"<section><h2>{escape(heading)}</h2>{content}</section>\n"
 
 
 def _number(value: int | None) -> str:
@@ -90,8 +95,9 @@ def _seats_table(
     rows = []
     for i, period in enumerate(periods):
         cells = "".join(
-            f'<td class="{"none" if s.values[i] is None else "num"}" data-product="{escape(s.product)}" '
-            f'data-period="{escape(period)}">{_number(s.values[i])}</td>'
+            f'<td class="{"none" if s.values[i] is None else "num"}" '
+            f'data-product="{escape(s.product)}" data-period="{escape(period)}">'
+            f"{_number(s.values[i])}</td>"
             for s in series
         )
         if billed_counts is not None:
@@ -123,7 +129,7 @@ def _chart(
 def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: bool) -> str:
     if not changes:
         return "<p>No changes were sent this period.</p>"
-    head = ("<th scope=\"col\">Customer</th>" if with_customer else "") + (
+    head = ('<th scope="col">Customer</th>' if with_customer else "") + (
         '<th scope="col">Product</th><th scope="col">Agreement</th><th scope="col">Change</th>'
         '<th scope="col" class="num">Before → after</th><th scope="col">Trigger</th>'
         '<th scope="col">When (UTC)</th>'
@@ -132,21 +138,22 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
     for c in changes:
         customer = f"<td>{escape(figures.customer_label(c.customer))}</td>" if with_customer else ""
         rows.append(
-            f'<tr class="change" data-customer="{escape(c.customer)}" data-product="{escape(c.product)}">'
+            f'<tr class="change" data-customer="{escape(c.customer)}" '
+            f'data-product="{escape(c.product)}">'
             f"{customer}<td>{escape(figures.product_label(c.product))}</td>"
-            f"<td>{escape(c.agreement)}</td><td>{escape(ACTION_SIGNS.get(c.action, c.action))}</td>"
+            f"<td>{escape(c.agreement)}</td>"
+            f"<td class='action'>{escape(ACTION_SIGNS.get(c.action, c.action))}</td>"
             f'<td class="num">{_number(c.before)} → {_number(c.after)}</td>'
             f"<td>{escape(c.trigger)}</td><td class='ts'>{escape(c.ts)}</td></tr>"
         )
-    return (
-        f"<table class=\"changes\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    body = "".join(rows)
+    return f'<table class="changes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer: bool) -> str:
     if not failures:
         return "<p>No failures this period.</p>"
-    head = ("<th scope=\"col\">Customer</th>" if with_customer else "") + (
+    head = ('<th scope="col">Customer</th>' if with_customer else "") + (
         '<th scope="col">Kind</th><th scope="col">Trigger</th><th scope="col">When (UTC)</th>'
         '<th scope="col">Status</th><th scope="col">Reason</th>'
     )
@@ -155,13 +162,13 @@ def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer
         customer = f"<td>{escape(figures.customer_label(f.customer))}</td>" if with_customer else ""
         status = f"{f.status}, resolved by a later send" if f.resolved else f.status
         rows.append(
-            f'<tr class="failure {"resolved" if f.resolved else "failed"}" data-customer="{escape(f.customer)}">'
-            f"{customer}<td>{escape(f.kind)}</td><td>{escape(f.trigger)}</td><td class='ts'>{escape(f.ts)}</td>"
+            f'<tr class="failure {"resolved" if f.resolved else "failed"}" '
+            f'data-customer="{escape(f.customer)}">{customer}<td>{escape(f.kind)}</td>'
+            f"<td>{escape(f.trigger)}</td><td class='ts'>{escape(f.ts)}</td>"
             f"<td>{escape(status)}</td><td>{escape(f.error)}</td></tr>"
         )
-    return (
-        f"<table class=\"failures\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    body = "".join(rows)
+    return f'<table class="failures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _sends_table(sends: Sequence[Send]) -> str:
@@ -169,7 +176,7 @@ def _sends_table(sends: Sequence[Send]) -> str:
         return "<p>Nothing was sent this period.</p>"
     rows = "".join(
         f"<tr><td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
-        f"<td>{escape(s.trigger)}</td><td class=\"ts\">{escape(s.ts)}</td>"
+        f'<td>{escape(s.trigger)}</td><td class="ts">{escape(s.ts)}</td>'
         f"<td>{escape('' if s.report_id is None else str(s.report_id))}</td></tr>"
         for s in sends
     )
@@ -204,9 +211,7 @@ def _meta(figures: Figures) -> str:
 
 
 def render_index(figures: Figures) -> str:
-    scope = (
-        f" — {figures.customer_label(figures.scope)}" if figures.scope else ""
-    )
+    scope = f" — {figures.customer_label(figures.scope)}" if figures.scope else ""
     customer_rows = []
     for c in figures.customers:
         current = c.current
@@ -214,24 +219,26 @@ def render_index(figures: Figures) -> str:
         last = f"{current.period} ({current.trigger})" if current else "never"
         customer_rows.append(
             f'<tr><td><a href="customers/{escape(c.file_slug)}.html">{escape(c.name)}</a></td>'
-            f"<td>{escape(c.company)}</td><td class=\"num\">{_number(total)}</td>"
+            f'<td>{escape(c.company)}</td><td class="num">{_number(total)}</td>'
             f"<td>{escape(last)}</td></tr>"
         )
     customers = (
         '<table class="customers"><thead><tr><th scope="col">Customer</th>'
         '<th scope="col">ConnectWise company</th><th scope="col" class="num">Seats (latest)</th>'
-        f'<th scope="col">Last billed</th></tr></thead><tbody>{"".join(customer_rows)}</tbody></table>'
+        '<th scope="col">Last billed</th></tr></thead>'
+        f"<tbody>{''.join(customer_rows)}</tbody></table>"
         if customer_rows
         else "<p>The ledger has no customers yet.</p>"
     )
+    chart = _chart("seats-msp", "Seats per product, last 12 periods", figures, figures.series, True)
     body = (
-        f"<header><h1>Billing report {escape(figures.period)}{escape(scope)}</h1>{_meta(figures)}</header>\n"
-        f"<main>\n{_summary(figures)}\n"
-        f"<section><h2>Seats per product</h2>"
-        f"{_chart('seats-msp', 'Seats per product, last 12 periods', figures, figures.series, msp=True)}</section>\n"
-        f"<section><h2>What changed this period</h2>{_changes_table(figures, figures.changes, True)}</section>\n"
-        f"<section><h2>Failures this period</h2>{_failures_table(figures, figures.failures, True)}</section>\n"
-        f"<section><h2>Customers</h2>{customers}</section>\n</main>"
+        f"<header><h1>Billing report {escape(figures.period)}{escape(scope)}</h1>"
+        f"{_meta(figures)}</header>\n<main>\n{_summary(figures)}\n"
+        + _section("Seats per product", chart)
+        + _section("What changed this period", _changes_table(figures, figures.changes, True))
+        + _section("Failures this period", _failures_table(figures, figures.failures, True))
+        + _section("Customers", customers)
+        + "</main>"
     )
     return _page(f"Billing report {figures.period}{scope}", body)
 
@@ -240,29 +247,36 @@ def render_customer(figures: Figures, customer: CustomerFigures) -> str:
     current = customer.current
     if current and current.holdings:
         rows = "".join(
-            f'<tr data-product="{escape(h.product)}"><td>{escape(figures.product_label(h.product))}</td>'
-            f"<td>{escape(h.agreement)}</td><td class=\"num\">{h.quantity}</td></tr>"
-            for h in (current.holdings[k] for k in figures.names.product_order(tuple(current.holdings)))
+            f'<tr data-product="{escape(h.product)}">'
+            f"<td>{escape(figures.product_label(h.product))}</td>"
+            f'<td>{escape(h.agreement)}</td><td class="num">{h.quantity}</td></tr>'
+            for h in (
+                current.holdings[k] for k in figures.names.product_order(tuple(current.holdings))
+            )
         )
         products = (
-            f"<p>As last sent for {escape(current.period)} at {escape(current.ts)} ({escape(current.trigger)}).</p>"
-            '<table class="products"><thead><tr><th scope="col">Product</th><th scope="col">Agreement</th>'
+            f"<p>As last sent for {escape(current.period)} at {escape(current.ts)} "
+            f"({escape(current.trigger)}).</p>"
+            '<table class="products"><thead><tr><th scope="col">Product</th>'
+            '<th scope="col">Agreement</th>'
             f'<th scope="col" class="num">Seats</th></tr></thead><tbody>{rows}</tbody></table>'
         )
     else:
         products = "<p>No billing has been sent for this customer up to this period.</p>"
     company = f" (ConnectWise company {escape(customer.company)})" if customer.company else ""
+    title = f"Seats per product for {customer.name}, last 12 periods"
+    chart = _chart("seats-customer", title, figures, customer.series)
     body = (
         '<nav><a href="../index.html">← All customers</a></nav>\n'
         f"<header><h1>{escape(customer.name)}</h1>"
-        f'<p class="meta">Customer <code>{escape(customer.key)}</code>{company}.</p>{_meta(figures)}</header>\n'
-        f"<main>\n<section><h2>Products and agreements</h2>{products}</section>\n"
-        f"<section><h2>Seats history</h2>"
-        f"{_chart('seats-customer', f'Seats per product for {customer.name}, last 12 periods', figures, customer.series)}"
-        "</section>\n"
-        f"<section><h2>What changed this period</h2>{_changes_table(figures, customer.changes, False)}</section>\n"
-        f"<section><h2>Failures this period</h2>{_failures_table(figures, customer.failures, False)}</section>\n"
-        f"<section><h2>Sent this period</h2>{_sends_table(customer.sends)}</section>\n</main>"
+        f'<p class="meta">Customer <code>{escape(customer.key)}</code>{company}.</p>'
+        f"{_meta(figures)}</header>\n<main>\n"
+        + _section("Products and agreements", products)
+        + _section("Seats history", chart)
+        + _section("What changed this period", _changes_table(figures, customer.changes, False))
+        + _section("Failures this period", _failures_table(figures, customer.failures, False))
+        + _section("Sent this period", _sends_table(customer.sends))
+        + "</main>"
     )
     return _page(f"{customer.name} — billing report {figures.period}", body)
 

@@ -81,7 +81,8 @@ def render_markdown(figures: Figures) -> str:
         out.append("|---|---|---|---|---:|---|")
         for c in figures.changes:
             out.append(
-                f"| {_cell(figures.customer_label(c.customer))} | {_cell(figures.product_label(c.product))} "
+                f"| {_cell(figures.customer_label(c.customer))} "
+                f"| {_cell(figures.product_label(c.product))} "
                 f"| {_cell(c.agreement)} | {_cell(ACTION_SIGNS.get(c.action, c.action))} "
                 f"| {_number(c.before)} → {_number(c.after)} | {_cell(c.trigger)} |"
             )
@@ -95,7 +96,8 @@ def render_markdown(figures: Figures) -> str:
         for f in figures.failures:
             status = f"{f.status}, resolved by a later send" if f.resolved else f.status
             out.append(
-                f"| {_cell(figures.customer_label(f.customer))} | {_cell(f.kind)} | {_cell(f.trigger)} "
+                f"| {_cell(figures.customer_label(f.customer))} "
+                f"| {_cell(f.kind)} | {_cell(f.trigger)} "
                 f"| {_cell(f.ts)} | {_cell(status)} | {_cell(f.error)} |"
             )
         out.append("")

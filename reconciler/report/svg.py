@@ -34,7 +34,8 @@ def _polygon(points: Sequence[tuple[float, float]]) -> str:
 
 
 def _circle(x: float, y: float, r: float) -> str:
-    return f"M{_fmt(x - r)} {_fmt(y)} a{_fmt(r)} {_fmt(r)} 0 1 0 {_fmt(2 * r)} 0 a{_fmt(r)} {_fmt(r)} 0 1 0 {_fmt(-2 * r)} 0 Z"
+    arc = f"a{_fmt(r)} {_fmt(r)} 0 1 0"
+    return f"M{_fmt(x - r)} {_fmt(y)} {arc} {_fmt(2 * r)} 0 {arc} {_fmt(-2 * r)} 0 Z"
 
 
 def _square(x: float, y: float, r: float) -> str:
@@ -56,7 +57,20 @@ def _diamond(x: float, y: float, r: float) -> str:
 def _cross(x: float, y: float, r: float, angle: float = 0.0) -> str:
     r *= 1.3
     w = r * 0.38
-    outline = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w), (-r, -w), (-w, -w)]
+    outline = [
+        (-w, -r),
+        (w, -r),
+        (w, -w),
+        (r, -w),
+        (r, w),
+        (w, w),
+        (w, r),
+        (-w, r),
+        (-w, w),
+        (-r, w),
+        (-r, -w),
+        (-w, -w),
+    ]
     c, s = math.cos(angle), math.sin(angle)
     return _polygon([(x + px * c - py * s, y + px * s + py * c) for px, py in outline])
 
@@ -143,7 +157,8 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
         )
     for i, period in enumerate(periods):
         out.append(
-            f'<text x="{_fmt(x_at(i))}" y="{plot_bottom + 22}" class="xlabel">{escape(period)}</text>'
+            f'<text x="{_fmt(x_at(i))}" y="{plot_bottom + 22}" class="xlabel">'
+            f"{escape(period)}</text>"
         )
     out.append("</g>")
     if not values:
@@ -166,13 +181,15 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
         out.append(f'<g class="series" data-product="{product}">')
         if path:
             out.append(
-                f'<path class="line" d="{" ".join(path)}" stroke="{colour}"{dash_attr} aria-hidden="true"/>'
+                f'<path class="line" d="{" ".join(path)}" stroke="{colour}"{dash_attr} '
+                'aria-hidden="true"/>'
             )
         for i, value in enumerate(s.values):
             if value is None:
                 continue
             out.append(
-                f'<path class="point" d="{MARKERS[marker](x_at(i), y_at(value), 5)}" fill="{colour}" '
+                f'<path class="point" d="{MARKERS[marker](x_at(i), y_at(value), 5)}" '
+                f'fill="{colour}" '
                 f'data-product="{product}" data-period="{escape(periods[i])}" data-value="{value}">'
                 f"<title>{escape(s.label)}, {escape(periods[i])}: {value} seats</title></path>"
             )
@@ -187,8 +204,10 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
         y = legend_top + (index // LEGEND_COLUMNS) * LEGEND_ROW + 8
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(
-            f'<g class="key" data-product="{escape(s.product)}" data-marker="{MARKER_NAMES[marker]}">'
-            f'<line x1="{_fmt(x)}" x2="{_fmt(x + 36)}" y1="{y}" y2="{y}" stroke="{colour}"{dash_attr} class="line"/>'
+            f'<g class="key" data-product="{escape(s.product)}" '
+            f'data-marker="{MARKER_NAMES[marker]}">'
+            f'<line x1="{_fmt(x)}" x2="{_fmt(x + 36)}" y1="{y}" y2="{y}" stroke="{colour}"'
+            f'{dash_attr} class="line"/>'
             f'<path d="{MARKERS[marker](x + 18, y, 5)}" fill="{colour}" class="point"/>'
             f'<text x="{_fmt(x + 44)}" y="{y}" class="legendlabel">{escape(s.label)}</text></g>'
         )
