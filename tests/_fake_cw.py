@@ -53,9 +53,13 @@ class FakeCW:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                seen = Seen(self.command, parts.path, dict(parse_qsl(parts.query)),
-                            {k.lower(): v for k, v in self.headers.items()},
-                            json.loads(raw) if raw else None)
+                seen = Seen(
+                    self.command,
+                    parts.path,
+                    dict(parse_qsl(parts.query)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    json.loads(raw) if raw else None,
+                )
                 with fake.lock:
                     fake.seen.append(seen)
                 reply = fake.handler(seen)
@@ -68,8 +72,14 @@ class FakeCW:
                     self.close_connection = True
                     return
                 assert isinstance(reply, Reply)
-                data = b"" if reply.body is None else (
-                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                data = (
+                    b""
+                    if reply.body is None
+                    else (
+                        reply.body
+                        if isinstance(reply.body, bytes)
+                        else json.dumps(reply.body).encode()
+                    )
                 )
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")

@@ -69,14 +69,15 @@ def _paged(total: int, link: bool = True, foreign_host: bool = False):
 
     def handler(req: Seen) -> Reply:
         size, page = int(req.query["pageSize"]), int(req.query.get("page", 1))
-        chunk = records[(page - 1) * size: page * size]
+        chunk = records[(page - 1) * size : page * size]
         headers = {}
         if link:
             host = "http://evil.example:9" if foreign_host else "http://127.0.0.1"
             links = [f'<{host}/v4_6_release/apis/3.0/x?pageSize={size}&page=1>; rel="first"']
             if page * size < total:
-                links.append(f'<{host}/x?pageSize={size}&page={page + 1}'
-                             f'&conditions=ignored>; rel="next"')
+                links.append(
+                    f'<{host}/x?pageSize={size}&page={page + 1}&conditions=ignored>; rel="next"'
+                )
             headers["Link"] = ", ".join(links)
         return Reply(200, chunk, headers)
 
@@ -87,8 +88,12 @@ def _paged(total: int, link: bool = True, foreign_host: bool = False):
 def test_list_pages_until_done(link):
     with FakeCW(_paged(2500, link=link)) as cw:
         client = make_client(cw.url)
-        records = client.list("company/companies", conditions=cond("deletedFlag", "=", False),
-                              fields=["id", "name"], order_by="id asc")
+        records = client.list(
+            "company/companies",
+            conditions=cond("deletedFlag", "=", False),
+            fields=["id", "name"],
+            order_by="id asc",
+        )
         assert [r["id"] for r in records] == list(range(1, 2501))
         assert [s.query["page"] for s in cw.seen] == ["1", "2", "3"]
         assert all(s.query["pageSize"] == "1000" for s in cw.seen)
@@ -145,8 +150,9 @@ def test_get_retries_500_but_patch_does_not():
 def test_patch_retries_503_and_dropped_connection():
     with FakeCW(script(Reply(503, b""), "drop", Reply(200, {"id": 7, "quantity": 5}))) as cw:
         client = make_client(cw.url)
-        out = client.patch("finance/agreements/1/additions/7",
-                           [{"op": "replace", "path": "quantity", "value": 5}])
+        out = client.patch(
+            "finance/agreements/1/additions/7", [{"op": "replace", "path": "quantity", "value": 5}]
+        )
         assert out["quantity"] == 5
         assert [s.method for s in cw.seen] == ["PATCH"] * 3
         assert cw.seen[0].body == [{"op": "replace", "path": "quantity", "value": 5}]
@@ -161,21 +167,30 @@ def test_patch_validates_operations():
 
 
 def test_retry_after_is_honoured_and_capped():
-    with FakeCW(script(Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "1"}),
-                       Reply(200, {}))) as cw:
+    with FakeCW(
+        script(Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "1"}), Reply(200, {}))
+    ) as cw:
         start = time.monotonic()
         make_client(cw.url).get("a")
         assert time.monotonic() - start >= 0.9
-    with FakeCW(script(Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "3600"}),
-                       Reply(200, {}))) as cw:
+    with FakeCW(
+        script(Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "3600"}), Reply(200, {}))
+    ) as cw:
         start = time.monotonic()
         make_client(cw.url, retry_after_max=0.2).get("a")
         assert time.monotonic() - start < 2
 
 
 def test_exhausted_retries_raise_typed_errors():
-    with FakeCW(script(Reply(429, {"error": "ConnectWiseAPI", "message": "Too many requests"},
-                             {"Retry-After": "0"}))) as cw:
+    with FakeCW(
+        script(
+            Reply(
+                429,
+                {"error": "ConnectWiseAPI", "message": "Too many requests"},
+                {"Retry-After": "0"},
+            )
+        )
+    ) as cw:
         with pytest.raises(RateLimited) as info:
             make_client(cw.url, max_retries=2).get("a")
         assert cw.count() == 3
@@ -186,12 +201,18 @@ def test_exhausted_retries_raise_typed_errors():
         assert info.value.status == 503
 
 
-@pytest.mark.parametrize("status,cls", [(400, BadRequest), (401, AuthError), (403, AuthError),
-                                        (404, NotFound), (409, Conflict)])
+@pytest.mark.parametrize(
+    "status,cls",
+    [(400, BadRequest), (401, AuthError), (403, AuthError), (404, NotFound), (409, Conflict)],
+)
 def test_4xx_maps_to_typed_errors_without_retry(status, cls):
-    body = {"code": "InvalidObject", "message": "addition object is invalid",
-            "errors": [{"code": "Required", "message": "billCustomer is required",
-                        "field": "billCustomer"}]}
+    body = {
+        "code": "InvalidObject",
+        "message": "addition object is invalid",
+        "errors": [
+            {"code": "Required", "message": "billCustomer is required", "field": "billCustomer"}
+        ],
+    }
     with FakeCW(script(Reply(status, body))) as cw:
         with pytest.raises(cls) as info:
             make_client(cw.url).get("finance/agreements/1/additions?secret=1")
@@ -227,6 +248,7 @@ def test_transport_error_has_no_secrets_and_no_cause():
 
 # -- POST ---------------------------------------------------------------------------------
 
+
 def test_create_success_posts_once():
     with FakeCW(script(Reply(201, {"id": 9}))) as cw:
         called = []
@@ -235,8 +257,9 @@ def test_create_success_posts_once():
         assert cw.seen[0].body == {"x": 1}
 
 
-@pytest.mark.parametrize("failure", ["drop", Reply(503, b""), Reply(500, {"code": "x"}),
-                                     ("hang", 1.0)])
+@pytest.mark.parametrize(
+    "failure", ["drop", Reply(503, b""), Reply(500, {"code": "x"}), ("hang", 1.0)]
+)
 def test_ambiguous_post_reads_back_instead_of_reposting(failure):
     with FakeCW(script(failure, Reply(201, {"id": 2}))) as cw:
         found = {"id": 1, "note": "created by the lost POST"}
@@ -271,15 +294,20 @@ def test_ambiguous_post_with_failed_read_back_is_ambiguous_write():
 
 
 def test_post_clean_4xx_raises_without_read_back():
-    with FakeCW(script(Reply(400, {"code": "InvalidObject", "message": "bad", "errors": None}))) as cw:
+    with FakeCW(
+        script(Reply(400, {"code": "InvalidObject", "message": "bad", "errors": None}))
+    ) as cw:
         with pytest.raises(BadRequest):
             make_client(cw.url).create("a", {}, lambda: pytest.fail("no read-back on 400"))
         assert cw.count() == 1
 
 
 def test_post_429_is_resent_after_retry_after():
-    with FakeCW(script(Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "0"}),
-                       Reply(201, {"id": 3}))) as cw:
+    with FakeCW(
+        script(
+            Reply(429, {"error": "e", "message": "m"}, {"Retry-After": "0"}), Reply(201, {"id": 3})
+        )
+    ) as cw:
         out = make_client(cw.url).create("a", {}, lambda: pytest.fail("429 is not ambiguous"))
         assert out == {"id": 3} and cw.count("POST") == 2
 
@@ -292,8 +320,9 @@ def test_post_to_closed_port_is_transport_error_without_read_back():
 
 def test_logs_never_hold_keys(caplog):
     caplog.set_level(logging.DEBUG)
-    with FakeCW(script("drop", Reply(503, b""), Reply(401, {"code": "Unauthorized",
-                                                            "message": "bad"}))) as cw:
+    with FakeCW(
+        script("drop", Reply(503, b""), Reply(401, {"code": "Unauthorized", "message": "bad"}))
+    ) as cw:
         client = make_client(cw.url)
         with pytest.raises(AmbiguousWrite) as info:  # the read-back hit a 401
             client.create("a", {}, lambda: client.get("a"))

@@ -23,29 +23,35 @@ def parse_string_literal(text: str) -> tuple[str, str]:
             out.append(text[i + 1])
             i += 2
         elif ch == '"':
-            return "".join(out), text[i + 1:]
+            return "".join(out), text[i + 1 :]
         else:
             out.append(ch)
             i += 1
 
 
-@pytest.mark.parametrize("value,rendered", [
-    ("ACME", '"ACME"'),
-    ('say "hi"', '"say \\"hi\\""'),
-    ("back\\slash", '"back\\\\slash"'),
-    ("x\" or 1=1 or name = \"", '"x\\" or 1=1 or name = \\""'),
-    (42, "42"),
-    (-3, "-3"),
-    (2.5, "2.5"),
-    (1e-5, "0.00001"),
-    (Decimal("10.50"), "10.50"),
-    (True, "true"),
-    (False, "false"),
-    (None, "null"),
-    (date(2026, 11, 1), "[2026-11-01T00:00:00Z]"),
-    (datetime(2026, 11, 1, 13, 5, 9), "[2026-11-01T13:05:09Z]"),
-    (datetime(2026, 11, 1, 8, 0, tzinfo=timezone(timedelta(hours=-5))), "[2026-11-01T13:00:00Z]"),
-])
+@pytest.mark.parametrize(
+    "value,rendered",
+    [
+        ("ACME", '"ACME"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ('x" or 1=1 or name = "', '"x\\" or 1=1 or name = \\""'),
+        (42, "42"),
+        (-3, "-3"),
+        (2.5, "2.5"),
+        (1e-5, "0.00001"),
+        (Decimal("10.50"), "10.50"),
+        (True, "true"),
+        (False, "false"),
+        (None, "null"),
+        (date(2026, 11, 1), "[2026-11-01T00:00:00Z]"),
+        (datetime(2026, 11, 1, 13, 5, 9), "[2026-11-01T13:05:09Z]"),
+        (
+            datetime(2026, 11, 1, 8, 0, tzinfo=timezone(timedelta(hours=-5))),
+            "[2026-11-01T13:00:00Z]",
+        ),
+    ],
+)
 def test_values_render(value, rendered):
     assert cond("a/b", "=", value) == f"a/b = {rendered}"
 
@@ -58,19 +64,22 @@ def test_in_lists_and_operators():
     assert isinstance(cond("a", "=", 1), Condition)
 
 
-@pytest.mark.parametrize("field,op,value,exc", [
-    ("name; drop", "=", "x", ValueError),
-    ("1abc", "=", "x", ValueError),
-    ("a b", "=", "x", ValueError),
-    ("name", "==", "x", ValueError),
-    ("name", "= 1 or", "x", ValueError),
-    ("name", "in", "abc", TypeError),
-    ("name", "in", [], ValueError),
-    ("name", "=", ["a"], TypeError),
-    ("name", "=", object(), TypeError),
-    ("name", "=", float("nan"), ValueError),
-    ("name", "=", b"bytes", TypeError),
-])
+@pytest.mark.parametrize(
+    "field,op,value,exc",
+    [
+        ("name; drop", "=", "x", ValueError),
+        ("1abc", "=", "x", ValueError),
+        ("a b", "=", "x", ValueError),
+        ("name", "==", "x", ValueError),
+        ("name", "= 1 or", "x", ValueError),
+        ("name", "in", "abc", TypeError),
+        ("name", "in", [], ValueError),
+        ("name", "=", ["a"], TypeError),
+        ("name", "=", object(), TypeError),
+        ("name", "=", float("nan"), ValueError),
+        ("name", "=", b"bytes", TypeError),
+    ],
+)
 def test_invalid_conditions_are_refused(field, op, value, exc):
     with pytest.raises(exc):
         cond(field, op, value)
@@ -92,7 +101,7 @@ def test_any_string_round_trips_through_quoting(text):
     rendered = cond("name", "=", text)
     prefix = "name = "
     assert rendered.startswith(prefix)
-    value, rest = parse_string_literal(rendered[len(prefix):])
+    value, rest = parse_string_literal(rendered[len(prefix) :])
     assert value == text and rest == ""
 
 

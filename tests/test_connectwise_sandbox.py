@@ -22,8 +22,12 @@ def client_for(sb, **kw) -> Client:
     kw.setdefault("backoff_factor", 0.005)
     kw.setdefault("max_retries", 8)
     kw.setdefault("timeout", 10.0)
-    return Client(sb.connectwise_url, Credentials(c.company_id, c.public_key, c.private_key,
-                                                  c.client_id), "2025.1", **kw)
+    return Client(
+        sb.connectwise_url,
+        Credentials(c.company_id, c.public_key, c.private_key, c.client_id),
+        "2025.1",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -45,8 +49,9 @@ def seed_billing(store):
 
 
 def test_pages_through_more_than_a_thousand_records(sb):
-    sb.store.bulk_insert("company", [store_mod.company_record(f"C{i:05d}", f"Company {i}")
-                                     for i in range(2345)])
+    sb.store.bulk_insert(
+        "company", [store_mod.company_record(f"C{i:05d}", f"Company {i}") for i in range(2345)]
+    )
     client = client_for(sb)
     companies = client.list("company/companies")
     assert len(companies) == 2345
@@ -57,11 +62,12 @@ def test_pages_through_more_than_a_thousand_records(sb):
 def test_filters_quote_user_text_and_chunk_long_in_lists(sb):
     odd = 'O"Brien & Sons \\ 100% (or 1=1)'
     sb.store.add_company(odd, "Odd name")
-    created = sb.store.bulk_insert("company", [store_mod.company_record(f"ID-{i:04d}", f"N{i}")
-                                               for i in range(400)])
+    created = sb.store.bulk_insert(
+        "company", [store_mod.company_record(f"ID-{i:04d}", f"N{i}") for i in range(400)]
+    )
     client = client_for(sb)
     assert [c["name"] for c in client.companies([odd])] == ["Odd name"]
-    assert client.list("company/companies", conditions=cond("identifier", "=", "x\" or \"1")) == []
+    assert client.list("company/companies", conditions=cond("identifier", "=", 'x" or "1')) == []
     wanted = [c["identifier"] for c in created[::2]] + [odd]
     before = client.request_count
     found = client.companies(wanted)
@@ -76,8 +82,10 @@ def test_agreements_by_company_ids(sb):
     client = client_for(sb)
     assert [a["id"] for a in client.agreements([company["id"]])] == [agreement["id"]]
     assert len(client.agreements()) == 2
-    assert {t["name"] for t in client.agreement_types()} == {"Managed Service",
-                                                             "TMRM Management Solution"}
+    assert {t["name"] for t in client.agreement_types()} == {
+        "Managed Service",
+        "TMRM Management Solution",
+    }
     assert [c["identifier"] for c in client.catalog_items(["TM-WFBSS-SVC"])] == ["TM-WFBSS-SVC"]
     assert client.system_info()["version"]
 
@@ -85,13 +93,19 @@ def test_agreements_by_company_ids(sb):
 def test_create_patch_cancel_addition(sb):
     _, agreement, product = seed_billing(sb.store)
     client = client_for(sb)
-    created = client.create_addition(agreement["id"], {
-        "product": {"id": product["id"]}, "billCustomer": "Billable", "quantity": 42,
-        "effectiveDate": "2026-11-01T00:00:00Z",
-    })
+    created = client.create_addition(
+        agreement["id"],
+        {
+            "product": {"id": product["id"]},
+            "billCustomer": "Billable",
+            "quantity": 42,
+            "effectiveDate": "2026-11-01T00:00:00Z",
+        },
+    )
     assert created["quantity"] == 42
-    updated = client.update_addition(agreement["id"], created["id"],
-                                     [{"op": "replace", "path": "quantity", "value": 40}])
+    updated = client.update_addition(
+        agreement["id"], created["id"], [{"op": "replace", "path": "quantity", "value": 40}]
+    )
     assert updated["quantity"] == 40
     cancelled = client.cancel_addition(agreement["id"], created["id"], date(2026, 11, 30))
     assert cancelled["cancelledDate"] == "2026-11-30T00:00:00Z"
@@ -107,27 +121,39 @@ def test_create_patch_cancel_addition(sb):
 def test_management_summary_report_create_and_read(sb):
     company, agreement, _ = seed_billing(sb.store)
     client = client_for(sb)
-    body = {"groupIdentifier": "TMRM-2026-11", "managementSolution": {"name": "TMRM"},
-            "totalWorkstations": 40, "totalServers": 2}
+    body = {
+        "groupIdentifier": "TMRM-2026-11",
+        "managementSolution": {"name": "TMRM"},
+        "totalWorkstations": 40,
+        "totalServers": 2,
+    }
     report = client.create_management_summary_report(company["id"], body)
     assert report["groupIdentifier"] == "TMRM-2026-11"
-    assert [r["id"] for r in client.management_summary_reports(company["id"], "TMRM-2026-11")] \
-        == [report["id"]]
+    assert [r["id"] for r in client.management_summary_reports(company["id"], "TMRM-2026-11")] == [
+        report["id"]
+    ]
 
 
 def test_faulty_network_complete_reads_no_duplicates_no_leaks(sb, caplog):
     caplog.set_level(logging.DEBUG)
     _, agreement, product = seed_billing(sb.store)
     agreements = [agreement] + [
-        sb.store.add_agreement(sb.store.add_company(f"F{i}", f"F{i}"),
-                               sb.store.find_one("agreement_type", name="Managed Service"), f"A{i}")
+        sb.store.add_agreement(
+            sb.store.add_company(f"F{i}", f"F{i}"),
+            sb.store.find_one("agreement_type", name="Managed Service"),
+            f"A{i}",
+        )
         for i in range(11)
     ]
-    sb.store.bulk_insert("company", [store_mod.company_record(f"Z{i:05d}", f"Z{i}")
-                                     for i in range(1500)])
+    sb.store.bulk_insert(
+        "company", [store_mod.company_record(f"Z{i:05d}", f"Z{i}") for i in range(1500)]
+    )
     expected_companies = sb.store.count("company")
-    sb.set_faults(FaultPlan(rate=0.3, seed=20261127, retry_after=0,
-                            kinds=("429", "503", "drop", "drop_after")))
+    sb.set_faults(
+        FaultPlan(
+            rate=0.3, seed=20261127, retry_after=0, kinds=("429", "503", "drop", "drop_after")
+        )
+    )
     client = client_for(sb, post_attempts=8)
     texts: list[str] = []
     for _ in range(3):
@@ -136,10 +162,13 @@ def test_faulty_network_complete_reads_no_duplicates_no_leaks(sb, caplog):
         assert len({c["id"] for c in companies}) == expected_companies
     for agr in agreements:
         try:
-            created = client.create_addition(agr["id"], {
-                "product": {"id": product["id"]}, "billCustomer": "Billable", "quantity": 7})
-            client.update_addition(agr["id"], created["id"],
-                                   [{"op": "replace", "path": "quantity", "value": 8}])
+            created = client.create_addition(
+                agr["id"],
+                {"product": {"id": product["id"]}, "billCustomer": "Billable", "quantity": 7},
+            )
+            client.update_addition(
+                agr["id"], created["id"], [{"op": "replace", "path": "quantity", "value": 8}]
+            )
         except Exception as exc:  # noqa: BLE001 - recorded for the leak check, then re-raised
             texts.append(str(exc) + repr(exc))
             raise
@@ -153,6 +182,7 @@ def test_faulty_network_complete_reads_no_duplicates_no_leaks(sb, caplog):
     assert sum(counters.get("faults", {}).values()) > 0 and "outcome unknown" in caplog.text
     secret = sb.credentials.private_key
     token = base64.b64encode(
-        f"{sb.credentials.company_id}+{sb.credentials.public_key}:{secret}".encode()).decode()
+        f"{sb.credentials.company_id}+{sb.credentials.public_key}:{secret}".encode()
+    ).decode()
     everything = caplog.text + "".join(texts)
     assert secret not in everything and token not in everything

@@ -39,24 +39,32 @@ def errors_of(path: Path) -> list[str]:
 def test_repository_example_parses():
     usage = read_csv(REPO / "usage" / "seats.csv", PRODUCTS)
     assert usage.quantities[("3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60", "wfbss-svc")] == 42
-    assert usage.for_customer("3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60") == {"wfbss-svc": 42, "hes": 38}
+    assert usage.for_customer("3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60") == {
+        "wfbss-svc": 42,
+        "hes": 38,
+    }
     assert len(usage.customers()) == 8
     assert usage.source.startswith("csv:") and usage.source.endswith("seats.csv")
 
 
 def test_optional_columns_any_order_bom_blank_lines(tmp_path):
-    path = write(tmp_path, "\ufeffProduct , quantity,trend_customer_id,Workstations,servers\n"
-                           "wfbss-svc,10,c1,8,2\n\n"
-                           "hes,10,c1,,\n"
-                           "cas,5,c2,5,\n")
+    path = write(
+        tmp_path,
+        "\ufeffProduct , quantity,trend_customer_id,Workstations,servers\n"
+        "wfbss-svc,10,c1,8,2\n\n"
+        "hes,10,c1,,\n"
+        "cas,5,c2,5,\n",
+    )
     usage = read_csv(path, PRODUCTS)
     assert usage.quantities == {("c1", "wfbss-svc"): 10, ("c1", "hes"): 10, ("c2", "cas"): 5}
     assert usage.extra == {"c1": {"workstations": 8, "servers": 2}, "c2": {"workstations": 5}}
 
 
 def test_extras_sum_per_customer(tmp_path):
-    path = write(tmp_path, "trend_customer_id,product,quantity,viruses_removed\n"
-                           "c1,wfbss-svc,1,3\nc1,hes,1,4\n")
+    path = write(
+        tmp_path,
+        "trend_customer_id,product,quantity,viruses_removed\nc1,wfbss-svc,1,3\nc1,hes,1,4\n",
+    )
     assert read_csv(path, PRODUCTS).extra == {"c1": {"viruses_removed": 7}}
 
 
@@ -66,21 +74,25 @@ def test_header_only_is_empty_usage(tmp_path):
 
 
 def test_row_errors_are_all_collected_with_line_numbers(tmp_path):
-    path = write(tmp_path, "trend_customer_id,product,quantity\n"   # 1
-                           "c1,wfbss-svc,10\n"                      # 2 ok
-                           "c1,wfbss-svc,11\n"                      # 3 duplicate
-                           ",hes,3\n"                               # 4 empty id
-                           "c2,wfbs-svc,3\n"                        # 5 unknown product
-                           "c3,hes,-4\n"                            # 6 negative
-                           "c3,cas,4.5\n"                           # 7 not integer
-                           "c3,apex-one-saas\n"                     # 8 short row
-                           '"c4\nstill c4",cas,\n')                 # 9-10 multi-line, empty qty
+    path = write(
+        tmp_path,
+        "trend_customer_id,product,quantity\n"  # 1
+        "c1,wfbss-svc,10\n"  # 2 ok
+        "c1,wfbss-svc,11\n"  # 3 duplicate
+        ",hes,3\n"  # 4 empty id
+        "c2,wfbs-svc,3\n"  # 5 unknown product
+        "c3,hes,-4\n"  # 6 negative
+        "c3,cas,4.5\n"  # 7 not integer
+        "c3,apex-one-saas\n"  # 8 short row
+        '"c4\nstill c4",cas,\n',
+    )  # 9-10 multi-line, empty qty
     errors = errors_of(path)
     shown = path.name if not str(path).startswith("/") else str(path)
     assert errors == [
         f"{shown}:3: error: duplicate row for customer c1 and product wfbss-svc (first at line 2)",
         f"{shown}:4: error: empty trend_customer_id",
-        f"{shown}:5: error: unknown product 'wfbs-svc' (did you mean 'wfbss-svc'?); known products: "
+        f"{shown}:5: error: unknown product 'wfbs-svc' (did you mean 'wfbss-svc'?); "
+        "known products: "
         "apex-one-saas, cas, hes, wfbss-svc, wfs-advanced, workload-security",
         f"{shown}:6: error: quantity must not be negative, got -4",
         f"{shown}:7: error: quantity must be a whole number, got '4.5'",
@@ -89,16 +101,19 @@ def test_row_errors_are_all_collected_with_line_numbers(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("content,line,fragment", [
-    ("", 1, "empty file"),
-    ("   \n\n", 1, "empty file"),
-    ("trend_customer_id,quantity\nc1,3\n", 1, "missing column(s) product"),
-    ("trend_customer_id,product,quantity,workstation\n", 1, "unknown column(s) 'workstation'"),
-    ("trend_customer_id,product,quantity,product\n", 1, "duplicate column(s) product"),
-    (b"trend_customer_id,product,quantity\nc1,hes,3\n\xff\xfe\x00junk\n", 3, "not UTF-8"),
-    (b"trend_customer_id,product,quantity\nc1,hes,3\x00\x01\n", 2, "binary data"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00", 1, "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content,line,fragment",
+    [
+        ("", 1, "empty file"),
+        ("   \n\n", 1, "empty file"),
+        ("trend_customer_id,quantity\nc1,3\n", 1, "missing column(s) product"),
+        ("trend_customer_id,product,quantity,workstation\n", 1, "unknown column(s) 'workstation'"),
+        ("trend_customer_id,product,quantity,product\n", 1, "duplicate column(s) product"),
+        (b"trend_customer_id,product,quantity\nc1,hes,3\n\xff\xfe\x00junk\n", 3, "not UTF-8"),
+        (b"trend_customer_id,product,quantity\nc1,hes,3\x00\x01\n", 2, "binary data"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 1, "not UTF-8"),
+    ],
+)
 def test_file_level_errors(tmp_path, content, line, fragment):
     [error] = errors_of(write(tmp_path, content))[:1]
     assert f":{line}: error: " in error and fragment in error
@@ -118,10 +133,13 @@ def test_usage_error_format():
 def _config(tmp_path: Path, source: str = "csv", path: Path | None = None) -> Config:
     return Config(
         root=tmp_path,
-        connectwise=ConnectWiseSettings(url="http://x/apis/3.0", company_id="c", api_version="2025.1"),
+        connectwise=ConnectWiseSettings(
+            url="http://x/apis/3.0", company_id="c", api_version="2025.1"
+        ),
         products={k: Product(k, k, f"TM-{k.upper()}") for k in PRODUCTS},
         default_agreement_types=("Managed Service",),
-        billing=None, executive_summary=None,  # type: ignore[arg-type]  # unused here
+        billing=None,
+        executive_summary=None,  # type: ignore[arg-type]  # unused here
         usage=UsageSettings(source=source, path=path),  # type: ignore[arg-type]
         safety=None,  # type: ignore[arg-type]
     )

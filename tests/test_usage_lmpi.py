@@ -27,17 +27,22 @@ def sb(tmp_path):
 
 
 def env_for(sb, **override) -> dict[str, str]:
-    env = {"TM_LMPI_URL": sb.lmpi_url, "TM_ACCESS_TOKEN": sb.credentials.lmpi_access_token,
-           "TM_SECRET_KEY": sb.credentials.lmpi_secret_key}
+    env = {
+        "TM_LMPI_URL": sb.lmpi_url,
+        "TM_ACCESS_TOKEN": sb.credentials.lmpi_access_token,
+        "TM_SECRET_KEY": sb.credentials.lmpi_secret_key,
+    }
     env.update(override)
     return env
 
 
 def test_signature_matches_the_documented_recipe():
-    assert signature("s", "1700000000", "get", "/LMPI/v3/customers?page=1&limit=100", None) == \
-        lmpi_mod.sign("s", "1700000000", "GET", "/LMPI/v3/customers?page=1&limit=100")
-    assert signature("s", "1", "POST", "/x", b'{"a":1}') == lmpi_mod.sign("s", "1", "POST", "/x",
-                                                                          b'{"a":1}')
+    assert signature(
+        "s", "1700000000", "get", "/LMPI/v3/customers?page=1&limit=100", None
+    ) == lmpi_mod.sign("s", "1700000000", "GET", "/LMPI/v3/customers?page=1&limit=100")
+    assert signature("s", "1", "POST", "/x", b'{"a":1}') == lmpi_mod.sign(
+        "s", "1", "POST", "/x", b'{"a":1}'
+    )
     # Independently of both implementations: HMAC-SHA256 over time+METHOD+uri+b64(md5(body)).
     md5 = base64.b64encode(hashlib.md5(b"{}").digest()).decode()
     mac = hmac.new(b"k", ("9POST/LMPI/v3/x?a=1" + md5).encode(), hashlib.sha256).digest()
@@ -56,16 +61,27 @@ def test_reads_units_of_enabled_licenses_across_pages(sb):
     for i in range(130):  # more than one page of customers (limit 100)
         sb.store.add_lmpi_customer(f"cust-{i:03d}", f"Customer {i}")
     plan = lmpi_mod.service_plan_id("WFBSS-SVC")
-    sb.store.add_lmpi_subscription("cust-000", "sub-a", "A", plan,
-                                   [lic("WFBSS-SVC", 40), lic("WFBSS-SVC", 2), lic("HES", 5, False)])
+    sb.store.add_lmpi_subscription(
+        "cust-000",
+        "sub-a",
+        "A",
+        plan,
+        [lic("WFBSS-SVC", 40), lic("WFBSS-SVC", 2), lic("HES", 5, False)],
+    )
     sb.store.add_lmpi_subscription("cust-000", "sub-b", "B", plan, [lic("HES", 7)])
-    sb.store.add_lmpi_subscription("cust-001", "sub-c", "C", plan, [lic("C1-WLS", 3)], enabled=False)
-    sb.store.add_lmpi_subscription("cust-129", "sub-d", "D", plan,
-                                   [lic("CAS", 11), lic("MYSTERY-PRODUCT", 9)])
+    sb.store.add_lmpi_subscription(
+        "cust-001", "sub-c", "C", plan, [lic("C1-WLS", 3)], enabled=False
+    )
+    sb.store.add_lmpi_subscription(
+        "cust-129", "sub-d", "D", plan, [lic("CAS", 11), lic("MYSTERY-PRODUCT", 9)]
+    )
     usage = read_usage(_lmpi_config(), env=env_for(sb))
     assert usage.source == "lmpi"
-    assert usage.quantities == {("cust-000", "wfbss-svc"): 42, ("cust-000", "hes"): 7,
-                                ("cust-129", "cas"): 11}
+    assert usage.quantities == {
+        ("cust-000", "wfbss-svc"): 42,
+        ("cust-000", "hes"): 7,
+        ("cust-129", "cas"): 11,
+    }
     assert any("MYSTERY-PRODUCT" in w for w in usage.warnings)
 
 
@@ -85,10 +101,14 @@ def test_bad_secret_is_a_clear_error_without_the_secret(sb, caplog):
 
 
 def test_clock_far_off_is_refused(sb):
-    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token,
-                        sb.credentials.lmpi_secret_key)
-    client._auth = LmpiSigner(sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key,
-                              clock=lambda: time.time() - 3600)
+    client = LmpiClient(
+        sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key
+    )
+    client._auth = LmpiSigner(
+        sb.credentials.lmpi_access_token,
+        sb.credentials.lmpi_secret_key,
+        clock=lambda: time.time() - 3600,
+    )
     with pytest.raises(UsageSourceError, match="401"):
         client.customers()
 
@@ -104,8 +124,12 @@ def test_lmpi_get_retries_faults(sb):
     sb.store.add_lmpi_customer("c", "C")
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("CAS", 4)])
     sb.set_faults(sandbox.FaultPlan(nth={1: "503", 2: "429", 4: "drop"}, retry_after=0))
-    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token,
-                        sb.credentials.lmpi_secret_key, backoff_factor=0.01)
+    client = LmpiClient(
+        sb.lmpi_url,
+        sb.credentials.lmpi_access_token,
+        sb.credentials.lmpi_secret_key,
+        backoff_factor=0.01,
+    )
     assert read_lmpi(PRODUCTS, {}, client=client).quantities == {("c", "cas"): 4}
 
 
@@ -117,6 +141,8 @@ def _lmpi_config():
         connectwise=ConnectWiseSettings(url="http://x/apis/3.0", company_id="c", api_version="1"),
         products={k: Product(k, k, k) for k in PRODUCTS},
         default_agreement_types=(),
-        billing=None, executive_summary=None, safety=None,  # type: ignore[arg-type]
+        billing=None,
+        executive_summary=None,
+        safety=None,  # type: ignore[arg-type]
         usage=UsageSettings(source="lmpi"),
     )

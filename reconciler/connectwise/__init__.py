@@ -16,7 +16,21 @@ from .errors import (
 from .ratelimit import TokenBucket
 
 __all__ = [
-    "PAGE_SIZE", "AmbiguousWrite", "AuthError", "BadRequest", "Client", "Condition", "Conflict",
-    "ConnectWiseError", "Credentials", "NotFound", "RateLimited", "ServerError", "TokenBucket",
-    "TransportError", "all_of", "any_of", "cond",
+    "PAGE_SIZE",
+    "AmbiguousWrite",
+    "AuthError",
+    "BadRequest",
+    "Client",
+    "Condition",
+    "Conflict",
+    "ConnectWiseError",
+    "Credentials",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+    "TokenBucket",
+    "TransportError",
+    "all_of",
+    "any_of",
+    "cond",
 ]

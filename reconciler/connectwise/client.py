@@ -237,8 +237,9 @@ class Client(ResourcesMixin):
             response = self._request("GET", path, params=params)
             page = self._body(response, "GET", path)
             if not isinstance(page, list):
-                raise ConnectWiseError(response.status_code, None, "expected a JSON array",
-                                       method="GET", path=path)
+                raise ConnectWiseError(
+                    response.status_code, None, "expected a JSON array", method="GET", path=path
+                )
             records.extend(page)
             nxt = response.links.get("next")
             if nxt and nxt.get("url"):
@@ -249,8 +250,13 @@ class Client(ResourcesMixin):
                 params = {**params, "page": int(params.get("page", 1)) + 1}
             key = tuple(sorted((k, str(v)) for k, v in params.items()))
             if key in seen:  # a server repeating itself would otherwise loop forever
-                raise ConnectWiseError(response.status_code, None, "paging loops back on itself",
-                                       method="GET", path=path)
+                raise ConnectWiseError(
+                    response.status_code,
+                    None,
+                    "paging loops back on itself",
+                    method="GET",
+                    path=path,
+                )
             seen.add(key)
 
     def get(self, path: str) -> dict[str, Any]:
@@ -261,7 +267,11 @@ class Client(ResourcesMixin):
         if not isinstance(operations, list) or not operations:
             raise ValueError("operations must be a non-empty list")
         for operation in operations:
-            if not isinstance(operation, dict) or operation.get("op") not in ("add", "replace", "remove"):
+            if not isinstance(operation, dict) or operation.get("op") not in (
+                "add",
+                "replace",
+                "remove",
+            ):
                 raise ValueError(f"not a JSON Patch operation: {operation!r}")
             if not isinstance(operation.get("path"), str):
                 raise ValueError(f"JSON Patch operation without a path: {operation!r}")
@@ -309,9 +319,11 @@ class Client(ResourcesMixin):
                 found = find_existing()
             except ConnectWiseError as exc:
                 raise AmbiguousWrite(
-                    error.status, error.code,
+                    error.status,
+                    error.code,
                     f"outcome unknown ({error.message}) and read-back failed: {exc}",
-                    method="POST", path=path,
+                    method="POST",
+                    path=path,
                 ) from None
             if found is not None:
                 log.info("POST %s: found the record after an ambiguous failure", path)
@@ -332,8 +344,14 @@ class Client(ResourcesMixin):
         self._before_attempt()
         data = json.dumps(body) if body is not None else None
         response = self.session.request(
-            method, self._url(path), params=params, data=data, headers=self._headers,
-            auth=self.credentials.basic_auth, timeout=self.timeout, allow_redirects=False,
+            method,
+            self._url(path),
+            params=params,
+            data=data,
+            headers=self._headers,
+            auth=self.credentials.basic_auth,
+            timeout=self.timeout,
+            allow_redirects=False,
         )
         log.debug("%s %s -> %s", method, path, response.status_code)
         return response
@@ -354,8 +372,9 @@ class Client(ResourcesMixin):
         try:
             return response.json()
         except ValueError:
-            raise ConnectWiseError(response.status_code, None, "response is not JSON",
-                                   method=method, path=path) from None
+            raise ConnectWiseError(
+                response.status_code, None, "response is not JSON", method=method, path=path
+            ) from None
 
     def _http_error(self, response: requests.Response, method: str, path: str) -> ConnectWiseError:
         try:
@@ -367,12 +386,19 @@ class Client(ResourcesMixin):
             message = response.reason or (response.text or "")[:200]
         errors = [
             {k: redact(str(v), self._secrets) for k, v in e.items() if v is not None}
-            if isinstance(e, dict) else redact(str(e), self._secrets)
+            if isinstance(e, dict)
+            else redact(str(e), self._secrets)
             for e in errors
         ]
         cls = error_class(response.status_code)
-        return cls(response.status_code, code and redact(code, self._secrets),
-                   redact(message, self._secrets), errors, method=method, path=path)
+        return cls(
+            response.status_code,
+            code and redact(code, self._secrets),
+            redact(message, self._secrets),
+            errors,
+            method=method,
+            path=path,
+        )
 
     def _transport_error(self, method: str, path: str, exc: Exception) -> TransportError:
         reason: Any = exc.args[0] if exc.args else exc
@@ -386,7 +412,9 @@ class Client(ResourcesMixin):
             kind = "connection failed"
         detail = _QUERY.sub("", redact(str(reason), self._secrets))
         detail = re.sub(r"<[^>]* object at 0x[0-9a-f]+>: ?", "", detail)
-        return TransportError(None, type(exc).__name__, f"{kind}: {detail}", method=method, path=path)
+        return TransportError(
+            None, type(exc).__name__, f"{kind}: {detail}", method=method, path=path
+        )
 
     def _backoff(self, attempt: int) -> float:
         base = self.backoff_factor * (2 ** (attempt - 1))

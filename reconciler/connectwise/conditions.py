@@ -24,8 +24,20 @@ from typing import Any
 
 FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")
 OPERATORS = frozenset(
-    {"=", "!=", "<", "<=", ">", ">=", "contains", "like", "in",
-     "not contains", "not like", "not in"}
+    {
+        "=",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "contains",
+        "like",
+        "in",
+        "not contains",
+        "not like",
+        "not in",
+    }
 )
 _LIST_OPERATORS = frozenset({"in", "not in"})
 
@@ -68,7 +80,7 @@ def render_value(value: Any) -> str:
 
 
 def cond(field: str, op: str, value: Any) -> Condition:
-    """One condition, e.g. `cond("company/identifier", "=", "ACME")` -> `company/identifier = "ACME"`.
+    """One condition: `cond("company/identifier", "=", "ACME")` is `company/identifier = "ACME"`.
 
     `in`/`not in` take a non-empty list, tuple or set (sets are sorted for stable URLs).
     """

@@ -128,7 +128,7 @@ def error_class(status: int) -> type[ConnectWiseError]:
 
 
 def parse_error_body(body: Any) -> tuple[str | None, str, list[dict[str, Any]]]:
-    """(code, message, errors) from CW's `{code, message, errors[]}` or the 429 `{error, message}`."""
+    """(code, message, errors) from CW's `{code, message, errors[]}` or 429's `{error, message}`."""
     if not isinstance(body, dict):
         return None, "", []
     code = body.get("code") or body.get("error")

@@ -50,7 +50,9 @@ class ResourcesMixin:
     def agreement_types(self: Client) -> list[dict[str, Any]]:
         return self.list("finance/agreements/types")
 
-    def catalog_items(self: Client, identifiers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def catalog_items(
+        self: Client, identifiers: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
         return self._list_in("procurement/catalog", "identifier", identifiers)
 
     def additions(self: Client, agreement_id: int) -> list[dict[str, Any]]:
@@ -60,8 +62,9 @@ class ResourcesMixin:
         self: Client, company_id: int, group_identifier: str | None = None
     ) -> list[dict[str, Any]]:
         conditions = cond("groupIdentifier", "=", group_identifier) if group_identifier else None
-        return self.list(f"company/companies/{_ids(company_id)}/managementSummaryReports",
-                         conditions=conditions)
+        return self.list(
+            f"company/companies/{_ids(company_id)}/managementSummaryReports", conditions=conditions
+        )
 
     def system_info(self: Client) -> dict[str, Any]:
         return self.get("system/info")
@@ -82,8 +85,10 @@ class ResourcesMixin:
 
         def find_existing() -> dict[str, Any] | None:
             new = [
-                a for a in self.additions(agreement_id)
-                if a.get("id") not in before and not a.get("cancelledDate")
+                a
+                for a in self.additions(agreement_id)
+                if a.get("id") not in before
+                and not a.get("cancelledDate")
                 and matches(a.get("product"))
             ]
             return min(new, key=lambda a: a.get("id") or 0) if new else None
@@ -117,8 +122,11 @@ class ResourcesMixin:
         before = {r.get("id") for r in self.management_summary_reports(company_id, group)}
 
         def find_existing() -> dict[str, Any] | None:
-            new = [r for r in self.management_summary_reports(company_id, group)
-                   if r.get("id") not in before and r.get("groupIdentifier") == group]
+            new = [
+                r
+                for r in self.management_summary_reports(company_id, group)
+                if r.get("id") not in before and r.get("groupIdentifier") == group
+            ]
             return min(new, key=lambda r: r.get("id") or 0) if new else None
 
         return self.create(path, body, find_existing)

@@ -34,6 +34,13 @@ def read_usage(
 
 
 __all__ = [
-    "EXTRA_FIELDS", "TREND_PRODUCT_IDS", "Usage", "UsageError", "UsageInvalid",
-    "UsageSourceError", "read_csv", "read_lmpi", "read_usage",
+    "EXTRA_FIELDS",
+    "TREND_PRODUCT_IDS",
+    "Usage",
+    "UsageError",
+    "UsageInvalid",
+    "UsageSourceError",
+    "read_csv",
+    "read_lmpi",
+    "read_usage",
 ]

@@ -25,7 +25,9 @@ class Usage:
 
     def for_customer(self, trend_id: str) -> dict[str, int]:
         """product key -> quantity for one customer (empty if the source has none)."""
-        return {product: qty for (cust, product), qty in self.quantities.items() if cust == trend_id}
+        return {
+            product: qty for (cust, product), qty in self.quantities.items() if cust == trend_id
+        }
 
     def customers(self) -> set[str]:
         return {cust for cust, _ in self.quantities} | set(self.extra)

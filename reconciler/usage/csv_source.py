@@ -50,21 +50,32 @@ def _decode(path: Path, shown: str) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UsageInvalid([UsageError(shown, 1, f"cannot read usage file: {exc.strerror or exc}")]) from None
+        raise UsageInvalid(
+            [UsageError(shown, 1, f"cannot read usage file: {exc.strerror or exc}")]
+        ) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise UsageInvalid([UsageError(
-            shown, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a CSV file?"
-        )]) from None
+        raise UsageInvalid(
+            [
+                UsageError(
+                    shown,
+                    line,
+                    f"not UTF-8 text (byte 0x{data[exc.start]:02x}); is this a CSV file?",
+                )
+            ]
+        ) from None
     if not text.strip():
-        raise UsageInvalid([UsageError(shown, 1, f"empty file; expected a header row {','.join(REQUIRED)}")])
+        raise UsageInvalid(
+            [UsageError(shown, 1, f"empty file; expected a header row {','.join(REQUIRED)}")]
+        )
     binary = [
         UsageError(shown, n, "binary data (control characters); is this a CSV file?")
-        for n, line in enumerate(text.splitlines(), start=1) if _BINARY.search(line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if _BINARY.search(line)
     ]
     if binary:
         raise UsageInvalid(binary[:10])
@@ -91,9 +102,11 @@ def _parse(
                 _check_header(header, shown, line)
                 continue
             if len(row) != len(header):
-                errors.append(UsageError(shown, line, f"expected {len(header)} fields, found {len(row)}"))
+                errors.append(
+                    UsageError(shown, line, f"expected {len(header)} fields, found {len(row)}")
+                )
                 continue
-            cells = {name: cell.strip() for name, cell in zip(header, row)}
+            cells = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
             row_errors: list[str] = []
             customer = cells["trend_customer_id"]
             if not customer:
@@ -105,7 +118,8 @@ def _parse(
                 row_errors.append(_unknown_product(product, products))
             quantity = _count(cells["quantity"], "quantity", row_errors)
             figures = {
-                name: value for name in EXTRA_FIELDS
+                name: value
+                for name in EXTRA_FIELDS
                 if cells.get(name) and (value := _count(cells[name], name, row_errors)) is not None
             }
             key = (customer, product)
@@ -136,12 +150,15 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
     problems = []
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}; the header must include "
-                        f"{','.join(REQUIRED)}")
+        problems.append(
+            f"missing column(s) {', '.join(missing)}; the header must include {','.join(REQUIRED)}"
+        )
     unknown = [name for name in header if name not in allowed]
     if unknown:
-        problems.append(f"unknown column(s) {', '.join(repr(u) for u in unknown)}; allowed: "
-                        f"{', '.join(allowed)}")
+        problems.append(
+            f"unknown column(s) {', '.join(repr(u) for u in unknown)}; allowed: "
+            f"{', '.join(allowed)}"
+        )
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         problems.append(f"duplicate column(s) {', '.join(duplicated)}")

@@ -41,7 +41,9 @@ ENV_SECRET = "TM_SECRET_KEY"
 PAGE_LIMIT = 100  # LMPI's maximum `limit`
 
 
-def signature(secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None) -> str:
+def signature(
+    secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None
+) -> str:
     """The `x-signature` value for one request (public so the sandbox and tests can verify)."""
     message = posix_time + method.upper() + request_uri
     if body:
@@ -62,14 +64,21 @@ class LmpiSigner(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         posix_time = str(int(self._clock()))
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
-        request.headers.update({
-            "x-access-token": self._token,
-            "x-posix-time": posix_time,
-            "x-signature": signature(self._secret, posix_time, request.method or "GET",
-                                     request.path_url, body or None),
-            "x-traceid": str(uuid.uuid4()),
-            "content-type": "application/json",
-        })
+        request.headers.update(
+            {
+                "x-access-token": self._token,
+                "x-posix-time": posix_time,
+                "x-signature": signature(
+                    self._secret,
+                    posix_time,
+                    request.method or "GET",
+                    request.path_url,
+                    body or None,
+                ),
+                "x-traceid": str(uuid.uuid4()),
+                "content-type": "application/json",
+            }
+        )
         return request
 
 
@@ -92,19 +101,26 @@ class LmpiClient:
         self._secrets = (access_token, secret_key)
         self.session = session or requests.Session()
         retry = Retry(
-            total=max_retries, allowed_methods=frozenset({"GET"}),
+            total=max_retries,
+            allowed_methods=frozenset({"GET"}),
             status_forcelist=frozenset({429, 500, 502, 503, 504}),
-            backoff_factor=backoff_factor, backoff_jitter=backoff_factor, backoff_max=30.0,
-            raise_on_status=False, respect_retry_after_header=True,
+            backoff_factor=backoff_factor,
+            backoff_jitter=backoff_factor,
+            backoff_max=30.0,
+            raise_on_status=False,
+            respect_retry_after_header=True,
         )
         self.session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry))
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         try:
-            response = self.session.get(f"{self.base_url}/{path}", params=params, auth=self._auth,
-                                        timeout=self.timeout)
+            response = self.session.get(
+                f"{self.base_url}/{path}", params=params, auth=self._auth, timeout=self.timeout
+            )
         except requests.RequestException as exc:
-            raise UsageSourceError(f"LMPI GET {path}: connection failed ({type(exc).__name__})") from None
+            raise UsageSourceError(
+                f"LMPI GET {path}: connection failed ({type(exc).__name__})"
+            ) from None
         if response.status_code >= 300:
             try:
                 detail = response.json().get("message") or ""
@@ -112,7 +128,9 @@ class LmpiClient:
                 detail = response.reason or ""
             for secret in self._secrets:
                 detail = detail.replace(secret, "***")
-            raise UsageSourceError(f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip())
+            raise UsageSourceError(
+                f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip()
+            )
         try:
             return response.json()
         except ValueError:
@@ -125,8 +143,10 @@ class LmpiClient:
         return self._paged("v2.5/customers/subscriptions", "subscriptions")
 
     def subscription(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
-        return self.get(f"v3/customers/{quote(customer_id, safe='')}/subscriptions/"
-                        f"{quote(subscription_id, safe='')}")
+        return self.get(
+            f"v3/customers/{quote(customer_id, safe='')}/subscriptions/"
+            f"{quote(subscription_id, safe='')}"
+        )
 
     def _paged(self, path: str, key: str) -> list[dict[str, Any]]:
         """Pages of `limit=100` until a short page; stops if a server ignores `page`."""
@@ -148,7 +168,9 @@ def _identity(item: dict[str, Any]) -> str:
     return str(item.get("subscription_id") or item.get("customer_id") or sorted(item.items()))
 
 
-def read_lmpi(products: Iterable[str], env: Mapping[str, str], client: LmpiClient | None = None) -> Usage:
+def read_lmpi(
+    products: Iterable[str], env: Mapping[str, str], client: LmpiClient | None = None
+) -> Usage:
     """Current seat counts from LMPI; settings from TM_LMPI_URL, TM_ACCESS_TOKEN, TM_SECRET_KEY."""
     client = client or lmpi_from_env(env)
     known = set(products)
@@ -169,12 +191,16 @@ def read_lmpi(products: Iterable[str], env: Mapping[str, str], client: LmpiClien
             trend_id = str(lic.get("product_id") or "")
             key = product_key(trend_id)
             if key is None:
-                warnings.append(f"customer {customer_id}: unknown Trend product id {trend_id!r} "
-                                f"({lic.get('units', 0)} units) not counted")
+                warnings.append(
+                    f"customer {customer_id}: unknown Trend product id {trend_id!r} "
+                    f"({lic.get('units', 0)} units) not counted"
+                )
                 continue
             if key not in known:
-                warnings.append(f"customer {customer_id}: product {key} is not in config products; "
-                                f"{lic.get('units', 0)} units not counted")
+                warnings.append(
+                    f"customer {customer_id}: product {key} is not in config products; "
+                    f"{lic.get('units', 0)} units not counted"
+                )
                 continue
             units = int(lic.get("units") or 0)
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
