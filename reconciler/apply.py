@@ -105,6 +105,8 @@ def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, o
         return result
     if not cp.due:
         result.reason = schedule.reason if schedule else cp.reason
+        if schedule and schedule.status.value == "missed":
+            result.status = "missed"
         return result
     if cp.status == "unsafe" and not options.force:
         result.status, result.reason = "failed", f"unsafe plan refused (use --force to apply): {cp.reason}"
@@ -115,8 +117,8 @@ def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, o
         result.reason = f"billing for {schedule.period} was already sent"
         return result
     if options.dry_run:
-        result.status = "sent" if cp.changes else "unchanged"
-        result.reason = "dry run: nothing written"
+        result.status = "would send" if cp.changes else "unchanged"
+        result.reason = f"dry run: {len(cp.changes)} change(s) for {schedule.period} not written"
         return result
 
     common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,

@@ -20,7 +20,7 @@ from reconciler.desired import CustomerError, desired_for
 from reconciler.ledger import LedgerView
 from reconciler.plan import CustomerPlan, Plan, diff_customer, safety_verdict
 from reconciler.schedule import decide, today_in
-from reconciler.state import CompanyState
+from reconciler.state import CompanyState, plain_number
 from reconciler.usage import Usage
 
 
@@ -82,12 +82,14 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
     cp.schedule = decide(
         today=today, day=billing.day, enabled=billing.enabled, catch_up_days=billing.catch_up_days,
         sent_periods=ctx.ledger.sent_periods(customer.slug), send_now=options.send_now and billing.enabled,
+        ever_sent=ctx.ledger.last_sent(customer.slug) is not None,
     )
     summary = customer.executive_summary
     cp.summary_schedule = decide(
         today=options.today or today_in(summary.timezone), day=summary.day, enabled=summary.enabled,
         catch_up_days=billing.catch_up_days, sent_periods=ctx.ledger.sent_periods(customer.slug, "summary"),
         send_now=options.send_now and summary.enabled, what="executive summary",
+        ever_sent=ctx.ledger.last_sent(customer.slug, "summary") is not None,
     )
     if not billing.enabled:
         cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
@@ -123,7 +125,7 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
                 if addition.product_identifier.casefold() == identifier:
                     cp.current_additions[product] = {
                         "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
-                        "quantity": addition.quantity, "connectwise_product": addition.product_identifier,
+                        "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
                     }
 
         catalog_identifiers = {p.connectwise_product for p in config.products.values()}

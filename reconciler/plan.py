@@ -23,7 +23,7 @@ from deepdiff import DeepDiff
 from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.schedule import Schedule
-from reconciler.state import Addition, Agreement, CompanyState
+from reconciler.state import Addition, Agreement, CompanyState, plain_number
 
 PLAN_FORMAT_VERSION = "1.0"
 
@@ -206,7 +206,7 @@ def diff_customer(
         d, a = desired_index[key], actual_index[key]
         changes.append(Change(
             "update", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
-            a.id, _plain(a.quantity), d.quantity,
+            a.id, plain_number(a.quantity), d.quantity,
         ))
     for key in sorted(removed):
         a = actual_index[key]
@@ -220,13 +220,13 @@ def diff_customer(
                            or previous_agreements.get(product) == a.agreement_id):
             changes.append(Change(
                 "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
-                a.id, _plain(a.quantity), None, effective_date, f"{product} now bills to {target.label}",
+                a.id, plain_number(a.quantity), None, effective_date, f"{product} now bills to {target.label}",
             ))
         elif not moved_away and product not in desired.additions:
             if prune:
                 changes.append(Change(
                     "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
-                    a.id, _plain(a.quantity), None, effective_date, "no usage (prune enabled)",
+                    a.id, plain_number(a.quantity), None, effective_date, "no usage (prune enabled)",
                 ))
             else:
                 notes.append(
@@ -234,10 +234,6 @@ def diff_customer(
                     "(billing.prune is off)"
                 )
     return changes, notes
-
-
-def _plain(quantity: float) -> int | float:
-    return int(quantity) if float(quantity).is_integer() else quantity
 
 
 def _path_key(path: str) -> str:

@@ -11,6 +11,9 @@ Rules, as TMRM had them and as the README states:
   that period, nothing is due. Otherwise it is due when at most `catch_up_days` have passed
   since that date (a missed CI run is caught up), and "missed" beyond that: the run warns and
   asks for a manual send instead of billing a stale period on its own.
+- A customer the ledger has never recorded a send for has no missed run to catch up on: it is
+  due as soon as this month's billing date has come (onboarding mid-month bills this month).
+  Its previous month is still subject to `catch_up_days`, so nothing stale is sent unasked.
 - `--send-now` ignores all of this and sends the latest period (a manual send).
 """
 
@@ -95,10 +98,12 @@ def decide(
     sent_periods: frozenset[str] | set[str],
     send_now: bool = False,
     what: str = "billing",
+    ever_sent: bool = True,
 ) -> Schedule:
     """Decide whether a send is due today.
 
-    `sent_periods` are the periods the ledger records a successful send of this kind for.
+    `sent_periods` are the periods the ledger records a successful send of this kind for;
+    `ever_sent` is False for a customer the ledger has no send for at all.
     A manual send (`send_now`) is recorded under the latest period, so it settles a missed one.
     """
     latest = latest_billing_date(today, day)
@@ -114,6 +119,8 @@ def decide(
             f"{what} for {period} already sent; next on {upcoming.isoformat()}",
         )
     late_by = (today - latest).days
+    if not ever_sent and period == period_of(today):
+        return Schedule(Due.DUE, period, latest, upcoming, f"first {what} send, date {latest.isoformat()}")
     if late_by <= catch_up_days:
         why = f"{what} date {latest.isoformat()}"
         if late_by:

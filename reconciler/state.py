@@ -70,6 +70,11 @@ class Addition:
         )
 
 
+def plain_number(quantity: float) -> int | float:
+    """ConnectWise sends quantities as decimals; 42.0 reads (and diffs) better as 42."""
+    return int(quantity) if float(quantity).is_integer() else quantity
+
+
 def quantity_text(quantity: float | None) -> str:
     if quantity is None:
         return "(none)"

@@ -90,3 +90,11 @@ def test_each_period_is_due_exactly_once_when_runs_happen_daily(start, day):
         current = date.fromordinal(current.toordinal() + 1)
     assert len(sent) == len(set(sent))
     assert len(sent) >= 1
+
+
+def test_a_never_sent_customer_is_due_once_this_months_date_has_come():
+    first = _decide(date(2026, 11, 27), day=1, ever_sent=False)
+    assert first.status is Due.DUE and first.period == "2026-11" and "first" in first.reason
+    # ...but last month's date is still bound by catch_up_days: day 31 on Feb 27 is not due.
+    assert _decide(date(2027, 2, 27), day=31, ever_sent=False).status is Due.MISSED
+    assert _decide(date(2026, 11, 27), day=1, ever_sent=True).status is Due.MISSED

@@ -156,7 +156,7 @@ def results_table(results: list[CustomerResult]) -> str:
     for r in results:
         totals[r.status] = totals.get(r.status, 0) + 1
     lines.append("")
-    lines.append("Apply complete: " + ", ".join(f"{n} {s}" for s, n in sorted(totals.items())) + ".")
+    lines.append("Customers: " + ", ".join(f"{n} {s}" for s, n in sorted(totals.items())) + ".")
     return "\n".join(lines) + "\n"
 
 

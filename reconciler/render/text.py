@@ -74,7 +74,7 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
     pending = sum(len(cp.changes) for cp in plan.customers if not cp.actionable and cp.status == "ok")
     if pending:
-        lines.append(f"({pending} more change{'s' if pending != 1 else ''} for customers not due yet are shown as previews.)")
+        lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
     failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
     if failed:
         lines.append(f"{len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: {', '.join(failed)}")

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.sandbox.conditions import Condition, _field_value, get_path
+from reconciler.sandbox.conditions import Condition, get_path
 
 Record = dict[str, Any]
 
@@ -489,4 +489,4 @@ def lmpi_subscription_record(
     }
 
 
-__all__ = ["Store", "KINDS", "cw_now", "ref", "_field_value"]
+__all__ = ["Store", "KINDS", "cw_now", "ref"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, UsageSourceError
 from .csv_source import read_csv
-from .lmpi import read_lmpi
+from .lmpi import LmpiError, read_lmpi
 from .products import TREND_PRODUCT_IDS
 
 if TYPE_CHECKING:

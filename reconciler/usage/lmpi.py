@@ -41,6 +41,10 @@ ENV_SECRET = "TM_SECRET_KEY"
 PAGE_LIMIT = 100  # LMPI's maximum `limit`
 
 
+class LmpiError(UsageSourceError):
+    """LMPI could not be read: missing settings, refused signature, HTTP or transport failure."""
+
+
 def signature(
     secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None
 ) -> str:
@@ -118,9 +122,7 @@ class LmpiClient:
                 f"{self.base_url}/{path}", params=params, auth=self._auth, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise UsageSourceError(
-                f"LMPI GET {path}: connection failed ({type(exc).__name__})"
-            ) from None
+            raise LmpiError(f"LMPI GET {path}: connection failed ({type(exc).__name__})") from None
         if response.status_code >= 300:
             try:
                 detail = response.json().get("message") or ""
@@ -128,13 +130,11 @@ class LmpiClient:
                 detail = response.reason or ""
             for secret in self._secrets:
                 detail = detail.replace(secret, "***")
-            raise UsageSourceError(
-                f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip()
-            )
+            raise LmpiError(f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip())
         try:
             return response.json()
         except ValueError:
-            raise UsageSourceError(f"LMPI GET {path}: response is not JSON") from None
+            raise LmpiError(f"LMPI GET {path}: response is not JSON") from None
 
     def customers(self) -> list[dict[str, Any]]:
         return self._paged("v3/customers", "customers")
@@ -213,7 +213,7 @@ def lmpi_from_env(env: Mapping[str, str] = os.environ) -> LmpiClient:
     """A client from the environment (for tools that want the raw API)."""
     missing = [name for name in (ENV_URL, ENV_TOKEN, ENV_SECRET) if not env.get(name)]
     if missing:
-        raise UsageSourceError(
+        raise LmpiError(
             f"usage source lmpi needs environment variable(s) {', '.join(missing)} "
             f"(set {ENV_URL}, {ENV_TOKEN} and {ENV_SECRET})"
         )
