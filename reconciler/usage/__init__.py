@@ -35,6 +35,7 @@ def read_usage(
 
 __all__ = [
     "EXTRA_FIELDS",
+    "LmpiError",
     "TREND_PRODUCT_IDS",
     "Usage",
     "UsageError",
