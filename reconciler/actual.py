@@ -8,14 +8,14 @@ Per-customer reads of companies or agreements that a list call already returned 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from reconciler.connectwise import all_of, cond
+from reconciler.connectwise import cond
 from reconciler.state import Addition, Agreement
 
-# Above this many selected customers, listing everything is cheaper than `in (...)` chunks.
+# Above this many selected customers, listing everything is cheaper than `in (...)` chunks
+# (the client splits those to keep URLs under ConnectWise's 2,000 characters).
 FILTER_LIMIT = 200
-CHUNK = 50  # values per `in (...)` condition, keeping URLs well under ConnectWise's 2,000 chars
 
 
 @dataclass
@@ -27,37 +27,17 @@ class Directory:
     catalog: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier.casefold() -> item
 
 
-def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 def read_directory(client, company_identifiers: list[str], catalog_identifiers: list[str]) -> Directory:
     directory = Directory()
-    if len(company_identifiers) <= FILTER_LIMIT:
-        companies = []
-        for chunk in _chunks(sorted(set(company_identifiers))):
-            companies += client.list("company/companies", conditions=cond("identifier", "in", chunk))
-    else:
-        companies = client.list("company/companies")
-    for company in companies:
+    few = len(company_identifiers) <= FILTER_LIMIT
+    for company in client.companies(sorted(set(company_identifiers)) if few else None):
         directory.companies[str(company.get("identifier", "")).casefold()] = company
-
     company_ids = sorted(int(c["id"]) for c in directory.companies.values())
-    active = cond("agreementStatus", "=", "Active")
-    if not company_ids:
-        agreements = []
-    elif len(company_identifiers) <= FILTER_LIMIT:
-        agreements = []
-        for chunk in _chunks(company_ids):
-            agreements += client.list("finance/agreements", conditions=all_of(cond("company/id", "in", chunk), active))
-    else:
-        agreements = client.list("finance/agreements", conditions=active)
+    agreements = client.agreements(company_ids if few else None) if company_ids else []
     for record in agreements:
         agreement = Agreement.from_api(record)
         directory.agreements_by_company.setdefault(agreement.company_id, []).append(agreement)
-
-    for item in client.list("procurement/catalog", conditions=cond("identifier", "in", sorted(set(catalog_identifiers)))):
+    for item in client.catalog_items(sorted(set(catalog_identifiers))):
         directory.catalog[str(item.get("identifier", "")).casefold()] = item
     return directory
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from reconciler.connectwise import ConnectWiseError, cond
+from reconciler.connectwise import ConnectWiseError
 from reconciler.ledger import Ledger, LedgerView
 from reconciler.plan import Change, CustomerPlan, Plan
 from reconciler.state import iso_date
@@ -55,25 +55,19 @@ def _addition_body(change: Change, catalog_id: int | None) -> dict[str, Any]:
 
 
 def apply_change(client, change: Change, catalog_ids: dict[str, int]) -> dict[str, Any]:
-    """Perform one addition change; returns the addition record ConnectWise now holds."""
-    base = f"finance/agreements/{change.agreement.id}/additions"
+    """Perform one addition change; returns the addition record ConnectWise now holds.
+
+    Creates go through `Client.create_addition`, which never re-POSTs blindly: after an
+    ambiguous failure it reads the agreement back and adopts the addition if it was created.
+    """
+    agreement_id = change.agreement.id
     if change.action == "update":
-        return client.patch(f"{base}/{change.addition_id}", [{"op": "replace", "path": "quantity", "value": change.after}])
+        return client.update_addition(agreement_id, change.addition_id,
+                                      [{"op": "replace", "path": "quantity", "value": change.after}])
     if change.action == "cancel":
-        return client.patch(
-            f"{base}/{change.addition_id}",
-            [{"op": "replace", "path": "cancelledDate", "value": iso_date(change.effective_date)}],
-        )
-
-    def find_existing() -> dict[str, Any] | None:
-        # The plan saw no active addition of this product here, so one that exists now is ours.
-        found = client.list(base, conditions=cond("cancelledDate", "=", None))
-        matches = [r for r in found
-                   if str((r.get("product") or {}).get("identifier", "")).casefold() == change.connectwise_product.casefold()]
-        return matches[0] if matches else None
-
+        return client.cancel_addition(agreement_id, change.addition_id, change.effective_date)
     catalog_id = catalog_ids.get(change.connectwise_product.casefold())
-    return client.create(base, _addition_body(change, catalog_id), find_existing=find_existing)
+    return client.create_addition(agreement_id, _addition_body(change, catalog_id))
 
 
 def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict[str, Any]) -> dict[str, Any]:

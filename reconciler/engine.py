@@ -172,6 +172,7 @@ def build_plan(
     ]
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
+    plan.catalog_ids = {key: int(item["id"]) for key, item in ctx.directory.catalog.items()}
     if missing_catalog:
         plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
 

@@ -112,6 +112,7 @@ class Plan:
     usage_source: str = ""
     sandbox: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # what the plan was made with, for `apply PLAN_FILE`
+    catalog_ids: dict[str, int] = field(default_factory=dict)  # catalog identifier (casefolded) -> id
 
     def due_changes(self) -> list[Change]:
         return [c for cp in self.customers if cp.actionable for c in cp.changes]

@@ -23,9 +23,10 @@ from reconciler.ledger import Ledger, LedgerCorrupt, read_ledger, shard_ledger_p
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
-from reconciler.usage import read_usage
+from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
-EXPECTED_ERRORS = (ConfigInvalid, MissingCredentials, SelectionError, LedgerCorrupt, ConnectWiseError)
+EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, ConnectWiseError, UsageError,
+                   UsageInvalid, UsageSourceError)
 
 
 def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -230,10 +231,9 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
             click.echo(render(plan, inv.fmt), nl=False)
         ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
         view = read_ledger(inv.ledger_file)
-        catalog_ids = _catalog_ids(backends.client, config)
         with _progress(len(plan.customers), "applying") as update:
             results = apply_plan(backends.client, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                                 catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
+                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
     click.echo("")
     click.echo(results_table(results), nl=False)
     if dry_run:
@@ -241,14 +241,6 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     if report_path:
         write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox)
     return 1 if any(r.status == "failed" for r in results) else 0
-
-
-def _catalog_ids(client, config: Config) -> dict[str, int]:
-    from reconciler.connectwise import cond
-
-    items = client.list("procurement/catalog", conditions=cond(
-        "identifier", "in", sorted({p.connectwise_product for p in config.products.values()})))
-    return {str(i.get("identifier", "")).casefold(): int(i["id"]) for i in items}
 
 
 def _guard(fn):
@@ -261,11 +253,6 @@ def _guard(fn):
     except EXPECTED_ERRORS as error:
         click.echo(f"error: {error}", err=True)
         return 1
-    except Exception as error:  # noqa: BLE001 - usage sources raise their own typed errors
-        if type(error).__name__ in ("UsageInvalid", "UsageError", "LmpiError"):
-            click.echo(f"error: {error}", err=True)
-            return 1
-        raise
 
 
 @click.command()

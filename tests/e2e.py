@@ -1,0 +1,56 @@
+"""Helpers for end-to-end tests: a throwaway copy of the repository and the real `reconcile` CLI
+run in a subprocess, against the sandbox over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECONCILE = Path(sys.executable).with_name("reconcile")
+
+
+def make_repo(tmp_path: Path) -> Path:
+    """config/, usage/ and schemas/ copied, so tests can edit them; .sandbox/ starts empty."""
+    for name in ("config", "usage", "schemas"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CW_", "TM_", "SANDBOX_"))}
+    env.update(extra)
+    return env
+
+
+def reconcile(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(RECONCILE), *args], cwd=repo, capture_output=True, text=True, env=env or clean_env(), timeout=timeout,
+    )
+
+
+def plan_json(repo: Path, *args: str) -> dict:
+    result = reconcile(repo, "--sandbox", "plan", "--format", "json", *args)
+    assert result.returncode in (0, 2), result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def ledger_records(repo: Path, name: str = ".sandbox/ledger.jsonl") -> list[dict]:
+    path = repo / name
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def sandbox_writes(repo: Path) -> int:
+    from reconciler.sandbox import Store
+
+    store = Store(repo / ".sandbox")
+    try:
+        return store.write_count
+    finally:
+        store.close()
