@@ -88,6 +88,53 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
 
 def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
+    """Billing first, then the executive summary; each has its own schedule and ledger records."""
+    result = apply_billing(client, cp, ledger, view, options, catalog_ids)
+    outcome = apply_summary(client, cp, ledger, view, options)
+    if outcome is not None:
+        ok, text = outcome
+        result.reason = f"{result.reason}; {text}" if result.reason else text
+        if not ok:
+            result.status = "failed"
+        elif result.status in ("not due", "missed", "skipped"):
+            result.status = "summary sent" if not options.dry_run else result.status
+    return result
+
+
+def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
+                  options: ApplyOptions) -> tuple[bool, str] | None:
+    """Post this period's executive summary once. The groupIdentifier is a stable key of
+    customer and period, and `create_management_summary_report` reads back by it after an
+    ambiguous failure, so neither a rerun nor a crash after the POST posts a second report."""
+    if not cp.summary_due or (cp.status == "unsafe" and not options.force):
+        return None  # totals from a suspicious usage source are not worth an executive's time
+    schedule = cp.summary_schedule
+    trigger = "manual" if schedule.status.value == "manual" else "scheduled"
+    if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer, "summary"):
+        return None
+    change = next((c for c in cp.changes if c.kind == "summary"), None)
+    if options.dry_run:
+        return (True, f"dry run: executive summary for {schedule.period} not posted") if change else None
+    common = dict(kind="summary", customer=cp.customer, connectwise_company=cp.connectwise_company,
+                  period=schedule.period, trigger=trigger)
+    if change is None:
+        if cp.summary_report_id is None:
+            return None
+        # Posted by a run that died before its result: settle the ledger, post nothing.
+        ledger.result(status="sent", error=None, changes=[], report_id=cp.summary_report_id, **common)
+        return True, f"executive summary for {schedule.period} already in ConnectWise (report {cp.summary_report_id})"
+    ledger.intent(changes=[change.as_json()], **common)
+    try:
+        record = client.create_management_summary_report(int(change.after["company"]["id"]), change.after)
+    except ConnectWiseError as error:
+        ledger.result(status="failed", error=str(error), changes=[], **common)
+        return False, f"executive summary failed: {error}"
+    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=record.get("id"), **common)
+    return True, f"executive summary for {schedule.period} posted (report {record.get('id')})"
+
+
+def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+                  catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
     result = CustomerResult(cp.customer, cp.connectwise_company, "not due", cp.reason,
                             period=schedule.period if schedule else None)
@@ -110,14 +157,14 @@ def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, o
     if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer):
         result.reason = f"billing for {schedule.period} was already sent"
         return result
+    changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
     if options.dry_run:
-        result.status = "would send" if cp.changes else "unchanged"
-        result.reason = f"dry run: {len(cp.changes)} change(s) for {schedule.period} not written"
+        result.status = "would send" if changes else "unchanged"
+        result.reason = f"dry run: {len(changes)} change(s) for {schedule.period} not written"
         return result
 
     common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
                   period=schedule.period, trigger=trigger)
-    changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
     if changes:
         ledger.intent(changes=[c.as_json() for c in changes], **common)
     applied: list[tuple[Change, dict[str, Any]]] = []

@@ -18,9 +18,9 @@ from reconciler.config.model import Config, Customer
 from reconciler.connectwise import ConnectWiseError
 from reconciler.desired import CustomerError, desired_for
 from reconciler.ledger import LedgerView
-from reconciler.plan import CustomerPlan, Plan, diff_customer, safety_verdict
+from reconciler.plan import Change, CustomerPlan, Plan, diff_customer, safety_verdict
 from reconciler.schedule import decide, today_in
-from reconciler.state import CompanyState, plain_number
+from reconciler.state import Agreement, CompanyState, plain_number
 from reconciler.usage import Usage
 
 
@@ -91,8 +91,8 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
         send_now=options.send_now and summary.enabled, what="executive summary",
         ever_sent=ctx.ledger.last_sent(customer.slug, "summary") is not None,
     )
-    if not billing.enabled:
-        cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+    if not billing.enabled and not summary.enabled:
+        cp.status, cp.reason = "skipped", "billing and executive summaries disabled"
         return cp
     for intent in ctx.ledger.unsettled_intents(customer.slug):
         cp.notes.append(
@@ -106,54 +106,113 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
         agreements = ctx.directory.agreements_by_company.get(int(company["id"]), [])
         usage = ctx.usage.for_customer(customer.trend_customer_id)
         desired = desired_for(config, customer, usage, agreements)
-
-        previous = ctx.ledger.last_sent(customer.slug)
-        previous_agreements = {
-            product: int(rec["agreement_id"])
-            for product, rec in ((previous or {}).get("additions") or {}).items()
-            if isinstance(rec, dict) and rec.get("agreement_id") is not None
-        }
-        own_agreement_ids = {a.id for a in agreements}
-        to_read = {a.id for a in desired.agreements.values()} | (set(previous_agreements.values()) & own_agreement_ids)
-        actual = CompanyState(company_id=int(company["id"]), company_name=company.get("name"), agreements=agreements)
-        for agreement_id in sorted(to_read):
-            actual.additions[agreement_id] = read_additions(client, agreement_id)
-        cp.fingerprint = actual.fingerprint()
-        for product, agreement in desired.agreements.items():
-            identifier = config.products[product].connectwise_product.casefold()
-            for addition in actual.additions.get(agreement.id, []):
-                if addition.product_identifier.casefold() == identifier:
-                    cp.current_additions[product] = {
-                        "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
-                        "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
-                    }
-
-        catalog_identifiers = {p.connectwise_product for p in config.products.values()}
-        changes, notes = diff_customer(
-            desired=desired, actual=actual, catalog_identifiers=catalog_identifiers,
-            product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
-            previous_agreements=previous_agreements, effective_date=cp.schedule.billing_date, prune=billing.prune,
-        )
-        cp.changes = changes
-        cp.notes += notes
-        for product, quantity in desired.unmapped_usage.items():
-            cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
-        cp.managed_count = sum(
-            1 for adds in actual.additions.values() for a in adds
-            if a.product_identifier.casefold() in {i.casefold() for i in catalog_identifiers}
-        )
-        if not desired.has_usage:
-            cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
-            cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, False, config.safety)
-            return cp
-        cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, True, config.safety)
-        if cp.unsafe_reasons:
-            cp.status, cp.reason = "unsafe", "; ".join(cp.unsafe_reasons)
+        if billing.enabled:
+            plan_billing(client, ctx, customer, cp, company, agreements, desired)
         else:
-            cp.reason = cp.schedule.reason
+            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+        if cp.summary_schedule.due and desired.has_usage and cp.status != "failed":
+            plan_summary(client, ctx, customer, cp, company, desired)
     except (CustomerError, ConnectWiseError) as error:
         cp.status, cp.reason = "failed", str(error)
     return cp
+
+
+def plan_billing(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: dict,
+                 agreements: list, desired) -> None:
+    config, billing = ctx.config, customer.billing
+    previous = ctx.ledger.last_sent(customer.slug)
+    previous_agreements = {
+        product: int(rec["agreement_id"])
+        for product, rec in ((previous or {}).get("additions") or {}).items()
+        if isinstance(rec, dict) and rec.get("agreement_id") is not None
+    }
+    own_agreement_ids = {a.id for a in agreements}
+    to_read = {a.id for a in desired.agreements.values()} | (set(previous_agreements.values()) & own_agreement_ids)
+    actual = CompanyState(company_id=int(company["id"]), company_name=company.get("name"), agreements=agreements)
+    for agreement_id in sorted(to_read):
+        actual.additions[agreement_id] = read_additions(client, agreement_id)
+    cp.fingerprint = actual.fingerprint()
+    for product, agreement in desired.agreements.items():
+        identifier = config.products[product].connectwise_product.casefold()
+        for addition in actual.additions.get(agreement.id, []):
+            if addition.product_identifier.casefold() == identifier:
+                cp.current_additions[product] = {
+                    "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
+                    "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
+                }
+
+    catalog_identifiers = {p.connectwise_product.casefold() for p in config.products.values()}
+    changes, notes = diff_customer(
+        desired=desired, actual=actual, catalog_identifiers=catalog_identifiers,
+        product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
+        previous_agreements=previous_agreements, effective_date=cp.schedule.billing_date, prune=billing.prune,
+    )
+    cp.changes = changes
+    cp.notes += notes
+    for product, quantity in desired.unmapped_usage.items():
+        cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
+    cp.managed_count = sum(
+        1 for adds in actual.additions.values() for a in adds if a.product_identifier.casefold() in catalog_identifiers
+    )
+    cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, desired.has_usage, config.safety)
+    if not desired.has_usage:
+        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+    elif cp.unsafe_reasons:
+        cp.status, cp.reason = "unsafe", "; ".join(cp.unsafe_reasons)
+    else:
+        cp.reason = cp.schedule.reason
+
+
+def plan_summary(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: dict, desired) -> None:
+    """Plan this period's executive summary, unless ConnectWise already has it (a rerun or a
+    crash after the POST): its groupIdentifier is a stable key of customer and period."""
+    period = cp.summary_schedule.period
+    group = summary_group_identifier(customer, period)
+    existing = client.management_summary_reports(int(company["id"]), group_identifier=group)
+    if existing:
+        cp.summary_report_id = int(existing[0]["id"])
+        cp.notes.append(f"executive summary {group} is already in ConnectWise (report {cp.summary_report_id})")
+        return
+    agreement = summary_agreement(desired)
+    body = summary_body(ctx, customer, int(company["id"]), agreement, group, desired)
+    cp.changes.append(Change(
+        "create", "summary", customer.slug, customer.connectwise_company, agreement, None, None, None,
+        None, body, reason=f"executive summary for {period}",
+    ))
+
+
+def summary_group_identifier(customer: Customer, period: str) -> str:
+    # Trend ids are GUIDs: unique, immutable, and short enough for the 100-character limit.
+    return f"tmrm:{customer.trend_customer_id.lower()}:{period}"
+
+
+def summary_agreement(desired) -> Agreement:
+    """The agreement a summary is filed on: the one billing the most seats (ties: product key order)."""
+    seats: dict[int, int] = {}
+    for addition in desired.additions.values():
+        seats[addition.agreement.id] = seats.get(addition.agreement.id, 0) + addition.quantity
+    by_id = {a.id: a for a in desired.agreements.values()}
+    if seats:
+        return by_id[max(sorted(seats), key=lambda agreement_id: seats[agreement_id])]
+    return next(iter(desired.agreements.values()))
+
+
+def summary_body(ctx: PlanContext, customer: Customer, company_id: int, agreement: Agreement, group: str,
+                 desired) -> dict:
+    extra = ctx.usage.extra.get(customer.trend_customer_id, {}) or ctx.usage.extra.get(customer.trend_customer_id.lower(), {})
+    body = {
+        "groupIdentifier": group,
+        "managementSolution": {"name": customer.executive_summary.management_solution},
+        "deviceType": "WorkstationsAndServers",
+        "company": {"id": company_id},
+        "agreement": {"id": agreement.id, "name": agreement.name},
+        "totalManagedMachines": sum(a.quantity for a in desired.additions.values()),
+    }
+    for source, field_name in (("workstations", "totalWorkstations"), ("servers", "totalServers"),
+                               ("viruses_removed", "virusesRemoved"), ("spyware_removed", "spywareItemsRemoved")):
+        if source in extra:
+            body[field_name] = extra[source]
+    return body
 
 
 def build_plan(

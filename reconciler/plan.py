@@ -90,6 +90,7 @@ class CustomerPlan:
     fingerprint: list[str] = field(default_factory=list)  # ConnectWise records the plan was made from
     managed_count: int = 0
     summary_schedule: Schedule | None = None
+    summary_report_id: int | None = None  # this period's executive summary, when ConnectWise already has it
     # product key -> the addition billing it now ({id, agreement_id, agreement, quantity, connectwise_product})
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -99,8 +100,15 @@ class CustomerPlan:
 
     @property
     def actionable(self) -> bool:
-        """Would apply act on this customer (without --force)?"""
+        """Would apply send this customer's billing (without --force)?"""
         return self.due and self.status == "ok"
+
+    @property
+    def summary_due(self) -> bool:
+        return self.summary_schedule is not None and self.summary_schedule.due and self.status != "failed"
+
+    def change_due(self, change: "Change") -> bool:
+        return self.summary_due if change.kind == "summary" else self.actionable
 
 
 @dataclass
@@ -115,11 +123,14 @@ class Plan:
     catalog_ids: dict[str, int] = field(default_factory=dict)  # catalog identifier (casefolded) -> id
 
     def due_changes(self) -> list[Change]:
-        return [c for cp in self.customers if cp.actionable for c in cp.changes]
+        return [c for cp in self.customers for c in cp.changes if cp.change_due(c)]
 
     def counts(self) -> dict[str, int]:
         changes = self.due_changes()
-        return {action: sum(1 for c in changes if c.action == action) for action in ("create", "update", "cancel")}
+        counts = {action: sum(1 for c in changes if c.kind == "addition" and c.action == action)
+                  for action in ("create", "update", "cancel")}
+        counts["summary"] = sum(1 for c in changes if c.kind == "summary")
+        return counts
 
     @property
     def has_changes(self) -> bool:
@@ -287,14 +298,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             },
             "summary_schedule": None if cp.summary_schedule is None else {
                 "status": cp.summary_schedule.status.value, "period": cp.summary_schedule.period,
-                "reason": cp.summary_schedule.reason,
+                "reason": cp.summary_schedule.reason, "report_id": cp.summary_report_id,
             },
             "unsafe_reasons": cp.unsafe_reasons,
             "notes": cp.notes,
             "fingerprint": cp.fingerprint,
             "current_additions": cp.current_additions,
         })
-    changes = [dict(c.as_json(), due=cp.actionable) for cp in plan.customers for c in cp.changes]
+    changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -302,7 +313,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "sandbox": plan.sandbox,
         "usage_source": plan.usage_source,
         "options": plan.options,
-        "summary": {"add": counts["create"], "change": counts["update"], "cancel": counts["cancel"]},
+        "summary": {"add": counts["create"], "change": counts["update"], "cancel": counts["cancel"],
+                    "executive_summaries": counts["summary"]},
         "customers": customers,
         "changes": changes,
         "unknown_usage_customers": plan.unknown_usage_customers,

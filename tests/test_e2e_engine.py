@@ -47,7 +47,7 @@ def test_apply_send_now_then_plan_send_now_shows_nothing_and_a_rerun_writes_noth
     first = reconcile(repo, "--sandbox", "apply", "--send-now")
     assert first.returncode == 0, first.stdout + first.stderr
     writes = sandbox_writes(repo)
-    assert writes == 4  # acme update, cedar create, fjord cancel + create
+    assert writes == 4 + 6  # acme update, cedar create, fjord cancel + create; 6 executive summaries
     again = reconcile(repo, "--sandbox", "plan", "--send-now", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout
     assert "No changes due" in again.stdout
@@ -88,8 +88,9 @@ def test_day_31_customer_due_on_the_last_day_of_february_and_sent_once(tmp_path)
     for _ in range(2):
         result = reconcile(repo, "--sandbox", "apply", "--date", "2027-02-28", "--customer", "cedar-law")
         assert result.returncode == 0, result.stdout + result.stderr
-    sends = [r for r in ledger_records(repo) if r["event"] == "result" and r["customer"] == "cedar-law"]
-    assert [(r["period"], r["status"], r["trigger"]) for r in sends] == [("2027-02", "sent", "scheduled")]
+    sends = [(r["kind"], r["period"], r["status"], r["trigger"])
+             for r in ledger_records(repo) if r["event"] == "result" and r["customer"] == "cedar-law"]
+    assert sends == [("billing", "2027-02", "sent", "scheduled"), ("summary", "2027-02", "sent", "scheduled")]
     assert "already sent" in result.stdout
 
 
@@ -132,7 +133,7 @@ def test_a_large_drop_is_unsafe_and_needs_force(tmp_path):
     assert sandbox_writes(repo) == 0
     forced = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "acme-dental", "--force")
     assert forced.returncode == 0, forced.stdout
-    assert sandbox_writes(repo) == 2
+    assert sandbox_writes(repo) == 3  # two quantity updates and the executive summary
 
 
 def test_saved_plan_refuses_when_connectwise_changed_and_names_the_record(tmp_path):
@@ -165,7 +166,7 @@ def test_real_credentials_path_against_a_running_sandbox(tmp_path):
                         CW_CLIENT_ID="test-client")
         result = reconcile(repo, "apply", "--send-now", "--ledger", "state/ledger.jsonl", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert sb.store.write_count == 4
+        assert sb.store.write_count == 4 + 6
     assert ledger_records(repo, "state/ledger.jsonl")
 
 

@@ -23,7 +23,8 @@ def render_markdown(plan: Plan) -> str:
         out += ["> **Planned against the embedded sandbox**, not ConnectWise: no credentials were available "
                 "(for example, a pull request from a fork). The changes below are illustrative.", ""]
     if plan.has_changes:
-        out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**")
+        summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
+        out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")
     else:
         out.append("**No changes due.**")
     out += ["", "| customer | ConnectWise | status | changes | reason |", "|---|---|---|---|---|"]
@@ -35,7 +36,7 @@ def render_markdown(plan: Plan) -> str:
         if not cp.changes and not cp.notes:
             continue
         out += [f"<details><summary>{cp.customer}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
-        out += [change_line(c).strip() for c in cp.changes]
+        out += [change_line(c).strip() + ("" if cp.change_due(c) else "   (not due yet)") for c in cp.changes]
         out += [f"# note: {n}" for n in cp.notes]
         out += ["```", "", "</details>", ""]
     for trend_id, products in plan.unknown_usage_customers.items():

@@ -12,7 +12,8 @@ def change_line(change: Change) -> str:
     what = change.product or "executive summary"
     where = change.agreement.label
     if change.kind == "summary":
-        return f"  + executive summary {change.after.get('groupIdentifier', '')} on {where}"
+        return f"  + executive summary {change.after.get('groupIdentifier', '')} on {where}: " \
+               f"totalManagedMachines = {change.after.get('totalManagedMachines')}"
     if change.action == "create":
         return f"  + {what} ({change.connectwise_product}) on {where}: quantity = {quantity_text(change.after)}" + (
             f", effective {change.effective_date.isoformat()}" if change.effective_date else "")
@@ -51,9 +52,12 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
         lines.append(customer_header(cp))
         if cp.reason:
             lines.append(f"  # {cp.reason}")
-        if cp.changes and not cp.actionable and cp.status == "ok":
-            lines.append("  # preview only: these changes are sent when the customer is due")
-        lines += [change_line(c) for c in cp.changes]
+        due = [c for c in cp.changes if cp.change_due(c)]
+        later = [c for c in cp.changes if not cp.change_due(c)]
+        lines += [change_line(c) for c in due]
+        if later:
+            lines.append("  # preview, not due yet: sent when the customer is due (or with --send-now)")
+            lines += [change_line(c) for c in later]
         lines += [f"  # note: {note}" for note in cp.notes]
         lines.append("")
     unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes]
@@ -69,10 +73,11 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
         lines.append("")
     counts = plan.counts()
     if plan.has_changes:
-        lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.")
+        summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
+        lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.{summaries}")
     else:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
-    pending = sum(len(cp.changes) for cp in plan.customers if not cp.actionable and cp.status == "ok")
+    pending = sum(1 for cp in plan.customers if cp.status == "ok" for c in cp.changes if not cp.change_due(c))
     if pending:
         lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
     failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
