@@ -1,7 +1,183 @@
+"""`reconcile import`: write config/customers/<slug>.yaml from what ConnectWise already bills.
+
+Thin: reads global.yaml, ConnectWise (and LMPI for Trend ids), lets `reconciler.importer` decide
+and render, writes the files and prints one line per company plus a summary.
+
+Only global.yaml has to be valid: existing customer files may still hold import placeholders
+(a second `import --company X` after a first one must work), so they are read for their
+`connectwise_company`/`trend_customer_id` only, never judged here (`reconcile validate` does).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
 import click
+
+from reconciler import importer
+from reconciler.cmds.common import Runtime, config_option
+from reconciler.config import ConfigInvalid
+from reconciler.config.model import Config
+from reconciler.connectwise import ConnectWiseError
+from reconciler.runtime import MissingCredentials, open_backends
+from reconciler.usage import UsageSourceError
+from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env
+
+
+def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer.ExistingFile], int]:
+    """The Config of global.yaml alone, the existing customer files, and how many of them have
+    problems. Raises ConfigInvalid when global.yaml (or the schemas) are invalid."""
+    from reconciler.config.diagnostics import display_path
+    from reconciler.config.load import ConfigCheck, _build, check_config, customer_files
+    from reconciler.config.schemas import load_schemas
+
+    result = check_config(config_dir)
+    files = customer_files(config_dir)
+    customer_paths = {display_path(p) for p in files}
+    fatal = [d for d in result.diagnostics if d.level == "error" and d.path not in customer_paths]
+    if fatal or result.global_doc is None:
+        raise ConfigInvalid(fatal or result.diagnostics)
+    # `_build` is load.py's model builder; a public `load_global` there would be nicer (told the lead).
+    config = _build(config_dir, ConfigCheck(global_doc=result.global_doc), load_schemas(), env)
+    data = {doc.path: doc.data for doc in result.customers}
+    existing = []
+    for path in files:
+        doc = data.get(path)
+        doc = doc if isinstance(doc, dict) else {}
+        company, trend = doc.get("connectwise_company"), doc.get("trend_customer_id")
+        existing.append(importer.ExistingFile(
+            path, company if isinstance(company, str) and company else None,
+            trend if isinstance(trend, str) else None))
+    broken = len({d.path for d in result.diagnostics if d.level == "error" and d.path in customer_paths})
+    return config, existing, broken
+
+
+def lmpi_customers(env) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """LMPI's customer list when its settings are present (always with --sandbox), else None."""
+    if not all(env.get(name) for name in (ENV_URL, ENV_TOKEN, ENV_SECRET)):
+        return None, None
+    try:
+        return lmpi_from_env(env).customers(), None
+    except UsageSourceError as error:
+        return None, f"LMPI customers could not be read ({error}); Trend ids left as placeholders"
+
+
+@dataclass
+class Outcome:
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    written: int = 0
+    skipped: int = 0
+    missing: list[str] = field(default_factory=list)
+
+
+def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, ...], overwrite: bool,
+               now: datetime) -> Outcome:
+    root = runtime.resolve_config_dir(config_dir)
+    config, existing, broken = load_global(root)
+    out = Outcome()
+    if broken:
+        out.warnings.append(f"{broken} existing customer file(s) have problems (see `reconcile validate`); "
+                            "their connectwise_company is still respected")
+    with open_backends(config, runtime.sandbox) as backends:
+        records = importer.read_companies(backends.client, list(companies) or None, config.connectwise.workers)
+        lmpi, lmpi_warning = lmpi_customers(backends.usage_env)
+    if lmpi_warning:
+        out.warnings.append(lmpi_warning)
+    found = {r.identifier.casefold() for r in records}
+    out.missing = [c for c in dict.fromkeys(companies) if c.casefold() not in found]
+
+    billing = []
+    for record in records:
+        if importer.catalog_additions(record, config.products):
+            billing.append(record)
+        elif companies:  # asked for by name: say why no file appears
+            out.skipped += 1
+            out.lines.append(f"skipped  {record.identifier}: no active additions of catalog products")
+
+    actions = importer.plan_files(billing, existing, root / "customers", overwrite)
+    assigned: set[str] = set()  # Trend ids given to files written in this run
+    for action in actions:
+        company = action.company
+        if action.action == "skip":
+            out.skipped += 1
+            out.lines.append(f"skipped  {company.identifier} -> {action.path}: {action.reason}")
+            continue
+        others = {f.trend_customer_id for f in existing
+                  if f.trend_customer_id and f.path != action.path
+                  and (f.connectwise_company or "").casefold() != company.identifier.casefold()}
+        trend = importer.match_trend_customer(company.name, lmpi, others | assigned)
+        imported = importer.build_customer(company, config.products, config.default_agreement_types, trend)
+        assert imported is not None  # billing companies have catalog additions
+        text = importer.render_customer(imported, now)
+        action.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # "x" refuses a file that appeared since the directory was read: never clobber silently.
+            with open(action.path, "w" if action.action == "overwrite" else "x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            out.skipped += 1
+            out.lines.append(f"skipped  {company.identifier} -> {action.path}: exists (--overwrite replaces it)")
+            continue
+        if not imported.placeholder:
+            assigned.add(imported.trend_customer_id)
+        out.written += 1
+        products = len(imported.mappings)
+        trend_word = "Trend id TODO" if imported.placeholder else "Trend id from LMPI"
+        verb = "replaced" if action.action == "overwrite" else "wrote   "
+        out.lines.append(f"{verb} {company.identifier} -> {action.path} "
+                         f"({products} product{'s' if products != 1 else ''}; {trend_word})")
+        out.warnings += imported.warnings
+    return out
+
+
+def _echo_outcome(out: Outcome) -> None:
+    for line in out.lines:
+        click.echo(line)
+    for warning in out.warnings:
+        click.echo(f"warning: {warning}")
+    for identifier in out.missing:
+        click.echo(f"error: --company {identifier}: no ConnectWise company has this identifier", err=True)
+    summary = (f"Import: {out.written} written, {out.skipped} skipped, {len(out.warnings)} "
+               f"warning{'s' if len(out.warnings) != 1 else ''}")
+    if out.missing:
+        summary += f", {len(out.missing)} not found"
+    click.echo(summary + ".")
+    if out.written:
+        click.echo("Next: fill in any REPLACE-ME ids, run `reconcile validate`, then "
+                   "`reconcile plan --send-now` should show no create or cancel caused by the mappings.")
 
 
 @click.command("import")
-def import_command() -> None:
-    """Write customer files from ConnectWise (placeholder)."""
-    raise click.ClickException("not implemented yet")
+@click.option("--company", "companies", multiple=True, metavar="IDENTIFIER",
+              help="ConnectWise company identifier to import. Repeatable.")
+@click.option("--all", "import_all", is_flag=True,
+              help="Every company with at least one active addition of a catalog product.")
+@click.option("--overwrite", is_flag=True, help="Replace customer files that already exist for a company.")
+@config_option
+@click.pass_obj
+def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: bool, overwrite: bool,
+                   config_dir: Path | None) -> None:
+    """Write customer files from what ConnectWise already bills (never overwrites without --overwrite)."""
+    if bool(companies) == import_all:
+        raise click.UsageError("give --company IDENTIFIER (repeatable) or --all, not both")
+
+    def run() -> int:
+        out = run_import(runtime, config_dir, companies, overwrite, datetime.now(timezone.utc))
+        _echo_outcome(out)
+        return 1 if out.missing else 0
+
+    try:
+        code = run()
+    except ConfigInvalid as error:
+        click.echo(str(error), err=True)
+        code = 1
+    except (MissingCredentials, ConnectWiseError, UsageSourceError) as error:
+        click.echo(f"error: {error}", err=True)
+        code = 1
+    sys.exit(code)
