@@ -1,0 +1,378 @@
+"""`reconcile drift`: what changed in ConnectWise (or in Trend) outside Git since the last send.
+
+Read-only. The baseline of a customer is the `additions` map of its last `sent` billing result
+in the ledger (product -> {id, agreement_id, agreement, quantity}). Findings:
+
+- `changed`: an addition of that map differs in ConnectWise: another quantity (`quantity`),
+  moved to another agreement (`moved`), cancelled (`cancelled`) or gone (`deleted`); or an active
+  addition of a mapped product on its mapped agreement that the map does not hold (`added`).
+- `unmanaged`: an active addition of a catalog product on an active agreement of a configured
+  company that no mapping refers to (product unmapped, or mapped to another agreement). The plan
+  never touches these, which is exactly why someone should look at them.
+- `unknown_customer`: a Trend customer with usage but no customer file.
+- `unmapped_product`: a product with usage but no mapping in that customer's file.
+- `unresolved`: a company or mapping that no longer resolves in ConnectWise (company gone,
+  agreement renamed or cancelled, `default` now ambiguous): the next plan fails for it.
+
+Customers without a sent billing result are listed as "not yet sent; no baseline"; that is
+information, not drift. An addition reported as `changed` is not reported again as `unmanaged`.
+
+`read_snapshots` is the only impure function: one list each of companies, agreements and catalog
+items (`actual.read_directory`), then one additions read per active agreement of a configured
+company. The rest (`find_drift`, the renderers) is pure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.actual import read_directory
+from reconciler.config.model import Config, Customer
+from reconciler.desired import CustomerError, resolve_agreement
+from reconciler.ledger import LedgerView
+from reconciler.state import Addition, Agreement, plain_number
+from reconciler.usage import Usage
+
+DRIFT_FORMAT_VERSION = "1.0"
+KINDS = ("changed", "unmanaged", "unknown_customer", "unmapped_product", "unresolved")
+# The words of the summary line, singular and plural.
+KIND_WORDS = {
+    "changed": ("changed outside Git", "changed outside Git"),
+    "unmanaged": ("unmanaged addition", "unmanaged additions"),
+    "unknown_customer": ("unknown Trend customer", "unknown Trend customers"),
+    "unmapped_product": ("unmapped product", "unmapped products"),
+    "unresolved": ("unresolved mapping", "unresolved mappings"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # one of KINDS
+    message: str  # one readable line, without the customer (the renderers group by customer)
+    customer: str | None = None  # slug; None for an unknown Trend customer
+    connectwise_company: str | None = None
+    agreement: dict[str, Any] | None = None  # {id, type, name} where ConnectWise has it now (or had it)
+    product: str | None = None
+    addition_id: int | None = None
+    ledger: dict[str, Any] | None = None  # the ledger's record, when there is one
+    connectwise: dict[str, Any] | None = None  # ConnectWise's record now, when there is one
+    change: str | None = None  # for `changed`: quantity | moved | cancelled | deleted | added
+    trend_customer_id: str | None = None
+    usage: dict[str, int] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "change": self.change, "customer": self.customer,
+            "connectwise_company": self.connectwise_company, "trend_customer_id": self.trend_customer_id,
+            "agreement": self.agreement, "product": self.product, "addition_id": self.addition_id,
+            "ledger": self.ledger, "connectwise": self.connectwise, "usage": self.usage, "message": self.message,
+        }
+
+
+@dataclass
+class Snapshot:
+    """What drift needs to know about one configured customer."""
+
+    customer: Customer
+    company: dict[str, Any] | None  # None: not found in ConnectWise
+    agreements: list[Agreement] = field(default_factory=list)  # all of the company's agreements
+    additions: list[Addition] = field(default_factory=list)  # every addition (cancelled too) of its active agreements
+
+
+@dataclass
+class DriftReport:
+    findings: list[Finding] = field(default_factory=list)
+    not_yet_sent: list[Customer] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    ledger: str = ""
+    usage_source: str = ""
+    sandbox: bool = False
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.findings)
+
+    def counts(self) -> dict[str, int]:
+        return {kind: sum(1 for f in self.findings if f.kind == kind) for kind in KINDS}
+
+
+# -- reading (the one impure function) -------------------------------------------------------
+
+
+def read_snapshots(client, config: Config, workers: int = 8) -> list[Snapshot]:
+    directory = read_directory(
+        client, [c.connectwise_company for c in config.customers],
+        [p.connectwise_product for p in config.products.values()],
+    )
+    snapshots = []
+    for customer in config.customers:
+        company = directory.companies.get(customer.connectwise_company.casefold())
+        agreements = directory.agreements_by_company.get(int(company["id"]), []) if company else []
+        snapshots.append(Snapshot(customer=customer, company=company, agreements=list(agreements)))
+    wanted = sorted({a.id for s in snapshots for a in s.agreements if a.active})
+
+    def read(agreement_id: int) -> list[Addition]:
+        # Unfiltered (unlike actual.read_additions) so a cancelled addition can be told from a deleted one.
+        return [Addition.from_api(r, agreement_id) for r in client.additions(agreement_id)]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        additions = dict(zip(wanted, pool.map(read, wanted)))
+    for snapshot in snapshots:
+        snapshot.additions = [x for a in snapshot.agreements for x in additions.get(a.id, [])]
+    return snapshots
+
+
+# -- finding drift (pure) --------------------------------------------------------------------
+
+
+def _record(addition: Addition, agreement: Agreement | None) -> dict[str, Any]:
+    return {"id": addition.id, "agreement_id": addition.agreement_id,
+            "agreement": agreement.label if agreement else f"#{addition.agreement_id}",
+            "quantity": plain_number(addition.quantity)}
+
+
+def _agreement_json(agreement: Agreement | None, agreement_id: int | None, label: str | None = None) -> dict[str, Any] | None:
+    if agreement is not None:
+        return agreement.as_json()
+    if agreement_id is None:
+        return None
+    return {"id": agreement_id, "type": None, "name": label}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, Any] | None,
+                      usage: dict[str, int]) -> list[Finding]:
+    """Every finding for one configured customer (unknown Trend customers are `find_drift`'s)."""
+    customer = snapshot.customer
+    base = {"customer": customer.slug, "connectwise_company": customer.connectwise_company,
+            "trend_customer_id": customer.trend_customer_id}
+    findings: list[Finding] = []
+    for product, quantity in sorted(usage.items()):
+        if product not in customer.agreements:
+            findings.append(Finding(
+                "unmapped_product", f"{product}: {quantity} seats in the usage source, but no mapping in "
+                f"{customer.path.name}", product=product, usage={product: quantity}, **base))
+    if snapshot.company is None:
+        findings.append(Finding("unresolved", f"ConnectWise company {customer.connectwise_company!r} not found", **base))
+        return findings
+
+    agreements = {a.id: a for a in snapshot.agreements}
+    catalog = {p.connectwise_product.casefold(): key for key, p in config.products.items()}
+    active = [a for a in snapshot.additions if a.active and a.product_identifier.casefold() in catalog]
+    by_id = {a.id: a for a in snapshot.additions}
+    resolved: dict[str, Agreement] = {}
+    for product, mapping in sorted(customer.agreements.items()):
+        try:
+            resolved[product] = resolve_agreement(product, mapping, snapshot.agreements, config.default_agreement_types)
+        except CustomerError as error:
+            findings.append(Finding("unresolved", str(error), product=product, **base))
+    accounted: set[int] = set()  # additions already explained by a `changed` finding
+
+    baseline = (last_sent or {}).get("additions") or {}
+    for product, rec in sorted(baseline.items()):
+        if not isinstance(rec, dict) or rec.get("id") is None:
+            continue
+        aid, was_on, label = int(rec["id"]), rec.get("agreement_id"), rec.get("agreement") or f"#{rec.get('agreement_id')}"
+        ledger_rec = {k: rec.get(k) for k in ("id", "agreement_id", "agreement", "quantity")}
+        where = f"{product} addition {aid} on {label}"
+        now = by_id.get(aid)
+        if now is not None and now.active:
+            accounted.add(aid)
+            agreement = agreements.get(now.agreement_id)
+            if was_on is not None and now.agreement_id != int(was_on):
+                findings.append(Finding(
+                    "changed", f"{where}: moved to {agreement.label if agreement else now.agreement_id} in ConnectWise",
+                    agreement=_agreement_json(agreement, now.agreement_id), product=product, addition_id=aid,
+                    ledger=ledger_rec, connectwise=_record(now, agreement), change="moved", **base))
+            elif _number(rec.get("quantity")) != now.quantity:
+                findings.append(Finding(
+                    "changed", f"{where}: quantity {rec.get('quantity')} in the ledger, "
+                    f"{plain_number(now.quantity)} in ConnectWise",
+                    agreement=_agreement_json(agreement, now.agreement_id), product=product, addition_id=aid,
+                    ledger=ledger_rec, connectwise=_record(now, agreement), change="quantity", **base))
+            continue
+        # Gone from where the ledger left it: does ConnectWise bill the product somewhere else now?
+        identifier = config.products[product].connectwise_product.casefold() if product in config.products else None
+        elsewhere = sorted((a for a in active if a.product_identifier.casefold() == identifier and a.id not in accounted),
+                           key=lambda a: a.id)
+        if now is not None:
+            change, what = "cancelled", f"cancelled in ConnectWise ({str(now.cancelled_date)[:10]})"
+        elif was_on is not None and int(was_on) not in agreements:
+            change, what = "deleted", f"agreement {label} no longer exists for {customer.connectwise_company}"
+        elif was_on is not None and not agreements[int(was_on)].active:
+            change, what = "deleted", f"agreement {label} is no longer active"
+        else:
+            change, what = "deleted", "deleted in ConnectWise"
+        connectwise = None
+        if elsewhere:
+            other = elsewhere[0]
+            accounted.add(other.id)
+            change = "moved"
+            connectwise = _record(other, agreements.get(other.agreement_id))
+            what += f"; ConnectWise now bills {product} as addition {other.id} on {connectwise['agreement']} " \
+                    f"(quantity {connectwise['quantity']})"
+        findings.append(Finding(
+            "changed", f"{where} (quantity {rec.get('quantity')} in the ledger): {what}",
+            agreement=_agreement_json(agreements.get(int(was_on)) if was_on is not None else None, was_on, label),
+            product=product, addition_id=aid, ledger=ledger_rec, connectwise=connectwise, change=change, **base))
+
+    ledger_ids = {int(r["id"]) for r in baseline.values() if isinstance(r, dict) and r.get("id") is not None}
+    for addition in sorted(active, key=lambda a: (a.agreement_id, a.id)):
+        if addition.id in accounted:
+            continue
+        product = catalog[addition.product_identifier.casefold()]
+        agreement = agreements.get(addition.agreement_id)
+        label = agreement.label if agreement else f"#{addition.agreement_id}"
+        target = resolved.get(product)
+        common = dict(agreement=_agreement_json(agreement, addition.agreement_id), product=product,
+                      addition_id=addition.id, connectwise=_record(addition, agreement), **base)
+        if target is not None and target.id == addition.agreement_id:
+            if last_sent is not None and addition.id not in ledger_ids:
+                findings.append(Finding(
+                    "changed", f"{product} addition {addition.id} on {label}: added in ConnectWise with quantity "
+                    f"{plain_number(addition.quantity)}, not in the last send", change="added", **common))
+            continue
+        if product in customer.agreements and target is None:
+            continue  # its mapping is unresolved (already a finding): cannot tell what it refers to
+        why = (f"{product} maps to {target.label}" if target is not None
+               else f"{customer.path.name} maps no {product}")
+        findings.append(Finding(
+            "unmanaged", f"{product} addition {addition.id} on {label} (quantity {plain_number(addition.quantity)}): "
+            f"no mapping refers to it ({why})", **common))
+    return findings
+
+
+def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView, usage: Usage) -> DriftReport:
+    report = DriftReport(usage_source=usage.source)
+    report.warnings += ledger.warnings + list(usage.warnings)
+    for snapshot in snapshots:
+        customer = snapshot.customer
+        last_sent = ledger.last_sent(customer.slug)
+        if last_sent is None:
+            report.not_yet_sent.append(customer)
+        report.findings += customer_findings(config, snapshot, last_sent, usage.for_customer(customer.trend_customer_id))
+    known = {c.trend_customer_id.casefold() for c in config.customers}
+    for trend_id in sorted({cust for cust, _ in usage.quantities}):
+        if trend_id.casefold() not in known:
+            seats = dict(sorted(usage.for_customer(trend_id).items()))
+            listed = ", ".join(f"{p} {q}" for p, q in seats.items())
+            report.findings.append(Finding(
+                "unknown_customer", f"Trend customer {trend_id} has usage ({listed}) but no customer file "
+                "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats))
+    order = {kind: n for n, kind in enumerate(KINDS)}
+    report.findings.sort(key=lambda f: (f.customer is None, f.customer or "", order[f.kind], f.product or "",
+                                        f.addition_id or 0, f.trend_customer_id or ""))
+    return report
+
+
+# -- renderers -------------------------------------------------------------------------------
+
+SYMBOL = {"changed": "~", "unmanaged": "?", "unmapped_product": "?", "unresolved": "!", "unknown_customer": "?"}
+
+
+def summary_line(report: DriftReport) -> str:
+    counts = report.counts()
+    if not report.drifted:
+        return "No drift: ConnectWise matches the ledger, and the config covers all usage."
+    shown = [k for k in KINDS if k != "unresolved" or counts[k]]
+    parts = [f"{counts[k]} {KIND_WORDS[k][0 if counts[k] == 1 else 1]}" for k in shown]
+    return "Drift: " + ", ".join(parts) + "."
+
+
+def _groups(report: DriftReport) -> list[tuple[str, list[Finding]]]:
+    groups: dict[str, list[Finding]] = {}
+    for finding in report.findings:
+        title = (f"{finding.customer} (ConnectWise {finding.connectwise_company})" if finding.customer
+                 else "Trend customers with usage but no customer file")
+        groups.setdefault(title, []).append(finding)
+    return list(groups.items())
+
+
+def _baseline_note(customer: Customer) -> str:
+    suffix = " (billing disabled)" if not customer.billing.enabled else ""
+    return f"{customer.slug}{suffix}"
+
+
+def render_text(report: DriftReport) -> str:
+    lines: list[str] = []
+    if report.sandbox:
+        lines += ["Running against the embedded sandbox (demo data, no real ConnectWise).", ""]
+    for title, findings in _groups(report):
+        lines.append(f"# {title}")
+        lines += [f"  {SYMBOL[f.kind]} {f.message}" for f in findings]
+        lines.append("")
+    if report.not_yet_sent:
+        lines.append("# not yet sent; no baseline: " + ", ".join(_baseline_note(c) for c in report.not_yet_sent))
+    lines += [f"# warning: {w}" for w in report.warnings]
+    if report.not_yet_sent or report.warnings:
+        lines.append("")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: Any) -> str:
+    return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _side(record: dict[str, Any] | None) -> str:
+    if not record:
+        return ""
+    return f"{record.get('quantity')} on {record.get('agreement')}"
+
+
+MARKER = "<!-- reconcile-drift -->"
+
+
+def render_markdown(report: DriftReport) -> str:
+    out = [MARKER, "## reconcile drift", ""]
+    if report.sandbox:
+        out += ["> **Checked against the embedded sandbox**, not ConnectWise.", ""]
+    out += [f"**{summary_line(report)}**", ""]
+    if report.findings:
+        out += ["| customer | finding | product | addition | ledger | ConnectWise | details |",
+                "|---|---|---|---|---|---|---|"]
+        for f in report.findings:
+            finding = f.kind.replace("_", " ") + (f" ({f.change})" if f.change else "")
+            out.append(f"| {_cell(f.customer or f.trend_customer_id)} | {finding} | {_cell(f.product)} | "
+                       f"{_cell(f.addition_id)} | {_cell(_side(f.ledger))} | {_cell(_side(f.connectwise))} | "
+                       f"{_cell(f.message)} |")
+        out.append("")
+    if report.not_yet_sent:
+        names = ", ".join(_baseline_note(c) for c in report.not_yet_sent)
+        out += [f"<details><summary>{len(report.not_yet_sent)} customer(s) not yet sent; no baseline</summary>",
+                "", names, "", "</details>", ""]
+    out += [f"- :warning: {_cell(w)}" for w in report.warnings]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def drift_to_json(report: DriftReport) -> dict[str, Any]:
+    return {
+        "format_version": DRIFT_FORMAT_VERSION,
+        "sandbox": report.sandbox,
+        "ledger": report.ledger,
+        "usage_source": report.usage_source,
+        "drifted": report.drifted,
+        "counts": report.counts(),
+        "findings": [f.as_json() for f in report.findings],
+        "not_yet_sent": [{"customer": c.slug, "connectwise_company": c.connectwise_company,
+                          "billing_enabled": c.billing.enabled} for c in report.not_yet_sent],
+        "warnings": report.warnings,
+    }
+
+
+def render(report: DriftReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(drift_to_json(report), indent=2) + "\n"
+    if fmt == "markdown":
+        return render_markdown(report)
+    return render_text(report)
