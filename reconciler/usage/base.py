@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 # Optional executive-summary figures a source may carry per customer.
@@ -25,9 +26,15 @@ class Usage:
 
     def for_customer(self, trend_id: str) -> dict[str, int]:
         """product key -> quantity for one customer (empty if the source has none)."""
-        return {
-            product: qty for (cust, product), qty in self.quantities.items() if cust == trend_id
-        }
+        return dict(self._by_customer.get(trend_id, {}))
+
+    @cached_property
+    def _by_customer(self) -> dict[str, dict[str, int]]:
+        # Built once: scanning every row per customer made a 5,000-customer plan quadratic.
+        index: dict[str, dict[str, int]] = {}
+        for (cust, product), qty in self.quantities.items():
+            index.setdefault(cust, {})[product] = qty
+        return index
 
     def customers(self) -> set[str]:
         return {cust for cust, _ in self.quantities} | set(self.extra)
