@@ -4,8 +4,14 @@ from datetime import date
 from pathlib import Path
 
 from reconciler.config.model import (
-    AgreementRef, BillingSettings, Config, ConnectWiseSettings, Customer, Product, SafetySettings,
-    SummarySettings, UsageSettings,
+    BillingSettings,
+    Config,
+    ConnectWiseSettings,
+    Customer,
+    Product,
+    SafetySettings,
+    SummarySettings,
+    UsageSettings,
 )
 from reconciler.desired import desired_for
 from reconciler.plan import diff_customer

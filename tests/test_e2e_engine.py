@@ -3,8 +3,6 @@
 import json
 import re
 
-import yaml
-
 from e2e import clean_env, ledger_records, make_repo, plan_json, reconcile, sandbox_writes
 
 
@@ -101,7 +99,7 @@ def test_mapping_to_a_missing_agreement_fails_only_that_customer(tmp_path):
     path.write_text(data.replace("    name: Brightline M365\n  hes:", "    name: Brightline Office\n  hes:"))
     result = reconcile(repo, "--sandbox", "apply", "--send-now")
     assert result.returncode == 1
-    line = next(l for l in result.stdout.splitlines() if l.startswith("brightline-logistics"))
+    line = next(row for row in result.stdout.splitlines() if row.startswith("brightline-logistics"))
     assert "failed" in line and "no active agreement Microsoft 365 Services / Brightline Office" in line
     assert "Microsoft 365 Services / Brightline M365" in line  # the agreements that exist are named
     sent = {r["customer"] for r in ledger_records(repo) if r["event"] == "result" and r["status"] == "sent"}
@@ -111,10 +109,10 @@ def test_mapping_to_a_missing_agreement_fails_only_that_customer(tmp_path):
 def test_usage_missing_a_customer_does_not_zero_its_additions(tmp_path):
     repo = make_repo(tmp_path)
     csv = repo / "usage/seats.csv"
-    csv.write_text("".join(l for l in csv.read_text().splitlines(True) if not l.startswith("3f2b6c1e")))
+    csv.write_text("".join(row for row in csv.read_text().splitlines(True) if not row.startswith("3f2b6c1e")))
     result = reconcile(repo, "--sandbox", "apply", "--send-now")
     assert result.returncode == 0, result.stdout
-    line = next(l for l in result.stdout.splitlines() if l.startswith("acme-dental"))
+    line = next(row for row in result.stdout.splitlines() if row.startswith("acme-dental"))
     assert "skipped" in line and "no rows" in line
     plan = plan_json(repo, "--send-now", "--customer", "acme-dental")
     assert plan["changes"] == []
@@ -143,9 +141,9 @@ def test_saved_plan_refuses_when_connectwise_changed_and_names_the_record(tmp_pa
     patch_addition_by_hand(repo, agreement_id=1, addition_id=2, quantity=36)
     result = reconcile(repo, "--sandbox", "apply", "plan.json")
     assert result.returncode == 1
-    line = next(l for l in result.stdout.splitlines() if l.startswith("acme-dental"))
+    line = next(row for row in result.stdout.splitlines() if row.startswith("acme-dental"))
     assert "ConnectWise changed since the plan was saved: addition 2 (TM-HES) quantity 35 -> 36" in line
-    fjord = next(l for l in result.stdout.splitlines() if l.startswith("fjord-architects"))
+    fjord = next(row for row in result.stdout.splitlines() if row.startswith("fjord-architects"))
     assert "sent" in fjord
 
 

@@ -35,7 +35,8 @@ def test_a_summary_posted_by_a_run_that_died_is_adopted_not_posted_again(tmp_pat
     assert first.returncode == 0
     # Simulate a crash after the POST: drop the summary's result from the ledger.
     path = repo / ".sandbox/ledger.jsonl"
-    lines = [l for l in path.read_text().splitlines() if '"kind":"summary","customer":"acme-dental"' not in l or '"event":"intent"' in l]
+    lines = [row for row in path.read_text().splitlines()
+             if '"kind":"summary","customer":"acme-dental"' not in row or '"event":"intent"' in row]
     path.write_text("\n".join(lines) + "\n")
     second = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05", "--customer", "acme-dental")
     assert second.returncode == 0, second.stdout

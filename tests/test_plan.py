@@ -1,6 +1,6 @@
 import pytest
-
 from engine_fixtures import BLOCK, M365, MANAGED, addition, customer, diff
+
 from reconciler.config.model import AgreementRef, SafetySettings
 from reconciler.desired import CustomerError, resolve_agreement
 from reconciler.plan import Change, safety_verdict
