@@ -204,11 +204,11 @@ def match_trend_customer(
     matches = sorted({str(c.get("customer_id")) for c in lmpi_customers
                       if c.get("customer_id") and normalise_name(str(c.get("name") or "")) == wanted})
     if not matches:
-        return PLACEHOLDER_ID, f"no LMPI customer is named {company_name!r}"
+        return PLACEHOLDER_ID, f'no LMPI customer is named "{company_name}"'
     if len(matches) > 1:
-        return PLACEHOLDER_ID, f"{len(matches)} LMPI customers are named {company_name!r} ({', '.join(matches)})"
+        return PLACEHOLDER_ID, f'{len(matches)} LMPI customers are named "{company_name}" ({", ".join(matches)})'
     if matches[0].casefold() in {t.casefold() for t in taken_ids}:
-        return PLACEHOLDER_ID, f"LMPI customer {company_name!r} has id {matches[0]}, which another customer file already uses"
+        return PLACEHOLDER_ID, f'LMPI customer "{company_name}" has id {matches[0]}, which another customer file already uses'
     return matches[0], f'from the LMPI customer named "{company_name}"'
 
 

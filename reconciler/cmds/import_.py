@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: boo
         raise click.UsageError("give --company IDENTIFIER (repeatable) or --all, not both")
 
     def run() -> int:
-        out = run_import(runtime, config_dir, companies, overwrite, datetime.now(timezone.utc))
+        out = run_import(runtime, config_dir, companies, overwrite, datetime.now(UTC))
         _echo_outcome(out)
         return 1 if out.missing else 0
 
