@@ -1,7 +1,7 @@
 """The edges a command needs: a ConnectWise client and the usage source's environment.
 
 With `--sandbox` an in-process simulator is started on an ephemeral loopback port with its
-state in `.sandbox/`, and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
+state in `.sandbox/` (and the fault plan of the `SANDBOX_*` environment variables), and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
 touch the real ledger. Without it, missing credentials are an error naming the variables:
 the tool never falls back to fake data on its own.
 """
@@ -40,9 +40,10 @@ def default_ledger(sandbox: bool) -> Path:
 @contextmanager
 def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.environ) -> Iterator[Backends]:
     if sandbox:
-        from reconciler.sandbox import SandboxServer
+        from reconciler.sandbox import FaultPlan, SandboxServer
 
-        with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True) as server:
+        # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
+        with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
             creds = server.credentials
             client = Client(
                 server.connectwise_url,

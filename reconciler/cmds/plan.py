@@ -150,9 +150,10 @@ def _plan_exit_code(plan: Plan, detailed: bool) -> int:
 
 def results_table(results: list[CustomerResult]) -> str:
     width = max([len(r.customer) for r in results] + [8])
-    lines = [f"{'customer'.ljust(width)}  {'status'.ljust(9)}  reason"]
+    status_width = max([len(r.status) for r in results] + [6])
+    lines = [f"{'customer'.ljust(width)}  {'status'.ljust(status_width)}  reason"]
     for r in results:
-        lines.append(f"{r.customer.ljust(width)}  {r.status.ljust(9)}  {r.reason}")
+        lines.append(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}")
     totals: dict[str, int] = {}
     for r in results:
         totals[r.status] = totals.get(r.status, 0) + 1
