@@ -1,9 +1,10 @@
 """reconciler/importer.py: ConnectWise records -> customer files, with no server."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from e2e import make_repo
 
 from reconciler.config import load_config, validate_config
 from reconciler.config.model import DEFAULT, AgreementRef, Product
@@ -21,15 +22,13 @@ from reconciler.importer import (
 )
 from reconciler.state import Addition, Agreement
 
-from e2e import make_repo
-
 PRODUCTS = {
     "wfbss-svc": Product("wfbss-svc", "WFBSS", "TM-WFBSS-SVC"),
     "cas": Product("cas", "CAS", "TM-CAS-M365"),
     "hes": Product("hes", "HES", "TM-HES"),
 }
 DEFAULT_TYPES = ("TMRM Management Solution", "Managed Service")
-NOW = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
 GUID = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
 MANAGED = Agreement(1, "Acme Managed", "Managed Service", 7)
 M365 = Agreement(2, "Acme M365", "Microsoft 365 Services", 7)
@@ -144,9 +143,9 @@ def test_placeholder_has_a_loud_todo_and_fails_validation(tmp_path):
     assert f"trend_customer_id: {PLACEHOLDER_ID}" in text
     assert any("REPLACE-ME" in w for w in imported.warnings)
     problems = validate_config(_config_dir_with(tmp_path, {"acme.yaml": text}))
-    assert [p.message for p in problems] == [
+    assert [p.message for p in problems] == [(
         "trend_customer_id is still the import placeholder REPLACE-ME: fill in the Trend customer id "
-        "(the customer's GUID in Trend Micro Remote Manager)"]
+        "(the customer's GUID in Trend Micro Remote Manager)")]
 
 
 def test_trend_match_is_case_and_whitespace_insensitive_and_never_guesses():
