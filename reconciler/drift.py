@@ -252,6 +252,18 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
     return findings
 
 
+def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
+    """The run id of a failed result or an unsettled intent newer than the baseline, if any:
+    its partial writes would otherwise read as hand edits."""
+    for record in reversed(ledger.records):
+        if record.get("customer") != slug or record.get("kind", "billing") != "billing" or record.get("ts", "") <= since:
+            continue
+        if record.get("event") == "result" and record.get("status") == "failed":
+            return str(record.get("run_id"))
+    unsettled = [r for r in ledger.unsettled_intents(slug) if r.get("ts", "") > since]
+    return str(unsettled[-1].get("run_id")) if unsettled else None
+
+
 def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView, usage: Usage) -> DriftReport:
     report = DriftReport(usage_source=usage.source)
     report.warnings += ledger.warnings + list(usage.warnings)
@@ -260,6 +272,11 @@ def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView
         last_sent = ledger.last_sent(customer.slug)
         if last_sent is None:
             report.not_yet_sent.append(customer)
+        later = _unsettled_after(ledger, customer.slug, (last_sent or {}).get("ts", ""))
+        if later:
+            report.warnings.append(
+                f"{customer.slug}: a later billing run ({later}) did not finish as sent; ConnectWise may "
+                "differ from the baseline because of that run, not a hand edit")
         report.findings += customer_findings(config, snapshot, last_sent, usage.for_customer(customer.trend_customer_id))
     known = {c.trend_customer_id.casefold() for c in config.customers}
     for trend_id in sorted({cust for cust, _ in usage.quantities}):

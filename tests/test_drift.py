@@ -132,3 +132,13 @@ def test_json_and_markdown(config):
     markdown = render(report, "markdown")
     assert markdown.startswith("<!-- reconcile-drift -->\n## reconcile drift")
     assert "| acme-dental | changed (quantity) | hes | 2 | 38 on Managed Service / Acme Managed |" in markdown
+
+
+def test_a_later_failed_run_is_named_so_its_writes_are_not_mistaken_for_hand_edits(config):
+    view = sent(BASELINE)
+    view.records.append({"ts": "2026-12-01T12:00:00Z", "run_id": "R2", "event": "result", "kind": "billing",
+                         "status": "failed", "customer": "acme-dental", "period": "2026-12", "additions": {}})
+    report = find_drift(config, snapshot(config, *IN_STEP), view, USAGE)
+    assert report.findings == []
+    assert report.warnings == [("acme-dental: a later billing run (R2) did not finish as sent; ConnectWise may "
+                               "differ from the baseline because of that run, not a hand edit")]
