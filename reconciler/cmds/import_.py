@@ -33,7 +33,7 @@ def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer
     """The Config of global.yaml alone, the existing customer files, and how many of them have
     problems. Raises ConfigInvalid when global.yaml (or the schemas) are invalid."""
     from reconciler.config.diagnostics import display_path
-    from reconciler.config.load import ConfigCheck, _build, check_config, customer_files
+    from reconciler.config.load import ConfigCheck, build_config, check_config, customer_files
     from reconciler.config.schemas import load_schemas
 
     result = check_config(config_dir)
@@ -42,8 +42,7 @@ def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer
     fatal = [d for d in result.diagnostics if d.level == "error" and d.path not in customer_paths]
     if fatal or result.global_doc is None:
         raise ConfigInvalid(fatal or result.diagnostics)
-    # `_build` is load.py's model builder; a public `load_global` there would be nicer (told the lead).
-    config = _build(config_dir, ConfigCheck(global_doc=result.global_doc), load_schemas(), env)
+    config = build_config(config_dir, ConfigCheck(global_doc=result.global_doc), load_schemas(), env)
     data = {doc.path: doc.data for doc in result.customers}
     existing = []
     for path in files:

@@ -123,7 +123,7 @@ def load_config(config_dir: Path, env: Mapping[str, str] = os.environ) -> Config
     result = check_config(config_dir)
     if not result.ok or result.global_doc is None:
         raise ConfigInvalid(result.diagnostics)
-    return _build(config_dir, result, load_schemas(), env)
+    return build_config(config_dir, result, load_schemas(), env)
 
 
 def _read(path: Path, kind: str, schemas: Schemas, sink: list[Diagnostic]) -> YamlDocument | None:
@@ -146,7 +146,7 @@ def _sorted(result: ConfigCheck) -> ConfigCheck:
 # --- building the model (only ever on a config that passed every check) ---------------------
 
 
-def _build(
+def build_config(
     config_dir: Path, result: ConfigCheck, schemas: Schemas, env: Mapping[str, str]
 ) -> Config:
     assert result.global_doc is not None
