@@ -34,7 +34,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from generate import Meta, generate, load_meta  # noqa: E402
+from generate import Meta, generate, load_meta
 
 BIN = Path(sys.executable).parent
 PAGE = 1000  # the client's pageSize, ConnectWise's maximum
@@ -53,7 +53,7 @@ def lower_bound(meta: Meta) -> int:
 
 def time_command(args: list[str], cwd: Path) -> tuple[float, int]:
     started = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{args[0]} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
@@ -96,7 +96,7 @@ def run_plan(world: Path, workers: int, latency_ms: int) -> PlanRun:
         child = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--child", str(world), "--url", sb.connectwise_url,
              "--workers", str(workers)],
-            cwd=world, capture_output=True, text=True,
+            cwd=world, capture_output=True, text=True, check=False,
         )
         server_requests = sb.stats.snapshot(0)["requests"]
     if child.returncode != 0:
