@@ -41,19 +41,9 @@ from urllib.parse import parse_qs, urlsplit
 from reconciler.sandbox.routes import Response
 from reconciler.sandbox.store import Store
 
-try:  # the usage-source engineer owns the canonical table; follow it when it exists
-    from reconciler.usage.products import TREND_PRODUCT_IDS as _CANONICAL  # type: ignore[import-not-found]
-except Exception:  # noqa: BLE001 - absent or not yet importable: use ours
-    _CANONICAL = None
+# One table for both sides: the sandbox serves the Trend product ids the usage source maps.
+from reconciler.usage.products import TREND_PRODUCT_IDS  # noqa: E402
 
-TREND_PRODUCT_IDS: dict[str, str] = dict(_CANONICAL) if _CANONICAL else {
-    "WFBSS-SVC": "wfbss-svc",
-    "WFS-ADV": "wfs-advanced",
-    "CAS": "cas",
-    "HES": "hes",
-    "APEX-ONE-SAAS": "apex-one-saas",
-    "C1-WLS": "workload-security",
-}
 PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {v: k for k, v in TREND_PRODUCT_IDS.items()}
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
