@@ -85,7 +85,8 @@ def desired_for(
         try:
             resolved[product] = resolve_agreement(product, mapping, agreements, config.default_agreement_types)
         except CustomerError as error:
-            problems.append(str(error))
+            where = customer.mapping_locations.get(product)
+            problems.append(f"{where}: {error}" if where else str(error))
     if problems:
         raise CustomerError("; ".join(problems))
 

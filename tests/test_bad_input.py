@@ -180,13 +180,11 @@ def test_mapping_to_a_missing_agreement_fails_that_customer_and_writes_nothing(t
     assert sandbox_writes(repo) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="finding: plan-time mapping failures name the customer slug and the "
-                   "agreement, but not the customer file (PATH:LINE:COL of the mapping)")
 def test_mapping_failure_names_the_customer_file(tmp_path, monkeypatch):
     repo = make_repo(tmp_path)
     replace_in(BRIGHT, "    name: Brightline M365\n  hes:", "    name: Brightline Office\n  hes:")(repo)
     result = run_cli(repo, monkeypatch, "--sandbox", "plan", "--send-now", "--customer", "brightline-logistics")
-    assert "brightline-logistics.yaml" in result.output
+    assert re.search(r"customers/brightline-logistics\.yaml:1[0-9]:3: cas: no active agreement", result.output), result.output
 
 
 def test_ambiguous_default_agreement_fails_that_customer_and_writes_nothing(tmp_path, monkeypatch):

@@ -176,3 +176,14 @@ def test_invalid_config_exits_1_with_file_line_and_writes_nothing(tmp_path):
     assert result.returncode == 1
     assert re.search(r"cedar-law.yaml:\d+:\d+: error:", result.stdout + result.stderr)
     assert sandbox_writes(repo) == 0
+
+
+def test_a_run_that_fails_before_any_customer_still_writes_its_report(tmp_path):
+    repo = make_repo(tmp_path)
+    csv = repo / "usage/seats.csv"
+    csv.write_text(csv.read_text() + "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60,cas,-3\n")
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--report", "run-report.json")
+    assert result.returncode == 1
+    assert re.search(r"seats\.csv:20: error: .*negative", result.stderr) and "error: usage" not in result.stderr
+    report = json.loads((repo / "run-report.json").read_text())
+    assert report["customers"] == [] and "seats.csv:20" in report["error"]

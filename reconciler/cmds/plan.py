@@ -19,7 +19,7 @@ from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
 from reconciler.connectwise import ConnectWiseError
 from reconciler.engine import PlanOptions, SelectionError, build_plan
-from reconciler.ledger import Ledger, LedgerCorrupt, read_ledger, shard_ledger_path
+from reconciler.ledger import Ledger, LedgerCorrupt, LedgerView, read_ledger, shard_ledger_path
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
@@ -120,7 +120,7 @@ def _progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends) -> Plan:
+def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Plan:
     usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
     options = PlanOptions(
@@ -128,7 +128,6 @@ def make_plan(inv: Invocation, config: Config, backends) -> Plan:
         shard=inv.shard, only_slugs=only, workers=inv.workers or config.connectwise.workers,
         sandbox=inv.runtime.sandbox,
     )
-    view = read_ledger(inv.ledger_file)
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.client, config, usage, view, options, progress=update)
     plan.warnings = view.warnings + plan.warnings
@@ -162,14 +161,16 @@ def results_table(results: list[CustomerResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool, sandbox: bool) -> None:
+def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
+                 sandbox: bool, error: str | None = None) -> None:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     report = {
         "format_version": "1.0", "run_id": ledger.run_id, "started_at": started,
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "dry_run": dry_run, "sandbox": sandbox, "counts": counts, "customers": [r.as_json() for r in results],
+        "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
+        "customers": [r.as_json() for r in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -216,25 +217,15 @@ def _describe_moves(before: set[str], now: set[str]) -> str:
 def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, report_path: Path | None,
               print_plan: bool = True) -> int:
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    config = _load(inv)
-    saved = None
-    if plan_file:
-        saved = json.loads(plan_file.read_text(encoding="utf-8"))
-        opts = saved.get("options") or {}
-        inv.today = datetime.fromisoformat(opts["date"]) if opts.get("date") else inv.today
-        inv.send_now = bool(opts.get("send_now", inv.send_now))
-        inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
-    with open_backends(config, inv.runtime.sandbox) as backends:
-        plan = make_plan(inv, config, backends)
-        if saved is not None:
-            saved_plan_onto(plan, saved)
-        if print_plan:
-            click.echo(render(plan, inv.fmt), nl=False)
-        ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
-        view = read_ledger(inv.ledger_file)
-        with _progress(len(plan.customers), "applying") as update:
-            results = apply_plan(backends.client, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
+    ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
+    try:
+        results = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
+    except (ConfigInvalid, *EXPECTED_ERRORS) as error:
+        # A run that fails before any customer (bad config, 401, unreadable usage) still leaves a
+        # report, so the billing workflow's artifact always says what happened.
+        if report_path:
+            write_report(report_path, ledger, started, [], dry_run, inv.runtime.sandbox, error=str(error))
+        raise
     click.echo("")
     click.echo(results_table(results), nl=False)
     if dry_run:
@@ -244,11 +235,36 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
+def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
+           print_plan: bool) -> list[CustomerResult]:
+    config = _load(inv)
+    saved = None
+    if plan_file:
+        saved = json.loads(plan_file.read_text(encoding="utf-8"))
+        opts = saved.get("options") or {}
+        inv.today = datetime.fromisoformat(opts["date"]) if opts.get("date") else inv.today
+        inv.send_now = bool(opts.get("send_now", inv.send_now))
+        inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
+    with open_backends(config, inv.runtime.sandbox) as backends:
+        view = read_ledger(inv.ledger_file)
+        plan = make_plan(inv, config, backends, view)
+        if saved is not None:
+            saved_plan_onto(plan, saved)
+        if print_plan:
+            click.echo(render(plan, inv.fmt), nl=False)
+        with _progress(len(plan.customers), "applying") as update:
+            return apply_plan(backends.client, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
+                              plan.catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
+
+
 def _guard(fn):
     """Turn expected failures into one clear line and exit code 1 (never a traceback, never 2)."""
     try:
         return fn()
     except ConfigInvalid as error:
+        click.echo(str(error), err=True)
+        return 1
+    except (UsageError, UsageInvalid) as error:  # already "PATH:LINE: error: ..."
         click.echo(str(error), err=True)
         return 1
     except EXPECTED_ERRORS as error:
@@ -269,7 +285,7 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
     def run() -> int:
         config = _load(inv)
         with open_backends(config, runtime.sandbox) as backends:
-            result = make_plan(inv, config, backends)
+            result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
         click.echo(render(result, inv.fmt), nl=False)
         if out:
             out.write_text(json.dumps(plan_to_json(result), indent=2) + "\n", encoding="utf-8")

@@ -213,4 +213,8 @@ def _customer(
         integration=integration,
         billing=billing,
         executive_summary=summary,
+        mapping_locations={
+            product: "{}:{}:{}".format(doc.display, *doc.key_mark(("agreements", product)))
+            for product in data["agreements"]
+        },
     )

@@ -88,6 +88,8 @@ class Customer:
     integration: Literal["general", "custom"]
     billing: BillingSettings  # effective: global merged with custom overrides
     executive_summary: SummarySettings  # effective, likewise
+    # product key -> "PATH:LINE:COL" of its mapping, so plan-time errors point into the file
+    mapping_locations: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def display_name(self) -> str:

@@ -179,6 +179,14 @@ class Client(ResourcesMixin):
             retry_after_cap=retry_after_max,
         )
         self.session = session or requests.Session()
+        if session is None:
+            # requests re-reads proxy and CA-bundle variables on every call (~0.5 ms, a fifth of
+            # a plan's CPU at 5,000 customers); they cannot change mid-run, so read them once.
+            settings = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+            self.session.proxies.update(settings["proxies"])
+            self.session.verify = settings["verify"]
+            self.session.cert = settings["cert"]
+            self.session.trust_env = False
         # Mounted on our host only, so a caller's session keeps its behaviour for other hosts.
         parts = urlsplit(self.base_url)
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
