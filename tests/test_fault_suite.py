@@ -53,7 +53,9 @@ class Killed(BaseException):
 
 @dataclass
 class Kill:
-    """When the run dies: `before`/`after` request number `n`, or `after_post` the n-th POST."""
+    """When the run dies: `before`/`after` request number `n`, `after_post` the n-th POST, or
+    `after_addition_post` the n-th POST of an addition (summaries may be posted first, in
+    whatever order the workers reach them)."""
 
     mode: str
     n: int
@@ -96,9 +98,10 @@ class KillableClient(Client):
         finally:
             kill = self.kill
             if kill is not None and not kill.dead:
-                kill.posts += method == "POST"
+                counted = method == "POST" and (kill.mode != "after_addition_post" or "/additions" in path)
+                kill.posts += counted
                 if (kill.mode == "after" and kill.requests >= kill.n) or (
-                        kill.mode == "after_post" and method == "POST" and kill.posts == kill.n):
+                        kill.mode.startswith("after_") and counted and kill.posts == kill.n):
                     kill.die()
 
 
@@ -220,7 +223,7 @@ def first_violation(monkeypatch, kind: str, seeds, **scenario_args) -> str | Non
 def test_the_checker_catches_a_missing_intent_record(monkeypatch):
     """Without the intent, a kill between the POST and the result leaves an addition nobody named."""
     monkeypatch.setattr(Ledger, "intent", lambda self, **kwargs: None)
-    violation = first_violation(monkeypatch, "lost", SEEDS[:10], kill=Kill("after_post", 1))
+    violation = first_violation(monkeypatch, "lost", SEEDS[:10], kill=Kill("after_addition_post", 1))
     assert violation is not None
 
 
