@@ -14,14 +14,18 @@ directory by timestamp, so shard files never conflict in Git.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import tempfile
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 FORMAT_VERSION = 1
 
@@ -162,3 +166,32 @@ def shard_ledger_path(path: Path, shard: tuple[int, int] | None) -> Path:
         return path
     k, n = shard
     return path.with_name(f"{path.stem}.{k}of{n}{path.suffix or '.jsonl'}")
+
+
+class LedgerLocked(Exception):
+    pass
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold the ledger for one apply at a time on this machine (CI serialises runs with its
+    concurrency group; this guards two terminals). The lock file lives in the temp directory,
+    not beside the ledger, so it can never be committed to the ledger branch; the OS releases
+    it when the process dies, so a killed run leaves no stale lock."""
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"reconcile-ledger-{key}.lock"
+    with open(lock_path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LedgerLocked(f"{path} is in use by {holder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"reconcile apply (pid {os.getpid()})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -58,3 +58,17 @@ def test_shard_files_are_read_with_the_main_ledger(tmp_path):
     view = read_ledger(path)
     assert view.sent_periods("a") == {"2026-11"} and view.sent_periods("b") == {"2026-11"}
     assert all(json.loads(line)["v"] == 1 for line in path.read_text().splitlines())
+
+
+def test_one_apply_at_a_time_holds_the_ledger(tmp_path):
+    from reconciler.ledger import LedgerLocked, exclusive
+
+    path = tmp_path / "ledger.jsonl"
+    with exclusive(path):
+        with pytest.raises(LedgerLocked, match="in use by reconcile apply"):
+            with exclusive(path):
+                pass
+        with exclusive(tmp_path / "ledger.1of2.jsonl"):  # shards lock their own files
+            pass
+    with exclusive(path):  # released
+        pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,13 +19,21 @@ from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
 from reconciler.connectwise import ConnectWiseError
 from reconciler.engine import PlanOptions, SelectionError, build_plan
-from reconciler.ledger import Ledger, LedgerCorrupt, LedgerView, read_ledger, shard_ledger_path
+from reconciler.ledger import (
+    Ledger,
+    LedgerCorrupt,
+    LedgerLocked,
+    LedgerView,
+    exclusive,
+    read_ledger,
+    shard_ledger_path,
+)
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
-EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, ConnectWiseError, UsageError,
+EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
                    UsageInvalid, UsageSourceError)
 
 
@@ -219,7 +227,8 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
     try:
-        results = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
+        with exclusive(ledger.path) if not dry_run else nullcontext():
+            results = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
     except (ConfigInvalid, *EXPECTED_ERRORS) as error:
         # A run that fails before any customer (bad config, 401, unreadable usage) still leaves a
         # report, so the billing workflow's artifact always says what happened.
