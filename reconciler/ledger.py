@@ -24,6 +24,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -41,39 +42,34 @@ def _utc_now() -> str:
 
 @dataclass
 class LedgerView:
-    """What the ledger says, indexed for the questions the engine asks."""
+    """What the ledger says, indexed by customer for the questions the engine asks (a year of
+    records for thousands of customers must not be scanned once per customer)."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @cached_property
+    def _by_customer(self) -> dict[str, list[dict[str, Any]]]:
+        index: dict[str, list[dict[str, Any]]] = {}
+        for record in self.records:
+            index.setdefault(record.get("customer", ""), []).append(record)
+        return index
+
+    def _of(self, customer: str, kind: str, event: str) -> list[dict[str, Any]]:
+        return [r for r in self._by_customer.get(customer, [])
+                if r.get("event") == event and r.get("kind", "billing") == kind]
+
     def sent_periods(self, customer: str, kind: str = "billing") -> set[str]:
-        return {
-            r["period"]
-            for r in self.records
-            if r.get("event") == "result" and r.get("status") == "sent"
-            and r.get("customer") == customer and r.get("kind", "billing") == kind
-        }
+        return {r["period"] for r in self._of(customer, kind, "result") if r.get("status") == "sent"}
 
     def last_sent(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
-        for record in reversed(self.records):
-            if (record.get("event") == "result" and record.get("status") == "sent"
-                    and record.get("customer") == customer and record.get("kind", "billing") == kind):
-                return record
-        return None
+        sent = [r for r in self._of(customer, kind, "result") if r.get("status") == "sent"]
+        return sent[-1] if sent else None
 
     def unsettled_intents(self, customer: str, kind: str = "billing") -> list[dict[str, Any]]:
         """Intents with no result from the same run: a send that was interrupted."""
-        settled = {
-            (r.get("run_id"), r.get("period"))
-            for r in self.records
-            if r.get("event") == "result" and r.get("customer") == customer
-            and r.get("kind", "billing") == kind
-        }
-        return [
-            r for r in self.records
-            if r.get("event") == "intent" and r.get("customer") == customer
-            and r.get("kind", "billing") == kind and (r.get("run_id"), r.get("period")) not in settled
-        ]
+        settled = {(r.get("run_id"), r.get("period")) for r in self._of(customer, kind, "result")}
+        return [r for r in self._of(customer, kind, "intent") if (r.get("run_id"), r.get("period")) not in settled]
 
 
 def ledger_files(path: Path) -> list[Path]:
