@@ -11,6 +11,7 @@ Only global.yaml has to be valid: existing customer files may still hold import 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,11 +76,27 @@ class Outcome:
     missing: list[str] = field(default_factory=list)
 
 
+def prepare_config_dir(root: Path, template: Path = Path("config/global.yaml")) -> list[str]:
+    """Let import start from an empty config directory: create `customers/`, and when there is
+    no `global.yaml`, start from this repository's (it holds the product catalog import matches
+    additions against). Says what it did; never replaces an existing file."""
+    lines = []
+    global_yaml = root / "global.yaml"
+    if not global_yaml.exists() and template.is_file() and template.resolve() != global_yaml.resolve():
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, global_yaml)
+        lines.append(f"wrote    {global_yaml} from {template}: check its connectwise and products sections")
+    if global_yaml.exists():
+        (root / "customers").mkdir(exist_ok=True)
+    return lines
+
+
 def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, ...], overwrite: bool,
                now: datetime) -> Outcome:
     root = runtime.resolve_config_dir(config_dir)
-    config, existing, broken = load_global(root)
     out = Outcome()
+    out.lines += prepare_config_dir(root)
+    config, existing, broken = load_global(root)
     if broken:
         out.warnings.append(f"{broken} existing customer file(s) have problems (see `reconcile validate`); "
                             "their connectwise_company is still respected")
