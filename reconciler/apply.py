@@ -114,7 +114,7 @@ def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
         return None
     change = next((c for c in cp.changes if c.kind == "summary"), None)
     if options.dry_run:
-        return (True, f"dry run: executive summary for {schedule.period} not posted") if change else None
+        return (True, f"executive summary for {schedule.period} would be posted") if change else None
     common = dict(kind="summary", customer=cp.customer, connectwise_company=cp.connectwise_company,
                   period=schedule.period, trigger=trigger)
     if change is None:
@@ -160,7 +160,8 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
     changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
     if options.dry_run:
         result.status = "would send" if changes else "unchanged"
-        result.reason = f"dry run: {len(changes)} change(s) for {schedule.period} not written"
+        result.reason = (f"{len(changes)} change{'s' if len(changes) != 1 else ''} for {schedule.period} would be sent"
+                         if changes else f"nothing to change for {schedule.period}")
         return result
 
     common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
