@@ -20,8 +20,9 @@ def render_markdown(plan: Plan) -> str:
     counts = plan.counts()
     out = [MARKER, "## reconcile plan", ""]
     if plan.sandbox:
-        out += ["> **Planned against the embedded sandbox**, not ConnectWise: no credentials were available "
-                "(for example, a pull request from a fork). The changes below are illustrative.", ""]
+        out += ["> **Planned against the embedded sandbox** (`--sandbox`), not your ConnectWise: the numbers "
+                "are demo data and the changes are illustrative. Pull requests from forks plan this way, "
+                "because GitHub gives them no secrets.", ""]
     if plan.has_changes:
         summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
         out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")
