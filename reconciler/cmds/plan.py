@@ -51,7 +51,7 @@ def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 
 def plan_options(func):
     options = [
-        click.option("--date", "today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+        click.option("--date", "today", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
                      help="Treat this date (YYYY-MM-DD) as today; default: today in each customer's billing time zone."),
         click.option("--customer", "customers", multiple=True,
                      help="Only this customer (file name without .yaml, or trend_customer_id). Repeatable."),
