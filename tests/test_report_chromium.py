@@ -11,6 +11,7 @@ parse errors and Content-Security-Policy violations (an external fetch) to the c
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -23,7 +24,7 @@ from test_report_fixtures import write_config, write_ledger
 from reconciler.cmds.common import Runtime
 from reconciler.cmds.report import report
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))  # CI images with Chrome set CHROMIUM
 FLAGS = [
     "--headless",
     "--no-sandbox",
