@@ -73,12 +73,11 @@ class LedgerView:
 
 
 def ledger_files(path: Path) -> list[Path]:
-    """The ledger file and its shard siblings (`ledger.*.jsonl`)."""
+    """The ledger file and its shard siblings (`ledger.*.jsonl`), the main file first so its
+    records come first among records with the same timestamp."""
     stem, suffix = path.stem, path.suffix or ".jsonl"
-    files = set(path.parent.glob(f"{stem}.*{suffix}")) if path.parent.exists() else set()
-    if path.exists():
-        files.add(path)
-    return sorted(files)
+    shards = sorted(path.parent.glob(f"{stem}.*{suffix}")) if path.parent.exists() else []
+    return ([path] if path.exists() else []) + [p for p in shards if p != path]
 
 
 def read_ledger(path: Path) -> LedgerView:
@@ -100,9 +99,21 @@ def read_ledger(path: Path) -> LedgerView:
                     view.warnings.append(f"{where}: skipped an incomplete record ({error})")
                     continue
                 raise LedgerCorrupt(f"{where}: error: not a JSON ledger record: {error}") from None
+            try:
+                timestamp_key(record.get("ts"))
+            except ValueError:
+                raise LedgerCorrupt(f"{file}:{number}: error: record has no ISO 'ts' timestamp") from None
             view.records.append(record)
-    view.records.sort(key=lambda r: r.get("ts", ""))
+    view.records.sort(key=lambda r: timestamp_key(r["ts"]))  # stable: file order breaks ties
     return view
+
+
+def timestamp_key(ts: Any) -> datetime:
+    """A record's `ts` as a datetime, so shards (and any ISO form) merge in time order."""
+    if not isinstance(ts, str):
+        raise ValueError("not a timestamp")
+    parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 class LedgerCorrupt(Exception):

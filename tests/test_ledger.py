@@ -45,7 +45,8 @@ def test_a_torn_last_line_is_skipped_with_a_warning_and_the_next_append_starts_a
 
 def test_damage_in_the_middle_is_an_error_with_file_and_line(tmp_path):
     path = tmp_path / "ledger.jsonl"
-    path.write_text('{"event":"result"}\nnot json\n{"event":"result"}\n')
+    ok = '{"event":"result","ts":"2026-11-01T00:00:00Z"}'
+    path.write_text(f"{ok}\nnot json\n{ok}\n")
     with pytest.raises(LedgerCorrupt, match=r"ledger.jsonl:2: error"):
         read_ledger(path)
 
@@ -72,3 +73,14 @@ def test_one_apply_at_a_time_holds_the_ledger(tmp_path):
             pass
     with exclusive(path):  # released
         pass
+
+
+def test_a_torn_record_is_skipped_by_every_reader_of_the_ledger(tmp_path):
+    from reconciler.report.history import read_ledger as report_records
+
+    path = tmp_path / "ledger.jsonl"
+    _result(Ledger(path))
+    with open(path, "a") as handle:
+        handle.write('{"event": "res')  # killed mid-write
+    _result(Ledger(path), period="2026-12")
+    assert [r["period"] for r in report_records(path)] == ["2026-11", "2026-12"]

@@ -285,7 +285,7 @@ def test_malformed_ledger_fails_with_file_and_line(tmp_path: Path, monkeypatch) 
     (tmp_path / "state" / "ledger.jsonl").write_text('{"ts": "2026-01-01T00:00:00Z"}\nnot json\n')
     result = CliRunner().invoke(report, [], obj=Runtime())
     assert result.exit_code == 1
-    assert "state/ledger.jsonl:2: not valid JSON" in result.output
+    assert "state/ledger.jsonl:2: error: not a JSON ledger record" in result.output
 
 
 def test_through_the_real_cli_with_global_sandbox_and_config(tmp_path: Path, monkeypatch) -> None:

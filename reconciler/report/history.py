@@ -1,8 +1,8 @@
 """The ledger, read back as history: what was billed, changed and failed, per customer and period.
 
-This module has its own small reader instead of `reconciler.ledger.read_ledger_records` so the
-report depends only on the documented record format (docs/ARCHITECTURE.md, "Ledger"), not on the
-engine's code. Everything after `read_ledger` is pure: records in, frozen model out.
+Records come from `reconciler.ledger` (the same reader the engine uses, so a torn record left by
+a killed run means the same thing everywhere). Everything after `read_ledger` is pure: records
+in, frozen model out.
 
 Decisions (also in docs/report.md):
 - Seats of a customer in a period are `additions[product].quantity` of the *last* `sent` billing
@@ -20,7 +20,6 @@ Decisions (also in docs/report.md):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,69 +27,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.ledger import LedgerCorrupt as LedgerError  # noqa: F401 - re-exported for the command
+from reconciler.ledger import (
+    ledger_files,  # noqa: F401 - re-exported for the command
+    timestamp_key,
+)
+from reconciler.ledger import read_ledger as _read_ledger
+
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-class LedgerError(Exception):
-    """A ledger file that cannot be read; the message names `file:line`."""
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def ledger_files(ledger_path: Path) -> list[Path]:
-    """The ledger and its shards: `<stem>*.jsonl` beside it (`ledger*.jsonl` for the default name).
-
-    The main file sorts first so that, for records with equal `ts`, its order wins.
-    """
-    directory = ledger_path.parent
-    if not directory.is_dir():
-        return []
-    found = sorted(p for p in directory.glob(f"{ledger_path.stem}*.jsonl") if p.is_file())
-    if ledger_path in found:
-        found.remove(ledger_path)
-        found.insert(0, ledger_path)
-    return found
-
-
-def _ts_key(ts: str) -> datetime:
-    # Writers use "...Z"; accept any ISO form so shards from different writers still merge.
-    parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
-    """Every record of the ledger and its shards, merged by `ts` (stable for equal stamps).
-
-    Blank lines are skipped (a crash can leave one); anything else that is not a JSON object
-    with a parseable string `ts` raises `LedgerError("<file>:<line>: ...")`, because a report
-    silently missing a month of billing is worse than no report.
-    """
-    keyed: list[tuple[datetime, int, dict[str, Any]]] = []
-    order = 0
-    for path in ledger_files(ledger_path):
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise LedgerError(f"{where}: not valid JSON ({error.msg})") from None
-                if not isinstance(record, dict):
-                    raise LedgerError(f"{where}: expected a JSON object")
-                ts = record.get("ts")
-                if not isinstance(ts, str):
-                    raise LedgerError(f"{where}: record has no string 'ts'")
-                try:
-                    key = _ts_key(ts)
-                except ValueError:
-                    raise LedgerError(f"{where}: 'ts' is not an ISO timestamp: {ts!r}") from None
-                keyed.append((key, order, record))
-                order += 1
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [record for _, _, record in keyed]
+    """Every record of the ledger and its shards, merged by `ts`, read exactly as the engine reads
+    them: a record torn by a killed run is skipped (the engine settles it), anything else that
+    is not a ledger record raises `LedgerError` naming `file:line`."""
+    return _read_ledger(ledger_path).records
 
 
 # --------------------------------------------------------------------------- periods
@@ -367,7 +318,7 @@ def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
         s.customer == customer
         and s.period == period
         and s.kind == kind
-        and _ts_key(s.ts) > _ts_key(ts)
+        and timestamp_key(s.ts) > timestamp_key(ts)
         for s in sends
     )
     if status == "interrupted":
