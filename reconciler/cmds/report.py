@@ -22,9 +22,8 @@ from reconciler.report import (
     write_html,
 )
 from reconciler.report.history import PERIOD_RE, current_period, ledger_files
+from reconciler.runtime import default_ledger
 
-DEFAULT_LEDGER = Path("state/ledger.jsonl")
-SANDBOX_LEDGER = Path(".sandbox/ledger.jsonl")
 DEFAULT_OUT = Path("out/report")
 
 
@@ -58,8 +57,8 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "ledger_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help=f"Ledger file; shards beside it are read too (default: {DEFAULT_LEDGER}, "
-    f"or {SANDBOX_LEDGER} with --sandbox).",
+    help=f"Ledger file; shards beside it are read too (default: {default_ledger(False)}, "
+    f"or {default_ledger(True)} with --sandbox).",
 )
 @click.option(
     "--format",
@@ -88,7 +87,7 @@ def report(
     runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
     explicit_ledger = ledger_path is not None
     if ledger_path is None:
-        ledger_path = SANDBOX_LEDGER if runtime.sandbox else DEFAULT_LEDGER
+        ledger_path = default_ledger(runtime.sandbox)
 
     if not ledger_files(ledger_path):
         if explicit_ledger:  # a typo must not produce a calm, empty report
