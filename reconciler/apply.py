@@ -16,7 +16,7 @@ from typing import Any, Callable
 from reconciler.connectwise import ConnectWiseError
 from reconciler.ledger import Ledger, LedgerView
 from reconciler.plan import Change, CustomerPlan, Plan
-from reconciler.state import iso_date
+from reconciler.state import Addition, iso_date, plain_number, tool_marker
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
 
@@ -44,30 +44,92 @@ class ApplyOptions:
     dry_run: bool = False
 
 
-def _addition_body(change: Change, catalog_id: int | None) -> dict[str, Any]:
+def _addition_body(change: Change, catalog_id: int | None, marker: str) -> dict[str, Any]:
     product: dict[str, Any] = {"identifier": change.connectwise_product}
     if catalog_id is not None:
         product["id"] = catalog_id
-    body: dict[str, Any] = {"product": product, "quantity": change.after, "billCustomer": "Billable"}
+    body: dict[str, Any] = {"product": product, "quantity": change.after, "billCustomer": "Billable",
+                            "serialNumber": marker}
     if change.effective_date:
         body["effectiveDate"] = iso_date(change.effective_date)
     return body
 
 
-def apply_change(client, change: Change, catalog_ids: dict[str, int]) -> dict[str, Any]:
+class ConcurrentAddition(ConnectWiseError):
+    """An addition of the product appeared on the agreement between the plan and the create,
+    and this tool did not make it: creating another would bill twice."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, None, message)
+
+
+def _same_product(records: list[dict[str, Any]], change: Change) -> list[Addition]:
+    """Active additions of the change's catalog item among an agreement's records, lowest id first."""
+    wanted = change.connectwise_product.casefold()
+    additions = [Addition.from_api(r, change.agreement.id) for r in records]
+    return sorted((a for a in additions if a.active and a.product_identifier.casefold() == wanted),
+                  key=lambda a: a.id)
+
+
+def apply_change(client, change: Change, catalog_ids: dict[str, int], marker: str = "",
+                 side_effects: list[Change] | None = None) -> dict[str, Any]:
     """Perform one addition change; returns the addition record ConnectWise now holds.
 
-    Creates go through `Client.create_addition`, which never re-POSTs blindly: after an
-    ambiguous failure it reads the agreement back and adopts the addition if it was created.
+    Creates go through `create_once`; extra writes it makes (cancelling a race's duplicate) are
+    appended to `side_effects` so the ledger names them.
     """
     agreement_id = change.agreement.id
     if change.action == "update":
         return client.update_addition(agreement_id, change.addition_id,
                                       [{"op": "replace", "path": "quantity", "value": change.after}])
     if change.action == "cancel":
-        return client.cancel_addition(agreement_id, change.addition_id, change.effective_date)
-    catalog_id = catalog_ids.get(change.connectwise_product.casefold())
-    return client.create_addition(agreement_id, _addition_body(change, catalog_id))
+        return client.cancel_addition(agreement_id, change.addition_id, change.effective_date,
+                                      zero_quantity=change.after == 0)
+    return create_once(client, change, catalog_ids, marker, side_effects if side_effects is not None else [])
+
+
+def create_once(client, change: Change, catalog_ids: dict[str, int], marker: str,
+                side_effects: list[Change]) -> dict[str, Any]:
+    """Create an addition so that two applies racing on one agreement end with one.
+
+    No shared lock is needed. Right before the POST the agreement is read again: an addition of
+    the product that another run of this tool created meanwhile is adopted (its quantity set),
+    one typed by hand fails the customer. `Client.create_addition` never re-POSTs blindly.
+    After the POST the agreement is read back: when several active additions of the product
+    exist, the lowest id stays and every other one this tool created (this run's included) is
+    cancelled at quantity 0, so both racers converge on the same survivor. A read-back can miss
+    a create that commits a moment later; the plan applies the same rule on every later run.
+    """
+    agreement_id = change.agreement.id
+    records = client.additions(agreement_id)
+    present = _same_product(records, change)
+    if present and not present[0].created_by_tool:
+        raise ConcurrentAddition(
+            f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on {change.agreement.label} "
+            "since the plan was made and was not created by this tool; plan again"
+        )
+    if present:
+        record: dict[str, Any] = {"id": present[0].id, "quantity": present[0].quantity}
+    else:
+        catalog_id = catalog_ids.get(change.connectwise_product.casefold())
+        record = client.create_addition(agreement_id, _addition_body(change, catalog_id, marker),
+                                        known_ids={r.get("id") for r in records})
+    survivors = _same_product(client.additions(agreement_id), change)
+    if not survivors:
+        return record
+    keep = survivors[0]
+    for extra in survivors[1:]:
+        if not extra.created_by_tool:
+            continue  # typed by hand: never ours to cancel; the next plan fails the customer
+        client.cancel_addition(agreement_id, extra.id, change.effective_date, zero_quantity=True)
+        side_effects.append(Change(
+            "cancel", "addition", change.customer, change.connectwise_company, change.agreement, change.product,
+            change.connectwise_product, extra.id, plain_number(extra.quantity), 0, change.effective_date,
+            f"duplicate of addition {keep.id}, created by a concurrent run ({extra.serial_number})",
+        ))
+    if keep.quantity != change.after:
+        client.update_addition(agreement_id, keep.id, [{"op": "replace", "path": "quantity", "value": change.after}])
+    return {"id": keep.id, "quantity": change.after}
 
 
 def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +146,14 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
             "connectwise_product": change.connectwise_product,
         }
     return additions
+
+
+def _company_fields(cp: CustomerPlan, day: int | None) -> dict[str, Any]:
+    """What the ledger keeps so a later run can tell the company record it billed (an identifier
+    can be reused after a rename) and the day of the month the period was sent under (a later
+    change of the day must not skip a period)."""
+    return {"connectwise_company_id": cp.connectwise_company_id,
+            "connectwise_company_name": cp.connectwise_company_name, "day": day}
 
 
 def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
@@ -116,7 +186,7 @@ def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
     if options.dry_run:
         return (True, f"executive summary for {schedule.period} would be posted") if change else None
     common = dict(kind="summary", customer=cp.customer, connectwise_company=cp.connectwise_company,
-                  period=schedule.period, trigger=trigger)
+                  period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if change is None:
         if cp.summary_report_id is None:
             return None
@@ -165,13 +235,18 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
         return result
 
     common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
-                  period=schedule.period, trigger=trigger)
+                  period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if changes:
         ledger.intent(changes=[c.as_json() for c in changes], **common)
     applied: list[tuple[Change, dict[str, Any]]] = []
+    marker = tool_marker(ledger.run_id)
     try:
         for change in changes:
-            applied.append((change, apply_change(client, change, catalog_ids)))
+            side_effects: list[Change] = []
+            try:
+                applied.append((change, apply_change(client, change, catalog_ids, marker, side_effects)))
+            finally:
+                applied.extend((extra, {"id": extra.addition_id}) for extra in side_effects)
     except ConnectWiseError as error:
         result.status, result.reason = "failed", str(error)
         result.applied = [c.as_json() for c, _ in applied]

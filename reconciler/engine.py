@@ -74,23 +74,26 @@ class PlanContext:
     directory: Directory = field(default_factory=Directory)
 
 
+def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date, catch_up_days: int):
+    last = ctx.ledger.last_sent(slug, kind)
+    return decide(
+        today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
+        sent_periods=ctx.ledger.sent_periods(slug, kind), send_now=ctx.options.send_now and enabled,
+        what="billing" if kind == "billing" else "executive summary", ever_sent=last is not None,
+        sent_day=last.get("day") if last else None,
+        interrupted_periods={i.get("period") for i in ctx.ledger.unsettled_intents(slug, kind)},
+    )
+
+
 def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
     config, options = ctx.config, ctx.options
     cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
-    today = options.today or today_in(customer.billing.timezone)
     billing = customer.billing
-    cp.schedule = decide(
-        today=today, day=billing.day, enabled=billing.enabled, catch_up_days=billing.catch_up_days,
-        sent_periods=ctx.ledger.sent_periods(customer.slug), send_now=options.send_now and billing.enabled,
-        ever_sent=ctx.ledger.last_sent(customer.slug) is not None,
-    )
+    cp.schedule = _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
+                            options.today or today_in(billing.timezone), billing.catch_up_days)
     summary = customer.executive_summary
-    cp.summary_schedule = decide(
-        today=options.today or today_in(summary.timezone), day=summary.day, enabled=summary.enabled,
-        catch_up_days=billing.catch_up_days, sent_periods=ctx.ledger.sent_periods(customer.slug, "summary"),
-        send_now=options.send_now and summary.enabled, what="executive summary",
-        ever_sent=ctx.ledger.last_sent(customer.slug, "summary") is not None,
-    )
+    cp.summary_schedule = _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
+                                    options.today or today_in(summary.timezone), billing.catch_up_days)
     if not billing.enabled and not summary.enabled:
         cp.status, cp.reason = "skipped", "billing and executive summaries disabled"
         return cp
@@ -103,6 +106,8 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
         company = ctx.directory.companies.get(customer.connectwise_company.casefold())
         if company is None:
             raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
+        check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
+        cp.connectwise_company_id, cp.connectwise_company_name = int(company["id"]), company.get("name")
         agreements = ctx.directory.agreements_by_company.get(int(company["id"]), [])
         usage = ctx.usage.for_customer(customer.trend_customer_id)
         desired = desired_for(config, customer, usage, agreements)
@@ -117,42 +122,89 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
     return cp
 
 
+def check_company(customer: Customer, company: dict, previous: dict | None) -> None:
+    """A customer is billed on the company record it was billed on before: an identifier that now
+    resolves to another company id (reused after a rename) fails the customer, unless the file
+    pins the new id with `connectwise_company_id`."""
+    company_id, name = int(company["id"]), company.get("name") or "?"
+    pinned = customer.connectwise_company_id
+    if pinned is not None and pinned != company_id:
+        raise CustomerError(
+            f"connectwise_company {customer.connectwise_company!r} resolves to company id {company_id} ({name}), "
+            f"but {customer.path.name} pins connectwise_company_id {pinned}: check the company in ConnectWise"
+        )
+    before = (previous or {}).get("connectwise_company_id")
+    if before is None or int(before) == company_id or pinned == company_id:
+        return
+    raise CustomerError(
+        f"connectwise_company {customer.connectwise_company!r} now resolves to company id {company_id} ({name}), "
+        f"but {previous.get('period')} was billed to company id {before} ({previous.get('connectwise_company_name') or '?'}): "
+        "the identifier may have been reused after a rename. Check both companies in ConnectWise; if "
+        f"{company_id} is right, add `connectwise_company_id: {company_id}` to {customer.path.name}"
+    )
+
+
+def _resolve_also_bills_to(customer: Customer, agreements: list[Agreement]) -> dict[str, set[int]]:
+    return {
+        product: {a.id for a in agreements for ref in refs
+                  if a.type.casefold() == ref.type.casefold() and a.name.casefold() == ref.name.casefold()}
+        for product, refs in customer.also_bills_to.items()
+    }
+
+
 def plan_billing(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: dict,
                  agreements: list, desired) -> None:
     config, billing = ctx.config, customer.billing
     previous = ctx.ledger.last_sent(customer.slug)
-    previous_agreements = {
-        product: int(rec["agreement_id"])
-        for product, rec in ((previous or {}).get("additions") or {}).items()
+    previous_additions = {
+        product: rec for product, rec in ((previous or {}).get("additions") or {}).items()
         if isinstance(rec, dict) and rec.get("agreement_id") is not None
     }
     own_agreement_ids = {a.id for a in agreements}
-    to_read = {a.id for a in desired.agreements.values()} | (set(previous_agreements.values()) & own_agreement_ids)
+    # Every active agreement of the company: a mapped product has one owner per company, so an
+    # addition of it anywhere else must be seen to be cancelled.
+    to_read = ({a.id for a in agreements if a.active} | {a.id for a in desired.agreements.values()}
+               | ({int(rec["agreement_id"]) for rec in previous_additions.values()} & own_agreement_ids))
     actual = CompanyState(company_id=int(company["id"]), company_name=company.get("name"), agreements=agreements)
     for agreement_id in sorted(to_read):
         actual.additions[agreement_id] = read_additions(client, agreement_id)
     cp.fingerprint = actual.fingerprint()
     for product, agreement in desired.agreements.items():
         identifier = config.products[product].connectwise_product.casefold()
-        for addition in actual.additions.get(agreement.id, []):
-            if addition.product_identifier.casefold() == identifier:
-                cp.current_additions[product] = {
-                    "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
-                    "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
-                }
+        matching = [a for a in actual.additions.get(agreement.id, []) if a.product_identifier.casefold() == identifier]
+        if matching:
+            addition = min(matching, key=lambda a: a.id)
+            cp.current_additions[product] = {
+                "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
+                "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
+            }
+        before = previous_additions.get(product)
+        if (before and int(before["agreement_id"]) != agreement.id
+                and str(before.get("agreement", "")).casefold() == agreement.label.casefold()):
+            cp.notes.append(
+                f"{product}: agreement {agreement.label} is now id {agreement.id}, but {previous.get('period')} "
+                f"billed agreement id {before['agreement_id']} of the same type and name: check that the old "
+                "agreement was replaced on purpose"
+            )
 
     catalog_identifiers = {p.connectwise_product.casefold() for p in config.products.values()}
     changes, notes = diff_customer(
         desired=desired, actual=actual, catalog_identifiers=catalog_identifiers,
         product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
-        previous_agreements=previous_agreements, effective_date=cp.schedule.billing_date, prune=billing.prune,
+        effective_date=cp.schedule.billing_date, prune=billing.prune,
+        also_bills_to=_resolve_also_bills_to(customer, agreements),
     )
     cp.changes = changes
     cp.notes += notes
     for product, quantity in desired.unmapped_usage.items():
         cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
+    # Managed: catalog items on the mapped agreements, and the mapped products wherever they are.
+    mapped_identifiers = {config.products[p].connectwise_product.casefold() for p in desired.agreements}
+    mapped_agreement_ids = {a.id for a in desired.agreements.values()}
     cp.managed_count = sum(
-        1 for adds in actual.additions.values() for a in adds if a.product_identifier.casefold() in catalog_identifiers
+        1 for agreement_id, adds in actual.additions.items() for a in adds
+        if a.product_identifier.casefold() in (catalog_identifiers if agreement_id in mapped_agreement_ids
+                                               else mapped_identifiers)
     )
     cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, desired.has_usage, config.safety)
     if not desired.has_usage:

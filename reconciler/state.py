@@ -39,6 +39,18 @@ class Agreement:
         )
 
 
+# What the tool writes into `serialNumber` (max 50 characters) of every addition it creates,
+# followed by the run id. It lets any later run tell a duplicate this tool created (a race
+# between two applies whose read-backs missed each other) from one a person typed in: the
+# first it may cancel, the second it must never touch. `serialNumber` is an internal field
+# that invoices do not print by default, unlike `invoiceDescription`.
+TOOL_MARKER = "tmrm-reconcile"
+
+
+def tool_marker(run_id: str) -> str:
+    return f"{TOOL_MARKER} {run_id}"[:50]
+
+
 @dataclass(frozen=True)
 class Addition:
     id: int
@@ -48,10 +60,15 @@ class Addition:
     effective_date: str | None = None
     cancelled_date: str | None = None
     last_updated: str | None = None
+    serial_number: str = ""
 
     @property
     def active(self) -> bool:
         return not self.cancelled_date
+
+    @property
+    def created_by_tool(self) -> bool:
+        return self.serial_number.startswith(TOOL_MARKER)
 
     @property
     def fingerprint(self) -> str:
@@ -67,6 +84,7 @@ class Addition:
             effective_date=record.get("effectiveDate"),
             cancelled_date=record.get("cancelledDate"),
             last_updated=(record.get("_info") or {}).get("lastUpdated"),
+            serial_number=str(record.get("serialNumber") or ""),
         )
 
 

@@ -98,6 +98,14 @@ def _unknown_products(doc: YamlDocument, products: set[str] | None) -> Iterator[
                 f" (did you mean '{close[0]}'?)" if close else f" ({', '.join(sorted(products))})"
             )
             yield doc.diagnostic(("agreements", key), message, at_key=True)
+    also = doc.data.get("also_bills_to")
+    for key in also if isinstance(also, dict) else ():
+        if key not in agreements:
+            yield doc.diagnostic(
+                ("also_bills_to", key),
+                f"also_bills_to names '{key}', which this file does not map under agreements",
+                at_key=True,
+            )
 
 
 def _integration(doc: YamlDocument) -> Iterator[Diagnostic]:

@@ -217,4 +217,9 @@ def _customer(
             product: "{}:{}:{}".format(doc.display, *doc.key_mark(("agreements", product)))
             for product in data["agreements"]
         },
+        also_bills_to={
+            product: tuple(AgreementRef(type=ref["type"], name=ref["name"]) for ref in refs)
+            for product, refs in (data.get("also_bills_to") or {}).items()
+        },
+        connectwise_company_id=data.get("connectwise_company_id"),
     )

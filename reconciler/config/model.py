@@ -75,6 +75,9 @@ class SafetySettings:
     max_change_percent: float = 30
     min_additions: int = 10
     max_quantity_drop_percent: float = 50
+    # A usage source that reports 10x the seats is as wrong as one that reports none.
+    max_quantity_increase_percent: float = 100
+    max_quantity: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class Customer:
     executive_summary: SummarySettings  # effective, likewise
     # product key -> "PATH:LINE:COL" of its mapping, so plan-time errors point into the file
     mapping_locations: dict[str, str] = field(default_factory=dict, compare=False)
+    # product key -> other agreements where a hand-kept addition of it is allowed (left alone)
+    also_bills_to: dict[str, tuple[AgreementRef, ...]] = field(default_factory=dict, compare=False)
+    # the ConnectWise company id the identifier must resolve to, when the file pins it
+    connectwise_company_id: int | None = None
 
     @property
     def display_name(self) -> str:

@@ -71,17 +71,19 @@ class ResourcesMixin:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def create_addition(self: Client, agreement_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    def create_addition(
+        self: Client, agreement_id: int, body: dict[str, Any], known_ids: set[Any] | None = None
+    ) -> dict[str, Any]:
         """POST an addition. `body["product"]` must name the product by `id` or `identifier`.
 
         Read-back after an ambiguous failure: an active (no `cancelledDate`) addition of the
         same product on this agreement whose id was not there before the POST. The snapshot
-        is taken here, so a caller cannot forget it. (Two writers adding the same product to
-        the same agreement at the same moment could confuse it; the reconciler never does.)
+        is taken here unless the caller has just read the agreement (`known_ids`). Two writers
+        racing on one agreement are the caller's to resolve after the create (see apply).
         """
         path = f"finance/agreements/{_ids(agreement_id)}/additions"
         matches = _product_matcher(body.get("product"))
-        before = {a.get("id") for a in self.additions(agreement_id)}
+        before = known_ids if known_ids is not None else {a.get("id") for a in self.additions(agreement_id)}
 
         def find_existing() -> dict[str, Any] | None:
             new = [
@@ -103,13 +105,19 @@ class ResourcesMixin:
         )
 
     def cancel_addition(
-        self: Client, agreement_id: int, addition_id: int, cancelled_date: date
+        self: Client, agreement_id: int, addition_id: int, cancelled_date: date,
+        zero_quantity: bool = False,
     ) -> dict[str, Any]:
-        """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it)."""
+        """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it).
+
+        `zero_quantity` also sets the quantity to 0, for an addition that was never meant to
+        bill (a duplicate from a race): effective and cancelled dates in one period would
+        otherwise leave ConnectWise a one-time fee to invoice.
+        """
         value = cancelled_date.strftime("%Y-%m-%dT00:00:00Z")
-        return self.update_addition(
-            agreement_id, addition_id, [{"op": "replace", "path": "cancelledDate", "value": value}]
-        )
+        operations = [{"op": "replace", "path": "quantity", "value": 0}] if zero_quantity else []
+        operations.append({"op": "replace", "path": "cancelledDate", "value": value})
+        return self.update_addition(agreement_id, addition_id, operations)
 
     def create_management_summary_report(
         self: Client, company_id: int, body: dict[str, Any]
@@ -119,7 +127,11 @@ class ResourcesMixin:
         if not isinstance(group, str) or not group:
             raise ValueError("a management summary report needs a groupIdentifier")
         path = f"company/companies/{_ids(company_id)}/managementSummaryReports"
-        before = {r.get("id") for r in self.management_summary_reports(company_id, group)}
+        existing = self.management_summary_reports(company_id, group)
+        if existing:
+            # Another run posted it since this run's plan: adopt it, never post a second one.
+            return min(existing, key=lambda r: r.get("id") or 0)
+        before: set[Any] = set()
 
         def find_existing() -> dict[str, Any] | None:
             new = [
@@ -130,6 +142,12 @@ class ResourcesMixin:
             return min(new, key=lambda r: r.get("id") or 0) if new else None
 
         return self.create(path, body, find_existing)
+
+    def delete_management_summary_report(self: Client, company_id: int, report_id: int) -> None:
+        """Remove a duplicate executive summary. Reports carry no cancel date and bill nothing;
+        this is the only DELETE the tool sends, and only for a report with its own
+        groupIdentifier that a concurrent run posted twice."""
+        self.delete(f"company/companies/{_ids(company_id)}/managementSummaryReports/{_ids(report_id)}")
 
     # -- helpers ----------------------------------------------------------------------------
 
