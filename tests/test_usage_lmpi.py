@@ -146,3 +146,14 @@ def _lmpi_config():
         safety=None,  # type: ignore[arg-type]
         usage=UsageSettings(source="lmpi"),
     )
+
+
+@pytest.mark.parametrize("units", [1.5, 1e308, "12", -3, True])
+def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, units):
+    # LMPI's answer is untrusted: int(1.5) would bill 1 seat, int(1e308) an absurd number.
+    sb.store.add_lmpi_customer("c", "C")
+    record = lmpi_mod.license_record("HES", 4)
+    record["units"] = units
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
+    with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
+        read_lmpi(["hes"], env_for(sb))

@@ -202,7 +202,13 @@ def read_lmpi(
                     f"{lic.get('units', 0)} units not counted"
                 )
                 continue
-            units = int(lic.get("units") or 0)
+            units = lic.get("units") or 0
+            if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+                # LMPI's answer is untrusted: 1.5, 1e308 or "NaN" seats must stop, not bill.
+                raise LmpiError(
+                    f"LMPI subscription {str(sub_id)[:64]} of customer {str(customer_id)[:64]}: "
+                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats"
+                )
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
     for warning in warnings:
         log.warning("LMPI: %s", warning)
