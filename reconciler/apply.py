@@ -190,17 +190,36 @@ def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
     if change is None:
         if cp.summary_report_id is None:
             return None
-        # Posted by a run that died before its result: settle the ledger, post nothing.
+        # Posted by a run that died before its result (or by a racing run): settle the ledger,
+        # post nothing, and remove what a race posted twice.
+        try:
+            for duplicate in cp.summary_duplicate_ids:
+                client.delete_management_summary_report(cp.connectwise_company_id, duplicate)
+        except ConnectWiseError as error:
+            return False, f"executive summary duplicates could not be removed: {error}"
         ledger.result(status="sent", error=None, changes=[], report_id=cp.summary_report_id, **common)
         return True, f"executive summary for {schedule.period} already in ConnectWise (report {cp.summary_report_id})"
     ledger.intent(changes=[change.as_json()], **common)
     try:
-        record = client.create_management_summary_report(int(change.after["company"]["id"]), change.after)
+        record = post_summary_once(client, int(change.after["company"]["id"]), change.after)
     except ConnectWiseError as error:
         ledger.result(status="failed", error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
     ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=record.get("id"), **common)
     return True, f"executive summary for {schedule.period} posted (report {record.get('id')})"
+
+
+def post_summary_once(client, company_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    """Post an executive summary so that two applies racing end with one report per
+    groupIdentifier: an existing one is adopted (`create_management_summary_report`), and
+    after the POST the reports are read back; the lowest id stays and the others, all carrying
+    this tool's own groupIdentifier, are deleted (reports bill nothing and have no cancel date)."""
+    record = client.create_management_summary_report(company_id, body)
+    reports = sorted(client.management_summary_reports(company_id, body["groupIdentifier"]),
+                     key=lambda r: r.get("id") or 0)
+    for duplicate in reports[1:]:
+        client.delete_management_summary_report(company_id, int(duplicate["id"]))
+    return reports[0] if reports else record
 
 
 def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,

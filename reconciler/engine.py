@@ -220,10 +220,16 @@ def plan_summary(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan,
     crash after the POST): its groupIdentifier is a stable key of customer and period."""
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
-    existing = client.management_summary_reports(int(company["id"]), group_identifier=group)
+    existing = sorted(client.management_summary_reports(int(company["id"]), group_identifier=group),
+                      key=lambda r: int(r["id"]))
     if existing:
         cp.summary_report_id = int(existing[0]["id"])
+        cp.summary_duplicate_ids = [int(r["id"]) for r in existing[1:]]
         cp.notes.append(f"executive summary {group} is already in ConnectWise (report {cp.summary_report_id})")
+        if cp.summary_duplicate_ids:
+            cp.notes.append(f"executive summary {group} was posted {len(existing)} times by racing runs: "
+                            f"report {cp.summary_report_id} stays, {', '.join(map(str, cp.summary_duplicate_ids))} "
+                            "will be deleted")
         return
     agreement = summary_agreement(desired)
     body = summary_body(ctx, customer, int(company["id"]), agreement, group, desired)

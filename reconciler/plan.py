@@ -96,6 +96,7 @@ class CustomerPlan:
     managed_count: int = 0
     summary_schedule: Schedule | None = None
     summary_report_id: int | None = None  # this period's executive summary, when ConnectWise already has it
+    summary_duplicate_ids: list[int] = field(default_factory=list)  # the same summary posted again by a race
     # product key -> the addition billing it now ({id, agreement_id, agreement, quantity, connectwise_product})
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
     connectwise_company_id: int | None = None  # the company record the identifier resolved to

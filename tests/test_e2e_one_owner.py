@@ -179,3 +179,22 @@ def test_non_integer_or_non_finite_quantities_are_refused_with_file_and_line(tmp
         assert result.returncode == 1, bad
         assert "seats.csv:2" in result.stderr and "whole number" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_summary_posted_twice_by_racing_runs_is_left_once_by_the_next_run(tmp_path):
+    repo = make_repo(tmp_path)
+    with admin_session(repo) as server:
+        admin = Admin(server)
+        company = admin.call("GET", "company/companies", params={"conditions": 'identifier="AcmeDental"'})[0]
+        agreement = admin.agreement("AcmeDental", "Acme Managed")
+        group = "tmrm:3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60:2026-11"
+        body = {"groupIdentifier": group, "managementSolution": {"name": "TMRM Management Solution"},
+                "deviceType": "WorkstationsAndServers", "company": {"id": company["id"]},
+                "agreement": {"id": agreement["id"]}, "totalManagedMachines": 80}
+        path = f"company/companies/{company['id']}/managementSummaryReports"
+        first, second = admin.call("POST", path, body), admin.call("POST", path, body)
+    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    with admin_session(repo) as server:
+        reports = Admin(server).call("GET", path, params={"conditions": f'groupIdentifier="{group}"'})
+    assert [r["id"] for r in reports] == [min(first["id"], second["id"])]
