@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import reconciler.apply as apply_mod
 import reconciler.cmds.plan as plan_cmd
 from reconciler.cli import cli
 from reconciler.connectwise import Client, Credentials
@@ -228,9 +229,21 @@ def test_the_checker_catches_a_missing_intent_record(monkeypatch):
 
 
 def test_the_checker_catches_blind_post_retries(monkeypatch):
-    """Re-POSTing after an ambiguous failure instead of reading back duplicates additions."""
+    """Re-POSTing after an ambiguous failure instead of reading back duplicates additions.
+
+    The race defence (read-back after the create, tool-marked duplicates cancelled by any later
+    run) would clean up after blind retries too, so it is switched off here as well: creates are
+    plain POSTs without the tool's marker, as a naive client would send them."""
     original = Client.create
     monkeypatch.setattr(Client, "create", lambda self, path, body, find_existing: original(self, path, body, lambda: None))
+
+    def plain_create(client, change, catalog_ids, marker, side_effects):
+        body = apply_mod._addition_body(change, catalog_ids.get(change.connectwise_product.casefold()), "")
+        return client.create_addition(change.agreement.id, body)
+
+    monkeypatch.setattr(apply_mod, "create_once", plain_create)
+    monkeypatch.setattr(apply_mod, "post_summary_once", lambda client, company_id, body: client.create(
+        f"company/companies/{company_id}/managementSummaryReports", body, lambda: None))
     violation = first_violation(monkeypatch, "duplicate", SEEDS[:20], kill=Kill("before", 10_000),
                                 kinds=("drop_after",))
     assert violation is not None
