@@ -198,3 +198,18 @@ def test_a_summary_posted_twice_by_racing_runs_is_left_once_by_the_next_run(tmp_
     with admin_session(repo) as server:
         reports = Admin(server).call("GET", path, params={"conditions": f'groupIdentifier="{group}"'})
     assert [r["id"] for r in reports] == [min(first["id"], second["id"])]
+
+
+def test_a_mapped_agreement_replaced_under_the_same_type_and_name_is_noted(tmp_path):
+    repo = make_repo(tmp_path)
+    first = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    assert first.returncode == 0, first.stdout + first.stderr
+    store = Store(repo / ".sandbox")
+    try:
+        old = store.find_one("agreement", name="Acme Managed")
+        store.replace("agreement", {**old, "agreementStatus": "Cancelled", "cancelledFlag": True})
+        new = store.insert("agreement", {k: v for k, v in old.items() if k not in ("id", "_info")})
+    finally:
+        store.close()
+    acme = _customer(plan_json(repo, "--date", "2026-12-31", "--customer", "acme-dental"), "acme-dental")
+    assert any(f"is now id {new['id']}" in n and f"agreement id {old['id']}" in n for n in acme["notes"]), acme["notes"]
