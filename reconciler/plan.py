@@ -213,7 +213,7 @@ def diff_customer(
             changes.append(Change(
                 "cancel", "addition", customer.slug, company, agreement_of(extra), product, extra.product_identifier,
                 extra.id, plain_number(extra.quantity), 0, effective_date,
-                f"duplicate of addition {keep.id}, created by a concurrent run ({extra.serial_number})",
+                f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
             ))
 
     desired_index = {

@@ -17,7 +17,7 @@ from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
 from reconciler.cmds.common import Runtime, config_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
-from reconciler.connectwise import ConnectWiseError
+from reconciler.target import TargetError
 from reconciler.engine import PlanOptions, SelectionError, build_plan
 from reconciler.ledger import (
     Ledger,
@@ -33,7 +33,7 @@ from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
-EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
+EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, TargetError, UsageError,
                    UsageInvalid, UsageSourceError)
 
 
@@ -137,7 +137,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
         sandbox=inv.runtime.sandbox,
     )
     with _progress(len(config.customers), "planning") as update:
-        plan = build_plan(backends.client, config, usage, view, options, progress=update)
+        plan = build_plan(backends.target, config, usage, view, options, progress=update)
     plan.warnings = view.warnings + plan.warnings
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
                     "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
@@ -262,7 +262,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         if print_plan:
             click.echo(render(plan, inv.fmt), nl=False)
         with _progress(len(plan.customers), "applying") as update:
-            return apply_plan(backends.client, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
+            return apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
                               plan.catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
 
 

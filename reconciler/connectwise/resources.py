@@ -22,6 +22,11 @@ MAX_URL = 2000
 _URL_SLACK = 120
 
 
+def cw_date(day: date) -> str:
+    """ConnectWise's date-time form of a calendar date (midnight UTC); the one place dates are formatted."""
+    return f"{day.isoformat()}T00:00:00Z"
+
+
 def _ids(value: int) -> int:
     """Record ids go into URL paths: accept only real integers (not "12/../x")."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -114,7 +119,7 @@ class ResourcesMixin:
         bill (a duplicate from a race): effective and cancelled dates in one period would
         otherwise leave ConnectWise a one-time fee to invoice.
         """
-        value = cancelled_date.strftime("%Y-%m-%dT00:00:00Z")
+        value = cw_date(cancelled_date)
         operations = [{"op": "replace", "path": "quantity", "value": 0}] if zero_quantity else []
         operations.append({"op": "replace", "path": "cancelledDate", "value": value})
         return self.update_addition(agreement_id, addition_id, operations)
