@@ -117,8 +117,8 @@ class Config:
         return None
 
     def customer(self, key: str) -> Customer | None:
-        """A customer by file slug or by Trend customer id."""
+        """A customer by file slug or by Trend customer id (a GUID: any case)."""
         for customer in self.customers:
-            if key in (customer.slug, customer.trend_customer_id):
+            if key == customer.slug or key.lower() == customer.trend_customer_id.lower():
                 return customer
         return None
