@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from reconciler.config.model import TicketSettings
@@ -123,13 +123,15 @@ class TicketOutcome:
 def file_tickets(client, settings: TicketSettings, problems: Iterable[Problem], run_id: str,
                  now: datetime | None = None) -> list[TicketOutcome]:
     """Open or update one ticket per problem. One problem's failure never stops the others."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     outcomes = []
     for problem in problems:
         try:
             outcomes.append(_file_one(client, settings, problem, run_id, stamp))
-        except (ConnectWiseError, ValueError) as error:
+        except ConnectWiseError as error:
             outcomes.append(TicketOutcome(problem, "failed", error=str(error)))
+        except Exception as error:  # an odd answer must not hide the problem behind a traceback
+            outcomes.append(TicketOutcome(problem, "failed", error=f"{type(error).__name__}: {error}"))
     return outcomes
 
 

@@ -3,7 +3,15 @@
 import json
 import re
 
-from e2e import clean_env, ledger_records, make_repo, plan_json, reconcile, sandbox_tickets, sandbox_writes
+from e2e import (
+    clean_env,
+    ledger_records,
+    make_repo,
+    plan_json,
+    reconcile,
+    sandbox_tickets,
+    sandbox_writes,
+)
 
 
 def patch_addition_by_hand(repo, agreement_id: int, addition_id: int, quantity: int) -> None:

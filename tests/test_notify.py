@@ -4,7 +4,7 @@ tickets against the real sandbox (over loopback, through the real client)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -70,7 +70,7 @@ def client_for(sb: SandboxServer) -> Client:
                   requests_per_minute=600000, backoff_factor=0.005)
 
 
-NOW = datetime(2026, 12, 1, 11, 17, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 11, 17, tzinfo=UTC)
 
 
 def test_first_run_opens_a_ticket_later_runs_add_notes_to_it(sb):
