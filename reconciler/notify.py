@@ -142,15 +142,16 @@ def _file_one(client, settings: TicketSettings, problem: Problem, run_id: str, s
         ticket_id = int(existing[0]["id"])
         client.add_ticket_note(ticket_id, {
             "text": f"Still {problem.kind} in run {run_id} ({stamp}): {problem.reason}",
-            "detailDescriptionFlag": True,
+            "internalAnalysisFlag": True,
         })
         return TicketOutcome(problem, "updated", ticket_id)
     body: dict[str, Any] = {
         "summary": summary,
         "board": {"name": settings.board},
         "company": {"identifier": settings.company or problem.connectwise_company},
-        "initialDescription": _description(problem, run_id, stamp),
-        # Filed on the customer's own company by default: never email the customer's contact.
+        # Filed on the customer's own company by default: the text goes in internal notes, which
+        # the customer portal does not show, and the customer's contact is never emailed.
+        "initialInternalAnalysis": _description(problem, run_id, stamp),
         "automaticEmailContactFlag": False,
     }
     if settings.status:

@@ -83,6 +83,7 @@ def test_first_run_opens_a_ticket_later_runs_add_notes_to_it(sb):
         "[reconcile] billing missed: fjord-architects 2026-11", "Billing", "New", "FjordArch")
     assert ticket["automaticEmailContactFlag"] is False  # filed on the customer's company: no email to them
     (note,) = sb.store.all("ticket_note")
+    assert note["internalAnalysisFlag"] is True and not note.get("detailDescriptionFlag")  # not in the portal
     assert "period 2026-11, is missed" in note["text"] and "due 2026-11-15" in note["text"]
     assert "reconcile apply --send-now --customer fjord-architects" in note["text"] and "run-1" in note["text"]
 
@@ -90,6 +91,7 @@ def test_first_run_opens_a_ticket_later_runs_add_notes_to_it(sb):
         again = file_tickets(client, settings, [_problem(reason="still due")], run, NOW)
         assert [(o.action, o.ticket_id) for o in again] == [("updated", ticket["id"])]
     assert len(sb.store.all("ticket")) == 1
+    assert all(n["internalAnalysisFlag"] for n in sb.store.all("ticket_note"))
     notes = [n["text"] for n in sb.store.all("ticket_note")]
     assert notes[1:] == ["Still missed in run run-2 (2026-12-01 11:17 UTC): still due",
                          "Still missed in run run-3 (2026-12-01 11:17 UTC): still due"]
