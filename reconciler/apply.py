@@ -25,7 +25,7 @@ ORDER = {"cancel": 0, "update": 1, "create": 2}
 class CustomerResult:
     customer: str
     connectwise_company: str
-    status: str  # sent | unchanged | not due | skipped | failed
+    status: str  # sent | unchanged | not due | missed | skipped | summary sent | would send | failed
     reason: str
     period: str | None = None
     trigger: str | None = None
@@ -153,7 +153,7 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
             result.status = "failed"
-        elif result.status in ("not due", "missed", "skipped"):
+        elif result.status in ("not due", "skipped"):  # never over "missed": that hides a missed bill
             result.status = "summary sent" if not options.dry_run else result.status
     return result
 

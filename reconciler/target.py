@@ -68,3 +68,15 @@ class Target(Protocol):
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
+
+    # -- notifications ------------------------------------------------------------------------
+    def open_tickets(self, summary: str, board: str) -> list[int]:
+        """Ids of the open tickets on `board` whose summary is exactly `summary`, lowest first."""
+
+    def open_ticket(self, summary: str, board: str, company_identifier: str, status: str | None,
+                    internal_text: str) -> int:
+        """Open a ticket (never twice after an ambiguous failure); its text is internal only and
+        no contact is emailed. Returns its id."""
+
+    def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
+        """Add an internal note (never twice after an ambiguous failure)."""

@@ -32,6 +32,7 @@ from reconciler.config.model import (
     Config,
     ConnectWiseSettings,
     Customer,
+    NotificationSettings,
     Product,
     SafetySettings,
     SummarySettings,
@@ -185,6 +186,7 @@ def build_config(
         usage=usage,
         safety=SafetySettings(**section("safety")),
         customers=tuple(_customer(doc, billing, summary, schemas) for doc in result.customers),
+        notifications=NotificationSettings.from_yaml(data.get("notifications")),
     )
 
 

@@ -127,3 +127,22 @@ class ConnectWiseTarget:
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         self.client.delete_management_summary_report(company_id, report_id)
+
+    def open_tickets(self, summary: str, board: str) -> list[int]:
+        return [int(t["id"]) for t in self.client.open_tickets(summary, board)]
+
+    def open_ticket(self, summary: str, board: str, company_identifier: str, status: str | None,
+                    internal_text: str) -> int:
+        body: dict[str, Any] = {
+            "summary": summary,
+            "board": {"name": board},
+            "company": {"identifier": company_identifier},
+            "initialInternalAnalysis": internal_text,
+            "automaticEmailContactFlag": False,
+        }
+        if status:
+            body["status"] = {"name": status}
+        return int(self.client.create_ticket(body)["id"])
+
+    def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
+        self.client.add_ticket_note(ticket_id, {"text": internal_text, "internalAnalysisFlag": True})

@@ -30,7 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import Usage, UsageSourceError
+from .base import Usage, UsageSourceError, trend_key
 from .products import product_key
 
 log = logging.getLogger(__name__)
@@ -174,14 +174,14 @@ def read_lmpi(
     """Current seat counts from LMPI; settings from TM_LMPI_URL, TM_ACCESS_TOKEN, TM_SECRET_KEY."""
     client = client or lmpi_from_env(env)
     known = set(products)
-    customers = {c.get("customer_id") for c in client.customers() if c.get("customer_id")}
+    customers = {trend_key(str(c["customer_id"])) for c in client.customers() if c.get("customer_id")}
     quantities: dict[tuple[str, str], int] = {}
     warnings: list[str] = []
     for sub in client.subscriptions():
         customer_id, sub_id = sub.get("customer_id"), sub.get("subscription_id")
         if not customer_id or not sub_id or not sub.get("enabled", True):
             continue
-        if customers and customer_id not in customers:
+        if customers and trend_key(str(customer_id)) not in customers:
             warnings.append(f"subscription {sub_id} belongs to unknown customer {customer_id}")
         detail = client.subscription(customer_id, sub_id)
         licenses = detail.get("licenses") if isinstance(detail, dict) else None
