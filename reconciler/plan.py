@@ -32,9 +32,6 @@ from reconciler.state import Addition, Agreement, CompanyState, plain_number
 
 PLAN_FORMAT_VERSION = "1.0"
 
-# Fields ConnectWise manages itself; they never count as a difference.
-IGNORED_FIELDS = [r"\['_info'\]", r"_href'\]", r"\['id'\]", r"\['(extPrice|extCost|margin|billedQuantity|prorate\w*|extendedProrate\w*)'\]"]
-
 
 @dataclass(frozen=True)
 class Change:
@@ -222,7 +219,6 @@ def diff_customer(
     diff = DeepDiff(
         _normalise({k: a.quantity for k, a in actual_index.items()}),
         _normalise({k: d.quantity for k, d in desired_index.items()}),
-        exclude_regex_paths=IGNORED_FIELDS,
         ignore_numeric_type_changes=True,
         threshold_to_diff_deeper=0,  # always report per-record adds/removes, never "whole dict replaced"
     )
