@@ -23,6 +23,7 @@ COMMANDS = {
     "apply": "reconciler.cmds.plan:apply",
     "sandbox": "reconciler.cmds.sandbox:sandbox",
     "import": "reconciler.cmds.import_:import_command",
+    "init": "reconciler.cmds.init:init_command",
     "drift": "reconciler.cmds.drift:drift",
     "report": "reconciler.cmds.report:report",
 }

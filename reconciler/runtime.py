@@ -16,6 +16,7 @@ from typing import Iterator, Mapping
 
 from reconciler.config.model import Config
 from reconciler.connectwise import Client, Credentials
+from reconciler.repository import ConfigRepository
 
 SANDBOX_DIR = Path(".sandbox")
 DEFAULT_LEDGER = Path("state/ledger.jsonl")
@@ -43,7 +44,8 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
         from reconciler.sandbox import FaultPlan, SandboxServer
 
         # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
-        with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
+        data_dir = ConfigRepository(config.root).sandbox_dir  # beside config/, whatever the cwd
+        with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
             creds = server.credentials
             client = Client(
                 server.connectwise_url,

@@ -11,7 +11,6 @@ Only global.yaml has to be valid: existing customer files may still hold import 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +20,10 @@ from typing import Any
 import click
 
 from reconciler import importer
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid
 from reconciler.config.model import Config
+from reconciler.repository import schema_modeline
 from reconciler.connectwise import ConnectWiseError
 from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageSourceError
@@ -76,16 +76,19 @@ class Outcome:
     missing: list[str] = field(default_factory=list)
 
 
-def prepare_config_dir(root: Path, template: Path = Path("config/global.yaml")) -> list[str]:
+def prepare_config_dir(root: Path) -> list[str]:
     """Let import start from an empty config directory: create `customers/`, and when there is
-    no `global.yaml`, start from this repository's (it holds the product catalog import matches
-    additions against). Says what it did; never replaces an existing file."""
+    no `global.yaml`, start from the packaged template (`reconcile init`'s: it holds the product
+    catalog import matches additions against). Says what it did; never replaces a file."""
+    from reconciler.cmds.init import render
+    from reconciler.config.diagnostics import display_path
+
     lines = []
     global_yaml = root / "global.yaml"
-    if not global_yaml.exists() and template.is_file() and template.resolve() != global_yaml.resolve():
+    if not global_yaml.exists():
         root.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, global_yaml)
-        lines.append(f"wrote    {global_yaml} from {template}: check its connectwise and products sections")
+        global_yaml.write_text(render("global.yaml", ""), encoding="utf-8")
+        lines.append(f"wrote    {display_path(global_yaml)} from the template: check its connectwise and products sections")
     if global_yaml.exists():
         (root / "customers").mkdir(exist_ok=True)
     return lines
@@ -130,7 +133,8 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         trend = importer.match_trend_customer(company.name, lmpi, others | assigned)
         imported = importer.build_customer(company, config.products, config.default_agreement_types, trend)
         assert imported is not None  # billing companies have catalog additions
-        text = importer.render_customer(imported, now)
+        text = importer.render_customer(imported, now, schema_modeline(root.absolute().parent, action.path.absolute(),
+                                                                       "customer"))
         action.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # "x" refuses a file that appeared since the directory was read: never clobber silently.
@@ -176,6 +180,7 @@ def _echo_outcome(out: Outcome) -> None:
               help="Every company with at least one active addition of a catalog product.")
 @click.option("--overwrite", is_flag=True, help="Replace customer files that already exist for a company.")
 @config_option
+@sandbox_option
 @click.pass_obj
 def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: bool, overwrite: bool,
                    config_dir: Path | None) -> None:

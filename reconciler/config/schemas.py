@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,9 @@ from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
 
 def _schema_dir() -> Path:
-    # An editable install (and every test) sees the repository beside the package; a plain
-    # `pip install .` (as the CI workflows do) runs from the repository root instead.
-    beside_package = Path(__file__).resolve().parents[2] / "schemas"
-    return beside_package if beside_package.is_dir() else Path.cwd() / "schemas"
+    # The schemas ship inside the package (reconciler/schemas/), so a wheel installed anywhere
+    # validates a config repository that holds only config/ (no copy beside it is needed).
+    return Path(str(resources.files("reconciler") / "schemas"))
 
 
 SCHEMA_DIR = _schema_dir()
