@@ -376,7 +376,7 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
         #!/usr/bin/env bash
         echo "ARGS: $*" >> "$FAKE_ARGS"
         while [ $# -gt 0 ]; do
-          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "$2"; fi
+          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "$2"; : > "$2.lock"; fi
           shift
         done
         echo '{}' > run-report.json
@@ -401,7 +401,8 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
     _git("clone", "-q", str(remote), str(ws1), cwd=tmp_path)
     run_job(ws1, ["ledger.sh", "apply.sh", "push.sh"], FAKE_ID="one")
     files = _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
-    assert sorted(files) == [".gitattributes", "README.md", "ledger.jsonl"]
+    # The lock the real apply leaves beside the ledger (ledger.jsonl.lock) is never committed.
+    assert sorted(files) == [".gitattributes", ".gitignore", "README.md", "ledger.jsonl"]
     assert "config.yaml" not in files
 
     # Second run: another push lands between checkout and push; apply fails (exit 1) with inputs.
@@ -418,6 +419,7 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
             SEND_NOW="true", CUSTOMERS="acme-dental, cedar-law", RUN_DATE="2026-11-01")
     ledger = _git("show", "billing-ledger:ledger.jsonl", cwd=remote).splitlines()
     assert [json.loads(line)["run"] for line in ledger] == ["one", "other", "two"]
+    assert "ledger.jsonl.lock" not in _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
     args = (tmp_path / "args").read_text().splitlines()[-1]
     assert args.endswith("--send-now --date 2026-11-01 --customer acme-dental --customer cedar-law")
 

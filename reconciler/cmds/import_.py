@@ -22,6 +22,7 @@ import click
 from reconciler import importer
 from reconciler.cmds.common import Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid
+from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
 from reconciler.repository import schema_modeline
 from reconciler.connectwise import ConnectWiseError
@@ -81,7 +82,6 @@ def prepare_config_dir(root: Path) -> list[str]:
     no `global.yaml`, start from the packaged template (`reconcile init`'s: it holds the product
     catalog import matches additions against). Says what it did; never replaces a file."""
     from reconciler.cmds.init import render
-    from reconciler.config.diagnostics import display_path
 
     lines = []
     global_yaml = root / "global.yaml"
@@ -125,7 +125,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         company = action.company
         if action.action == "skip":
             out.skipped += 1
-            out.lines.append(f"skipped  {company.identifier} -> {action.path}: {action.reason}")
+            out.lines.append(f"skipped  {company.identifier} -> {display_path(action.path)}: {action.reason}")
             continue
         others = {f.trend_customer_id for f in existing
                   if f.trend_customer_id and f.path != action.path
@@ -142,7 +142,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
                 handle.write(text)
         except FileExistsError:
             out.skipped += 1
-            out.lines.append(f"skipped  {company.identifier} -> {action.path}: exists (--overwrite replaces it)")
+            out.lines.append(f"skipped  {company.identifier} -> {display_path(action.path)}: exists (--overwrite replaces it)")
             continue
         if not imported.placeholder:
             assigned.add(imported.trend_customer_id)
@@ -150,7 +150,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         products = len(imported.mappings)
         trend_word = "Trend id TODO" if imported.placeholder else "Trend id from LMPI"
         verb = "replaced" if action.action == "overwrite" else "wrote   "
-        out.lines.append(f"{verb} {company.identifier} -> {action.path} "
+        out.lines.append(f"{verb} {company.identifier} -> {display_path(action.path)} "
                          f"({products} product{'s' if products != 1 else ''}; {trend_word})")
         out.warnings += imported.warnings
     return out

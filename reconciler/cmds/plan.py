@@ -51,12 +51,8 @@ class ApplyNotApproved(Exception):
     pass
 
 
-class LedgerPathError(Exception):
-    pass
-
-
 EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
-                   UsageInvalid, UsageSourceError, ApplyNotApproved, LedgerPathError)
+                   UsageInvalid, UsageSourceError, ApplyNotApproved)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
@@ -144,15 +140,11 @@ class Invocation:
         return self.ledger_path or self.runtime.repository(self.config_dir).default_ledger(self.runtime.sandbox)
 
     def first_run_note(self) -> str | None:
-        """None when the ledger exists; else the plan's note that this is a first run. A --ledger
-        in a directory that does not exist is a typo, not a first run: refused, since billing
-        everyone as never sent is exactly what a wrong ledger path would do."""
+        """None when the ledger exists; else the plan's warning that this is a first run, so a
+        mistyped --ledger (which would bill everyone as never sent) is visible in the plan."""
         path = self.ledger_file  # shards are read beside it, so any of them makes this no first run
         if ledger_files(path):
             return None
-        if self.ledger_path is not None and not self.ledger_path.absolute().parent.is_dir():
-            raise LedgerPathError(f"--ledger {self.ledger_path}: directory {self.ledger_path.absolute().parent} "
-                                  "does not exist")
         return f"no ledger yet at {display_path(path)}: every customer is treated as never sent"
 
 
