@@ -79,3 +79,18 @@ def write_text_file(path: Path, text: str, option: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
         raise PathProblem(f"{option} {path}: cannot write: {error.strerror or error}") from None
+
+
+def check_creatable_dir(folder: Path, option: str) -> None:
+    """Make sure `folder` is (or now becomes) a writable directory, before anything is sent."""
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise PathProblem(f"{option}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PathProblem(f"{option}: cannot write in {probe}")
+    try:  # the proof (some file systems refuse what access() allows, e.g. /proc for root)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PathProblem(f"{option}: cannot create {folder}: {error.strerror or error}") from None

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from reconciler import importer
-from reconciler.cmds.common import Runtime, config_option, sandbox_option
+from reconciler.cmds.common import PathProblem, Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
@@ -98,7 +98,10 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
                now: datetime) -> Outcome:
     root = runtime.resolve_config_dir(config_dir)
     out = Outcome()
-    out.lines += prepare_config_dir(root)
+    try:
+        out.lines += prepare_config_dir(root)
+    except OSError as error:
+        raise PathProblem(f"--config {display_path(root)}: cannot create it: {error.strerror or error}") from None
     config, existing, broken = load_global(root)
     if broken:
         out.warnings.append(f"{broken} existing customer file(s) have problems (see `reconcile validate`); "

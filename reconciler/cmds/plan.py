@@ -20,6 +20,7 @@ from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
 from reconciler.cmds.common import (
     PathProblem,
     Runtime,
+    check_creatable_dir,
     check_output_file,
     config_option,
     sandbox_option,
@@ -418,6 +419,8 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
     inv = Invocation(runtime=runtime, **kwargs)
     if report_path:
         check_output_file(report_path, "--report")  # checked before anything is sent
+    if not dry_run:
+        check_creatable_dir(inv.ledger_file.parent, f"--ledger {inv.ledger_file}")
     sys.exit(_guard(lambda: run_apply(inv, plan_file, force, dry_run, report_path)))
 
 

@@ -228,5 +228,6 @@ def build_figures(
         timezone=timezone,
         previous_period=earlier[-1] if earlier else None,
         next_period=later[0] if later else None,
-        customer_count=len(customer_keys),
+        # Customers the config has but the ledger never billed count too: "5 of 7", not "5 of 5".
+        customer_count=1 if customer else len(set(customer_keys) | set(names.customers)),
     )

@@ -213,7 +213,7 @@ def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
          f"{figures.count_during('billing', 'manual')} manual"),
         ("Executive summaries sent during the period", str(figures.count_during("summary")),
          f"{summaries_for} for {period}"),
-        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})", f"for {period}"),
+        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})", ""),
     ]
 
 

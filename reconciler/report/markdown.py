@@ -63,7 +63,9 @@ def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series]) 
 
 def render_markdown(figures: Figures) -> str:
     scope = f" — {_cell(figures.customer_label(figures.scope))}" if figures.scope else ""
-    headline = " · ".join(f"{label}: {value} ({detail})" for label, value, detail in summary_items(figures))
+    headline = " · ".join(
+        f"{label}: {value}" + (f" ({detail})" if detail else "") for label, value, detail in summary_items(figures)
+    )
     out = [
         f"## Billing report {figures.period}{scope}\n",
         headline + "\n",

@@ -55,6 +55,7 @@ def load_names(config_dir: Path | None) -> Names:
     products: dict[str, str] = {}
     global_yaml = config_dir / "global.yaml"
     data = _load(global_yaml, warnings) if global_yaml.is_file() else None
+    timezone = _timezone(data)
     if isinstance(data, dict) and isinstance(data.get("products"), dict):
         for key, product in data["products"].items():
             name = product.get("name") if isinstance(product, dict) else None
@@ -66,7 +67,7 @@ def load_names(config_dir: Path | None) -> Names:
         if name:
             customers[path.stem] = str(name)
     return Names(products=products, customers=customers, warnings=tuple(warnings),
-                 timezone=_timezone(data))
+                 timezone=timezone)
 
 
 def _timezone(data: Any) -> str:
