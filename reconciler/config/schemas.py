@@ -129,8 +129,11 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
             )
     if problems:
         return Schemas({}, documents, tuple(problems))
+    # No `$id`: a schema's base URI is where it is read from, so the relative `$ref` between the
+    # two files resolves for any tool (check-jsonschema --schemafile, editors) without a
+    # --base-uri. Here the registry names each by its file name, which is what the refs say.
     registry: Registry = Registry().with_resources(
-        (document["$id"], Resource.from_contents(document)) for document in documents.values()
+        (SCHEMA_FILES[kind], Resource.from_contents(document)) for kind, document in documents.items()
     )
     validators = {
         kind: Draft202012Validator(document, registry=registry)
@@ -138,7 +141,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
     }
     quick = {}
     for kind, document in documents.items():
-        check = compile_quick_check(document, registry)
+        check = compile_quick_check({**document, "$id": SCHEMA_FILES[kind]}, registry)
         if check is not None:
             quick[kind] = check
     return Schemas(validators, documents, quick=quick)
