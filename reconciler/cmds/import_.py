@@ -87,7 +87,9 @@ def prepare_config_dir(root: Path) -> list[str]:
     global_yaml = root / "global.yaml"
     if not global_yaml.exists():
         root.mkdir(parents=True, exist_ok=True)
-        global_yaml.write_text(render("global.yaml", ""), encoding="utf-8")
+        text = render("global.yaml", "").split("\n", 1)[1]  # the modeline, for where it goes:
+        modeline = schema_modeline(root.absolute().parent, global_yaml.absolute(), "global")
+        global_yaml.write_text(f"{modeline}\n{text}", encoding="utf-8")
         lines.append(f"wrote    {display_path(global_yaml)} from the template: check its connectwise and products sections")
     if global_yaml.exists():
         (root / "customers").mkdir(exist_ok=True)
