@@ -24,8 +24,8 @@ from reconciler.cmds.common import PathProblem, Runtime, config_option, sandbox_
 from reconciler.config import ConfigInvalid
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
-from reconciler.repository import schema_modeline
 from reconciler.connectwise import ConnectWiseError
+from reconciler.repository import schema_modeline
 from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageSourceError
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env

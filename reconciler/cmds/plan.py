@@ -43,9 +43,8 @@ from reconciler.ledger import (
 )
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
-from reconciler.runtime import MissingCredentials, default_ledger, open_backends
+from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
-
 
 
 class ApplyNotApproved(Exception):
@@ -420,7 +419,7 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
     if report_path:
         check_output_file(report_path, "--report")  # checked before anything is sent
     if not dry_run:
-        check_creatable_dir(inv.ledger_file.parent, f"--ledger {inv.ledger_file}")
+        check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
     sys.exit(_guard(lambda: run_apply(inv, plan_file, force, dry_run, report_path)))
 
 

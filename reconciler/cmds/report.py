@@ -19,6 +19,7 @@ from reconciler.cmds.common import (
     sandbox_option,
     write_text_file,
 )
+from reconciler.config.diagnostics import display_path
 from reconciler.report import (
     LedgerError,
     build_figures,
@@ -30,7 +31,6 @@ from reconciler.report import (
 )
 from reconciler.report.figures import report_periods
 from reconciler.report.history import PERIOD_RE, current_period, ledger_files
-from reconciler.config.diagnostics import display_path
 from reconciler.repository import ConfigNotFound, ConfigRepository
 from reconciler.runtime import default_ledger
 

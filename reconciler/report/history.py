@@ -30,9 +30,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reconciler.ledger import LedgerCorrupt as LedgerError  # noqa: F401 - re-exported for the command
 from reconciler.ledger import (
