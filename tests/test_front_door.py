@@ -407,3 +407,28 @@ def test_the_modelines_of_this_repository_point_at_the_shipped_schemas():
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("$schema=", 1)[1]).resolve()
         assert target.is_file() and target.parent == REPO / "reconciler" / "schemas", path
+
+
+def test_retries_are_shown_on_a_terminal_and_nowhere_else(monkeypatch):
+    """The CLI shows the client's per-retry lines on stderr only when stderr is a terminal."""
+    import io
+    import logging
+
+    from reconciler import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    retry_log = logging.getLogger("reconciler.connectwise.client.retry")
+    monkeypatch.setattr(retry_log, "handlers", [])
+    monkeypatch.setattr(retry_log, "propagate", True)
+    pipe = io.StringIO()
+    monkeypatch.setattr(cli.sys, "stderr", pipe)
+    cli._show_retries_on_a_terminal()
+    assert retry_log.handlers == []
+    terminal = Terminal()
+    monkeypatch.setattr(cli.sys, "stderr", terminal)
+    cli._show_retries_on_a_terminal()
+    retry_log.info("ConnectWise GET /x: HTTP 503; retry 1 of 6 in 0.5 s")
+    assert terminal.getvalue() == "ConnectWise GET /x: HTTP 503; retry 1 of 6 in 0.5 s\n"
