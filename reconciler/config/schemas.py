@@ -18,19 +18,39 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from referencing import Registry, Resource
 
 from reconciler.config.diagnostics import Diagnostic
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
+
+def _integer(_checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _number(_checker: Any, instance: Any) -> bool:
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and math.isfinite(instance))
+
+
+# The schema types mean what the code can use: JSON Schema calls 10.0 an integer, but a billing
+# day of 10.0 crashed `apply`, and .inf/.nan pass every minimum/maximum. So an integer is a
+# whole number written without a point, and a number is finite (quickcheck.py agrees).
+TYPE_CHECKER = Draft202012Validator.TYPE_CHECKER.redefine_many(
+    {"integer": _integer, "number": _number}
+)
+Validator = validators.extend(Draft202012Validator, type_checker=TYPE_CHECKER)
+
 
 def _schema_dir() -> Path:
     # An editable install (and every test) sees the repository beside the package; a plain
@@ -66,7 +86,7 @@ class Schemas:
     stays the only source of error messages.
     """
 
-    validators: dict[str, Draft202012Validator]
+    validators: dict[str, Any]
     documents: dict[str, dict[str, Any]]
     problems: tuple[Diagnostic, ...] = ()
     quick: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
@@ -133,7 +153,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
         (document["$id"], Resource.from_contents(document)) for document in documents.values()
     )
     validators = {
-        kind: Draft202012Validator(document, registry=registry)
+        kind: Validator(document, registry=registry)
         for kind, document in documents.items()
     }
     quick = {}
@@ -265,6 +285,8 @@ def _message(error: ValidationError, path: JsonPath) -> str:
             message += " (remove the quotes)"
         elif value == "string" and isinstance(instance, (int, float, bool)):
             message += f' (quote it: "{_yaml_scalar(instance)}")'
+        else:
+            message += _yaml11_hint(instance, value)
         return message
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"{error.message}: {label} must be {_range(schema)}"
@@ -357,7 +379,7 @@ def _type_words(expected: str | list[str]) -> str:
 def _is_type(instance: Any, expected: str | list[str]) -> bool:
     if isinstance(expected, list):
         return any(_is_type(instance, t) for t in expected)
-    return Draft202012Validator.TYPE_CHECKER.is_type(instance, expected)
+    return TYPE_CHECKER.is_type(instance, expected)
 
 
 def _show(value: Any) -> str:
@@ -378,7 +400,37 @@ def _yaml_scalar(value: Any) -> str:
     return str(value)
 
 
+_YAML11_BOOLS = {
+    **dict.fromkeys(("yes", "y", "on"), "true"),
+    **dict.fromkeys(("no", "n", "off"), "false"),
+}
+
+
+def _yaml11_hint(instance: Any, expected: str | list[str]) -> str:
+    """What to write instead, for values YAML 1.1 tools read differently than YAML 1.2 does."""
+    if expected == "boolean" and isinstance(instance, str):
+        word = _YAML11_BOOLS.get(instance.lower())
+        if word:
+            return f" (YAML 1.2 reads {instance} as text: write {word})"
+    if expected == "integer" and isinstance(instance, float) and math.isfinite(instance):
+        if instance.is_integer():
+            return f" (write {int(instance)}, without a decimal point)"
+    if expected == "integer" and isinstance(instance, str):
+        text = instance.replace("_", "")
+        for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
+            try:
+                if text.lower().startswith(prefix):
+                    return f" (YAML 1.2 reads {instance} as text: write {int(text[2:], base)})"
+            except ValueError:
+                break
+        if text.isdigit():
+            return f" (YAML 1.2 reads {instance} as text: write {int(text)})"
+    return ""
+
+
 def _looks_numeric(text: str) -> bool:
+    if "_" in text:  # Python's float() reads 1_000; YAML 1.2 does not
+        return False
     try:
         float(text)
     except ValueError:

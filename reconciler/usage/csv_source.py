@@ -11,6 +11,11 @@ Decisions: unknown columns are an error (a misspelt `workstation` column silentl
 would drop figures from executive summaries); a header-only file is valid and means "no
 usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
 quantities are plain non-negative integers (no `+5`, `1.0` or `1e3`).
+
+Untrusted content: the file may not be what it claims (a pull request can point usage.path at
+any file in the repository), so messages quote a cell only as a short escaped excerpt
+(`paths.excerpt`), never a whole line, and a file above `MAX_BYTES` (or a device or FIFO) is
+refused before it is read.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from reconciler.config.paths import FileTooBig, excerpt, read_limited
+
 from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid
 
 REQUIRED = ("trend_customer_id", "product", "quantity")
+MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: ~250,000 rows, fifty times the largest MSP we know
 _INTEGER = re.compile(r"^[0-9]+$")
 _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -48,11 +56,13 @@ def read_csv(path: Path, products: Iterable[str]) -> Usage:
 
 def _decode(path: Path, shown: str) -> str:
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_BYTES)
     except OSError as exc:
         raise UsageInvalid(
             [UsageError(shown, 1, f"cannot read usage file: {exc.strerror or exc}")]
         ) from None
+    except FileTooBig as exc:
+        raise UsageInvalid([UsageError(shown, 1, f"usage file: {exc}")]) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -156,7 +166,8 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
     unknown = [name for name in header if name not in allowed]
     if unknown:
         problems.append(
-            f"unknown column(s) {', '.join(repr(u) for u in unknown)}; allowed: "
+            f"unknown column(s) {', '.join(excerpt(u) for u in unknown[:5])}"
+            f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''}; allowed: "
             f"{', '.join(allowed)}"
         )
     duplicated = sorted({name for name in header if header.count(name) > 1})
@@ -174,12 +185,12 @@ def _count(cell: str, name: str, errors: list[str]) -> int | None:
     elif not cell:
         errors.append(f"empty {name}")
     else:
-        errors.append(f"{name} must be a whole number, got {cell!r}")
+        errors.append(f"{name} must be a whole number, got {excerpt(cell)}")
     return None
 
 
 def _unknown_product(product: str, products: set[str]) -> str:
-    message = f"unknown product {product!r}"
+    message = f"unknown product {excerpt(product)}"
     close = difflib.get_close_matches(product, sorted(products), n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"
