@@ -16,6 +16,7 @@ from typing import Iterator, Mapping
 
 from reconciler.config.model import Config
 from reconciler.connectwise import Client, Credentials
+from reconciler.secrets import check_env
 
 SANDBOX_DIR = Path(".sandbox")
 DEFAULT_LEDGER = Path("state/ledger.jsonl")
@@ -61,6 +62,9 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
             f"missing ConnectWise credentials: set {', '.join(missing)} in the environment "
             "(or run with --sandbox to use the embedded simulator)"
         )
+    problem = check_env(env, CREDENTIAL_VARIABLES)
+    if problem:
+        raise MissingCredentials(problem)
     client = Client(
         config.connectwise.url,
         Credentials(config.connectwise.company_id, env["CW_PUBLIC_KEY"], env["CW_PRIVATE_KEY"], env["CW_CLIENT_ID"]),

@@ -12,18 +12,20 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.secrets import scrub
+
 _BASIC = re.compile(r"(?i)(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret value and any `Basic ...` credential blob replaced by `***`.
+    """`text` with every form of every secret (raw, URL-encoded, base64, any case: see
+    `reconciler.secrets`) and any `Basic ...` credential blob replaced by `***`.
 
-    Keys never go into URLs, so this should never fire; it is the belt to that braces,
-    applied to every message that came from outside our own code (requests, urllib3, bodies).
+    Keys never go into URLs, so this fires only when a server or proxy echoes a request back;
+    it is applied to every message that came from outside our own code (requests, urllib3,
+    bodies, reason phrases).
     """
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _BASIC.sub(r"\1 ***", text)
+    return _BASIC.sub(r"\1 ***", scrub(text, secrets))
 
 
 class ConnectWiseError(Exception):

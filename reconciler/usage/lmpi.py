@@ -30,6 +30,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from reconciler.connectwise.errors import redact
+from reconciler.secrets import check_env
+
 from .base import Usage, UsageSourceError
 from .products import product_key
 
@@ -128,8 +131,7 @@ class LmpiClient:
                 detail = response.json().get("message") or ""
             except (ValueError, AttributeError):
                 detail = response.reason or ""
-            for secret in self._secrets:
-                detail = detail.replace(secret, "***")
+            detail = redact(str(detail), self._secrets)[:300]  # masked before cut: no half key
             raise LmpiError(f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip())
         try:
             return response.json()
@@ -204,6 +206,8 @@ def read_lmpi(
                 continue
             units = int(lic.get("units") or 0)
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
+    # Customer and product ids come from the server: an echoing one must not leak our keys.
+    warnings = [redact(w, getattr(client, "_secrets", ())) for w in warnings]
     for warning in warnings:
         log.warning("LMPI: %s", warning)
     return Usage(quantities=quantities, extra={}, source="lmpi", warnings=tuple(warnings))
@@ -217,4 +221,7 @@ def lmpi_from_env(env: Mapping[str, str] = os.environ) -> LmpiClient:
             f"usage source lmpi needs environment variable(s) {', '.join(missing)} "
             f"(set {ENV_URL}, {ENV_TOKEN} and {ENV_SECRET})"
         )
+    problem = check_env(env, (ENV_TOKEN, ENV_SECRET))
+    if problem:
+        raise LmpiError(problem)
     return LmpiClient(env[ENV_URL], env[ENV_TOKEN], env[ENV_SECRET])
