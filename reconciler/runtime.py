@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from reconciler import trust
 from reconciler.config.model import Config
 from reconciler.connectwise import Client, Credentials
 from reconciler.secrets import check_env
@@ -32,6 +33,7 @@ class Backends:
     client: Client
     usage_env: Mapping[str, str]
     sandbox: object | None = None
+    notes: list[str] = field(default_factory=list)  # for the plan's warnings (see trust.py)
 
 
 def default_ledger(sandbox: bool) -> Path:
@@ -65,10 +67,14 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
     problem = check_env(env, CREDENTIAL_VARIABLES)
     if problem:
         raise MissingCredentials(problem)
+    try:  # a pull request never chooses where the keys go
+        connection = trust.connection(config, env)
+    except trust.Untrusted as error:
+        raise MissingCredentials(str(error)) from None
     client = Client(
-        config.connectwise.url,
+        connection.url,
         Credentials(config.connectwise.company_id, env["CW_PUBLIC_KEY"], env["CW_PRIVATE_KEY"], env["CW_CLIENT_ID"]),
         api_version=config.connectwise.api_version,
         requests_per_minute=config.connectwise.requests_per_minute,
     )
-    yield Backends(client=client, usage_env=env)
+    yield Backends(client=client, usage_env=env, notes=[connection.note] if connection.note else [])

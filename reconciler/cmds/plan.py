@@ -138,7 +138,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     )
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.client, config, usage, view, options, progress=update)
-    plan.warnings = view.warnings + plan.warnings
+    plan.warnings = list(getattr(backends, "notes", [])) + view.warnings + plan.warnings
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
                     "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
                     "changed_since": inv.changed_since}
