@@ -119,7 +119,7 @@ def test_a_huge_file_is_refused_by_size_before_parsing(repo):
 
 
 def test_many_errors_print_a_limited_number_then_and_n_more(repo):
-    (repo / ACME).write_text("".join(f"k{i}: v\n" for i in range(5000)))
+    (repo / ACME).write_text("".join(f"k{i}: v\n" for i in range(900)))
     result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 1
     lines = result.output.splitlines()
@@ -200,3 +200,28 @@ def test_the_installed_cli_refuses_a_bomb_in_time_and_memory(repo, bomb):
     assert int(peak_kib) < 500 * 1024
     assert sandbox_writes(repo) == 0
     assert not (repo / ".sandbox/ledger.jsonl").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("".join(f"k{i}: v\n" for i in range(95_000)), "more than 20,000 lines and list items"),  # 0.9 MB
+    ("x: [" + ",".join(["1"] * 400_000) + "]\n", "more than 20,000 lines and list items"),
+    ("agreements:\n" + "".join(f"  p{i}: default\n" for i in range(5_000)), "more than 1,000 keys"),
+    ("a: &a [" + ",".join(["1"] * 900) + "]\nb: [" + ",".join(["*a"] * 900) + "]\n", "too many values"),
+])
+def test_crowded_files_are_refused_fast(repo, text, message):
+    (repo / ACME).write_text(text)
+    started = time.monotonic()
+    found = errors(repo)
+    assert time.monotonic() - started < 1.5
+    assert len(found) == 1 and found[0].startswith(f"{ACME}:") and message in found[0], found
+
+
+def test_a_wrong_csv_stops_after_a_thousand_errors(repo):
+    (repo / "usage/seats.csv").write_text("trend_customer_id,product,quantity\n" +
+                                          "".join(f"c{i},nope{i},x\n" for i in range(50_000)))
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["--sandbox", "plan"])
+    assert time.monotonic() - started < 3
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) <= MAX_PRINTED + 1 and "more problems" in lines[-1]

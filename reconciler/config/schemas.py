@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import json
 import math
 import re
@@ -61,6 +62,7 @@ def _schema_dir() -> Path:
 
 SCHEMA_DIR = _schema_dir()
 SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.json"}
+MAX_PER_FILE = 200  # schema problems reported per file
 # `reconcile import` writes this where it cannot know the Trend customer id.
 PLACEHOLDER_ID = "REPLACE-ME"
 
@@ -169,9 +171,19 @@ def schema_errors(doc: YamlDocument, kind: str, schemas: Schemas) -> list[Diagno
     quick = schemas.quick.get(kind)
     if quick is not None and quick(doc.data):
         return []
-    found: list[Diagnostic] = []
-    for error in schemas.validators[kind].iter_errors(doc.data):
-        found.extend(_diagnostics(doc, error))
+
+    def every() -> Iterator[Diagnostic]:
+        for error in schemas.validators[kind].iter_errors(doc.data):
+            yield from _diagnostics(doc, error)
+
+    # Stop early: a generated file with 20,000 unknown keys would otherwise cost a did-you-mean
+    # each (seconds), for messages nobody reads past the first screen.
+    found = list(itertools.islice(every(), MAX_PER_FILE + 1))
+    if len(found) > MAX_PER_FILE:
+        found[MAX_PER_FILE:] = [
+            doc.diagnostic((), f"more than {MAX_PER_FILE} schema problems in this file; "
+                           "fix these first (is this the right file?)")
+        ]
     # oneOf branches and `required` can repeat themselves; keep each problem once.
     return list(dict.fromkeys(found))
 

@@ -13,7 +13,9 @@ and only `true`/`false` (any capitalisation PyYAML 1.2 allows) are booleans. A v
 YAML versions read differently then meets the schema, which says what to write instead.
 
 Limits (a config file is a few hundred bytes; these stop hostile input in milliseconds, each
-with a `file:line:col` error): a file may hold at most `MAX_FILE_BYTES`; building its data may
+with a `file:line:col` error): a file may hold at most `MAX_FILE_BYTES` and
+`MAX_LINES_AND_ITEMS` lines and flow-list commas together, and a mapping or list at most
+`MAX_ENTRIES` entries; building its data may
 expand aliases (`*name`, `<<: *name`) at most `MAX_ALIAS_EXPANSIONS` times and visit at most
 `MAX_NODES` nodes, so a billion-laughs or merge-key bomb is refused before it costs memory.
 
@@ -47,7 +49,13 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 MAX_FILE_BYTES = 1024 * 1024  # 1 MiB: a customer file is about 500 bytes, global.yaml a few KB
 MAX_ALIAS_EXPANSIONS = 1_000  # `*alias` / `<<: *alias` uses per file
-MAX_NODES = 100_000  # values built per file, aliases expanded (a 1 MiB file of `k: v` fits)
+MAX_NODES = 50_000  # values built per file, aliases expanded
+# Lines plus commas: every YAML value needs one or the other, so this bounds the parser's work
+# (libyaml builds a Python node per value) before it starts. global.yaml is about 60 lines.
+MAX_LINES_AND_ITEMS = 20_000
+# Keys of one mapping / items of one list: the largest real ones (products, agreements) hold a
+# few dozen; thousands would cost seconds of did-you-mean suggestions for nothing.
+MAX_ENTRIES = 1_000
 
 JsonPath = tuple[str | int, ...]
 LineCol = tuple[int, int]
@@ -183,6 +191,15 @@ def read_yaml(path: Path) -> tuple[YamlDocument | None, list[Diagnostic]]:
         return whole_file(
             f"not valid UTF-8 (byte 0x{raw[error.start]:02x}); save the file as UTF-8", line, col
         )
+    crowded = _crowded_at(raw)
+    if crowded is not None:
+        line, col = _byte_position(raw, crowded)
+        return whole_file(
+            f"more than {MAX_LINES_AND_ITEMS:,} lines and list items: a config file is small "
+            "(is this the right file?)",
+            line,
+            col,
+        )
     try:
         root = yaml.compose(text, Loader=_Core12Loader)
     except yaml.YAMLError as error:
@@ -245,6 +262,7 @@ class _Builder:
                 self._check_tag(node, _MAP, path)
                 return self._mapping(node, path)
             self._check_tag(node, _SEQ, path)
+            self._check_size(node, len(node.value), "items")
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         finally:
             self._active.discard(id(node))
@@ -270,7 +288,14 @@ class _Builder:
                 self.doc.diagnostic(path, f"unsupported YAML tag {_short(node.tag)}")
             )
 
+    def _check_size(self, node: Node, size: int, what: str) -> None:
+        if size > MAX_ENTRIES:
+            raise _TooBig(
+                node, f"more than {MAX_ENTRIES:,} {what} in one mapping or list: is this the right file?"
+            )
+
     def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any]:
+        self._check_size(node, len(node.value), "keys")
         result: dict[str, Any] = {}
         merges: list[Node] = []
         for key_node, value_node in node.value:
@@ -300,6 +325,7 @@ class _Builder:
             result[key] = self.build(value_node, child)
         for merge in merges:
             self._merge(result, merge, path)
+        self._check_size(node, len(result), "keys")
         return result
 
     def _merge(self, result: dict[str, Any], merge: Node, path: JsonPath) -> None:
@@ -337,6 +363,16 @@ def _short(tag: str) -> str:
 
 def _at(doc: YamlDocument, mark: LineCol, path: JsonPath, message: str) -> Diagnostic:
     return Diagnostic(doc.display, mark[0], mark[1], message, format_json_path(path))
+
+
+def _crowded_at(raw: bytes) -> int | None:
+    """Offset of the separator beyond MAX_LINES_AND_ITEMS, or None (counted in C first)."""
+    if raw.count(b"\n") + raw.count(b",") <= MAX_LINES_AND_ITEMS:
+        return None
+    for seen, match in enumerate(re.finditer(rb"[\n,]", raw)):
+        if seen == MAX_LINES_AND_ITEMS:
+            return match.start()
+    return None  # pragma: no cover - the counts above said there are more
 
 
 def _byte_position(raw: bytes, offset: int) -> LineCol:
