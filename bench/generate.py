@@ -66,6 +66,7 @@ class Meta:
     referenced_agreements: int  # distinct agreements the config's mappings resolve to
     usage_rows: int
     seed: int
+    active_agreements: int = 0  # active agreements of configured companies: each one's additions are read
 
 
 def generate(out: Path, n: int, seed: int = 7) -> Meta:
@@ -92,7 +93,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
     agreements: list[dict] = []
     additions: list[dict] = []
     usage_rows: list[tuple[str, str, int]] = []
-    referenced = 0
+    referenced = active = 0
 
     def add(agreement: dict, identifier: str, quantity: int, **extra) -> None:
         record = addition_record(agreement, catalog[identifier], quantity, **extra)
@@ -112,6 +113,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
         trend_id = str(uuid.uuid5(NAMESPACE, identifier))
         company = {**company_record(identifier, name), "id": new_id("company")}
         companies.append(company)
+        first_agreement = len(agreements)
 
         default = agreement(company, rng.choice(AGREEMENT_TYPES[:2]), f"{name} Managed")
         if rng.random() < 0.03:
@@ -160,6 +162,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
             usage_rows.append((trend_id, rng.choice(unmapped), rng.randint(1, 20)))
 
         if in_config:
+            active += sum(1 for a in agreements[first_agreement:] if not a.get("cancelledFlag"))
             _write_customer(out / "config" / "customers" / f"customer-{i:05d}.yaml",
                             name, trend_id, identifier, mapping)
         else:
@@ -184,6 +187,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
 
     meta = Meta(customers=n, companies=len(companies), agreement_types=len(types), agreements=len(agreements),
                 catalog_items=len(catalog), additions=len(additions), referenced_agreements=referenced,
+                active_agreements=active,
                 usage_rows=len(usage_rows), seed=seed)
     (out / "meta.json").write_text(json.dumps(asdict(meta), indent=2) + "\n", encoding="utf-8")
     return meta

@@ -43,10 +43,11 @@ DEFAULT_RATE = 900  # connectwise.requests_per_minute default
 
 def lower_bound(meta: Meta) -> int:
     """List pages of companies, agreements, agreement types and catalog, plus one additions read
-    per agreement the config refers to."""
+    per active agreement of a configured company (a mapped product has one owner per company,
+    so every active agreement must be looked at for a stray addition of it)."""
     pages = sum(max(1, math.ceil(count / PAGE)) for count in
                 (meta.companies, meta.agreements, meta.agreement_types, meta.catalog_items))
-    return pages + meta.referenced_agreements
+    return pages + meta.active_agreements
 
 
 # ---- validate ---------------------------------------------------------------------------------

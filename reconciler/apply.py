@@ -1,10 +1,10 @@
-"""Apply a plan: ConnectWise writes for the customers that are due, bracketed by ledger records.
+"""Apply a plan: writes to the PSA for the customers that are due, bracketed by ledger records.
 
 Per customer: re-check the ledger (a saved plan may be older than another run's send), write
 an `intent`, perform the changes (cancels, then updates, then creates: a moved product is
 never billed on two agreements at once), then write the `result`. A failure is recorded as a
 `failed` result with the changes that did happen, and the next run re-plans from ConnectWise,
-so a rerun converges. Customers run in parallel on the shared, rate-limited client.
+so a rerun converges. Customers run in parallel on the shared, rate-limited target.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from reconciler.connectwise import ConnectWiseError
 from reconciler.ledger import Ledger, LedgerView
 from reconciler.plan import Change, CustomerPlan, Plan
-from reconciler.state import iso_date
+from reconciler.state import Addition, ExecutiveSummary, SummaryReport, plain_number, tool_marker
+from reconciler.target import Target, TargetError
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
 
@@ -25,7 +25,7 @@ ORDER = {"cancel": 0, "update": 1, "create": 2}
 class CustomerResult:
     customer: str
     connectwise_company: str
-    status: str  # sent | unchanged | not due | skipped | failed
+    status: str  # sent | unchanged | not due | missed | skipped | summary sent | would send | failed
     reason: str
     period: str | None = None
     trigger: str | None = None
@@ -44,30 +44,79 @@ class ApplyOptions:
     dry_run: bool = False
 
 
-def _addition_body(change: Change, catalog_id: int | None) -> dict[str, Any]:
-    product: dict[str, Any] = {"identifier": change.connectwise_product}
-    if catalog_id is not None:
-        product["id"] = catalog_id
-    body: dict[str, Any] = {"product": product, "quantity": change.after, "billCustomer": "Billable"}
-    if change.effective_date:
-        body["effectiveDate"] = iso_date(change.effective_date)
-    return body
+class ConcurrentAddition(TargetError):
+    """An addition of the product appeared on the agreement between the plan and the create,
+    and this tool did not make it: creating another would bill twice."""
 
 
-def apply_change(client, change: Change, catalog_ids: dict[str, int]) -> dict[str, Any]:
-    """Perform one addition change; returns the addition record ConnectWise now holds.
+def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
+    """Active additions of the change's catalog item, lowest id first."""
+    wanted = change.connectwise_product.casefold()
+    return sorted((a for a in additions if a.active and a.product_identifier.casefold() == wanted),
+                  key=lambda a: a.id)
 
-    Creates go through `Client.create_addition`, which never re-POSTs blindly: after an
-    ambiguous failure it reads the agreement back and adopts the addition if it was created.
+
+def apply_change(target: Target, change: Change, catalog_ids: dict[str, int], marker: str = "",
+                 side_effects: list[Change] | None = None) -> dict[str, Any]:
+    """Perform one addition change; returns {id, quantity} of the addition that now bills it.
+
+    Creates go through `create_once`; extra writes it makes (cancelling a race's duplicate) are
+    appended to `side_effects` so the ledger names them.
     """
     agreement_id = change.agreement.id
     if change.action == "update":
-        return client.update_addition(agreement_id, change.addition_id,
-                                      [{"op": "replace", "path": "quantity", "value": change.after}])
+        target.set_quantity(agreement_id, change.addition_id, change.after)
+        return {"id": change.addition_id, "quantity": change.after}
     if change.action == "cancel":
-        return client.cancel_addition(agreement_id, change.addition_id, change.effective_date)
-    catalog_id = catalog_ids.get(change.connectwise_product.casefold())
-    return client.create_addition(agreement_id, _addition_body(change, catalog_id))
+        target.cancel_addition(agreement_id, change.addition_id, change.effective_date, zero_quantity=change.after == 0)
+        return {"id": change.addition_id}
+    return create_once(target, change, catalog_ids, marker, side_effects if side_effects is not None else [])
+
+
+def create_once(target: Target, change: Change, catalog_ids: dict[str, int], marker: str,
+                side_effects: list[Change]) -> dict[str, Any]:
+    """Create an addition so that two applies racing on one agreement end with one.
+
+    No shared lock is needed. Right before the POST the agreement is read again: an addition of
+    the product that another run of this tool created meanwhile is adopted (its quantity set),
+    one typed by hand fails the customer. The target never re-POSTs blindly.
+    After the create the agreement is read back: when several active additions of the product
+    exist, the lowest id stays and every other one this tool created (this run's included) is
+    cancelled at quantity 0, so both racers converge on the same survivor. A read-back can miss
+    a create that commits a moment later; the plan applies the same rule on every later run.
+    """
+    agreement_id = change.agreement.id
+    additions = target.additions(agreement_id)
+    present = _same_product(additions, change)
+    if present and not present[0].created_by_tool:
+        raise ConcurrentAddition(
+            f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on {change.agreement.label} "
+            "since the plan was made and was not created by this tool; plan again"
+        )
+    if present:
+        record: dict[str, Any] = {"id": present[0].id, "quantity": present[0].quantity}
+    else:
+        created = target.create_addition(
+            agreement_id, change.connectwise_product, change.after, change.effective_date, marker,
+            catalog_id=catalog_ids.get(change.connectwise_product.casefold()), known_ids={a.id for a in additions},
+        )
+        record = {"id": created.id, "quantity": created.quantity}
+    survivors = _same_product(target.additions(agreement_id), change)
+    if not survivors:
+        return record
+    keep = survivors[0]
+    for extra in survivors[1:]:
+        if not extra.created_by_tool:
+            continue  # typed by hand: never ours to cancel; the next plan fails the customer
+        target.cancel_addition(agreement_id, extra.id, change.effective_date, zero_quantity=True)
+        side_effects.append(Change(
+            "cancel", "addition", change.customer, change.connectwise_company, change.agreement, change.product,
+            change.connectwise_product, extra.id, plain_number(extra.quantity), 0, change.effective_date,
+            f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
+        ))
+    if keep.quantity != change.after:
+        target.set_quantity(agreement_id, keep.id, change.after)
+    return {"id": keep.id, "quantity": change.after}
 
 
 def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict[str, Any]) -> dict[str, Any]:
@@ -86,22 +135,30 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
     return additions
 
 
-def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def _company_fields(cp: CustomerPlan, day: int | None) -> dict[str, Any]:
+    """What the ledger keeps so a later run can tell the company record it billed (an identifier
+    can be reused after a rename) and the day of the month the period was sent under (a later
+    change of the day must not skip a period)."""
+    return {"connectwise_company_id": cp.connectwise_company_id,
+            "connectwise_company_name": cp.connectwise_company_name, "day": day}
+
+
+def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
     """Billing first, then the executive summary; each has its own schedule and ledger records."""
-    result = apply_billing(client, cp, ledger, view, options, catalog_ids)
-    outcome = apply_summary(client, cp, ledger, view, options)
+    result = apply_billing(target, cp, ledger, view, options, catalog_ids)
+    outcome = apply_summary(target, cp, ledger, view, options)
     if outcome is not None:
         ok, text = outcome
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
             result.status = "failed"
-        elif result.status in ("not due", "missed", "skipped"):
+        elif result.status in ("not due", "skipped"):  # never over "missed": that hides a missed bill
             result.status = "summary sent" if not options.dry_run else result.status
     return result
 
 
-def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
+def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
                   options: ApplyOptions) -> tuple[bool, str] | None:
     """Post this period's executive summary once. The groupIdentifier is a stable key of
     customer and period, and `create_management_summary_report` reads back by it after an
@@ -116,24 +173,42 @@ def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
     if options.dry_run:
         return (True, f"executive summary for {schedule.period} would be posted") if change else None
     common = dict(kind="summary", customer=cp.customer, connectwise_company=cp.connectwise_company,
-                  period=schedule.period, trigger=trigger)
+                  period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if change is None:
         if cp.summary_report_id is None:
             return None
-        # Posted by a run that died before its result: settle the ledger, post nothing.
+        # Posted by a run that died before its result (or by a racing run): settle the ledger,
+        # post nothing, and remove what a race posted twice.
+        try:
+            for duplicate in cp.summary_duplicate_ids:
+                target.delete_summary(cp.connectwise_company_id, duplicate)
+        except TargetError as error:
+            return False, f"executive summary duplicates could not be removed: {error}"
         ledger.result(status="sent", error=None, changes=[], report_id=cp.summary_report_id, **common)
         return True, f"executive summary for {schedule.period} already in ConnectWise (report {cp.summary_report_id})"
     ledger.intent(changes=[change.as_json()], **common)
     try:
-        record = client.create_management_summary_report(int(change.after["company"]["id"]), change.after)
-    except ConnectWiseError as error:
+        report = post_summary_once(target, ExecutiveSummary.from_json(change.after))
+    except TargetError as error:
         ledger.result(status="failed", error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
-    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=record.get("id"), **common)
-    return True, f"executive summary for {schedule.period} posted (report {record.get('id')})"
+    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common)
+    return True, f"executive summary for {schedule.period} posted (report {report.id})"
 
 
-def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryReport:
+    """Post an executive summary so that two applies racing end with one report per group key:
+    an existing one is adopted (`Target.post_summary`), and after the post the reports are read
+    back; the lowest id stays and the others, all carrying this tool's own group key, are
+    deleted (reports bill nothing and have no cancel date)."""
+    posted = target.post_summary(summary)
+    reports = sorted(target.summaries(summary.company_id, summary.group), key=lambda r: r.id)
+    for duplicate in reports[1:]:
+        target.delete_summary(summary.company_id, duplicate.id)
+    return reports[0] if reports else posted
+
+
+def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                   catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
     result = CustomerResult(cp.customer, cp.connectwise_company, "not due", cp.reason,
@@ -165,14 +240,19 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
         return result
 
     common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
-                  period=schedule.period, trigger=trigger)
+                  period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if changes:
         ledger.intent(changes=[c.as_json() for c in changes], **common)
     applied: list[tuple[Change, dict[str, Any]]] = []
+    marker = tool_marker(ledger.run_id)
     try:
         for change in changes:
-            applied.append((change, apply_change(client, change, catalog_ids)))
-    except ConnectWiseError as error:
+            side_effects: list[Change] = []
+            try:
+                applied.append((change, apply_change(target, change, catalog_ids, marker, side_effects)))
+            finally:
+                applied.extend((extra, {"id": extra.addition_id}) for extra in side_effects)
+    except TargetError as error:
         result.status, result.reason = "failed", str(error)
         result.applied = [c.as_json() for c, _ in applied]
         ledger.result(status="failed", error=str(error), changes=result.applied,
@@ -187,12 +267,12 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
     return result
 
 
-def apply_plan(client, plan: Plan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                catalog_ids: dict[str, int], workers: int = 8,
                progress: Callable[[int], None] | None = None) -> list[CustomerResult]:
     def work(cp: CustomerPlan) -> CustomerResult:
         try:
-            return apply_customer(client, cp, ledger, view, options, catalog_ids)
+            return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
             return CustomerResult(cp.customer, cp.connectwise_company, "failed", f"{type(error).__name__}: {error}")
         finally:

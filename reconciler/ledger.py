@@ -144,11 +144,11 @@ class Ledger:
         return full
 
     def intent(self, *, kind: str, customer: str, connectwise_company: str, period: str,
-               trigger: str, changes: Iterable[dict[str, Any]]) -> dict[str, Any]:
+               trigger: str, changes: Iterable[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return self.append({
             "event": "intent", "kind": kind, "customer": customer,
             "connectwise_company": connectwise_company, "period": period, "trigger": trigger,
-            "changes": list(changes),
+            "changes": list(changes), **extra,
         })
 
     def result(self, *, kind: str, customer: str, connectwise_company: str, period: str,

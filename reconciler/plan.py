@@ -6,7 +6,12 @@ rules below then decide what a missing or extra record means:
 
 - desired, not in ConnectWise          -> create (effectiveDate = the period's billing date)
 - both, quantities differ              -> update (PATCH quantity)
-- in ConnectWise, product now mapped to another agreement -> cancel (cancelledDate; never DELETE)
+- in ConnectWise on any other agreement of the company, product mapped -> cancel
+  ("P now bills to A"; cancelledDate, never DELETE), unless the customer's `also_bills_to` names
+  that agreement for the product (then left alone and noted)
+- two active additions of one mapped product on one agreement, the extra ones created by this
+  tool (a race between two applies) -> the lowest id stays, the others are cancelled at
+  quantity 0; an extra one typed by hand fails the customer
 - in ConnectWise, mapped, usage gone   -> cancel only with `billing.prune`; otherwise kept, noted
 - additions of products outside the catalog, or of catalog products the customer does not
   map, are never touched.
@@ -91,8 +96,11 @@ class CustomerPlan:
     managed_count: int = 0
     summary_schedule: Schedule | None = None
     summary_report_id: int | None = None  # this period's executive summary, when ConnectWise already has it
+    summary_duplicate_ids: list[int] = field(default_factory=list)  # the same summary posted again by a race
     # product key -> the addition billing it now ({id, agreement_id, agreement, quantity, connectwise_product})
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connectwise_company_id: int | None = None  # the company record the identifier resolved to
+    connectwise_company_name: str | None = None
 
     @property
     def due(self) -> bool:
@@ -155,42 +163,62 @@ def diff_customer(
     actual: CompanyState,
     catalog_identifiers: set[str],
     product_keys_by_identifier: dict[str, str],
-    previous_agreements: dict[str, int],
     effective_date: date,
     prune: bool,
+    also_bills_to: dict[str, set[int]] | None = None,
 ) -> tuple[list[Change], list[str]]:
     """Changes that make ConnectWise match the desired state, plus notes for the reader.
 
-    `previous_agreements`: product key -> agreement id from the last successful send, so a
-    product whose mapping moved to another agreement gets its old addition cancelled even
-    when the old agreement is no longer referenced by the config.
-    Raises CustomerError on two active additions of one product on one agreement.
+    `actual` holds the additions of every active agreement of the company (and of the agreements
+    the last send billed), so a mapped product billed anywhere else is seen and cancelled;
+    `also_bills_to`: product key -> agreement ids where the customer file allows a second,
+    hand-kept addition of it. Two active additions of one mapped product on one agreement are
+    resolved when every extra one was created by this tool (a race); otherwise CustomerError.
     """
+    also_bills_to = also_bills_to or {}
     customer: Customer = desired.customer
     company = customer.connectwise_company
     catalog = {i.casefold() for i in catalog_identifiers}
     by_identifier = {i.casefold(): k for i, k in product_keys_by_identifier.items()}
-
-    actual_index: dict[str, Addition] = {}
-    for agreement_id, additions in actual.additions.items():
-        for addition in additions:
-            if not addition.active or addition.product_identifier.casefold() not in catalog:
-                continue  # history, or a product this tool does not manage
-            key = _key(agreement_id, addition.product_identifier)
-            if key in actual_index:
-                raise CustomerError(
-                    f"two active additions of {addition.product_identifier} on agreement {agreement_id} "
-                    f"(ids {actual_index[key].id} and {addition.id}); cancel one in ConnectWise first"
-                )
-            actual_index[key] = addition
-
-    desired_index = {
-        _key(d.agreement.id, d.connectwise_product): d for d in desired.additions.values()
-    }
+    mapped_identifiers = {i for i, k in by_identifier.items() if k in desired.agreements}
     agreements = {a.id: a for a in actual.agreements}
     for d in desired.additions.values():
         agreements.setdefault(d.agreement.id, d.agreement)
 
+    def agreement_of(addition: Addition) -> Agreement:
+        return agreements.get(addition.agreement_id) or Agreement(addition.agreement_id, f"#{addition.agreement_id}", "?", 0)
+
+    changes: list[Change] = []
+    notes: list[str] = []
+    actual_index: dict[str, Addition] = {}
+    for key, group in sorted(_active_by_key(actual, catalog).items()):
+        keep, *extras = sorted(group, key=lambda a: a.id)
+        actual_index[key] = keep
+        if not extras:
+            continue
+        identifier = keep.product_identifier.casefold()
+        if identifier not in mapped_identifiers:
+            continue  # a catalog product this customer does not map: not ours to touch
+        typed_by_hand = [a for a in extras if not a.created_by_tool]
+        if typed_by_hand:
+            raise CustomerError(
+                f"{len(group)} active additions of {keep.product_identifier} on agreement "
+                f"{agreement_of(keep).label} (ids {', '.join(str(a.id) for a in group)}); "
+                f"addition {typed_by_hand[0].id} was not created by this tool: cancel the extra ones in ConnectWise first"
+            )
+        # Two runs raced and both created it: the lowest id stays, the others were never meant to
+        # bill, so they are cancelled at quantity 0 (dates alone would leave a one-time fee).
+        product = by_identifier[identifier]
+        for extra in extras:
+            changes.append(Change(
+                "cancel", "addition", customer.slug, company, agreement_of(extra), product, extra.product_identifier,
+                extra.id, plain_number(extra.quantity), 0, effective_date,
+                f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
+            ))
+
+    desired_index = {
+        _key(d.agreement.id, d.connectwise_product): d for d in desired.additions.values()
+    }
     diff = DeepDiff(
         _normalise({k: a.quantity for k, a in actual_index.items()}),
         _normalise({k: d.quantity for k, d in desired_index.items()}),
@@ -201,9 +229,6 @@ def diff_customer(
     added = {_path_key(p) for p in diff.get("dictionary_item_added", [])}
     removed = {_path_key(p) for p in diff.get("dictionary_item_removed", [])}
     changed = {_path_key(p) for p in diff.get("values_changed", {})}
-
-    changes: list[Change] = []
-    notes: list[str] = []
 
     for key in sorted(added):
         d = desired_index[key]
@@ -223,18 +248,25 @@ def diff_customer(
     for key in sorted(removed):
         a = actual_index[key]
         product = by_identifier.get(a.product_identifier.casefold())
-        agreement = agreements.get(a.agreement_id) or Agreement(a.agreement_id, f"#{a.agreement_id}", "?", 0)
+        agreement = agreement_of(a)
         if product is None or product not in desired.agreements:
             continue  # a catalog product this customer does not map: not ours to touch
         target = desired.agreements[product]
-        moved_away = target.id != a.agreement_id
-        if moved_away and (agreement.id in {x.id for x in desired.agreements.values()}
-                           or previous_agreements.get(product) == a.agreement_id):
+        if target.id != a.agreement_id:
+            if a.agreement_id in also_bills_to.get(product, set()):
+                notes.append(
+                    f"{product}: addition {a.id} on {agreement.label} (quantity {a.quantity:g}) left alone: "
+                    f"{customer.path.name} says {product} also bills there (also_bills_to)"
+                )
+                continue
+            # One owner per product and company: an active addition of a mapped product on any
+            # other agreement bills the customer twice (typed by hand, left from TMRM, or from
+            # before the mapping moved).
             changes.append(Change(
                 "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
                 a.id, plain_number(a.quantity), None, effective_date, f"{product} now bills to {target.label}",
             ))
-        elif not moved_away and product not in desired.additions:
+        elif product not in desired.additions:
             if prune:
                 changes.append(Change(
                     "cancel", "addition", customer.slug, company, agreement, product, a.product_identifier,
@@ -246,6 +278,16 @@ def diff_customer(
                     "(billing.prune is off)"
                 )
     return changes, notes
+
+
+def _active_by_key(actual: CompanyState, catalog: set[str]) -> dict[str, list[Addition]]:
+    """Active additions of catalog items, grouped by (agreement, catalog item)."""
+    groups: dict[str, list[Addition]] = {}
+    for agreement_id, additions in actual.additions.items():
+        for addition in additions:
+            if addition.active and addition.product_identifier.casefold() in catalog:
+                groups.setdefault(_key(agreement_id, addition.product_identifier), []).append(addition)
+    return groups
 
 
 def _path_key(path: str) -> str:
@@ -269,6 +311,17 @@ def safety_verdict(
                 f"max_change_percent {safety.max_change_percent:g}%)"
             )
     for change in additions:
+        if change.action in ("create", "update") and change.after is not None and change.after > safety.max_quantity:
+            reasons.append(
+                f"{change.product} quantity {change.after} is above max_quantity {safety.max_quantity}"
+            )
+        elif change.action == "update" and change.before and change.after is not None and change.after > change.before:
+            rise = 100 * (change.after - change.before) / change.before
+            if rise > safety.max_quantity_increase_percent:
+                reasons.append(
+                    f"{change.product} rises {change.before} -> {change.after} ({rise:.0f}% > "
+                    f"max_quantity_increase_percent {safety.max_quantity_increase_percent:g}%)"
+                )
         if change.action == "update" and change.before and change.after is not None and change.after < change.before:
             drop = 100 * (change.before - change.after) / change.before
             if drop > safety.max_quantity_drop_percent:
@@ -304,6 +357,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "notes": cp.notes,
             "fingerprint": cp.fingerprint,
             "current_additions": cp.current_additions,
+            "connectwise_company_id": cp.connectwise_company_id,
+            "connectwise_company_name": cp.connectwise_company_name,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()

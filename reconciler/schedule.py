@@ -14,13 +14,18 @@ Rules, as TMRM had them and as the README states:
 - A customer the ledger has never recorded a send for has no missed run to catch up on: it is
   due as soon as this month's billing date has come (onboarding mid-month bills this month).
   Its previous month is still subject to `catch_up_days`, so nothing stale is sent unasked.
+- A period whose billing date moved into the past because the day changed (sent on the 31st for
+  October, changed to the 5th on 20 November) is due at once: under the day the customer was
+  last sent with, it was not missed yet (the ledger records the day with each send).
+- A period with an intent and no result (a killed run whose writes may have gone through) is
+  finished by the next run however late it comes.
 - `--send-now` ignores all of this and sends the latest period (a manual send).
 """
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
@@ -83,6 +88,7 @@ class Schedule:
     billing_date: date  # that period's billing date
     next_date: date  # when the next scheduled send happens
     reason: str
+    day: int | None = None  # the configured day of the month this decision was made with
 
     @property
     def due(self) -> bool:
@@ -99,13 +105,25 @@ def decide(
     send_now: bool = False,
     what: str = "billing",
     ever_sent: bool = True,
+    sent_day: int | None = None,
+    interrupted_periods: frozenset[str] | set[str] = frozenset(),
 ) -> Schedule:
     """Decide whether a send is due today.
 
     `sent_periods` are the periods the ledger records a successful send of this kind for;
-    `ever_sent` is False for a customer the ledger has no send for at all.
+    `ever_sent` is False for a customer the ledger has no send for at all; `sent_day` is the
+    day of the month the last send was made under (None when the ledger does not say);
+    `interrupted_periods` have an intent in the ledger and no result.
     A manual send (`send_now`) is recorded under the latest period, so it settles a missed one.
     """
+    decision = _decide(today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
+                       sent_periods=sent_periods, send_now=send_now, what=what, ever_sent=ever_sent,
+                       sent_day=sent_day, interrupted_periods=interrupted_periods)
+    return replace(decision, day=day)
+
+
+def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what, ever_sent, sent_day,
+            interrupted_periods) -> Schedule:
     latest = latest_billing_date(today, day)
     period = period_of(latest)
     upcoming = billing_date_for(next_period(period), day)
@@ -126,6 +144,21 @@ def decide(
         if late_by:
             why += f" (catching up, {late_by} day{'s' if late_by != 1 else ''} late)"
         return Schedule(Due.DUE, period, latest, upcoming, why)
+    if period in interrupted_periods:
+        # Its writes may have gone through: finishing it (from what ConnectWise now holds) is
+        # safer than leaving it half-sent until someone notices.
+        return Schedule(Due.DUE, period, latest, upcoming,
+                        f"finishing {what} for {period}, interrupted after its intent ({late_by} days after "
+                        f"{latest.isoformat()})")
+    if sent_day is not None and sent_day != day:
+        old_date = billing_date_for(period, sent_day)
+        if (today - old_date).days <= catch_up_days:
+            # The day moved earlier past today: under the day this customer was last sent with,
+            # the period was not (or not long) due yet, so it was never missed; send it now
+            # instead of skipping a month.
+            return Schedule(Due.DUE, period, latest, upcoming,
+                            f"billing day changed from {sent_day} to {day}: {period} (was due "
+                            f"{old_date.isoformat()}, now {latest.isoformat()}) is sent now")
     return Schedule(
         Due.MISSED, period, latest, upcoming,
         f"{what} for {period} was due {latest.isoformat()}, {late_by} days ago, beyond "

@@ -44,12 +44,12 @@ def config(*customers: Customer) -> Config:
     )
 
 
-def addition(id_, agreement, identifier, quantity, cancelled=None) -> Addition:
+def addition(id_, agreement, identifier, quantity, cancelled=None, serial="") -> Addition:
     return Addition(id=id_, agreement_id=agreement.id, product_identifier=identifier, quantity=quantity,
-                    cancelled_date=cancelled, last_updated="2026-11-01T00:00:00Z")
+                    cancelled_date=cancelled, last_updated="2026-11-01T00:00:00Z", marker=serial)
 
 
-def diff(cust, usage, agreements, additions, previous=None):
+def diff(cust, usage, agreements, additions, also_bills_to=None):
     cfg = config(cust)
     desired = desired_for(cfg, cust, usage, agreements)
     state = CompanyState(company_id=1, company_name="Acme", agreements=agreements, additions={})
@@ -58,5 +58,5 @@ def diff(cust, usage, agreements, additions, previous=None):
     return diff_customer(
         desired=desired, actual=state, catalog_identifiers={p.connectwise_product for p in PRODUCTS.values()},
         product_keys_by_identifier={p.connectwise_product: p.key for p in PRODUCTS.values()},
-        previous_agreements=previous or {}, effective_date=date(2026, 12, 1), prune=cust.billing.prune,
+        also_bills_to=also_bills_to, effective_date=date(2026, 12, 1), prune=cust.billing.prune,
     )

@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 from engine_fixtures import BLOCK, M365, MANAGED, addition, customer, diff
 
@@ -70,13 +72,31 @@ def test_product_moved_to_another_agreement_cancels_the_old_addition_and_creates
     assert cancel.addition_id == 2 and "now bills to Microsoft 365 Services / Acme M365" in cancel.reason
 
 
-def test_move_away_from_an_agreement_the_config_no_longer_refers_to_uses_the_ledger():
+def test_a_mapped_product_on_any_other_agreement_of_the_company_is_cancelled_as_moved():
+    # One owner per product and company: an addition on an agreement the config never named
+    # (typed by hand, left from TMRM) would bill the customer twice.
     cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
     adds = [addition(2, BLOCK, "TM-HES", 38)]
-    without_ledger, _ = diff(cust, {"hes": 38}, [BLOCK, M365], adds)
-    assert [c.action for c in without_ledger] == ["create"]  # not ours to cancel without evidence
-    with_ledger, _ = diff(cust, {"hes": 38}, [BLOCK, M365], adds, previous={"hes": BLOCK.id})
-    assert sorted(c.action for c in with_ledger) == ["cancel", "create"]
+    changes, _ = diff(cust, {"hes": 38}, [BLOCK, M365], adds)
+    assert sorted((c.action, c.agreement.id) for c in changes) == [("cancel", BLOCK.id), ("create", M365.id)]
+    cancel = next(c for c in changes if c.action == "cancel")
+    assert cancel.reason == "hes now bills to Microsoft 365 Services / Acme M365"
+    assert cancel.after is None and cancel.effective_date == date(2026, 12, 1)
+
+
+def test_also_bills_to_leaves_the_other_addition_alone_and_notes_it():
+    cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    adds = [addition(2, BLOCK, "TM-HES", 38)]
+    changes, notes = diff(cust, {"hes": 38}, [BLOCK, M365], adds, also_bills_to={"hes": {BLOCK.id}})
+    assert [(c.action, c.agreement.id) for c in changes] == [("create", M365.id)]
+    assert any("addition 2" in n and "also_bills_to" in n for n in notes)
+
+
+def test_unmapped_catalog_products_on_other_agreements_stay_untouched():
+    cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    adds = [addition(2, BLOCK, "TM-WFBSS-SVC", 5), addition(3, M365, "TM-HES", 38)]
+    changes, _ = diff(cust, {"hes": 38, "wfbss-svc": 5}, [BLOCK, M365], adds)
+    assert changes == []
 
 
 def test_usage_gone_keeps_the_addition_unless_prune():
@@ -88,8 +108,24 @@ def test_usage_gone_keeps_the_addition_unless_prune():
 
 
 def test_two_active_additions_of_one_product_fail_the_customer():
-    with pytest.raises(CustomerError, match="two active additions of TM-HES"):
+    with pytest.raises(CustomerError, match="2 active additions of TM-HES.*addition 2 was not created by this tool"):
         diff(customer(), {"hes": 1}, [MANAGED], [addition(1, MANAGED, "TM-HES", 1), addition(2, MANAGED, "TM-HES", 1)])
+
+
+def test_duplicates_this_tool_created_converge_on_the_lowest_id():
+    marked = [addition(7, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-b"),
+              addition(5, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a"),
+              addition(9, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-c")]
+    changes, _ = diff(customer(), {"hes": 4}, [MANAGED], marked)
+    cancels = sorted((c.addition_id, c.after) for c in changes if c.action == "cancel")
+    assert cancels == [(7, 0), (9, 0)]  # quantity 0: a duplicate never bills, not even one day
+    assert [(c.action, c.addition_id, c.after) for c in changes if c.action != "cancel"] == [("update", 5, 4)]
+
+
+def test_a_hand_typed_lowest_id_stays_and_marked_duplicates_go():
+    adds = [addition(4, MANAGED, "TM-HES", 3), addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a")]
+    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds)
+    assert [(c.action, c.addition_id) for c in changes] == [("cancel", 8)]
 
 
 def test_zero_usage_with_no_addition_creates_nothing():

@@ -93,6 +93,17 @@ def test_products_missing_from_config_are_reported(sb):
     assert any("hes" in w and "not in config" in w for w in usage.warnings)
 
 
+def test_customer_ids_in_another_case_are_one_customer(sb):
+    guid = "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a65"
+    sb.store.add_lmpi_customer(guid, "Fjord")
+    sb.store.add_lmpi_subscription(guid.upper(), "s1", "S1", "plan", [lmpi_mod.license_record("CAS", 20)])
+    sb.store.add_lmpi_subscription(guid, "s2", "S2", "plan", [lmpi_mod.license_record("CAS", 9)])
+    usage = read_lmpi(PRODUCTS, env_for(sb))
+    assert usage.quantities == {(guid, "cas"): 29}
+    assert usage.for_customer(guid.upper()) == {"cas": 29}
+    assert not any("unknown customer" in w for w in usage.warnings)
+
+
 def test_bad_secret_is_a_clear_error_without_the_secret(sb, caplog):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(UsageSourceError) as info:
@@ -146,3 +157,14 @@ def _lmpi_config():
         safety=None,  # type: ignore[arg-type]
         usage=UsageSettings(source="lmpi"),
     )
+
+
+@pytest.mark.parametrize("units", [1.5, 1e308, "12", -3, True])
+def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, units):
+    # LMPI's answer is untrusted: int(1.5) would bill 1 seat, int(1e308) an absurd number.
+    sb.store.add_lmpi_customer("c", "C")
+    record = lmpi_mod.license_record("HES", 4)
+    record["units"] = units
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
+    with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
+        read_lmpi(["hes"], env_for(sb))

@@ -10,6 +10,9 @@ Decisions:
   other: the schema already reports each one.
 - A `billing`/`executive_summary` block under `integration: general` is an error, not a
   warning: it looks like an override but would silently do nothing.
+- Two product keys billing one ConnectWise catalog item (`connectwise_product`, compared
+  case-insensitively as ConnectWise compares identifiers) are an error on the later key: both
+  would map to one addition per agreement, and one of the two seat counts would be lost.
 """
 
 from __future__ import annotations
@@ -41,7 +44,30 @@ def slug_problem(path: Path) -> str | None:
 
 
 def check_global(doc: YamlDocument) -> list[Diagnostic]:
-    return list(_timezone(doc, ("billing", "timezone")))
+    return [*_timezone(doc, ("billing", "timezone")), *_shared_catalog_items(doc)]
+
+
+def _shared_catalog_items(doc: YamlDocument) -> Iterator[Diagnostic]:
+    products = doc.data.get("products") if isinstance(doc.data, dict) else None
+    if not isinstance(products, dict):
+        return
+    first: dict[str, str] = {}  # folded catalog identifier -> the product key that uses it first
+    for key, product in products.items():
+        identifier = product.get("connectwise_product") if isinstance(product, dict) else None
+        if not isinstance(identifier, str) or not identifier.strip():
+            continue
+        folded = identifier.strip().casefold()
+        if folded not in first:
+            first[folded] = key
+            continue
+        other = first[folded]
+        line, _ = doc.mark(("products", other, "connectwise_product"))
+        yield doc.diagnostic(
+            ("products", key, "connectwise_product"),
+            f"products '{key}' and '{other}' (line {line}) both bill ConnectWise catalog item "
+            f"'{identifier}': one addition cannot carry two seat counts; give each product its own "
+            "catalog item",
+        )
 
 
 def check_customers(
@@ -98,6 +124,14 @@ def _unknown_products(doc: YamlDocument, products: set[str] | None) -> Iterator[
                 f" (did you mean '{close[0]}'?)" if close else f" ({', '.join(sorted(products))})"
             )
             yield doc.diagnostic(("agreements", key), message, at_key=True)
+    also = doc.data.get("also_bills_to")
+    for key in also if isinstance(also, dict) else ():
+        if key not in agreements:
+            yield doc.diagnostic(
+                ("also_bills_to", key),
+                f"also_bills_to names '{key}', which this file does not map under agreements",
+                at_key=True,
+            )
 
 
 def _integration(doc: YamlDocument) -> Iterator[Diagnostic]:

@@ -36,6 +36,7 @@ from reconciler.config.model import (
     Config,
     ConnectWiseSettings,
     Customer,
+    NotificationSettings,
     Product,
     SafetySettings,
     SummarySettings,
@@ -223,6 +224,7 @@ def build_config(
         usage=usage,
         safety=SafetySettings(**section("safety")),
         customers=tuple(_customer(doc, billing, summary, schemas) for doc in result.customers),
+        notifications=NotificationSettings.from_yaml(data.get("notifications")),
     )
 
 
@@ -255,4 +257,9 @@ def _customer(
             product: "{}:{}:{}".format(doc.display, *doc.key_mark(("agreements", product)))
             for product in data["agreements"]
         },
+        also_bills_to={
+            product: tuple(AgreementRef(type=ref["type"], name=ref["name"]) for ref in refs)
+            for product, refs in (data.get("also_bills_to") or {}).items()
+        },
+        connectwise_company_id=data.get("connectwise_company_id"),
     )

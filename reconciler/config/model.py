@@ -75,6 +75,31 @@ class SafetySettings:
     max_change_percent: float = 30
     min_additions: int = 10
     max_quantity_drop_percent: float = 50
+    # A usage source that reports 10x the seats is as wrong as one that reports none.
+    max_quantity_increase_percent: float = 100
+    max_quantity: int = 10_000
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    """`notifications.connectwise_ticket`: where billing-problem tickets go."""
+
+    board: str
+    status: str | None = None  # None: the board's default status
+    company: str | None = None  # ConnectWise company identifier; None: the customer's own company
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    connectwise_ticket: TicketSettings | None = None  # None: no tickets (the default)
+
+    @classmethod
+    def from_yaml(cls, data: dict | None) -> NotificationSettings:
+        """From the validated `notifications` block (absent, or `enabled: false`, means off)."""
+        ticket = (data or {}).get("connectwise_ticket")
+        if not ticket or not ticket.get("enabled", True):
+            return cls()
+        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company")))
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,10 @@ class Customer:
     executive_summary: SummarySettings  # effective, likewise
     # product key -> "PATH:LINE:COL" of its mapping, so plan-time errors point into the file
     mapping_locations: dict[str, str] = field(default_factory=dict, compare=False)
+    # product key -> other agreements where a hand-kept addition of it is allowed (left alone)
+    also_bills_to: dict[str, tuple[AgreementRef, ...]] = field(default_factory=dict, compare=False)
+    # the ConnectWise company id the identifier must resolve to, when the file pins it
+    connectwise_company_id: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -107,6 +136,7 @@ class Config:
     usage: UsageSettings
     safety: SafetySettings
     customers: tuple[Customer, ...] = field(default_factory=tuple)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def product_by_identifier(self, identifier: str) -> Product | None:
         """The product whose ConnectWise catalog identifier is `identifier` (case-insensitive)."""
@@ -117,8 +147,8 @@ class Config:
         return None
 
     def customer(self, key: str) -> Customer | None:
-        """A customer by file slug or by Trend customer id."""
+        """A customer by file slug or by Trend customer id (a GUID: any case)."""
         for customer in self.customers:
-            if key in (customer.slug, customer.trend_customer_id):
+            if key == customer.slug or key.lower() == customer.trend_customer_id.lower():
                 return customer
         return None

@@ -288,6 +288,13 @@ class Client(ResourcesMixin):
                 raise ValueError(f"JSON Patch operation without a path: {operation!r}")
         return self._body(self._request("PATCH", path, body=operations), "PATCH", path)
 
+    def delete(self, path: str) -> None:
+        """DELETE a record; one that is already gone (404, e.g. a retry whose first answer was
+        lost) counts as deleted."""
+        response = self._request("DELETE", path)
+        if response.status_code >= 300 and response.status_code != 404:
+            raise self._http_error(response, "DELETE", path)
+
     def create(
         self,
         path: str,

@@ -22,6 +22,11 @@ MAX_URL = 2000
 _URL_SLACK = 120
 
 
+def cw_date(day: date) -> str:
+    """ConnectWise's date-time form of a calendar date (midnight UTC); the one place dates are formatted."""
+    return f"{day.isoformat()}T00:00:00Z"
+
+
 def _ids(value: int) -> int:
     """Record ids go into URL paths: accept only real integers (not "12/../x")."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -71,17 +76,19 @@ class ResourcesMixin:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def create_addition(self: Client, agreement_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    def create_addition(
+        self: Client, agreement_id: int, body: dict[str, Any], known_ids: set[Any] | None = None
+    ) -> dict[str, Any]:
         """POST an addition. `body["product"]` must name the product by `id` or `identifier`.
 
         Read-back after an ambiguous failure: an active (no `cancelledDate`) addition of the
         same product on this agreement whose id was not there before the POST. The snapshot
-        is taken here, so a caller cannot forget it. (Two writers adding the same product to
-        the same agreement at the same moment could confuse it; the reconciler never does.)
+        is taken here unless the caller has just read the agreement (`known_ids`). Two writers
+        racing on one agreement are the caller's to resolve after the create (see apply).
         """
         path = f"finance/agreements/{_ids(agreement_id)}/additions"
         matches = _product_matcher(body.get("product"))
-        before = {a.get("id") for a in self.additions(agreement_id)}
+        before = known_ids if known_ids is not None else {a.get("id") for a in self.additions(agreement_id)}
 
         def find_existing() -> dict[str, Any] | None:
             new = [
@@ -103,13 +110,19 @@ class ResourcesMixin:
         )
 
     def cancel_addition(
-        self: Client, agreement_id: int, addition_id: int, cancelled_date: date
+        self: Client, agreement_id: int, addition_id: int, cancelled_date: date,
+        zero_quantity: bool = False,
     ) -> dict[str, Any]:
-        """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it)."""
-        value = cancelled_date.strftime("%Y-%m-%dT00:00:00Z")
-        return self.update_addition(
-            agreement_id, addition_id, [{"op": "replace", "path": "cancelledDate", "value": value}]
-        )
+        """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it).
+
+        `zero_quantity` also sets the quantity to 0, for an addition that was never meant to
+        bill (a duplicate from a race): effective and cancelled dates in one period would
+        otherwise leave ConnectWise a one-time fee to invoice.
+        """
+        value = cw_date(cancelled_date)
+        operations = [{"op": "replace", "path": "quantity", "value": 0}] if zero_quantity else []
+        operations.append({"op": "replace", "path": "cancelledDate", "value": value})
+        return self.update_addition(agreement_id, addition_id, operations)
 
     def create_management_summary_report(
         self: Client, company_id: int, body: dict[str, Any]
@@ -119,7 +132,11 @@ class ResourcesMixin:
         if not isinstance(group, str) or not group:
             raise ValueError("a management summary report needs a groupIdentifier")
         path = f"company/companies/{_ids(company_id)}/managementSummaryReports"
-        before = {r.get("id") for r in self.management_summary_reports(company_id, group)}
+        existing = self.management_summary_reports(company_id, group)
+        if existing:
+            # Another run posted it since this run's plan: adopt it, never post a second one.
+            return min(existing, key=lambda r: r.get("id") or 0)
+        before: set[Any] = set()
 
         def find_existing() -> dict[str, Any] | None:
             new = [
@@ -128,6 +145,54 @@ class ResourcesMixin:
                 if r.get("id") not in before and r.get("groupIdentifier") == group
             ]
             return min(new, key=lambda r: r.get("id") or 0) if new else None
+
+        return self.create(path, body, find_existing)
+
+    def delete_management_summary_report(self: Client, company_id: int, report_id: int) -> None:
+        """Remove a duplicate executive summary. Reports carry no cancel date and bill nothing;
+        this is the only DELETE the tool sends, and only for a report with its own
+        groupIdentifier that a concurrent run posted twice."""
+        self.delete(f"company/companies/{_ids(company_id)}/managementSummaryReports/{_ids(report_id)}")
+
+    # -- service tickets (billing-problem notifications) ------------------------------------
+
+    def open_tickets(self: Client, summary: str, board: str) -> list[dict[str, Any]]:
+        """Open (not closed) tickets on `board` whose summary is exactly `summary`, lowest id first."""
+        conditions = all_of(
+            cond("summary", "=", summary), cond("board/name", "=", board), cond("closedFlag", "=", False)
+        )
+        tickets = self.list("service/tickets", conditions=conditions, order_by="id asc")
+        # CW compares strings case-insensitively; the marker is exact.
+        return [t for t in tickets if t.get("summary") == summary]
+
+    def create_ticket(self: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a service ticket; read-back after an ambiguous failure is a new open ticket with
+        the same summary on the same board, so a retried POST never files the problem twice."""
+        summary, board = body.get("summary"), (body.get("board") or {}).get("name")
+        if not isinstance(summary, str) or not summary or not isinstance(board, str) or not board:
+            raise ValueError("a ticket needs a summary and a board name")
+        before = {t.get("id") for t in self.open_tickets(summary, board)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [t for t in self.open_tickets(summary, board) if t.get("id") not in before]
+            return new[0] if new else None
+
+        return self.create("service/tickets", body, find_existing)
+
+    def ticket_notes(self: Client, ticket_id: int) -> list[dict[str, Any]]:
+        return self.list(f"service/tickets/{_ids(ticket_id)}/notes")
+
+    def add_ticket_note(self: Client, ticket_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a note; read-back is a new note with the same text (a note is never added twice)."""
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            raise ValueError("a ticket note needs text")
+        path = f"service/tickets/{_ids(ticket_id)}/notes"
+        before = {n.get("id") for n in self.ticket_notes(ticket_id)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [n for n in self.ticket_notes(ticket_id) if n.get("id") not in before and n.get("text") == text]
+            return min(new, key=lambda n: n.get("id") or 0) if new else None
 
         return self.create(path, body, find_existing)
 

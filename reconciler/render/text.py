@@ -21,7 +21,8 @@ def change_line(change: Change) -> str:
         return f"  ~ {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
                f"quantity = {quantity_text(change.before)} -> {quantity_text(change.after)}"
     return f"  - {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
-           f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}, " \
+           f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}" \
+           f"{' at quantity 0' if change.after == 0 else ''}, " \
            f"was quantity = {quantity_text(change.before)}" + (f" ({change.reason})" if change.reason else "")
 
 

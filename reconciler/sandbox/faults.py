@@ -9,6 +9,9 @@ Kinds:
 - `drop_after`: process (and commit) the request, then close without a response: the ambiguous
   POST a client must resolve by looking, not by retrying blindly.
 - `timeout`: sleep `timeout_seconds` (longer than a client timeout), then drop without processing.
+- `slow_commit`: hold a POST `slow_commit_ms` before processing it, then answer normally (other
+  methods are unaffected): a create that commits after a racing client has created and read
+  back, as two applies against one ConnectWise see it.
 
 Requests are numbered from 1 per server run (and again from 1 each time a plan is installed via
 `POST /_sandbox/faults`); `/_sandbox/*` requests are never numbered nor faulted. `nth` maps
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-FAULT_KINDS = ("429", "409", "500", "502", "503", "504", "drop", "drop_after", "timeout")
+FAULT_KINDS = ("429", "409", "500", "502", "503", "504", "drop", "drop_after", "timeout", "slow_commit")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class FaultPlan:
     nth: dict[int, str] = field(default_factory=dict)
     retry_after: int = 0
     timeout_seconds: float = 35.0
+    slow_commit_ms: int = 1000
 
     def __post_init__(self) -> None:
         self.kinds = tuple(str(k).strip() for k in self.kinds if str(k).strip())
@@ -84,6 +88,7 @@ class FaultPlan:
             "latency_ms": self.latency_ms, "rate": self.rate, "seed": self.seed,
             "kinds": list(self.kinds), "nth": {str(k): v for k, v in self.nth.items()},
             "retry_after": self.retry_after, "timeout_seconds": self.timeout_seconds,
+            "slow_commit_ms": self.slow_commit_ms,
         }
 
 

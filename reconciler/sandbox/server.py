@@ -302,7 +302,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(plan.timeout_seconds)
             self._drop()
             return
-        if fault and fault not in ("drop_after",):
+        if fault == "slow_commit":
+            if method == "POST":
+                time.sleep(plan.slow_commit_ms / 1000)
+        elif fault and fault not in ("drop_after",):
             self._send(_fault_response(fault, plan))
             return
         try:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, UsageSourceError
+from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, UsageSourceError, trend_key
 from .csv_source import read_csv
 from .lmpi import LmpiError, read_lmpi
 from .products import TREND_PRODUCT_IDS
@@ -44,4 +44,5 @@ __all__ = [
     "read_csv",
     "read_lmpi",
     "read_usage",
+    "trend_key",
 ]

@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 from reconciler.connectwise.errors import redact
 from reconciler.secrets import check_env
 
-from .base import Usage, UsageSourceError
+from .base import Usage, UsageSourceError, trend_key
 from .products import product_key
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,14 @@ def read_lmpi(
     """Current seat counts from LMPI; settings from TM_LMPI_URL, TM_ACCESS_TOKEN, TM_SECRET_KEY."""
     client = client or lmpi_from_env(env)
     known = set(products)
-    customers = {c.get("customer_id") for c in client.customers() if c.get("customer_id")}
+    customers = {trend_key(str(c["customer_id"])) for c in client.customers() if c.get("customer_id")}
     quantities: dict[tuple[str, str], int] = {}
     warnings: list[str] = []
     for sub in client.subscriptions():
         customer_id, sub_id = sub.get("customer_id"), sub.get("subscription_id")
         if not customer_id or not sub_id or not sub.get("enabled", True):
             continue
-        if customers and customer_id not in customers:
+        if customers and trend_key(str(customer_id)) not in customers:
             warnings.append(f"subscription {sub_id} belongs to unknown customer {customer_id}")
         detail = client.subscription(customer_id, sub_id)
         licenses = detail.get("licenses") if isinstance(detail, dict) else None
@@ -204,7 +204,14 @@ def read_lmpi(
                     f"{lic.get('units', 0)} units not counted"
                 )
                 continue
-            units = int(lic.get("units") or 0)
+            units = lic.get("units") or 0
+            if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+                # LMPI's answer is untrusted: 1.5, 1e308 or "NaN" seats must stop, not bill.
+                raise LmpiError(redact(
+                    f"LMPI subscription {str(sub_id)[:64]} of customer {str(customer_id)[:64]}: "
+                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats",
+                    getattr(client, "_secrets", ()),
+                ))
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
     # Customer and product ids come from the server: an echoing one must not leak our keys.
     warnings = [redact(w, getattr(client, "_secrets", ())) for w in warnings]
