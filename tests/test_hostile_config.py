@@ -77,6 +77,12 @@ def test_values_yaml_1_1_reads_differently_are_refused_at_their_line(repo, old, 
     assert sandbox_writes(repo) == 0
 
 
+def test_a_number_too_long_to_convert_is_an_error_not_a_traceback(repo):
+    edit(repo / GLOBAL, "  day: 1\n", "  day: " + "9" * 5000 + "\n")
+    assert errors(repo) == ["config/global.yaml:40:8: error: number with 5,000 characters is too long "
+                            "[$.billing.day]"]
+
+
 def test_explicit_tags_follow_yaml_1_2_too(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("a: !!int '010'\nb: !!bool yes\nc: 0o17\nd: 0x1F\ne: ~\nf: True\n")

@@ -146,7 +146,10 @@ def _read(path: Path, kind: str, schemas: Schemas, sink: list[Diagnostic]) -> Ya
     doc, problems = read_yaml(path)
     sink += problems
     if doc is not None:
-        sink += schema_errors(doc, kind, schemas)
+        # A value the YAML reader already refused (a bad tag, a number too long) needs no second
+        # line from the schema about the placeholder it left there.
+        flagged = {d.json_path for d in problems}
+        sink += [d for d in schema_errors(doc, kind, schemas) if d.json_path not in flagged]
     return doc
 
 

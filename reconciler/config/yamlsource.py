@@ -278,7 +278,13 @@ class _Builder:
                     self.doc.diagnostic(path, f"{node.value!r} is not a YAML 1.2 {_short(tag)}")
                 )
                 return node.value
-            return construct(node.value)
+            try:
+                return construct(node.value)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                self.diagnostics.append(
+                    self.doc.diagnostic(path, f"number with {len(node.value):,} characters is too long")
+                )
+                return None
         self.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag {_short(tag)}"))
         return node.value
 
