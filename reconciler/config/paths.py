@@ -31,7 +31,7 @@ def leaves(path: Path, root: Path) -> bool:
     return not resolved.is_relative_to(root)
 
 
-def excerpt(text: str, limit: int = 40) -> str:
+def excerpt(text: str, limit: int = 32) -> str:
     """A short, escaped quotation of untrusted text for an error message.
 
     `repr` escapes control characters and line breaks, so a quoted cell can neither add lines

@@ -176,8 +176,8 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
     unknown = [name for name in header if name not in allowed]
     if unknown:
         problems.append(
-            f"unknown column(s) {', '.join(excerpt(u) for u in unknown[:5])}"
-            f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''}; allowed: "
+            f"unknown column(s) {', '.join(excerpt(u) for u in unknown[:3])}"
+            f"{f' and {len(unknown) - 3} more' if len(unknown) > 3 else ''}; allowed: "
             f"{', '.join(allowed)}"
         )
     duplicated = sorted({name for name in header if header.count(name) > 1})
