@@ -11,21 +11,36 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable
 
 from reconciler.ledger import Ledger, LedgerView
-from reconciler.plan import Change, CustomerPlan, Plan
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
+from reconciler.schedule import Due
 from reconciler.state import Addition, ExecutiveSummary, SummaryReport, plain_number, tool_marker
 from reconciler.target import Target, TargetError
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
 
 
+class ResultStatus(StrEnum):
+    """What apply did for a customer (str-valued: the results table and JSON read the word)."""
+
+    SENT = "sent"
+    UNCHANGED = "unchanged"  # due, nothing to change; the period is recorded as sent
+    NOT_DUE = "not due"
+    MISSED = "missed"  # its billing date passed beyond catch_up_days and nothing was sent
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    WOULD_SEND = "would send"  # --dry-run
+    SUMMARY_SENT = "summary sent"  # only the executive summary went out today
+
+
 @dataclass
 class CustomerResult:
     customer: str
     connectwise_company: str
-    status: str  # sent | unchanged | not due | missed | skipped | summary sent | would send | failed
+    status: ResultStatus
     reason: str
     period: str | None = None
     trigger: str | None = None
@@ -152,9 +167,9 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
         ok, text = outcome
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
-            result.status = "failed"
-        elif result.status in ("not due", "skipped"):  # never over "missed": that hides a missed bill
-            result.status = "summary sent" if not options.dry_run else result.status
+            result.status = ResultStatus.FAILED
+        elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
+            result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
     return result
 
 
@@ -163,7 +178,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     """Post this period's executive summary once. The groupIdentifier is a stable key of
     customer and period, and `create_management_summary_report` reads back by it after an
     ambiguous failure, so neither a rerun nor a crash after the POST posts a second report."""
-    if not cp.summary_due or (cp.status == "unsafe" and not options.force):
+    if not cp.summary_due or (cp.status == CustomerStatus.UNSAFE and not options.force):
         return None  # totals from a suspicious usage source are not worth an executive's time
     schedule = cp.summary_schedule
     trigger = "manual" if schedule.status.value == "manual" else "scheduled"
@@ -211,21 +226,21 @@ def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryRepor
 def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                   catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
-    result = CustomerResult(cp.customer, cp.connectwise_company, "not due", cp.reason,
+    result = CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.NOT_DUE, cp.reason,
                             period=schedule.period if schedule else None)
-    if cp.status == "failed":
-        result.status = "failed"
+    if cp.status == CustomerStatus.FAILED:
+        result.status = ResultStatus.FAILED
         return result
-    if cp.status == "skipped":
-        result.status = "skipped"
+    if cp.status == CustomerStatus.SKIPPED:
+        result.status = ResultStatus.SKIPPED
         return result
     if not cp.due:
         result.reason = schedule.reason if schedule else cp.reason
-        if schedule and schedule.status.value == "missed":
-            result.status = "missed"
+        if schedule and schedule.status == Due.MISSED:
+            result.status = ResultStatus.MISSED
         return result
-    if cp.status == "unsafe" and not options.force:
-        result.status, result.reason = "failed", f"unsafe plan refused (use --force to apply): {cp.reason}"
+    if cp.status == CustomerStatus.UNSAFE and not options.force:
+        result.status, result.reason = ResultStatus.FAILED, f"unsafe plan refused (use --force to apply): {cp.reason}"
         return result
     trigger = "manual" if schedule.status.value == "manual" else "scheduled"
     result.trigger = trigger
@@ -234,7 +249,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         return result
     changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
     if options.dry_run:
-        result.status = "would send" if changes else "unchanged"
+        result.status = ResultStatus.WOULD_SEND if changes else ResultStatus.UNCHANGED
         result.reason = (f"{len(changes)} change{'s' if len(changes) != 1 else ''} for {schedule.period} would be sent"
                          if changes else f"nothing to change for {schedule.period}")
         return result
@@ -253,7 +268,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
             finally:
                 applied.extend((extra, {"id": extra.addition_id}) for extra in side_effects)
     except TargetError as error:
-        result.status, result.reason = "failed", str(error)
+        result.status, result.reason = ResultStatus.FAILED, str(error)
         result.applied = [c.as_json() for c, _ in applied]
         ledger.result(status="failed", error=str(error), changes=result.applied,
                       additions=_final_additions(applied, cp.current_additions), **common)
@@ -261,7 +276,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     result.applied = [c.as_json() for c, _ in applied]
     ledger.result(status="sent", error=None, changes=result.applied,
                   additions=_final_additions(applied, cp.current_additions), **common)
-    result.status = "sent" if changes else "unchanged"
+    result.status = ResultStatus.SENT if changes else ResultStatus.UNCHANGED
     result.reason = f"{len(changes)} change{'s' if len(changes) != 1 else ''} sent for {schedule.period}" if changes \
         else f"nothing to change; {schedule.period} recorded as sent"
     return result
@@ -274,7 +289,7 @@ def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, opt
         try:
             return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
-            return CustomerResult(cp.customer, cp.connectwise_company, "failed", f"{type(error).__name__}: {error}")
+            return CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}")
         finally:
             if progress:
                 progress(1)

@@ -18,7 +18,7 @@ from typing import Callable
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.ledger import LedgerView
-from reconciler.plan import Change, CustomerPlan, Plan, diff_customer, safety_verdict
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, diff_customer, safety_verdict
 from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, CompanyState, Company, ExecutiveSummary, plain_number
@@ -171,7 +171,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     billing, summary = customer.billing, customer.executive_summary
     cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
     if not billing.enabled and not summary.enabled:
-        cp.status, cp.reason = "skipped", "billing and executive summaries disabled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "billing and executive summaries disabled"
         return cp
     for intent in ctx.ledger.unsettled_intents(customer.slug):
         cp.notes.append(
@@ -187,11 +187,11 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         if billing.enabled:
             decide_billing(ctx, customer, cp, snapshot, desired)
         else:
-            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
-        if cp.summary_schedule.due and desired.has_usage and cp.status != "failed":
+            cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
+        if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
             decide_summary(ctx, customer, cp, company, snapshot, desired)
     except CustomerError as error:
-        cp.status, cp.reason = "failed", str(error)
+        cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
 
 
@@ -274,9 +274,9 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
     )
     cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, desired.has_usage, config.safety)
     if not desired.has_usage:
-        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
     elif cp.unsafe_reasons:
-        cp.status, cp.reason = "unsafe", "; ".join(cp.unsafe_reasons)
+        cp.status, cp.reason = CustomerStatus.UNSAFE, "; ".join(cp.unsafe_reasons)
     else:
         cp.reason = cp.schedule.reason
 
@@ -358,7 +358,7 @@ def build_plan(
         except Exception as error:  # one customer's surprise must not stop the others
             cp = CustomerPlan(customer=customer.slug, name=customer.display_name,
                               connectwise_company=customer.connectwise_company)
-            cp.status, cp.reason = "failed", f"internal error while planning: {type(error).__name__}: {error}"
+            cp.status, cp.reason = CustomerStatus.FAILED, f"internal error while planning: {type(error).__name__}: {error}"
             return cp
         finally:
             if progress:
