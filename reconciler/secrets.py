@@ -51,6 +51,14 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return pattern.sub(MASK, text) if pattern is not None and text else text
 
 
+_BASIC = re.compile(r"(?i)(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`scrub`, and any `Basic ...`/`Bearer ...` credential blob masked too (whoever's it is)."""
+    return _BASIC.sub(r"\1 ***", scrub(text, secrets))
+
+
 def malformed(name: str, value: str) -> str | None:
     """Why the value of environment variable `name` cannot be a key, or None. Never shows it."""
     if any(c.isspace() for c in value):

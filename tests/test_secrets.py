@@ -120,7 +120,7 @@ import http.server  # noqa: E402
 import json  # noqa: E402
 import threading  # noqa: E402
 import urllib.request  # noqa: E402
-from urllib.parse import quote, quote_plus, urlsplit  # noqa: E402
+from urllib.parse import quote, quote_plus  # noqa: E402
 
 
 def every_form(value: str) -> list[str]:

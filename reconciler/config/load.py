@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import checks
-from reconciler.config.paths import excerpt, leaves, repository_root
 from reconciler.config.diagnostics import ConfigInvalid, Diagnostic, display_path
 from reconciler.config.model import (
     DEFAULT,
@@ -42,6 +41,7 @@ from reconciler.config.model import (
     SummarySettings,
     UsageSettings,
 )
+from reconciler.config.paths import excerpt, leaves, repository_root
 from reconciler.config.schemas import Schemas, load_schemas, schema_errors
 from reconciler.config.yamlsource import YamlDocument, read_yaml
 

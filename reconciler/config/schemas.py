@@ -34,6 +34,7 @@ from reconciler.config.diagnostics import Diagnostic
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
 
+
 def _integer(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 

@@ -30,8 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from reconciler.connectwise.errors import redact
-from reconciler.secrets import check_env
+from reconciler.secrets import check_env, redact
 
 from .base import Usage, UsageSourceError, trend_key
 from .products import product_key
