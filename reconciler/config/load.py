@@ -169,8 +169,9 @@ def _usage_path_problems(doc: YamlDocument, root: Path) -> list[Diagnostic]:
         return [
             doc.diagnostic(
                 ("usage", "path"),
-                f"usage.path {excerpt(path)} leads outside the repository: the usage CSV must "
-                "live inside it, e.g. usage/seats.csv next to config/ (write ../usage/seats.csv)",
+                f"usage.path {excerpt(path)} leads outside the repository (or into .git): the "
+                "usage CSV must live inside it, e.g. usage/seats.csv next to config/ "
+                "(write ../usage/seats.csv)",
             )
         ]
     return []

@@ -9,15 +9,15 @@ each mapping key, keyed by JSON path.
 YAML 1.2: the YAML language server the README recommends reads the YAML 1.2 core schema, so
 the loader does too (a resolver on libyaml's C loader, PyYAML's own extension point): `010` is
 10, `0o17` is 15, `0x1F` is 31, `0b11`, `1_000`, `yes`/`no`/`on`/`off` and `1:30` are strings,
-and only `true`/`false` (any capitalisation PyYAML 1.2 allows) are booleans. A value the two
-YAML versions read differently then meets the schema, which says what to write instead.
+and only `true`/`True`/`TRUE` and `false`/`False`/`FALSE` are booleans. A value the two YAML
+versions read differently then meets the schema, which says what to write instead.
 
 Limits (a config file is a few hundred bytes; these stop hostile input in milliseconds, each
-with a `file:line:col` error): a file may hold at most `MAX_FILE_BYTES` and
-`MAX_LINES_AND_ITEMS` lines and flow-list commas together, and a mapping or list at most
-`MAX_ENTRIES` entries; building its data may
-expand aliases (`*name`, `<<: *name`) at most `MAX_ALIAS_EXPANSIONS` times and visit at most
-`MAX_NODES` nodes, so a billion-laughs or merge-key bomb is refused before it costs memory.
+with a `file:line:col` error): a file holds at most `MAX_FILE_BYTES`, and at most
+`MAX_LINES_AND_ITEMS` lines and flow-list commas together; a mapping or list at most
+`MAX_ENTRIES` entries; building its data expands aliases (`*name`, `<<: *name`) at most
+`MAX_ALIAS_EXPANSIONS` times and builds at most `MAX_NODES` values, so a billion-laughs or
+merge-key bomb is refused before it costs memory.
 
 Decisions:
 - Mapping keys are always the literal key text: `on:` and `1:` stay the strings "on" and "1"
