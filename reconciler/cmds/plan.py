@@ -200,7 +200,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
     first_run = inv.first_run_note()
-    plan.warnings = ([first_run] if first_run else []) + view.warnings + plan.warnings
+    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + view.warnings + plan.warnings
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
                     "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
                     "changed_since": inv.changed_since}

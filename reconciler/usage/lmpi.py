@@ -30,6 +30,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from reconciler.secrets import check_env, redact
+
 from .base import Usage, UsageSourceError, trend_key
 from .products import product_key
 
@@ -128,8 +130,7 @@ class LmpiClient:
                 detail = response.json().get("message") or ""
             except (ValueError, AttributeError):
                 detail = response.reason or ""
-            for secret in self._secrets:
-                detail = detail.replace(secret, "***")
+            detail = redact(str(detail), self._secrets)[:300]  # masked before cut: no half key
             raise LmpiError(f"LMPI GET {path}: HTTP {response.status_code} {detail}".rstrip())
         try:
             return response.json()
@@ -205,11 +206,14 @@ def read_lmpi(
             units = lic.get("units") or 0
             if isinstance(units, bool) or not isinstance(units, int) or units < 0:
                 # LMPI's answer is untrusted: 1.5, 1e308 or "NaN" seats must stop, not bill.
-                raise LmpiError(
+                raise LmpiError(redact(
                     f"LMPI subscription {str(sub_id)[:64]} of customer {str(customer_id)[:64]}: "
-                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats"
-                )
+                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats",
+                    getattr(client, "_secrets", ()),
+                ))
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
+    # Customer and product ids come from the server: an echoing one must not leak our keys.
+    warnings = [redact(w, getattr(client, "_secrets", ())) for w in warnings]
     for warning in warnings:
         log.warning("LMPI: %s", warning)
     return Usage(quantities=quantities, extra={}, source="lmpi", warnings=tuple(warnings))
@@ -223,4 +227,7 @@ def lmpi_from_env(env: Mapping[str, str] = os.environ) -> LmpiClient:
             f"usage source lmpi needs environment variable(s) {', '.join(missing)} "
             f"(set {ENV_URL}, {ENV_TOKEN} and {ENV_SECRET})"
         )
+    problem = check_env(env, (ENV_TOKEN, ENV_SECRET))
+    if problem:
+        raise LmpiError(problem)
     return LmpiClient(env[ENV_URL], env[ENV_TOKEN], env[ENV_SECRET])
