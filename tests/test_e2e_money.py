@@ -88,3 +88,21 @@ def test_a_create_whose_invoice_is_already_out_carries_the_warning(tmp_path):
     cedar = json.loads(result.stdout)["customers"][0]
     assert any("2026-12-01 invoice" in w and "already out" in w and "2027-01-01" in w
                for w in cedar["invoice_warnings"]), cedar["invoice_warnings"]
+
+
+def test_drift_prices_hand_edits_and_the_revenue_nobody_bills(tmp_path):
+    from test_e2e_engine import patch_addition_by_hand
+
+    repo = make_repo(tmp_path)
+    applied = reconcile(repo, "--sandbox", "apply", "--send-now")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    patch_addition_by_hand(repo, agreement_id=1, addition_id=2, quantity=40)  # Acme's hes, sent as 38
+    data = json.loads(reconcile(repo, "--sandbox", "drift", "--format", "json").stdout)
+    edit = next(f for f in data["findings"] if f["kind"] == "changed")
+    assert edit["monthly"] == {"currency": "USD", "amount": "3.50"}  # +2 seats x $1.75
+    harbor = next(f for f in data["findings"] if f["kind"] == "unknown_customer")
+    assert harbor["monthly"]["amount"] == "67.50"  # 15 wfbss-svc seats x $4.50, at catalog price
+    granite = next(f for f in data["findings"] if f["kind"] == "unmapped_product")
+    assert granite["monthly"] == {"currency": "USD", "amount": "54.00"}  # 9 wfs-advanced x $6.00
+    text = reconcile(repo, "--sandbox", "drift").stdout
+    assert "Revenue leakage:" in text and "$54.00" in text
