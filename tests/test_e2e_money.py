@@ -106,3 +106,33 @@ def test_drift_prices_hand_edits_and_the_revenue_nobody_bills(tmp_path):
     assert granite["monthly"] == {"currency": "USD", "amount": "54.00"}  # 9 wfs-advanced x $6.00
     text = reconcile(repo, "--sandbox", "drift").stdout
     assert "Revenue leakage:" in text and "$54.00" in text
+
+
+def test_the_report_shows_monthly_recurring_revenue_equal_to_connectwise_and_its_change(tmp_path):
+    repo = make_repo(tmp_path)
+    first = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-10-20")
+    assert first.returncode == 0, first.stdout + first.stderr
+    csv = repo / "usage" / "seats.csv"
+    csv.write_text(csv.read_text().replace("hes,38", "hes,48"))  # Acme: +10 mailboxes x $1.75
+    second = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20", "--customer", "acme-dental")
+    assert second.returncode == 0, second.stdout + second.stderr
+    store = Store(repo / ".sandbox")
+    try:
+        companies = {c["id"]: c for c in store.all("company")}
+        agreements = {a["id"]: a for a in store.all("agreement")}
+        managed = {"TM-WFBSS-SVC", "TM-WFS-ADV", "TM-CAS-M365", "TM-HES", "TM-APEX1-SAAS", "TM-C1-WLS"}
+        usd = sum((Decimal(str(a["extPrice"])) for a in store.all("addition")
+                   if not a.get("cancelledDate") and a["product"]["identifier"] in managed
+                   and agreements[a["agreementId"]].get("currency", {}).get("currencyCode") == "USD"
+                   and companies[agreements[a["agreementId"]]["company"]["id"]]["identifier"]
+                   not in ("DeltaPrecision", "HarborBakery")), Decimal(0))
+    finally:
+        store.close()
+    markdown = reconcile(repo, "--sandbox", "report", "--format", "markdown", "--period", "2026-11").stdout
+    assert f"| 2026-11 | €235.25 · ${usd:,.2f} |" in markdown  # what ConnectWise bills, per currency
+    assert "more billed" in markdown and "+$17.50" in markdown  # this period's change
+    assert "| Acme Dental Group | $" in markdown  # revenue per customer
+    html = (repo / "out" / "report" / "index.html")
+    assert reconcile(repo, "--sandbox", "report", "--period", "2026-11").returncode == 0
+    page = html.read_text()
+    assert 'id="mrr-msp"' in page and "Revenue / month" in page and "Margin / month" in page
