@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from reconciler import drift as drift_report
+from reconciler.render.drift import render as render_drift
 from reconciler.cmds.common import Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.target import TargetError
@@ -68,5 +69,5 @@ def drift(runtime: Runtime, fmt: str, ledger_path: Path | None, usage_path: Path
     except (*EXPECTED_ERRORS, LedgerMissing) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    click.echo(drift_report.render(report, fmt), nl=False)
+    click.echo(render_drift(report, fmt), nl=False)
     sys.exit(2 if detailed_exitcode and report.drifted else 0)

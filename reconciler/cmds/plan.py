@@ -43,7 +43,8 @@ from reconciler.ledger import (
 )
 from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
 from reconciler.plan import Change, Plan, plan_to_json
-from reconciler.render import render
+from reconciler.render.common import RenderOptions
+from reconciler.render.plan import render
 from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
@@ -344,7 +345,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
             saved_plan_onto(plan, saved)
         inv.plan = plan
         if print_plan and inv.fmt != "json":
-            click.echo(render(plan, inv.fmt, inv.verbose), nl=False)
+            click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
         if not dry_run:
             confirm_apply(plan, inv.auto_approve)
         with _progress(len(plan.customers), "applying") as update:
@@ -414,7 +415,7 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
         config = _load(inv)
         with open_backends(config, runtime.sandbox) as backends:
             result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
-        click.echo(render(result, inv.fmt, inv.verbose), nl=False)
+        click.echo(render(result, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
         if out:
             write_text_file(out, json.dumps(plan_to_json(result), indent=2) + "\n", "--out")
         return _plan_exit_code(result, detailed_exitcode)
