@@ -10,6 +10,8 @@ customer's `failed` status and never stops the others.
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcileError
+
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -39,7 +41,7 @@ class PlanOptions:
     sandbox: bool = False
 
 
-class SelectionError(Exception):
+class SelectionError(ReconcileError):
     """A --customer that names no customer: a usage error, never a silent no-op."""
 
 

@@ -14,6 +14,8 @@ directory by timestamp, so shard files never conflict in Git.
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcileError
+
 import json
 import os
 import threading
@@ -125,8 +127,10 @@ def timestamp_key(ts: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class LedgerCorrupt(Exception):
-    pass
+class LedgerCorrupt(ReconcileError):
+    """A ledger line that is not a record (not a torn append): `PATH:LINE: error: ...`."""
+
+    located = True
 
 
 class Ledger:
@@ -184,8 +188,8 @@ def shard_ledger_path(path: Path, shard: tuple[int, int] | None) -> Path:
     return path.with_name(f"{path.stem}.{k}of{n}{path.suffix or '.jsonl'}")
 
 
-class LedgerLocked(Exception):
-    pass
+class LedgerLocked(ReconcileError):
+    """Another apply holds this ledger."""
 
 
 @contextmanager

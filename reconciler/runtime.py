@@ -8,6 +8,8 @@ the tool never falls back to fake data on its own.
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcileError
+
 import importlib
 import os
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ DEFAULT_LEDGER = Path("state/ledger.jsonl")
 CREDENTIAL_VARIABLES = ("CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID")
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(ReconcileError):
     pass
 
 

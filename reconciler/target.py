@@ -11,6 +11,8 @@ a ledger: it never carries a key.
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcileError
+
 from collections.abc import Iterable
 from datetime import date
 from typing import Protocol, runtime_checkable
@@ -18,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
 
 
-class TargetError(Exception):
+class TargetError(ReconcileError):
     """A request to the PSA failed; one customer's failure, never the run's."""
 
 

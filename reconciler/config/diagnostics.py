@@ -6,6 +6,8 @@ this one record, so the reporters and `ConfigInvalid` never care which stage fou
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcileError
+
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,8 +50,10 @@ class Diagnostic:
         return (self.path, self.line, self.col, self.message)
 
 
-class ConfigInvalid(Exception):
+class ConfigInvalid(ReconcileError):
     """Raised by `load_config` when any file has an error; `diagnostics` holds them all."""
+
+    located = True  # one `PATH:LINE:COL: error:` line per problem
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: list[Diagnostic] = sorted(diagnostics, key=lambda d: d.sort_key)
