@@ -19,8 +19,8 @@ from test_report_fixtures import (
 )
 
 from reconciler.report.figures import build_figures
+from reconciler.ledger import LedgerCorrupt as LedgerError
 from reconciler.report.history import (
-    LedgerError,
     build_history,
     current_period,
     period_window,
