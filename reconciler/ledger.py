@@ -14,8 +14,6 @@ directory by timestamp, so shard files never conflict in Git.
 
 from __future__ import annotations
 
-from reconciler.errors import ReconcileError
-
 import json
 import os
 import threading
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from filelock import FileLock, Timeout
+
+from reconciler.errors import ReconcileError
 
 FORMAT_VERSION = 1
 

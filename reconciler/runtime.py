@@ -8,8 +8,6 @@ the tool never falls back to fake data on its own.
 
 from __future__ import annotations
 
-from reconciler.errors import ReconcileError
-
 import importlib
 import os
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from typing import Iterator, Mapping
 
 from reconciler import trust
 from reconciler.config.model import Config
+from reconciler.errors import ReconcileError
 from reconciler.repository import ConfigRepository
 from reconciler.secrets import check_env
 from reconciler.target import Target

@@ -11,13 +11,19 @@ a ledger: it never carries a key.
 
 from __future__ import annotations
 
-from reconciler.errors import ReconcileError
-
 from collections.abc import Iterable
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
+from reconciler.errors import ReconcileError
+from reconciler.state import (
+    Addition,
+    Agreement,
+    CatalogItem,
+    Company,
+    ExecutiveSummary,
+    SummaryReport,
+)
 
 
 class TargetError(ReconcileError):

@@ -20,7 +20,13 @@ from typing import Any
 import click
 
 from reconciler import importer
-from reconciler.cmds.common import PathProblem, Runtime, config_option, reports_errors, sandbox_option
+from reconciler.cmds.common import (
+    PathProblem,
+    Runtime,
+    config_option,
+    reports_errors,
+    sandbox_option,
+)
 from reconciler.config import ConfigInvalid
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config

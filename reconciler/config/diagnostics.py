@@ -6,13 +6,13 @@ this one record, so the reporters and `ConfigInvalid` never care which stage fou
 
 from __future__ import annotations
 
-from reconciler.errors import ReconcileError
-
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from reconciler.errors import ReconcileError
 
 Level = Literal["error", "warning"]
 

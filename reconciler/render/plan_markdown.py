@@ -11,7 +11,12 @@ from reconciler.plan import Plan
 from reconciler.render.common import RenderOptions, cell, counted
 from reconciler.render.escape import code_line, md_text
 from reconciler.render.plan_text import (
-    change_line, customer_header, failed_customers, money_lines, monthly_line, summary_line,
+    change_line,
+    customer_header,
+    failed_customers,
+    money_lines,
+    monthly_line,
+    summary_line,
 )
 
 MARKER = "<!-- reconcile-plan -->"

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from reconciler.money import ZERO
 from reconciler.report.history import (
     Billed,
     Change,
@@ -22,7 +23,6 @@ from reconciler.report.history import (
     month_of,
     period_window,
 )
-from reconciler.money import ZERO
 from reconciler.report.names import Names
 
 WINDOW = 12  # periods of history on every chart: a year, so seasonality shows

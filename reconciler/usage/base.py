@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.errors import ReconcileError
-
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+
+from reconciler.errors import ReconcileError
 
 # Optional executive-summary figures a source may carry per customer.
 EXTRA_FIELDS = ("workstations", "servers", "viruses_removed", "spyware_removed")
