@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from reconciler.money import ZERO
+from reconciler.periods import period_window
 from reconciler.report.history import (
     Billed,
     Change,
@@ -21,7 +22,6 @@ from reconciler.report.history import (
     History,
     Send,
     month_of,
-    period_window,
 )
 from reconciler.report.names import Names
 

@@ -59,17 +59,6 @@ def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- periods
 
 
-def shift_period(period: str, months: int) -> str:
-    year, month = (int(part) for part in period.split("-"))
-    index = year * 12 + (month - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def period_window(end: str, count: int = 12) -> tuple[str, ...]:
-    """`count` consecutive periods ending at `end`, oldest first."""
-    return tuple(shift_period(end, offset) for offset in range(1 - count, 1))
-
-
 def month_of(ts: str, timezone: str) -> str:
     """The period (YYYY-MM) a UTC ledger timestamp falls in, on the billing time zone's calendar."""
     local = timestamp_key(ts).astimezone(ZoneInfo(timezone))
