@@ -15,9 +15,8 @@ from reconciler.cmds.common import Runtime, config_option
 from reconciler.report import (
     LedgerError,
     build_figures,
-    build_history,
+    history_of,
     load_names,
-    read_ledger,
     render_markdown,
     write_html,
 )
@@ -94,7 +93,7 @@ def report(
             raise click.UsageError(f"no ledger at {ledger_path} (nor shards beside it)")
         click.echo(f"warning: no ledger at {ledger_path} yet; the report is empty", err=True)
     try:
-        history = build_history(read_ledger(ledger_path))
+        history = history_of(ledger_path)
     except LedgerError as error:
         raise click.ClickException(str(error)) from None
 

@@ -90,9 +90,8 @@ def _window_products(
             billed = history.billed.get((customer, period))
             if billed:
                 products.update(billed.holdings)
-    products.update(
-        c.product for c in history.changes if c.period in periods and c.customer in customers
-    )
+    for period in periods:  # indexed by period (and customer): no scan of every change
+        products.update(c.product for c in history.changes_in(period, customers))
     return products
 
 

@@ -20,6 +20,7 @@ Decisions (also in docs/report.md):
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,19 +30,27 @@ from typing import Any
 
 from reconciler.ledger import LedgerCorrupt as LedgerError  # noqa: F401 - re-exported for the command
 from reconciler.ledger import (
+    iter_located,
     ledger_files,  # noqa: F401 - re-exported for the command
-    timestamp_key,
+    read_all_records,
+    sortable_ts,
 )
-from reconciler.ledger import read_ledger as _read_ledger
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
-    """Every record of the ledger and its shards, merged by `ts`, read exactly as the engine reads
-    them: a record torn by a killed run is skipped (the engine settles it), anything else that
-    is not a ledger record raises `LedgerError` naming `file:line`."""
-    return _read_ledger(ledger_path).records
+    """Every record of the ledger (all its files), merged by `ts`, read exactly as the engine
+    reads them: a record torn by a killed run is skipped (the engine settles it), anything else
+    that is not a ledger record raises `LedgerError` naming `file:line`. Holds every record: the
+    command streams instead (`history_of`)."""
+    return read_all_records(ledger_path)
+
+
+def history_of(ledger_path: Path) -> History:
+    """The history of the ledger, built in one streaming pass over its files (memory grows with
+    customers x periods, not with records)."""
+    return build_history_located((item.record, item.order) for item in iter_located(ledger_path))
 
 
 # --------------------------------------------------------------------------- periods
@@ -66,7 +75,7 @@ def current_period(now: datetime | None = None) -> str:
 # --------------------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Holding:
     """One managed addition as it stood after a send."""
 
@@ -77,7 +86,7 @@ class Holding:
     addition_id: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Billed:
     """The last sent billing result of one customer in one period."""
 
@@ -92,7 +101,7 @@ class Billed:
         return holding.quantity if holding else 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     customer: str
     period: str
@@ -105,7 +114,7 @@ class Change:
     after: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """A `sent` result, billing or executive summary."""
 
@@ -117,7 +126,7 @@ class Send:
     report_id: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     customer: str
     period: str
@@ -131,7 +140,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class History:
-    """Everything the report reads, built once from the records by `build_history`."""
+    """Everything the report reads, built once from the records by `build_history`, with its
+    indexes (per customer, per period, per customer and period) built in the same pass, so a
+    report over 20,000 customers looks each one up instead of rescanning every record."""
 
     record_count: int
     latest_ts: str | None
@@ -143,6 +154,11 @@ class History:
     sends: tuple[Send, ...]
     failures: tuple[Failure, ...]
     products: tuple[str, ...] = field(default=())  # every product key seen, sorted
+    # customer -> the periods it was billed in, sorted (for `last_billed`)
+    billed_periods: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # period -> items of that period, in ledger order; (customer, period) -> the same
+    _by_period: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+    _by_customer_period: dict[tuple[str, str], dict[str, tuple]] = field(default_factory=dict, repr=False)
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
@@ -162,26 +178,37 @@ class History:
         sent = [self.billed[(c, period)] for c in wanted if (c, period) in self.billed]
         if not sent:
             return None
-        return {product: sum(b.seats(product) for b in sent) for product in products}
+        products = tuple(products)
+        totals = dict.fromkeys(products, 0)
+        for billed in sent:
+            for product, holding in billed.holdings.items():
+                if product in totals:
+                    totals[product] += holding.quantity
+        return totals
 
     def last_billed(self, customer: str, up_to: str) -> Billed | None:
         """The customer's most recent billing at or before period `up_to`."""
-        periods = [p for (c, p) in self.billed if c == customer and p <= up_to]
-        return self.billed[(customer, max(periods))] if periods else None
+        periods = self.billed_periods.get(customer, ())
+        at = bisect.bisect_right(periods, up_to)
+        return self.billed[(customer, periods[at - 1])] if at else None
 
     def changes_in(self, period: str, customers: Iterable[str] | None = None) -> list[Change]:
-        return _select(self.changes, period, customers)
+        return self._select("changes", period, customers)
 
     def sends_in(self, period: str, customers: Iterable[str] | None = None) -> list[Send]:
-        return _select(self.sends, period, customers)
+        return self._select("sends", period, customers)
 
     def failures_in(self, period: str, customers: Iterable[str] | None = None) -> list[Failure]:
-        return _select(self.failures, period, customers)
+        return self._select("failures", period, customers)
 
-
-def _select(items: Iterable[Any], period: str, customers: Iterable[str] | None) -> list[Any]:
-    allowed = None if customers is None else set(customers)
-    return [i for i in items if i.period == period and (allowed is None or i.customer in allowed)]
+    def _select(self, what: str, period: str, customers: Iterable[str] | None) -> list[Any]:
+        if customers is None:
+            return list(self._by_period.get(period, {}).get(what, ()))
+        wanted = tuple(dict.fromkeys(customers))
+        if len(wanted) == 1:  # one customer's page: a direct lookup
+            return list(self._by_customer_period.get((wanted[0], period), {}).get(what, ()))
+        allowed = set(wanted)
+        return [i for i in self._by_period.get(period, {}).get(what, ()) if i.customer in allowed]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -241,86 +268,128 @@ def _changes(record: dict[str, Any]) -> list[Change]:
     ]
 
 
-def build_history(records: list[dict[str, Any]]) -> History:
+def build_history(records: Iterable[dict[str, Any]]) -> History:
     """The pure model of `records` (already merged by `ts`). Unknown events and kinds are
     ignored so that a newer writer does not break an older report."""
+    return build_history_located(
+        (record, (sortable_ts(record.get("ts")), 0, n)) for n, record in enumerate(records)
+    )
+
+
+def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
+    """The model of (record, order) pairs in any order: `order` sorts them in ledger history
+    (see `reconciler.ledger.Located`). One pass; the lists are sorted once at the end."""
     customers: set[str] = set()
     periods: set[str] = set()
     products: set[str] = set()
-    companies: dict[str, str] = {}
-    billed: dict[tuple[str, str], Billed] = {}
-    changes: list[Change] = []
-    sends: list[Send] = []
-    failed: list[tuple[dict[str, Any], str]] = []  # (record, status)
-    open_intents: dict[tuple[Any, ...], dict[str, Any]] = {}
+    companies: dict[str, tuple[tuple, str]] = {}
+    billed: dict[tuple[str, str], tuple[tuple, Billed]] = {}
+    changes: list[tuple[tuple, int, Change]] = []
+    sends: list[tuple[tuple, Send]] = []
+    failed: list[tuple[tuple, dict[str, Any], str]] = []  # (order, slim record, status)
+    open_intents: dict[tuple[Any, ...], tuple[tuple, dict[str, Any]]] = {}
+    latest_sent: dict[tuple[str, str, str], tuple] = {}  # (customer, kind, period) -> last order
+    latest: tuple | None = None
+    latest_raw: str | None = None
+    count = 0
+    intern: dict[str, str] = {}
 
-    for record in records:
+    def shared(text: str) -> str:  # one string object per distinct customer/period/product
+        return intern.setdefault(text, text)
+
+    for record, order in located:
+        count += 1
+        if latest is None or order > latest:
+            latest, latest_raw = order, record.get("ts")
         customer, period = record.get("customer"), record.get("period")
         if not isinstance(customer, str) or not isinstance(period, str):
             continue
         if not PERIOD_RE.match(period):
             continue
+        customer, period = shared(customer), shared(period)
         customers.add(customer)
         periods.add(period)
         if isinstance(record.get("connectwise_company"), str):
-            companies[customer] = record["connectwise_company"]
+            known = companies.get(customer)
+            if known is None or order >= known[0]:
+                companies[customer] = (order, record["connectwise_company"])
         kind = record.get("kind") or "billing"
         trigger = record.get("trigger") or "scheduled"
         run_key = (record.get("run_id"), customer, kind, period)
         event = record.get("event")
         if event == "intent":
-            open_intents[run_key] = record
+            open_intents[run_key] = (order, _failure_fields(record))
             continue
         if event != "result":
             continue
         open_intents.pop(run_key, None)
         status = record.get("status")
         if status == "failed":
-            failed.append((record, "failed"))
+            failed.append((order, _failure_fields(record), "failed"))
             continue
         if status != "sent":
             continue
-        sends.append(Send(customer, period, record["ts"], kind, trigger, record.get("report_id")))
+        sends.append((order, Send(customer, period, record["ts"], kind, trigger, record.get("report_id"))))
+        key = (customer, kind, period)
+        if key not in latest_sent or order > latest_sent[key]:
+            latest_sent[key] = order
         if kind != "billing":
             continue
-        holdings = _holdings(record.get("additions"))
+        holdings = {shared(p): h for p, h in _holdings(record.get("additions")).items()}
         products.update(holdings)
-        # Records arrive in ts order, so the last assignment is the last sent result.
-        billed[(customer, period)] = Billed(customer, period, record["ts"], trigger, holdings)
-        for change in _changes(record):
+        known_billed = billed.get((customer, period))
+        if known_billed is None or order >= known_billed[0]:
+            billed[(customer, period)] = (order, Billed(customer, period, record["ts"], trigger, holdings))
+        for n, change in enumerate(_changes(record)):
             products.add(change.product)
-            changes.append(change)
+            changes.append((order, n, change))
 
-    failed.extend((record, "interrupted") for record in open_intents.values())
-    failures = sorted(
-        (_failure(record, status, sends) for record, status in failed), key=lambda f: f.ts
-    )
-    latest_ts = records[-1]["ts"] if records else None
+    failed.extend((order, record, "interrupted") for order, record in open_intents.values())
+    failed.sort(key=lambda item: item[0])
+    failures = tuple(_failure(order, record, status, latest_sent) for order, record, status in failed)
+    changes.sort(key=lambda item: (item[0], item[1]))
+    sends.sort(key=lambda item: item[0])
+    change_list = tuple(c for _, _, c in changes)
+    send_list = tuple(s for _, s in sends)
+    billed_models = {key: value for key, (_, value) in sorted(billed.items(), key=lambda kv: kv[1][0])}
+    billed_periods: dict[str, list[str]] = {}
+    for customer, period in billed_models:
+        billed_periods.setdefault(customer, []).append(period)
+    by_period: dict[str, dict[str, list]] = {}
+    by_customer_period: dict[tuple[str, str], dict[str, list]] = {}
+    for what, items in (("changes", change_list), ("sends", send_list), ("failures", failures)):
+        for item in items:
+            by_period.setdefault(item.period, {}).setdefault(what, []).append(item)
+            by_customer_period.setdefault((item.customer, item.period), {}).setdefault(what, []).append(item)
     return History(
-        record_count=len(records),
-        latest_ts=latest_ts,
+        record_count=count,
+        latest_ts=latest_raw,
         customers=tuple(sorted(customers)),
-        companies=companies,
+        companies={customer: company for customer, (_, company) in companies.items()},
         periods=tuple(sorted(periods)),
-        billed=billed,
-        changes=tuple(changes),
-        sends=tuple(sends),
-        failures=tuple(failures),
+        billed=billed_models,
+        changes=change_list,
+        sends=send_list,
+        failures=failures,
         products=tuple(sorted(products)),
+        billed_periods={c: tuple(sorted(ps)) for c, ps in billed_periods.items()},
+        _by_period={p: {w: tuple(v) for w, v in d.items()} for p, d in by_period.items()},
+        _by_customer_period={k: {w: tuple(v) for w, v in d.items()} for k, d in by_customer_period.items()},
     )
 
 
-def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
+def _failure_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """What a failure needs of its record (kept instead of the whole record)."""
+    return {k: record.get(k) for k in ("customer", "period", "kind", "ts", "trigger", "error")}
+
+
+def _failure(order: tuple, record: dict[str, Any], status: str,
+             latest_sent: dict[tuple[str, str, str], tuple]) -> Failure:
     customer, period = record["customer"], record["period"]
     kind = record.get("kind") or "billing"
-    ts = record["ts"]
-    resolved = any(
-        s.customer == customer
-        and s.period == period
-        and s.kind == kind
-        and timestamp_key(s.ts) > timestamp_key(ts)
-        for s in sends
-    )
+    # Resolved: a sent result of the same customer, kind and period came later (one lookup).
+    last = latest_sent.get((customer, kind, period))
+    resolved = last is not None and last[0] > order[0]
     if status == "interrupted":
         error = "intent recorded but no result: the run stopped mid-send; check ConnectWise"
     else:
@@ -328,7 +397,7 @@ def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
     return Failure(
         customer=customer,
         period=period,
-        ts=ts,
+        ts=record["ts"],
         kind=kind,
         trigger=record.get("trigger") or "scheduled",
         status=status,
