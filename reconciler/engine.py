@@ -11,6 +11,7 @@ customer's `failed` status and never stops the others.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
@@ -35,6 +36,10 @@ class PlanOptions:
     only_slugs: frozenset[str] | None = None  # from --changed-since
     workers: int = 8
     sandbox: bool = False
+    # Read not-due customers' additions too, to preview their changes (`plan`, where a person
+    # reads the result). Off for `apply` and the scheduled job: they read only what they may
+    # write today (see `may_write_billing`).
+    previews: bool = True
 
 
 class SelectionError(Exception):
@@ -123,11 +128,34 @@ def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreem
 @dataclass(frozen=True)
 class ReadRequest:
     agreement_ids: tuple[int, ...]  # whose additions the decision needs
-    summary_group: str | None  # the executive summary to look for, when one is due
+    summary_group: str | None  # the executive summary to look for (an unsettled summary intent)
+
+
+def may_write_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedule) -> bool:
+    """Could this run write the customer's billing today: due (on its day, catching up, a day
+    change, an interrupted send) or sent now, or the ledger holds an intent without its result?"""
+    return customer.billing.enabled and (billing_schedule.due or bool(ctx.ledger.unsettled_intents(customer.slug)))
+
+
+def reads_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedule) -> bool:
+    """Are the customer's additions read in this run? Those it may write, and with `previews`
+    every enabled customer (to show what its next send would change)."""
+    return customer.billing.enabled and (ctx.options.previews or may_write_billing(ctx, customer, billing_schedule))
+
+
+def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: Schedule) -> bool:
+    """The ledger decides whether a summary was posted; ConnectWise is asked only when the ledger
+    cannot say: an intent for this period without its result (a run died around the POST).
+    Every other case is settled without a read: a period the ledger records as sent is done,
+    and one it does not is posted, with the post-and-read-back of `apply.post_summary_once`
+    keeping one report per period even against a racing run."""
+    period = summary_schedule.period
+    return any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
 
 
 def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
-    """What `decide_customer` will need from the PSA (pure); None when nothing is read."""
+    """What `decide_customer` will need from the PSA (pure); None when nothing is read.
+    A customer with billing and summaries disabled, or with no usage rows, costs no request."""
     billing_schedule, summary_schedule = schedules_for(ctx, customer)
     if not customer.billing.enabled and not customer.executive_summary.enabled:
         return None
@@ -135,8 +163,10 @@ def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
         company, agreements, desired = _prepare(ctx, customer)
     except CustomerError:
         return None
+    if not desired.has_usage:
+        return None  # nothing is zeroed, cancelled or summarised without usage rows
     agreement_ids: set[int] = set()
-    if customer.billing.enabled:
+    if reads_billing(ctx, customer, billing_schedule):
         # Every active agreement of the company: a mapped product has one owner per company, so
         # an addition of it anywhere else must be seen to be cancelled. And the agreements the
         # last send billed, even when no longer active.
@@ -144,7 +174,9 @@ def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
         agreement_ids = ({a.id for a in agreements if a.active}
                          | ({int(r["agreement_id"]) for r in _previous_additions(ctx, customer).values()} & own))
     group = (summary_group_identifier(customer, summary_schedule.period)
-             if summary_schedule.due and desired.has_usage else None)
+             if summary_schedule.due and summary_needs_read(ctx, customer, summary_schedule) else None)
+    if not agreement_ids and group is None:
+        return None
     return ReadRequest(tuple(sorted(agreement_ids)), group)
 
 
@@ -152,8 +184,10 @@ def read_customer(target: Target, ctx: PlanContext, customer: Customer) -> Compa
     request = read_request(ctx, customer)
     if request is None:
         return None
-    return read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
-                        summary_group=request.summary_group)
+    snapshot = read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
+                            summary_group=request.summary_group)
+    snapshot.read_at = time.monotonic()
+    return snapshot
 
 
 def plan_customer(target: Target, ctx: PlanContext, customer: Customer) -> CustomerPlan:
@@ -184,8 +218,13 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         if read_error is not None:
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
-        if billing.enabled:
+        if billing.enabled and desired.has_usage and not reads_billing(ctx, customer, cp.schedule):
+            # Not due and no previews: ConnectWise was not read, so nothing is claimed about it.
+            cp.billing_read, cp.reason = False, cp.schedule.reason
+            cp.notes += unmapped_usage_notes(customer, desired)
+        elif billing.enabled:
             decide_billing(ctx, customer, cp, snapshot, desired)
+            cp.additions_read, cp.read_at = dict(snapshot.additions), snapshot.read_at
         else:
             cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != "failed":
@@ -262,8 +301,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
     )
     cp.changes = changes
     cp.notes += notes
-    for product, quantity in desired.unmapped_usage.items():
-        cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
+    cp.notes += unmapped_usage_notes(customer, desired)
     # Managed: catalog items on the mapped agreements, and the mapped products wherever they are.
     mapped_identifiers = {config.products[p].connectwise_product.casefold() for p in desired.agreements}
     mapped_agreement_ids = {a.id for a in desired.agreements.values()}
@@ -281,12 +319,26 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         cp.reason = cp.schedule.reason
 
 
+def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[str]:
+    """Usage the config does not map (from usage and config alone: reported whether or not
+    ConnectWise was read)."""
+    return [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
+            for product, quantity in desired.unmapped_usage.items()]
+
+
 def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,
                    snapshot: CompanySnapshot, desired: DesiredCustomer) -> None:
     """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
     after the POST, or a racing run): its group key is stable per customer and period."""
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
+    if period in ctx.ledger.sent_periods(customer.slug, "summary"):
+        # A manual send of a period the ledger records as posted: the ledger decides, no read.
+        posted = (ctx.ledger.last_sent(customer.slug, "summary") or {})
+        report = posted.get("report_id") if posted.get("period") == period else None
+        cp.notes.append(f"executive summary {group} was already posted"
+                        + (f" (report {report})" if report is not None else "") + " according to the ledger")
+        return
     existing = sorted((r for r in snapshot.summaries if r.group == group), key=lambda r: r.id)
     if existing:
         cp.summary_report_id = existing[0].id

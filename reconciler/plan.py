@@ -101,6 +101,13 @@ class CustomerPlan:
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
     connectwise_company_id: int | None = None  # the company record the identifier resolved to
     connectwise_company_name: str | None = None
+    # False: not due and planned without previews, so its additions were not read (no changes
+    # shown, nothing claimed about ConnectWise)
+    billing_read: bool = True
+    # The plan's read of each agreement's additions and when (time.monotonic()): a create soon
+    # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
+    additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    read_at: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def due(self) -> bool:
@@ -359,6 +366,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "current_additions": cp.current_additions,
             "connectwise_company_id": cp.connectwise_company_id,
             "connectwise_company_name": cp.connectwise_company_name,
+            "billing_read": cp.billing_read,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()

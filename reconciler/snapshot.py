@@ -48,6 +48,7 @@ class CompanySnapshot:
     agreements: list[Agreement] = field(default_factory=list)
     additions: dict[int, list[Addition]] = field(default_factory=dict)
     summaries: list[SummaryReport] = field(default_factory=list)
+    read_at: float | None = None  # time.monotonic() when the additions were read
 
     @property
     def all_additions(self) -> list[Addition]:

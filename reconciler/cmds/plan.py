@@ -70,6 +70,9 @@ def plan_options(func):
         click.option("--workers", type=click.IntRange(1, 32), default=None,
                      help="Customers in parallel (default: connectwise.workers, 8)."),
         click.option("--verbose", is_flag=True, help="Also list customers with nothing to change."),
+        click.option("--previews/--no-previews", "previews", default=None,
+                     help="Also read customers that are not due, to preview their next changes "
+                          "(default: on for plan, off for apply and the scheduled job)."),
         config_option,
     ]
     for option in reversed(options):
@@ -91,6 +94,7 @@ class Invocation:
     shard: tuple[int, int] | None
     workers: int | None
     verbose: bool
+    previews: bool | None = None  # None: the command's default
 
     @property
     def ledger_file(self) -> Path:
@@ -135,7 +139,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     options = PlanOptions(
         today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
         shard=inv.shard, only_slugs=only, workers=inv.workers or config.connectwise.workers,
-        sandbox=inv.runtime.sandbox,
+        sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
     )
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
@@ -204,8 +208,8 @@ def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
     for cp in fresh.customers:
         before = set(saved_customers[cp.customer].get("fingerprint", []))
         now = set(cp.fingerprint)
-        if cp.status == "failed":
-            continue
+        if cp.status == "failed" or not cp.billing_read:
+            continue  # not read: not due today, so nothing of it is applied
         if before != now:
             moved = _describe_moves(before, now)
             cp.status, cp.reason = "failed", f"ConnectWise changed since the plan was saved: {moved}; plan again"
@@ -312,6 +316,8 @@ def _guard(fn):
 def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) -> None:
     """Show what would change in ConnectWise, per customer. Writes nothing."""
     inv = Invocation(runtime=runtime, **kwargs)
+    if inv.previews is None:
+        inv.previews = True  # a person reads a plan (terminal, pull request): show what is coming
 
     def run() -> int:
         config = _load(inv)
@@ -336,13 +342,16 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
 def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Path | None, dry_run: bool, **kwargs) -> None:
     """Send billing for the customers that are due (or a saved PLAN_FILE, exactly)."""
     inv = Invocation(runtime=runtime, **kwargs)
+    if inv.previews is None:
+        inv.previews = False  # apply reads only the customers it may write today
     sys.exit(_guard(lambda: run_apply(inv, plan_file, force, dry_run, report_path)))
 
 
 def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
     """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
     inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
-                     ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False)
+                     ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
+                     previews=False)
     return _guard(lambda: run_apply(inv, None, force=False, dry_run=dry_run, report_path=None))
 
 

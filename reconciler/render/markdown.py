@@ -7,7 +7,7 @@ under GitHub's comment and summary limits; the summary line and failures stay vi
 from __future__ import annotations
 
 from reconciler.plan import Plan
-from reconciler.render.text import change_line, customer_header
+from reconciler.render.text import change_line, customer_header, not_read_line
 
 MARKER = "<!-- reconcile-plan -->"
 
@@ -45,4 +45,7 @@ def render_markdown(plan: Plan) -> str:
         out.append(f"- :warning: Trend customer `{trend_id}` has usage ({listed}) but no customer file")
     for warning in plan.warnings:
         out.append(f"- :warning: {_cell(warning)}")
+    unread = not_read_line(plan)
+    if unread:
+        out.append(f"- {_cell(unread)}")
     return "\n".join(out).rstrip() + "\n"
