@@ -153,11 +153,24 @@ def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: S
     return any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
 
 
+def needs_target(ctx: PlanContext, customer: Customer, billing_schedule: Schedule, summary_schedule: Schedule) -> bool:
+    """Does the customer's plan read anything from the PSA today (pure: config, usage, ledger)?
+    No for a customer with billing and summaries disabled or without usage rows, nor for one
+    whose billing it will not read (`reads_billing`) and whose summary is not due. When no
+    selected customer needs it, the run reads nothing at all, not even the directory."""
+    if not customer.billing.enabled and not customer.executive_summary.enabled:
+        return False
+    if not ctx.usage.for_customer(customer.trend_customer_id):
+        return False
+    return reads_billing(ctx, customer, billing_schedule) or (customer.executive_summary.enabled
+                                                                and summary_schedule.due)
+
+
 def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
     """What `decide_customer` will need from the PSA (pure); None when nothing is read.
     A customer with billing and summaries disabled, or with no usage rows, costs no request."""
     billing_schedule, summary_schedule = schedules_for(ctx, customer)
-    if not customer.billing.enabled and not customer.executive_summary.enabled:
+    if not needs_target(ctx, customer, billing_schedule, summary_schedule):
         return None
     try:
         company, agreements, desired = _prepare(ctx, customer)
@@ -212,6 +225,18 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
             "ConnectWise was re-read, so this plan starts from what actually happened"
         )
+    usage = ctx.usage.for_customer(customer.trend_customer_id)
+    if not usage:  # costs no request: nothing is billed, zeroed, cancelled or summarised
+        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        return cp
+    if not needs_target(ctx, customer, cp.schedule, cp.summary_schedule):
+        # Nothing to write today and no previews: ConnectWise was not read (not even the
+        # company), so nothing is claimed about it; the config and usage still speak.
+        cp.billing_read = not billing.enabled
+        cp.reason = cp.schedule.reason if billing.enabled else cp.summary_schedule.reason
+        cp.notes += [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
+                     for product, quantity in sorted(usage.items()) if product not in customer.agreements]
+        return cp
     try:
         company, agreements, desired = _prepare(ctx, customer)
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
@@ -219,7 +244,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
         if billing.enabled and desired.has_usage and not reads_billing(ctx, customer, cp.schedule):
-            # Not due and no previews: ConnectWise was not read, so nothing is claimed about it.
+            # Its summary is due, its billing is not (and no previews): additions not read.
             cp.billing_read, cp.reason = False, cp.schedule.reason
             cp.notes += unmapped_usage_notes(customer, desired)
         elif billing.enabled:
@@ -390,14 +415,18 @@ def build_plan(
 ) -> Plan:
     customers = select_customers(config, options)
     ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
-    ctx.directory = read_directory(
-        target, [c.connectwise_company for c in customers],
-        [p.connectwise_product for p in config.products.values()],
-    )
+    # The directory is read only when some customer's plan reads the PSA: on a day when nobody
+    # is due (and no previews are asked for) a run sends no request at all.
+    needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
+    if needed:
+        ctx.directory = read_directory(
+            target, [c.connectwise_company for c in needed],
+            [p.connectwise_product for p in config.products.values()],
+        )
     missing_catalog = [
         p.connectwise_product for p in config.products.values()
         if p.connectwise_product.casefold() not in ctx.directory.catalog
-    ]
+    ] if needed else []
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
     plan.catalog_ids = {key: item.id for key, item in ctx.directory.catalog.items()}
