@@ -251,10 +251,14 @@ def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "202
             agreements = by_company[company["id"]]
             default = agreements[0]
             run_id = f"{period.replace('-', '')}01T111700Z-bench{n % 7}"
-            common = {"v": 1, "run_id": run_id, "kind": "billing", "customer": customer.slug,
-                      "connectwise_company": customer.connectwise_company, "period": period,
-                      "trigger": "scheduled", "connectwise_company_id": company["id"],
-                      "connectwise_company_name": company["name"], "day": 1}
+            head = {"kind": "billing", "customer": customer.slug, "connectwise_company": customer.connectwise_company,
+                    "period": period, "trigger": "scheduled"}
+            extra = {"connectwise_company_id": company["id"], "connectwise_company_name": company["name"], "day": 1}
+
+            def record(ts: str, run: str, event: str, body: dict, **fields) -> bytes:
+                # the key order of Ledger.intent / Ledger.result, as the tool writes them
+                return orjson.dumps({"v": 1, "ts": ts, "run_id": run, "event": event, **head, **fields, **body})
+
             additions = {}
             for k, (product, quantity) in enumerate(sorted(usage.items())):
                 if product not in customer.agreements:
@@ -262,28 +266,31 @@ def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "202
                 quantity = max(1, quantity + rng.randint(-3, 3))
                 additions[product] = {"id": 1_000_000 + n * 10 + k, "agreement_id": default["id"],
                                       "agreement": f"{default['type']['name']} / {default['name']}",
-                                      "quantity": quantity, "connectwise_product": PRODUCTS[product].upper()}
+                                      "quantity": quantity, "connectwise_product": PRODUCTS[product]}
             changes = []
-            if rng.random() < 0.2:
-                product = next(iter(additions), None)
-                if product:
-                    changes.append({"action": "update", "kind": "addition", "customer": customer.slug,
-                                    "product": product, "connectwise_product": PRODUCTS[product],
-                                    "agreement": {"id": default["id"], "type": default["type"]["name"],
-                                                  "name": default["name"]},
-                                    "addition_id": additions[product]["id"], "before": additions[product]["quantity"] - 2,
-                                    "after": additions[product]["quantity"], "effective_date": f"{period}-01",
-                                    "reason": "seat count changed"})
-                    lines.append(orjson.dumps({**common, "ts": f"{period}-01T11:17:{n % 60:02d}.000000Z",
-                                               "event": "intent", "changes": changes}))
-                    count += 1
-            lines.append(orjson.dumps({**common, "ts": f"{period}-01T11:18:{n % 60:02d}.000000Z", "event": "result",
-                                       "status": "sent", "error": None, "changes": changes, "additions": additions}))
-            summary = {**common, "kind": "summary", "run_id": run_id.replace("01T", "05T"), "day": 5}
-            lines.append(orjson.dumps({**summary, "ts": f"{period}-05T11:17:{n % 60:02d}.000000Z", "event": "intent",
-                                       "changes": [{"action": "create", "kind": "summary", "customer": customer.slug}]}))
-            lines.append(orjson.dumps({**summary, "ts": f"{period}-05T11:18:{n % 60:02d}.000000Z", "event": "result",
-                                       "status": "sent", "error": None, "changes": [], "report_id": 500_000 + n}))
+            if rng.random() < 0.2 and additions:
+                product = next(iter(additions))
+                changes.append({"action": "update", "kind": "addition", "customer": customer.slug,
+                                "product": product, "connectwise_product": PRODUCTS[product],
+                                "agreement": {"id": default["id"], "type": default["type"]["name"],
+                                              "name": default["name"]},
+                                "addition_id": additions[product]["id"], "before": additions[product]["quantity"] - 2,
+                                "after": additions[product]["quantity"], "effective_date": f"{period}-01",
+                                "reason": "seat count changed"})
+                lines.append(record(f"{period}-01T11:17:{n % 60:02d}.000000Z", run_id, "intent",
+                                    {"changes": changes, **extra}))
+                count += 1
+            lines.append(record(f"{period}-01T11:18:{n % 60:02d}.000000Z", run_id, "result",
+                                {"status": "sent", "error": None, "changes": changes, "additions": additions, **extra}))
+            head["kind"] = "summary"
+            summary_run = run_id.replace("01T", "05T")
+            summary_extra = {**extra, "day": 5}
+            lines.append(record(f"{period}-05T11:17:{n % 60:02d}.000000Z", summary_run, "intent",
+                                {"changes": [{"action": "create", "kind": "summary", "customer": customer.slug}],
+                                 **summary_extra}))
+            lines.append(record(f"{period}-05T11:18:{n % 60:02d}.000000Z", summary_run, "result",
+                                {"status": "sent", "error": None, "changes": [], "additions": {},
+                                 "report_id": 500_000 + n, **summary_extra}))
             count += 3
         target = ledger.with_name(f"{ledger.stem}.{period}{ledger.suffix}")
         target.write_bytes(b"\n".join(lines) + b"\n")

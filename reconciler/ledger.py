@@ -67,7 +67,7 @@ def timestamp_key(ts: Any) -> datetime:
 def sortable_ts(ts: Any) -> str:
     """`ts` as a string that sorts in time order: the writer's own UTC form is used as it is
     (the fast path for nearly every record); any other ISO form is converted to it."""
-    if isinstance(ts, str) and _CANONICAL_TS.match(ts):
+    if isinstance(ts, str) and len(ts) == 27 and ts[-1] == "Z" and ts[19] == "." and _CANONICAL_TS.match(ts):
         return ts
     return timestamp_key(ts).astimezone(timezone.utc).strftime(_TS_FORMAT)
 
@@ -154,27 +154,37 @@ def iter_records(path: Path, warnings: list[str] | None = None) -> Iterator[dict
 
 
 def _read_file(file: Path, rank: int, warnings: list[str]) -> Iterator[Located]:
+    for record, order in _read_pairs(file, rank, warnings):
+        yield Located(record, order)
+
+
+def _read_pairs(file: Path, rank: int, warnings: list[str]) -> Iterator[tuple[dict[str, Any], tuple[str, int, int]]]:
     with open(file, "rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError as error:
-                # A killed append leaves a truncated object (later appends start on a new line,
-                # so it may sit mid-file); anything else is damage and stops the run.
-                where = f"{file}:{number}"
-                if line.lstrip().startswith(b"{"):
-                    warnings.append(f"{where}: skipped an incomplete record ({error})")
-                    continue
-                raise LedgerCorrupt(f"{where}: error: not a JSON ledger record: {error}") from None
-            try:
-                ts = sortable_ts(record.get("ts"))
-            except ValueError:
-                raise LedgerCorrupt(f"{file}:{number}: error: record has no ISO 'ts' timestamp") from None
-            yield Located(record, (ts, rank, number))
+            if line.strip():
+                yield from _parse_line(file, line, number, rank, warnings)
+
+
+def _parse_line(file: Path, line: bytes, number: int, rank: int,
+                warnings: list[str]) -> Iterator[tuple[dict[str, Any], tuple[str, int, int]]]:
+    """The record of one line (none for a torn one, with a warning)."""
+    try:
+        record = orjson.loads(line)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        # A killed append leaves a truncated object (later appends start on a new line, so it
+        # may sit mid-file); anything else is damage and stops the run.
+        where = f"{file}:{number}"
+        if line.lstrip().startswith(b"{"):
+            warnings.append(f"{where}: skipped an incomplete record ({error})")
+            return
+        raise LedgerCorrupt(f"{where}: error: not a JSON ledger record: {error}") from None
+    try:
+        ts = sortable_ts(record.get("ts"))
+    except ValueError:
+        raise LedgerCorrupt(f"{file}:{number}: error: record has no ISO 'ts' timestamp") from None
+    yield record, (ts, rank, number)
 
 
 # --------------------------------------------------------------------------- the index
@@ -228,26 +238,45 @@ class LedgerView:
         self.record_count += 1
         if order is None:
             order = (sortable_ts(record.get("ts")), 0, self.record_count)
-        event = record.get("event")
+        self._note(record.get("customer", ""), record.get("kind", "billing"), record.get("event"),
+                   record.get("status"), record.get("run_id"), record.get("period"), order, record)
+
+    def _note(self, customer: Any, kind: Any, event: Any, status: Any, run_id: Any, period: Any, order: tuple,
+              payload: dict[str, Any] | bytes) -> None:
+        """Index one record from its fields; `payload` is the record, or its line (parsed only if
+        it is kept: see `read_ledger`)."""
         if event not in ("intent", "result"):
             return
-        customer = record.get("customer", "")
-        kind = record.get("kind", "billing")
         track = self._tracks.get((customer, kind))
         if track is None:
             track = self._tracks[(customer, kind)] = _Track()
-        key = (record.get("run_id"), record.get("period"))
+        key = (run_id, period)
         if event == "intent":
-            track.pending[key] = (order, _slim(record))
+            track.pending[key] = (order, payload)
             return
         track.pending.pop(key, None)
-        status = record.get("status")
         if status == "sent":
-            track.sent.add(record.get("period"))
+            track.sent.add(period)
             if order >= track.last_sent_order:
-                track.last_sent, track.last_sent_order = _slim(record), order
+                track.last_sent, track.last_sent_order = payload, order
         elif status == "failed" and order >= track.last_failed_order:
-            track.last_failed, track.last_failed_order = _slim(record), order
+            track.last_failed, track.last_failed_order = payload, order
+
+    def _settle(self) -> bool:
+        """Parse the kept lines and drop what no question reads (change lists). False when a
+        kept line is not a whole record after all (see `read_ledger`)."""
+        for track in self._tracks.values():
+            for name in ("last_sent", "last_failed"):
+                record = _whole(getattr(track, name))
+                if record is False:
+                    return False
+                setattr(track, name, record)
+            for key, (order, payload) in list(track.pending.items()):
+                record = _whole(payload)
+                if record is False:
+                    return False
+                track.pending[key] = (order, record)
+        return True
 
     def _track(self, customer: str, kind: str) -> _Track | None:
         if self._records is not None and self._indexed < len(self._records):
@@ -292,13 +321,79 @@ class LedgerView:
         return {customer for customer, _ in self._tracks}
 
 
+# The fields the index needs, at the start of every line this tool writes (`Ledger.append` puts
+# them first, in this order). A line that matches, has no escapes there and is whole is indexed
+# from them alone; only the records the index keeps (one last send per customer and kind, open
+# intents) are parsed in full. Anything else (another key order, a hand edit) is parsed in full.
+_PREFIX = re.compile(
+    rb'\{"v":\d+,"ts":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)","run_id":"([^"\\]*)",'
+    rb'"event":"(intent|result)","kind":"([^"\\]*)","customer":"([^"\\]*)","connectwise_company":"[^"\\]*",'
+    rb'"period":"([^"\\]*)","trigger":"[^"\\]*"(?:,"status":"([^"\\]*)")?')
+
+
+def _whole(payload: dict[str, Any] | bytes | None) -> dict[str, Any] | None | bool:
+    """A kept payload as a slim record; False when a kept line does not parse."""
+    if isinstance(payload, (bytes, bytearray)):
+        try:
+            payload = orjson.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(payload, dict):
+            return False
+    if payload is not None and "changes" in payload:
+        return _slim(payload)
+    return payload
+
+
+def _looks_whole(line: bytes) -> bool:
+    """A cheap test that a line is not a record cut short by a killed append: it closes its
+    object and its braces balance. A cut that passes (a string with unbalanced brackets
+    exactly making up for it) is still caught: kept lines are parsed, and then the whole ledger
+    is read the slow way."""
+    stripped = line.rstrip()
+    return stripped.endswith(b"}") and stripped.count(b"{") == stripped.count(b"}")
+
+
 def read_ledger(path: Path) -> LedgerView:
     """The index of the ledger `path` names (all its files), built in one streaming pass."""
-    view = LedgerView()
-    for located in iter_located(path, view.warnings):
-        view.add(located.record, located.order)
+    view = _read_index(path, fast=True)
+    if view is None:  # a kept line was not whole after all: read every record in full
+        view = _read_index(path, fast=False)
+    assert view is not None
     view._source = path
     return view
+
+
+def _read_index(path: Path, fast: bool) -> LedgerView | None:
+    view = LedgerView()
+    names: dict[bytes, str] = {}  # one str per customer, run id, period (bytes -> str once)
+
+    def text(raw: bytes) -> str:
+        value = names.get(raw)
+        if value is None:
+            value = names[raw] = raw.decode()
+        return value
+
+    prefix, note, looks_whole = (_PREFIX.match if fast else (lambda line: None)), view._note, _looks_whole
+    counted = 0
+    for rank, file in enumerate(ledger_file_list(path)):
+        with open(file.path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                match = prefix(line)
+                if match is not None and looks_whole(line):
+                    ts, run_id, event, kind, customer, period, status = match.groups()
+                    counted += 1
+                    note(text(customer), text(kind), event.decode(), status and status.decode(),
+                         run_id.decode(), text(period), (ts.decode(), rank, number), line)
+                    continue
+                if not line.strip():
+                    continue
+                for record, order in _parse_line(file.path, line, number, rank, view.warnings):
+                    view.add(record, order)
+    view.record_count += counted
+    # Kept lines are parsed once, at the end: memory holds one line per customer and kind
+    # (and per open intent) meanwhile, never the records.
+    return view if view._settle() else None
 
 
 def read_all_records(path: Path) -> list[dict[str, Any]]:

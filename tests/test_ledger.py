@@ -96,10 +96,10 @@ def _legacy(path, *records):
 def _record(event, period, *, customer="acme", status=None, run_id="old", ts="2026-09-01T11:17:00.000000Z",
             kind="billing", **extra):
     record = {"v": 1, "ts": ts, "run_id": run_id, "event": event, "kind": kind, "customer": customer,
-              "connectwise_company": "Acme", "period": period, "trigger": "scheduled", **extra}
+              "connectwise_company": "Acme", "period": period, "trigger": "scheduled"}
     if status:
-        record.update(status=status, error=None, changes=[])
-    return record
+        record.update(status=status, error=extra.pop("error", None), changes=[])
+    return {**record, **extra, "day": 1}
 
 
 def test_each_record_goes_to_its_periods_file_and_the_main_file_is_never_written(tmp_path):
@@ -150,3 +150,37 @@ def test_the_index_keeps_no_records_and_no_change_lists(tmp_path):
     view = read_ledger(path)
     assert view.record_count == 200 and len(view.customers()) == 10
     assert not view._records and "changes" not in view.last_sent("c1")
+
+
+def test_the_fast_reader_answers_as_a_full_parse_does(tmp_path):
+    from reconciler.ledger import _read_index
+
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    for n in range(30):
+        customer, period = f"c{n % 4}", f"2026-{n % 12 + 1:02d}"
+        ledger.intent(kind="billing", customer=customer, connectwise_company="Acme", period=period,
+                      trigger="scheduled", changes=[{"action": "create", "reason": "odd { brace"}])
+        if n % 5:
+            _result(ledger, customer=customer, period=period, status="sent" if n % 3 else "failed")
+    fast, full = _read_index(path, fast=True), _read_index(path, fast=False)
+    for customer in ("c0", "c1", "c2", "c3"):
+        assert fast.sent_periods(customer) == full.sent_periods(customer)
+        assert fast.last_sent(customer) == full.last_sent(customer)
+        assert fast.last_failed(customer) == full.last_failed(customer)
+        assert fast.unsettled_intents(customer) == full.unsettled_intents(customer)
+    assert fast.record_count == full.record_count == 54
+
+
+def test_a_torn_line_that_looks_whole_sends_the_reader_the_slow_way(tmp_path):
+    """A killed append cut right after an inner `}`, with a `}` inside a string making the braces
+    balance, passes the cheap test; parsing the kept line catches it and the ledger is read in full."""
+    path = tmp_path / "ledger.jsonl"
+    whole = json.dumps(_record("result", "2026-11", status="sent", error="x }", additions={"hes": {"id": 1}}),
+                       separators=(",", ":"))
+    torn = whole[: whole.index('}},"day"') + 2] if '"day"' in whole else whole[: whole.rindex("}")]
+    assert torn.endswith("}") and torn.count("{") == torn.count("}")
+    (tmp_path / "ledger.2026-11.jsonl").write_text(torn + "\n")
+    view = read_ledger(path)
+    assert view.sent_periods("acme") == set()
+    assert "incomplete record" in view.warnings[0]
