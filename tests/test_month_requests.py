@@ -4,6 +4,8 @@ The scheduled job is `reconcile apply` on the day's date (what `reconcile` alone
 date given so the test can walk a month). The sandbox counts every request it serves
 (`/_sandbox/stats`). A day without work (nobody due, no summary due, nothing interrupted) must
 cost no request at all, not even the directory lists; a day with work reads and writes.
+(The demo world has a customer whose billing problem is reported on every run: those days cost
+the ticket note's requests, and nothing else.)
 """
 
 from __future__ import annotations
@@ -41,4 +43,9 @@ def test_a_month_of_scheduled_runs_reads_connectwise_only_on_days_with_work(tmp_
     assert all(d[1] > 0 for d in with_work)
     worked = {d[0] for d in with_work}
     assert {"2026-11-01", "2026-11-05"} <= worked  # the billing day and the summary day
-    assert len(quiet) >= 20, days
+    assert len(quiet) >= 10, days
+    # A day whose only work is a note on an open billing-problem ticket (a customer missed or
+    # refused, reported every run until someone acts) costs the ticket's requests alone: the
+    # search, the notes read-back snapshot and the POST; no directory or additions read.
+    ticket_only = [d for d in with_work if not d[2]]
+    assert all(d[1] <= 3 * d[3] for d in ticket_only), ticket_only

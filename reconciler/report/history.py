@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,9 +156,9 @@ class History:
     products: tuple[str, ...] = field(default=())  # every product key seen, sorted
     # customer -> the periods it was billed in, sorted (for `last_billed`)
     billed_periods: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
-    # period -> items of that period, in ledger order; (customer, period) -> the same
+    # period -> items of that period, in ledger order; customer -> that customer's items
     _by_period: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
-    _by_customer_period: dict[tuple[str, str], dict[str, tuple]] = field(default_factory=dict, repr=False)
+    _by_customer: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
@@ -205,8 +205,8 @@ class History:
         if customers is None:
             return list(self._by_period.get(period, {}).get(what, ()))
         wanted = tuple(dict.fromkeys(customers))
-        if len(wanted) == 1:  # one customer's page: a direct lookup
-            return list(self._by_customer_period.get((wanted[0], period), {}).get(what, ()))
+        if len(wanted) == 1:  # one customer's page: its own few items, not everyone's
+            return [i for i in self._by_customer.get(wanted[0], {}).get(what, ()) if i.period == period]
         allowed = set(wanted)
         return [i for i in self._by_period.get(period, {}).get(what, ()) if i.customer in allowed]
 
@@ -229,7 +229,7 @@ def _agreement_text(agreement: Any) -> str:
     return "" if agreement is None else str(agreement)
 
 
-def _holdings(additions: Any) -> dict[str, Holding]:
+def _holdings(additions: Any, shared: Callable[[str], str] = str) -> dict[str, Holding]:
     holdings: dict[str, Holding] = {}
     if not isinstance(additions, dict):
         return holdings
@@ -237,10 +237,11 @@ def _holdings(additions: Any) -> dict[str, Holding]:
         if not isinstance(addition, dict):
             continue
         quantity = _int_or_none(addition.get("quantity"))
-        holdings[str(product)] = Holding(
-            product=str(product),
+        product = shared(str(product))
+        holdings[product] = Holding(
+            product=product,
             quantity=quantity or 0,
-            agreement=_agreement_text(addition.get("agreement")),
+            agreement=shared(_agreement_text(addition.get("agreement"))),
             agreement_id=_int_or_none(addition.get("agreement_id")),
             addition_id=_int_or_none(addition.get("id")),
         )
@@ -329,13 +330,14 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             continue
         if status != "sent":
             continue
-        sends.append((order, Send(customer, period, record["ts"], kind, trigger, record.get("report_id"))))
+        sends.append((order, Send(customer, period, record["ts"], shared(kind), shared(trigger),
+                                  record.get("report_id"))))
         key = (customer, kind, period)
         if key not in latest_sent or order > latest_sent[key]:
             latest_sent[key] = order
         if kind != "billing":
             continue
-        holdings = {shared(p): h for p, h in _holdings(record.get("additions")).items()}
+        holdings = _holdings(record.get("additions"), shared)
         products.update(holdings)
         known_billed = billed.get((customer, period))
         if known_billed is None or order >= known_billed[0]:
@@ -356,11 +358,11 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
     for customer, period in billed_models:
         billed_periods.setdefault(customer, []).append(period)
     by_period: dict[str, dict[str, list]] = {}
-    by_customer_period: dict[tuple[str, str], dict[str, list]] = {}
+    by_customer: dict[str, dict[str, list]] = {}
     for what, items in (("changes", change_list), ("sends", send_list), ("failures", failures)):
         for item in items:
             by_period.setdefault(item.period, {}).setdefault(what, []).append(item)
-            by_customer_period.setdefault((item.customer, item.period), {}).setdefault(what, []).append(item)
+            by_customer.setdefault(item.customer, {}).setdefault(what, []).append(item)
     return History(
         record_count=count,
         latest_ts=latest_raw,
@@ -374,7 +376,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
         products=tuple(sorted(products)),
         billed_periods={c: tuple(sorted(ps)) for c, ps in billed_periods.items()},
         _by_period={p: {w: tuple(v) for w, v in d.items()} for p, d in by_period.items()},
-        _by_customer_period={k: {w: tuple(v) for w, v in d.items()} for k, d in by_customer_period.items()},
+        _by_customer={k: {w: tuple(v) for w, v in d.items()} for k, d in by_customer.items()},
     )
 
 
