@@ -289,7 +289,6 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
     sends: list[tuple[tuple, Send]] = []
     failed: list[tuple[tuple, dict[str, Any], str]] = []  # (order, slim record, status)
     open_intents: dict[tuple[Any, ...], tuple[tuple, dict[str, Any]]] = {}
-    latest_sent: dict[tuple[str, str, str], tuple] = {}  # (customer, kind, period) -> last order
     latest: tuple | None = None
     latest_raw: str | None = None
     count = 0
@@ -332,9 +331,6 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             continue
         sends.append((order, Send(customer, period, record["ts"], shared(kind), shared(trigger),
                                   record.get("report_id"))))
-        key = (customer, kind, period)
-        if key not in latest_sent or order > latest_sent[key]:
-            latest_sent[key] = order
         if kind != "billing":
             continue
         holdings = _holdings(record.get("additions"), shared)
@@ -346,14 +342,25 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             products.add(change.product)
             changes.append((order, n, change))
 
+    changes.sort(key=lambda item: (item[0], item[1]))
+    change_list = tuple(c for _, _, c in changes)
+    del changes
+    # A failure is resolved by a later sent result of the same customer, kind and period: the
+    # latest such send per key, for the few keys that failed (no index of every send).
     failed.extend((order, record, "interrupted") for order, record in open_intents.values())
     failed.sort(key=lambda item: item[0])
+    failed_keys = {(r["customer"], r.get("kind") or "billing", r["period"]) for _, r, _ in failed}
+    latest_sent: dict[tuple[str, str, str], tuple] = {}
+    for order, send in sends:
+        key = (send.customer, send.kind, send.period)
+        if key in failed_keys and (key not in latest_sent or order > latest_sent[key]):
+            latest_sent[key] = order
     failures = tuple(_failure(order, record, status, latest_sent) for order, record, status in failed)
-    changes.sort(key=lambda item: (item[0], item[1]))
     sends.sort(key=lambda item: item[0])
-    change_list = tuple(c for _, _, c in changes)
     send_list = tuple(s for _, s in sends)
+    del sends
     billed_models = {key: value for key, (_, value) in sorted(billed.items(), key=lambda kv: kv[1][0])}
+    del billed
     billed_periods: dict[str, list[str]] = {}
     for customer, period in billed_models:
         billed_periods.setdefault(customer, []).append(period)
@@ -375,8 +382,8 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
         failures=failures,
         products=tuple(sorted(products)),
         billed_periods={c: tuple(sorted(ps)) for c, ps in billed_periods.items()},
-        _by_period={p: {w: tuple(v) for w, v in d.items()} for p, d in by_period.items()},
-        _by_customer={k: {w: tuple(v) for w, v in d.items()} for k, d in by_customer.items()},
+        _by_period=by_period,
+        _by_customer=by_customer,
     )
 
 
