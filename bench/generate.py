@@ -255,9 +255,9 @@ def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "202
                     "period": period, "trigger": "scheduled"}
             extra = {"connectwise_company_id": company["id"], "connectwise_company_name": company["name"], "day": 1}
 
-            def record(ts: str, run: str, event: str, body: dict, **fields) -> bytes:
+            def record(ts: str, run: str, event: str, head: dict, body: dict) -> bytes:
                 # the key order of Ledger.intent / Ledger.result, as the tool writes them
-                return orjson.dumps({"v": 1, "ts": ts, "run_id": run, "event": event, **head, **fields, **body})
+                return orjson.dumps({"v": 1, "ts": ts, "run_id": run, "event": event, **head, **body})
 
             additions = {}
             for k, (product, quantity) in enumerate(sorted(usage.items())):
@@ -277,18 +277,18 @@ def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "202
                                 "addition_id": additions[product]["id"], "before": additions[product]["quantity"] - 2,
                                 "after": additions[product]["quantity"], "effective_date": f"{period}-01",
                                 "reason": "seat count changed"})
-                lines.append(record(f"{period}-01T11:17:{n % 60:02d}.000000Z", run_id, "intent",
+                lines.append(record(f"{period}-01T11:17:{n % 60:02d}.000000Z", run_id, "intent", head,
                                     {"changes": changes, **extra}))
                 count += 1
-            lines.append(record(f"{period}-01T11:18:{n % 60:02d}.000000Z", run_id, "result",
+            lines.append(record(f"{period}-01T11:18:{n % 60:02d}.000000Z", run_id, "result", head,
                                 {"status": "sent", "error": None, "changes": changes, "additions": additions, **extra}))
-            head["kind"] = "summary"
+            head = {**head, "kind": "summary"}
             summary_run = run_id.replace("01T", "05T")
             summary_extra = {**extra, "day": 5}
-            lines.append(record(f"{period}-05T11:17:{n % 60:02d}.000000Z", summary_run, "intent",
+            lines.append(record(f"{period}-05T11:17:{n % 60:02d}.000000Z", summary_run, "intent", head,
                                 {"changes": [{"action": "create", "kind": "summary", "customer": customer.slug}],
                                  **summary_extra}))
-            lines.append(record(f"{period}-05T11:18:{n % 60:02d}.000000Z", summary_run, "result",
+            lines.append(record(f"{period}-05T11:18:{n % 60:02d}.000000Z", summary_run, "result", head,
                                 {"status": "sent", "error": None, "changes": [], "additions": {},
                                  "report_id": 500_000 + n, **summary_extra}))
             count += 3
