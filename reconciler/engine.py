@@ -232,8 +232,10 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     if not needs_target(ctx, customer, cp.schedule, cp.summary_schedule):
         # Nothing to write today and no previews: ConnectWise was not read (not even the
         # company), so nothing is claimed about it; the config and usage still speak.
-        cp.billing_read = not billing.enabled
-        cp.reason = cp.schedule.reason if billing.enabled else cp.summary_schedule.reason
+        if billing.enabled:
+            cp.billing_read, cp.reason = False, cp.schedule.reason
+        else:
+            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
         cp.notes += [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
                      for product, quantity in sorted(usage.items()) if product not in customer.agreements]
         return cp
