@@ -344,7 +344,8 @@ def _whole(payload: dict[str, Any] | bytes | None) -> bytes | None | bool:
             return False
         if not isinstance(payload, dict):
             return False
-    return orjson.dumps(_slim(payload))
+    # a copy of exact size: orjson's own buffer keeps its working capacity (kilobytes each)
+    return bytes(memoryview(orjson.dumps(_slim(payload))))
 
 
 def _record(payload: dict[str, Any] | bytes | None) -> dict[str, Any] | None:
