@@ -6,6 +6,8 @@ writes `DIR/config/global.yaml`, `DIR/config/customers/customer-NNNNN.yaml` (N f
 `DIR/usage/seats.csv`, `DIR/schemas/` (a copy, so `reconcile validate` run in DIR finds them),
 `DIR/cw/sandbox.db` (companies, agreement types, agreements, catalog and additions, loaded with
 the Store's bulk inserts) and `DIR/meta.json` (the counts the request lower bound needs).
+With `--ledger-months 12` it also writes a year of ledger history (`DIR/ledger/ledger.YYYY-MM.jsonl`,
+see `generate_ledger`); `bench/run.py --history-sizes N` writes it on its own when missing.
 
 The mix is seeded (same N and seed, same world) and deliberately untidy, like a real MSP:
 - each company has one active agreement of a default type (TMRM or Managed Service); about a
