@@ -6,6 +6,8 @@ writes `DIR/config/global.yaml`, `DIR/config/customers/customer-NNNNN.yaml` (N f
 `DIR/usage/seats.csv`, `DIR/schemas/` (a copy of the package's, for editors and check-jsonschema),
 `DIR/cw/sandbox.db` (companies, agreement types, agreements, catalog and additions, loaded with
 the Store's bulk inserts) and `DIR/meta.json` (the counts the request lower bound needs).
+With `--ledger-months 12` it also writes a year of ledger history (`DIR/ledger/ledger.YYYY-MM.jsonl`,
+see `generate_ledger`); `bench/run.py --history-sizes N` writes it on its own when missing.
 
 The mix is seeded (same N and seed, same world) and deliberately untidy, like a real MSP:
 - each company has one active agreement of a default type (TMRM or Managed Service); about a
@@ -210,6 +212,93 @@ def _write_customer(path: Path, name: str, trend_id: str, company: str, mapping:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "2026-10", seed: int = 7) -> int:
+    """Write `months` periods of ledger history ending at `end` for every customer of `world`
+    with usage, in the ledger's layout (one file per period beside `ledger`), as the scheduled
+    job would have written it: per month a billing result (with an intent and changes about one
+    month in five) on the 1st and an executive summary's intent and result on the 5th. Agreement
+    and addition ids are the world's. Returns the number of records."""
+    import csv
+
+    import orjson
+
+    from reconciler.config import load_config
+
+    rng = random.Random(seed)
+    config = load_config(world / "config", env={})
+    seats: dict[str, dict[str, int]] = {}
+    with open(world / "usage" / "seats.csv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            seats.setdefault(row["trend_customer_id"].lower(), {})[row["product"]] = int(row["quantity"])
+    store = Store(world / "cw")
+    try:
+        companies = {c["identifier"]: c for c in store.all("company")}
+        by_company: dict[int, list[dict]] = {}
+        for agreement in store.all("agreement"):
+            by_company.setdefault(agreement["company"]["id"], []).append(agreement)
+    finally:
+        store.close()
+    year, month = (int(x) for x in end.split("-"))
+    index = year * 12 + month - 1
+    periods = [f"{(index - k) // 12:04d}-{(index - k) % 12 + 1:02d}" for k in range(months - 1, -1, -1)]
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for period in periods:
+        lines: list[bytes] = []
+        for n, customer in enumerate(config.customers):
+            usage = seats.get(customer.trend_customer_id.lower())
+            if not usage:
+                continue
+            company = companies[customer.connectwise_company]
+            agreements = by_company[company["id"]]
+            default = agreements[0]
+            run_id = f"{period.replace('-', '')}01T111700Z-bench{n % 7}"
+            head = {"kind": "billing", "customer": customer.slug, "connectwise_company": customer.connectwise_company,
+                    "period": period, "trigger": "scheduled"}
+            extra = {"connectwise_company_id": company["id"], "connectwise_company_name": company["name"], "day": 1}
+
+            def record(ts: str, run: str, event: str, head: dict, body: dict) -> bytes:
+                # the key order of Ledger.intent / Ledger.result, as the tool writes them
+                return orjson.dumps({"v": 1, "ts": ts, "run_id": run, "event": event, **head, **body})
+
+            additions = {}
+            for k, (product, quantity) in enumerate(sorted(usage.items())):
+                if product not in customer.agreements:
+                    continue
+                quantity = max(1, quantity + rng.randint(-3, 3))
+                additions[product] = {"id": 1_000_000 + n * 10 + k, "agreement_id": default["id"],
+                                      "agreement": f"{default['type']['name']} / {default['name']}",
+                                      "quantity": quantity, "connectwise_product": PRODUCTS[product]}
+            changes = []
+            if rng.random() < 0.2 and additions:
+                product = next(iter(additions))
+                changes.append({"action": "update", "kind": "addition", "customer": customer.slug,
+                                "product": product, "connectwise_product": PRODUCTS[product],
+                                "agreement": {"id": default["id"], "type": default["type"]["name"],
+                                              "name": default["name"]},
+                                "addition_id": additions[product]["id"], "before": additions[product]["quantity"] - 2,
+                                "after": additions[product]["quantity"], "effective_date": f"{period}-01",
+                                "reason": "seat count changed"})
+                lines.append(record(f"{period}-01T11:17:{n % 60:02d}.000000Z", run_id, "intent", head,
+                                    {"changes": changes, **extra}))
+                count += 1
+            lines.append(record(f"{period}-01T11:18:{n % 60:02d}.000000Z", run_id, "result", head,
+                                {"status": "sent", "error": None, "changes": changes, "additions": additions, **extra}))
+            head = {**head, "kind": "summary"}
+            summary_run = run_id.replace("01T", "05T")
+            summary_extra = {**extra, "day": 5}
+            lines.append(record(f"{period}-05T11:17:{n % 60:02d}.000000Z", summary_run, "intent", head,
+                                {"changes": [{"action": "create", "kind": "summary", "customer": customer.slug}],
+                                 **summary_extra}))
+            lines.append(record(f"{period}-05T11:18:{n % 60:02d}.000000Z", summary_run, "result", head,
+                                {"status": "sent", "error": None, "changes": [], "additions": {},
+                                 "report_id": 500_000 + n, **summary_extra}))
+            count += 3
+        target = ledger.with_name(f"{ledger.stem}.{period}{ledger.suffix}")
+        target.write_bytes(b"\n".join(lines) + b"\n")
+    return count
+
+
 def load_meta(out: Path) -> Meta:
     return Meta(**json.loads((out / "meta.json").read_text(encoding="utf-8")))
 
@@ -219,9 +308,14 @@ def main() -> None:
     parser.add_argument("customers", type=int)
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ledger-months", type=int, default=0,
+                        help="also write this many months of ledger to OUT/ledger/ledger.*.jsonl")
     args = parser.parse_args()
     meta = generate(args.out, args.customers, args.seed)
     print(json.dumps(asdict(meta)))
+    if args.ledger_months:
+        records = generate_ledger(args.out, args.out / "ledger" / "ledger.jsonl", args.ledger_months, seed=args.seed)
+        print(json.dumps({"ledger_records": records}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The scale benchmark: validate time, plan requests, plan wall time and memory at N customers.
 
     .venv/bin/python bench/run.py [--sizes 1000,5000] [--latency-ms 50] [--latency-sizes 1000]
+                                  [--history-sizes 20000]
 
 Per size it generates a world (bench/generate.py), then measures:
 - `reconcile validate` (the real CLI, a subprocess) beside `check-jsonschema` on the same files
@@ -8,7 +9,13 @@ Per size it generates a world (bench/generate.py), then measures:
 - a full plan through the engine API (`build_plan`) in a child process, against a sandbox in
   this process that adds `--latency-ms` to every request: ConnectWise requests (the client's
   `request_count`; the sandbox's own count must agree) beside the lower bound, the wall time
-  beside requests x latency / workers, and the child's peak RSS (`ru_maxrss`).
+  beside requests x latency / workers, and the child's peak RSS (VmHWM).
+
+At `--history-sizes` it also writes a 12-month ledger for the world (2025-11 to 2026-10, about
+37 records per customer) and measures: loading the ledger's index (what every plan does first),
+`reconcile report` in HTML and Markdown, and a month of scheduled runs on copies of the world and
+ledger (`apply` without previews, one after the other on 2026-11-01, -05 and -20: billing day,
+executive-summary day, nobody due), counting the sandbox's requests per kind.
 
 The client is built with `requests_per_minute=0` (no client-side limit) for these runs: at the
 default 900/min the token bucket, not the engine, would set the pace. What 900/min implies is
@@ -39,6 +46,19 @@ from generate import Meta, generate, load_meta
 BIN = Path(sys.executable).parent
 PAGE = 1000  # the client's pageSize, ConnectWise's maximum
 DEFAULT_RATE = 900  # connectwise.requests_per_minute default
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not `ru_maxrss`: on Linux a child's `ru_maxrss` starts
+    from the RSS of the parent it was forked from (kept across exec), which here is the bench
+    process holding a sandbox."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def lower_bound(meta: Meta) -> int:
@@ -130,9 +150,148 @@ def child_plan(world: Path, url: str, workers: int) -> None:
         raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
     print(json.dumps({
         "requests": client.request_count, "plan_seconds": plan_seconds, "process_seconds": process_seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "customers": len(plan.customers), "changes": sum(len(c.changes) for c in plan.customers),
     }))
+
+
+# ---- a month of scheduled runs on the 12-month ledger --------------------------------------------
+
+DAYS = (("billing day (the 1st)", "2026-11-01"), ("executive-summary day (the 5th)", "2026-11-05"),
+        ("nobody due (the 20th)", "2026-11-20"))
+DIRECTORY_PATHS = ("/company/companies", "/finance/agreements", "/procurement/catalog")
+
+
+@dataclass
+class DayRun:
+    label: str
+    day: str
+    requests: int
+    directory: int  # list pages of companies, agreements, catalog
+    additions_reads: int
+    summary_reads: int
+    writes: int  # POST, PATCH, DELETE
+    bound_reads: int  # active agreements of the customers due for billing today
+    due_billing: int
+    due_summary: int
+    ledger_seconds: float
+    ledger_records: int
+    seconds: float
+    peak_rss_mb: float
+
+
+def _kind_of(request: str) -> str:
+    method, path = request.split(" ", 1)
+    if method != "GET":
+        return "writes"
+    if path.endswith("/additions"):
+        return "additions_reads"
+    if path.endswith("/managementSummaryReports"):
+        return "summary_reads"
+    if path.endswith(DIRECTORY_PATHS):
+        return "directory"
+    return "other"
+
+
+def run_days(world: Path, latency_ms: int) -> list[DayRun]:
+    """The scheduled job's code path (`apply` without previews) on the 1st, 5th and 20th of a month,
+    one after the other on a copy of the world and of its 12-month ledger."""
+    import shutil
+
+    from reconciler.sandbox import FaultPlan, SandboxServer
+
+    work = world / "month"
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(world / "cw", work / "cw")
+    shutil.copytree(world / "ledger", work / "ledger")
+    runs = []
+    with SandboxServer(data_dir=work / "cw", port=0, seed_demo=False, faults=FaultPlan(latency_ms=latency_ms)) as sb:
+        for label, day in DAYS:
+            sb.stats.clear()
+            child = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--day-child", str(world), "--url", sb.connectwise_url,
+                 "--date", day, "--ledger", str(work / "ledger" / "ledger.jsonl")],
+                cwd=world, capture_output=True, text=True, check=False,
+            )
+            if child.returncode != 0:
+                raise SystemExit(f"day child failed:\n{child.stderr[-4000:]}")
+            stats = sb.stats.snapshot(0)
+            kinds: dict[str, int] = {}
+            for request, count in stats["by_path"].items():
+                kinds[_kind_of(request)] = kinds.get(_kind_of(request), 0) + count
+            data = json.loads(child.stdout.strip().splitlines()[-1])
+            if data.pop("requests") != stats["requests"]:
+                print(f"# {day}: the client and the sandbox counted different requests", file=sys.stderr)
+            runs.append(DayRun(label=label, day=day, requests=stats["requests"], directory=kinds.get("directory", 0),
+                               additions_reads=kinds.get("additions_reads", 0),
+                               summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0), **data))
+    return runs
+
+
+def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
+    """Runs in the child: what `reconcile apply --date DAY` (and the scheduled job) does, through
+    the engine API with the client-side limit off; ConnectWise tickets are not filed here."""
+    started = time.perf_counter()
+    from reconciler.apply import ApplyOptions, apply_plan
+    from reconciler.config import load_config
+    from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
+    from reconciler.engine import PlanOptions, build_plan
+    from reconciler.ledger import Ledger, read_ledger
+    from reconciler.render import render
+    from reconciler.usage import read_usage
+
+    config = load_config(world / "config", env={})
+    usage = read_usage(config, env={})
+    client = Client(url, Credentials("sandbox", "sandbox-public", "sandbox-private", "bench"),
+                    api_version=config.connectwise.api_version, requests_per_minute=0)
+    target = ConnectWiseTarget(client)
+    ledger_started = time.perf_counter()
+    view = read_ledger(ledger_path)
+    ledger_seconds = time.perf_counter() - ledger_started
+    options = PlanOptions(today=date.fromisoformat(day), workers=config.connectwise.workers, sandbox=True,
+                          previews=False)
+    plan = build_plan(target, config, usage, view, options)
+    render(plan, "text")
+    results = apply_plan(target, plan, Ledger(ledger_path), view, ApplyOptions(), plan.catalog_ids,
+                         workers=options.workers)
+    failed = [r for r in results if r.status == "failed" and "unsafe" not in r.reason]
+    if failed:
+        raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
+    due = [cp for cp in plan.customers if cp.due and cp.billing_read]
+    bound_reads = sum(len(cp.additions_read) for cp in due)
+    print(json.dumps({
+        "requests": client.request_count, "bound_reads": bound_reads, "due_billing": len(due),
+        "due_summary": sum(1 for cp in plan.customers if cp.summary_due),
+        "ledger_seconds": ledger_seconds, "ledger_records": view.record_count,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+def child_ledger(ledger_path: Path) -> None:
+    """Runs in the child: load the ledger's index (what every plan does first), time and RSS."""
+    started = time.perf_counter()
+    from reconciler.ledger import read_ledger
+
+    view = read_ledger(ledger_path)
+    print(json.dumps({"seconds": time.perf_counter() - started, "records": view.record_count,
+                      "customers": len(view.customers()),
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def measured(args: list[str], cwd: Path) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a command, measured in a fresh wrapper process so that
+    RUSAGE_CHILDREN holds this command alone."""
+    code = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
+            "print(json.dumps({'rc': r.returncode, 'err': r.stderr[-2000:], 's': time.perf_counter() - t, "
+            "'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    if data["rc"] != 0:
+        raise SystemExit(f"{args} failed: {data['err']}")
+    return data["s"], data["rss"]
 
 
 def _ratio(value: float, bound: float) -> str:
@@ -164,18 +323,33 @@ def main() -> None:
                         help="sizes at which the 1-worker plan is also timed (slow: requests x latency)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reconcile-bench"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--history-sizes", default="",
+                        help="sizes at which a 12-month ledger is generated and the month's scheduled runs, "
+                             "ledger load, report and a plan with it are measured (e.g. 20000)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--day-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--date", help=argparse.SUPPRESS)
+    parser.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_plan(args.child, args.url, args.workers)
         return
+    if args.day_child:
+        child_day(args.day_child, args.url, args.date, args.ledger)
+        return
+    if args.ledger_child:
+        child_ledger(args.ledger_child)
+        return
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     one_worker_sizes = {int(s) for s in args.latency_sizes.split(",") if s}
+    history_sizes = [int(s) for s in args.history_sizes.split(",") if s]
     latency = args.latency_ms
     validate_rows, plan_rows, notes = [], [], []
+    day_rows, history_rows = [], []
     for size in sizes:
         world = args.workdir / f"world-{size}"
         meta_file = world / "meta.json"
@@ -202,6 +376,30 @@ def main() -> None:
                 f"{run.plan_seconds:.1f} | {time_bound:.1f} | {_ratio(run.plan_seconds, time_bound)} | "
                 f"{run.process_seconds:.1f} | {run.peak_rss_mb:.0f} |"
             )
+        if size in history_sizes:
+            ledger = world / "ledger" / "ledger.jsonl"
+            if not ledger.with_name("ledger.2026-10.jsonl").exists():
+                from generate import generate_ledger
+
+                generate_ledger(world, ledger, 12, seed=args.seed)
+            size_mb = sum(p.stat().st_size for p in ledger.parent.glob("ledger*.jsonl")) / 1e6
+            load = json.loads(subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--ledger-child", str(ledger)],
+                capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            history_rows.append(f"| {size:,} | load the 12-month ledger's index | {load['records']:,} records, "
+                                f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
+            for fmt in ("html", "markdown"):
+                seconds, rss = measured([str(BIN / "reconcile"), "report", "--ledger", str(ledger), "--format", fmt,
+                                         "--out", str(world / "report" / fmt), "--period", "2026-10"], world)
+                history_rows.append(f"| {size:,} | `reconcile report --format {fmt}` | 12 periods | {seconds:.1f} | "
+                                    f"{rss:.0f} |")
+            for day in run_days(world, 0):
+                rate_minutes = day.requests / DEFAULT_RATE
+                day_rows.append(
+                    f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.requests:,} | "
+                    f"{day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | {day.writes:,} | "
+                    f"{day.directory + day.bound_reads + day.writes + 5:,} | {rate_minutes:.1f} | "
+                    f"{day.seconds:.0f} | {day.peak_rss_mb:.0f} |")
         limited = runs[0].requests / (DEFAULT_RATE / 60)
         notes.append(f"{size:,} customers at the default {DEFAULT_RATE}/min client limit: "
                      f"{runs[0].requests:,} requests / 15 per s = {limited:.0f} s (~{limited / 60:.1f} min) "
@@ -209,7 +407,7 @@ def main() -> None:
 
     print(f"Machine: {machine()}")
     print(f"Command: .venv/bin/python bench/run.py --sizes {args.sizes} --latency-ms {latency} "
-          f"--latency-sizes {args.latency_sizes}")
+          f"--latency-sizes {args.latency_sizes}" + (f" --history-sizes {args.history_sizes}" if history_sizes else ""))
     print()
     print("| customers | reconcile validate s | check-jsonschema s | check-jsonschema / validate |")
     print("|---:|---:|---:|---:|")
@@ -219,6 +417,20 @@ def main() -> None:
           "| bound s (bound x latency / workers) | plan / bound | process s | peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(plan_rows))
+    if day_rows:
+        print()
+        print("Scheduled runs (`apply` without previews) on a copy of the world and its 12-month ledger, "
+              "one after the other: 2026-11-01, -05, -20:")
+        print()
+        print("| customers | day | billing due | summaries due | CW requests | directory pages | additions reads "
+              "| summary reads | writes | target (pages + reads of due + writes + 5) | min at 900/min | run s "
+              "| peak RSS MB |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\n".join(day_rows))
+        print()
+        print("| customers | what | size | s | peak RSS MB |")
+        print("|---:|---|---|---:|---:|")
+        print("\n".join(history_rows))
     print()
     print("Notes:")
     print("- plan runs use a Client with requests_per_minute=0 (client-side rate limit off), so the "

@@ -291,11 +291,9 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
 def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
     """The run id of a failed result or an unsettled intent newer than the baseline, if any:
     its partial writes would otherwise read as hand edits."""
-    for record in reversed(ledger.records):
-        if record.get("customer") != slug or record.get("kind", "billing") != "billing" or record.get("ts", "") <= since:
-            continue
-        if record.get("event") == "result" and record.get("status") == "failed":
-            return str(record.get("run_id"))
+    failed = ledger.last_failed(slug)
+    if failed is not None and failed.get("ts", "") > since:
+        return str(failed.get("run_id"))
     unsettled = [r for r in ledger.unsettled_intents(slug) if r.get("ts", "") > since]
     return str(unsettled[-1].get("run_id")) if unsettled else None
 

@@ -11,6 +11,7 @@ customer's `failed` status and never stops the others.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -45,6 +46,10 @@ class PlanOptions:
     only_slugs: frozenset[str] | None = None  # from --changed-since
     workers: int = 8
     sandbox: bool = False
+    # Read not-due customers' additions too, to preview their changes (`plan`, where a person
+    # reads the result). Off for `apply` and the scheduled job: they read only what they may
+    # write today (see `may_write_billing`).
+    previews: bool = True
 
 
 class SelectionError(ReconcileError):
@@ -133,20 +138,58 @@ def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreem
 @dataclass(frozen=True)
 class ReadRequest:
     agreement_ids: tuple[int, ...]  # whose additions the decision needs
-    summary_group: str | None  # the executive summary to look for, when one is due
+    summary_group: str | None  # the executive summary to look for (an unsettled summary intent)
+
+
+def may_write_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedule) -> bool:
+    """Could this run write the customer's billing today: due (on its day, catching up, a day
+    change, an interrupted send) or sent now, or the ledger holds an intent without its result?"""
+    return customer.billing.enabled and (billing_schedule.due or bool(ctx.ledger.unsettled_intents(customer.slug)))
+
+
+def reads_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedule) -> bool:
+    """Are the customer's additions read in this run? Those it may write, and with `previews`
+    every enabled customer (to show what its next send would change)."""
+    return customer.billing.enabled and (ctx.options.previews or may_write_billing(ctx, customer, billing_schedule))
+
+
+def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: Schedule) -> bool:
+    """The ledger decides whether a summary was posted; ConnectWise is asked only when the ledger
+    cannot say: an intent for this period without its result (a run died around the POST).
+    Every other case is settled without a read: a period the ledger records as sent is done,
+    and one it does not is posted, with the post-and-read-back of `apply.post_summary_once`
+    keeping one report per period even against a racing run."""
+    period = summary_schedule.period
+    return any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+
+
+def needs_target(ctx: PlanContext, customer: Customer, billing_schedule: Schedule, summary_schedule: Schedule) -> bool:
+    """Does the customer's plan read anything from the PSA today (pure: config, usage, ledger)?
+    No for a customer with billing and summaries disabled or without usage rows, nor for one
+    whose billing it will not read (`reads_billing`) and whose summary is not due. When no
+    selected customer needs it, the run reads nothing at all, not even the directory."""
+    if not customer.billing.enabled and not customer.executive_summary.enabled:
+        return False
+    if not ctx.usage.for_customer(customer.trend_customer_id):
+        return False
+    return reads_billing(ctx, customer, billing_schedule) or (customer.executive_summary.enabled
+                                                                and summary_schedule.due)
 
 
 def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
-    """What `decide_customer` will need from the PSA (pure); None when nothing is read."""
+    """What `decide_customer` will need from the PSA (pure); None when nothing is read.
+    A customer with billing and summaries disabled, or with no usage rows, costs no request."""
     billing_schedule, summary_schedule = schedules_for(ctx, customer)
-    if not customer.billing.enabled and not customer.executive_summary.enabled:
+    if not needs_target(ctx, customer, billing_schedule, summary_schedule):
         return None
     try:
         company, agreements, desired = _prepare(ctx, customer)
     except CustomerError:
         return None
+    if not desired.has_usage:
+        return None  # nothing is zeroed, cancelled or summarised without usage rows
     agreement_ids: set[int] = set()
-    if customer.billing.enabled:
+    if reads_billing(ctx, customer, billing_schedule):
         # Every active agreement of the company: a mapped product has one owner per company, so
         # an addition of it anywhere else must be seen to be cancelled. And the agreements the
         # last send billed, even when no longer active.
@@ -154,7 +197,9 @@ def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
         agreement_ids = ({a.id for a in agreements if a.active}
                          | ({int(r["agreement_id"]) for r in _previous_additions(ctx, customer).values()} & own))
     group = (summary_group_identifier(customer, summary_schedule.period)
-             if summary_schedule.due and desired.has_usage else None)
+             if summary_schedule.due and summary_needs_read(ctx, customer, summary_schedule) else None)
+    if not agreement_ids and group is None:
+        return None
     return ReadRequest(tuple(sorted(agreement_ids)), group)
 
 
@@ -162,8 +207,10 @@ def read_customer(target: Target, ctx: PlanContext, customer: Customer) -> Compa
     request = read_request(ctx, customer)
     if request is None:
         return None
-    return read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
-                        summary_group=request.summary_group)
+    snapshot = read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
+                            summary_group=request.summary_group)
+    snapshot.read_at = time.monotonic()
+    return snapshot
 
 
 def plan_customer(target: Target, ctx: PlanContext, customer: Customer) -> CustomerPlan:
@@ -188,14 +235,33 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
             "ConnectWise was re-read, so this plan starts from what actually happened"
         )
+    usage = ctx.usage.for_customer(customer.trend_customer_id)
+    if not usage:  # costs no request: nothing is billed, zeroed, cancelled or summarised
+        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        return cp
+    if not needs_target(ctx, customer, cp.schedule, cp.summary_schedule):
+        # Nothing to write today and no previews: ConnectWise was not read (not even the
+        # company), so nothing is claimed about it; the config and usage still speak.
+        if billing.enabled:
+            cp.billing_read, cp.reason = False, cp.schedule.reason
+        else:
+            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+        cp.notes += [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
+                     for product, quantity in sorted(usage.items()) if product not in customer.agreements]
+        return cp
     try:
         company, agreements, desired = _prepare(ctx, customer)
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
         if read_error is not None:
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
-        if billing.enabled:
+        if billing.enabled and desired.has_usage and not reads_billing(ctx, customer, cp.schedule):
+            # Its summary is due, its billing is not (and no previews): additions not read.
+            cp.billing_read, cp.reason = False, cp.schedule.reason
+            cp.notes += unmapped_usage_notes(customer, desired)
+        elif billing.enabled:
             decide_billing(ctx, customer, cp, snapshot, desired)
+            cp.additions_read, cp.read_at = dict(snapshot.additions), snapshot.read_at
         else:
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
@@ -276,8 +342,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
     )
     cp.changes = [_priced(ctx, change, actual, company) for change in changes]
     cp.notes += notes
-    for product, quantity in desired.unmapped_usage.items():
-        cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
+    cp.notes += unmapped_usage_notes(customer, desired)
     # Managed: catalog items on the mapped agreements, and the mapped products wherever they are.
     mapped_identifiers = managed_identifiers = {config.products[p].connectwise_product.casefold()
                                                 for p in desired.agreements}
@@ -347,12 +412,26 @@ def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreemen
     return {currency: (before.get(currency, ZERO), after[currency]) for currency in after}
 
 
+def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[str]:
+    """Usage the config does not map (from usage and config alone: reported whether or not
+    ConnectWise was read)."""
+    return [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
+            for product, quantity in desired.unmapped_usage.items()]
+
+
 def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,
                    snapshot: CompanySnapshot, desired: DesiredCustomer) -> None:
     """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
     after the POST, or a racing run): its group key is stable per customer and period."""
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
+    if period in ctx.ledger.sent_periods(customer.slug, "summary"):
+        # A manual send of a period the ledger records as posted: the ledger decides, no read.
+        posted = (ctx.ledger.last_sent(customer.slug, "summary") or {})
+        report = posted.get("report_id") if posted.get("period") == period else None
+        cp.notes.append(f"executive summary {group} was already posted"
+                        + (f" (report {report})" if report is not None else "") + " according to the ledger")
+        return
     existing = sorted((r for r in snapshot.summaries if r.group == group), key=lambda r: r.id)
     if existing:
         cp.summary_report_id = existing[0].id
@@ -404,14 +483,18 @@ def build_plan(
 ) -> Plan:
     customers = select_customers(config, options)
     ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
-    ctx.directory = read_directory(
-        target, [c.connectwise_company for c in customers],
-        [p.connectwise_product for p in config.products.values()],
-    )
+    # The directory is read only when some customer's plan reads the PSA: on a day when nobody
+    # is due (and no previews are asked for) a run sends no request at all.
+    needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
+    if needed:
+        ctx.directory = read_directory(
+            target, [c.connectwise_company for c in needed],
+            [p.connectwise_product for p in config.products.values()],
+        )
     missing_catalog = [
         p.connectwise_product for p in config.products.values()
         if p.connectwise_product.casefold() not in ctx.directory.catalog
-    ]
+    ] if needed else []
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
     plan.catalog_ids = {key: item.id for key, item in ctx.directory.catalog.items()}

@@ -7,29 +7,44 @@ ledger for that customer, re-reads ConnectWise (which the plan always does) and 
 
 Records are never rewritten. Each append is flushed and fsynced, so a killed process loses at
 most the record it was writing; such a torn record is skipped on read (with a warning) rather
-than making the whole ledger unreadable. Shards (`--shard K/N`) append to their own file
-`ledger.KofN.jsonl` beside the main one, and readers merge every `ledger*.jsonl` in the
-directory by timestamp, so shard files never conflict in Git.
+than making the whole ledger unreadable.
+
+Layout: one file per billing period. `--ledger state/ledger.jsonl` names the ledger; a record
+for period 2026-11 is appended to `state/ledger.2026-11.jsonl`, and a shard's (`--shard K/N`)
+to `state/ledger.2026-11.KofN.jsonl`, so shard files never conflict in Git and a month's
+commits touch one small file instead of rewriting a year of history. Older versions wrote every
+record to `state/ledger.jsonl` (and `state/ledger.KofN.jsonl`); those files are still read, first,
+and never appended to again: migrating needs no step (see README, "The ledger").
+
+Reading streams the files line by line into the index the engine asks for (`LedgerView`):
+periods sent, the last send, unsettled intents and the last failed result per customer and
+kind. Memory grows with customers, not with records; `iter_records` streams every record for the
+report and for tools.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+import orjson
 from filelock import FileLock, Timeout
 
 from reconciler.errors import ReconcileError
 
 FORMAT_VERSION = 1
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -38,85 +53,7 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass
-class LedgerView:
-    """What the ledger says, indexed by customer for the questions the engine asks (a year of
-    records for thousands of customers must not be scanned once per customer)."""
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @cached_property
-    def _by_customer(self) -> dict[str, list[dict[str, Any]]]:
-        index: dict[str, list[dict[str, Any]]] = {}
-        for record in self.records:
-            index.setdefault(record.get("customer", ""), []).append(record)
-        return index
-
-    def _of(self, customer: str, kind: str, event: str) -> list[dict[str, Any]]:
-        return [r for r in self._by_customer.get(customer, [])
-                if r.get("event") == event and r.get("kind", "billing") == kind]
-
-    def sent_periods(self, customer: str, kind: str = "billing") -> set[str]:
-        return {r["period"] for r in self._of(customer, kind, "result") if r.get("status") == "sent"}
-
-    def last_sent(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
-        sent = [r for r in self._of(customer, kind, "result") if r.get("status") == "sent"]
-        return sent[-1] if sent else None
-
-    def unsettled_intents(self, customer: str, kind: str = "billing") -> list[dict[str, Any]]:
-        """Intents with no result from the same run, and no later sent/failed result for that
-        period: a send that was interrupted and not yet settled. Once a later run records a
-        result for the period, that run re-read ConnectWise and settled it, so the note stops."""
-        results = self._of(customer, kind, "result")
-        settled = {(r.get("run_id"), r.get("period")) for r in results}
-        latest: dict[Any, datetime] = {}  # period -> its latest sent/failed result
-        for r in results:
-            if r.get("status") in ("sent", "failed"):
-                when = timestamp_key(r.get("ts"))
-                latest[r.get("period")] = max(when, latest.get(r.get("period"), when))
-        return [r for r in self._of(customer, kind, "intent")
-                if (r.get("run_id"), r.get("period")) not in settled
-                and not (r.get("period") in latest and latest[r.get("period")] > timestamp_key(r.get("ts")))]
-
-
-def ledger_files(path: Path) -> list[Path]:
-    """The ledger file and its shard siblings (`ledger.*.jsonl`), the main file first so its
-    records come first among records with the same timestamp."""
-    stem, suffix = path.stem, path.suffix or ".jsonl"
-    shards = sorted(path.parent.glob(f"{stem}.*{suffix}")) if path.parent.exists() else []
-    return ([path] if path.exists() else []) + [p for p in shards if p != path]
-
-
-def read_ledger(path: Path) -> LedgerView:
-    view = LedgerView()
-    for file in ledger_files(path):
-        lines = file.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except ValueError as error:
-                # A killed append leaves a truncated object (later appends start on a new line,
-                # so it may sit mid-file); anything else is damage and stops the run.
-                where = f"{file}:{number}"
-                if line.lstrip().startswith("{"):
-                    view.warnings.append(f"{where}: skipped an incomplete record ({error})")
-                    continue
-                raise LedgerCorrupt(f"{where}: error: not a JSON ledger record: {error}") from None
-            try:
-                timestamp_key(record.get("ts"))
-            except ValueError:
-                raise LedgerCorrupt(f"{file}:{number}: error: record has no ISO 'ts' timestamp") from None
-            view.records.append(record)
-    view.records.sort(key=lambda r: timestamp_key(r["ts"]))  # stable: file order breaks ties
-    return view
+    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
 
 
 def timestamp_key(ts: Any) -> datetime:
@@ -127,28 +64,388 @@ def timestamp_key(ts: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def sortable_ts(ts: Any) -> str:
+    """`ts` as a string that sorts in time order: the writer's own UTC form is used as it is
+    (the fast path for nearly every record); any other ISO form is converted to it."""
+    if isinstance(ts, str) and len(ts) == 27 and ts[-1] == "Z" and ts[19] == "." and _CANONICAL_TS.match(ts):
+        return ts
+    return timestamp_key(ts).astimezone(timezone.utc).strftime(_TS_FORMAT)
+
+
 class LedgerCorrupt(ReconcileError):
     """A ledger line that is not a record (not a torn append): `PATH:LINE: error: ...`."""
 
     located = True
 
 
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class LedgerFile:
+    path: Path
+    period: str | None  # None: a single-file ledger of an older version
+    shard: str | None  # "KofN", or None for the main file
+
+    @property
+    def rank(self) -> tuple[int, str, int, str]:
+        """Read order: old single files first, then periods oldest first; a main file before its
+        shards, so the main file's records come first among records with the same timestamp."""
+        return (0 if self.period is None else 1, self.period or "", 0 if self.shard is None else 1, self.shard or "")
+
+
+def _split_base(path: Path) -> tuple[Path, str, str, str | None]:
+    """(directory, stem, suffix, shard) of a ledger path, which may name a shard file."""
+    suffix = path.suffix or ".jsonl"
+    stem = path.stem if path.suffix else path.name
+    match = re.match(r"^(.*)\.(\d+of\d+)$", stem)
+    if match:
+        return path.parent, match.group(1), suffix, match.group(2)
+    return path.parent, stem, suffix, None
+
+
+def period_ledger_path(path: Path, period: str) -> Path:
+    """Where a record of `period` is appended, for the ledger (or shard ledger) `path`."""
+    directory, stem, suffix, shard = _split_base(path)
+    return directory / f"{stem}.{period}{f'.{shard}' if shard else ''}{suffix}"
+
+
+def ledger_file_list(path: Path) -> list[LedgerFile]:
+    """Every file of the ledger `path` names, in read order (see `LedgerFile.rank`)."""
+    directory, stem, suffix, _ = _split_base(path)
+    if not directory.exists():
+        return []
+    pattern = re.compile(
+        rf"^{re.escape(stem)}(?:\.(?P<period>\d{{4}}-(?:0[1-9]|1[0-2])))?(?:\.(?P<shard>\d+of\d+))?{re.escape(suffix)}$")
+    files = []
+    for candidate in directory.glob(f"{stem}*{suffix}"):
+        match = pattern.match(candidate.name)
+        if match and candidate.is_file():
+            files.append(LedgerFile(candidate, match.group("period"), match.group("shard")))
+    return sorted(files, key=lambda f: f.rank)
+
+
+def ledger_files(path: Path) -> list[Path]:
+    """The ledger's files: old single files (and their shard siblings), then one per period."""
+    return [f.path for f in ledger_file_list(path)]
+
+
+def ledger_periods(path: Path) -> list[str]:
+    """Periods with a file of their own (the new layout), oldest first."""
+    return sorted({f.period for f in ledger_file_list(path) if f.period})
+
+
+@dataclass(frozen=True)
+class Located:
+    """A record with where it was read: `order` sorts records as the ledger's history runs
+    (timestamp, then the file's read order, then the line)."""
+
+    record: dict[str, Any]
+    order: tuple[str, int, int]
+
+
+def iter_located(path: Path, warnings: list[str] | None = None) -> Iterator[Located]:
+    """Stream every record of the ledger, file by file in read order (not merged by time)."""
+    for rank, file in enumerate(ledger_file_list(path)):
+        yield from _read_file(file.path, rank, warnings if warnings is not None else [])
+
+
+def iter_records(path: Path, warnings: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    for located in iter_located(path, warnings):
+        yield located.record
+
+
+def _read_file(file: Path, rank: int, warnings: list[str]) -> Iterator[Located]:
+    for record, order in _read_pairs(file, rank, warnings):
+        yield Located(record, order)
+
+
+def _read_pairs(file: Path, rank: int, warnings: list[str]) -> Iterator[tuple[dict[str, Any], tuple[str, int, int]]]:
+    with open(file, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield from _parse_line(file, line, number, rank, warnings)
+
+
+def _parse_line(file: Path, line: bytes, number: int, rank: int,
+                warnings: list[str]) -> Iterator[tuple[dict[str, Any], tuple[str, int, int]]]:
+    """The record of one line (none for a torn one, with a warning)."""
+    try:
+        record = orjson.loads(line)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        # A killed append leaves a truncated object (later appends start on a new line, so it
+        # may sit mid-file); anything else is damage and stops the run.
+        where = f"{file}:{number}"
+        if line.lstrip().startswith(b"{"):
+            warnings.append(f"{where}: skipped an incomplete record ({error})")
+            return
+        raise LedgerCorrupt(f"{where}: error: not a JSON ledger record: {error}") from None
+    try:
+        ts = sortable_ts(record.get("ts"))
+    except ValueError:
+        raise LedgerCorrupt(f"{file}:{number}: error: record has no ISO 'ts' timestamp") from None
+    yield record, (ts, rank, number)
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass
+class _Track:
+    """What the engine needs to know of one customer and kind of send."""
+
+    sent: set[str] = field(default_factory=set)  # periods with a `sent` result
+    last_sent: dict[str, Any] | None = None
+    last_sent_order: tuple = ()
+    last_failed: dict[str, Any] | None = None
+    last_failed_order: tuple = ()
+    pending: dict[tuple[Any, Any], tuple[tuple, dict[str, Any]]] = field(default_factory=dict)  # open intents
+
+
+# The parts of a record no engine question reads: dropped from the index to keep it small.
+_NOT_KEPT = ("changes",)
+
+
+def _slim(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _NOT_KEPT}
+
+
+class LedgerView:
+    """What the ledger says, indexed by customer for the questions the engine asks: periods
+    sent, the last send, unsettled intents (and, for drift, the last failed result).
+
+    Built by streaming (`read_ledger`): one pass over the records, keeping per customer and kind
+    only those answers, so a year of records for 20,000 customers costs memory per customer.
+    `LedgerView(records=[...])` indexes records held in memory (tests, tools).
+
+    An intent is settled by a result of the same run and period. A run writes both to the same
+    file, intent first, and files are read oldest first, so a single pass in read order settles
+    every intent that has its result.
+    """
+
+    def __init__(self, records: Iterable[dict[str, Any]] | None = None,
+                 warnings: list[str] | None = None) -> None:
+        self._records = list(records) if records is not None else None
+        self.warnings: list[str] = warnings if warnings is not None else []
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._indexed = 0  # in-memory records already indexed (they may be appended to)
+        self._source: Path | None = None  # the ledger a streamed view was read from
+        self.record_count = 0
+
+    # -- building -----------------------------------------------------------------------------
+    def add(self, record: dict[str, Any], order: tuple | None = None) -> None:
+        """Index one record; `order` sorts it among the others (default: after them)."""
+        self.record_count += 1
+        if order is None:
+            order = (sortable_ts(record.get("ts")), 0, self.record_count)
+        self._note(record.get("customer", ""), record.get("kind", "billing"), record.get("event"),
+                   record.get("status"), record.get("run_id"), record.get("period"), order, record)
+
+    def _note(self, customer: Any, kind: Any, event: Any, status: Any, run_id: Any, period: Any, order: tuple,
+              payload: dict[str, Any] | bytes) -> None:
+        """Index one record from its fields; `payload` is the record, or its line (parsed only if
+        it is kept: see `read_ledger`)."""
+        if event not in ("intent", "result"):
+            return
+        track = self._tracks.get((customer, kind))
+        if track is None:
+            track = self._tracks[(customer, kind)] = _Track()
+        key = (run_id, period)
+        if event == "intent":
+            track.pending[key] = (order, payload)
+            return
+        track.pending.pop(key, None)
+        if status in ("sent", "failed"):
+            # A later result for the period settles another run's interrupted intent too: that
+            # run re-read ConnectWise and recorded what happened, so the note stops (issue 13).
+            for other in [k for k, (when, _) in track.pending.items() if k[1] == period and when < order]:
+                del track.pending[other]
+        if status == "sent":
+            track.sent.add(period)
+            if order >= track.last_sent_order:
+                track.last_sent, track.last_sent_order = payload, order
+        elif status == "failed" and order >= track.last_failed_order:
+            track.last_failed, track.last_failed_order = payload, order
+
+    def _settle(self) -> bool:
+        """Parse the kept lines and drop what no question reads (change lists). False when a
+        kept line is not a whole record after all (see `read_ledger`)."""
+        for track in self._tracks.values():
+            for name in ("last_sent", "last_failed"):
+                record = _whole(getattr(track, name))
+                if record is False:
+                    return False
+                setattr(track, name, record)
+            for key, (order, payload) in list(track.pending.items()):
+                record = _whole(payload)
+                if record is False:
+                    return False
+                track.pending[key] = (order, record)
+        return True
+
+    def _track(self, customer: str, kind: str) -> _Track | None:
+        if self._records is not None and self._indexed < len(self._records):
+            for record in self._records[self._indexed:]:
+                self.add(record)
+            self._indexed = len(self._records)
+        return self._tracks.get((customer, kind))
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every record in time order. A streamed view keeps none, so this reads the files again
+        (memory grows with the ledger: for tests and small tools; the engine never calls it)."""
+        if self._source is not None:
+            return read_all_records(self._source)
+        if self._records is None:
+            self._records = []
+        return self._records
+
+    # -- the engine's questions (names and meaning kept stable for every caller) ---------------
+    def sent_periods(self, customer: str, kind: str = "billing") -> set[str]:
+        track = self._track(customer, kind)
+        return set(track.sent) if track else set()
+
+    def last_sent(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
+        track = self._track(customer, kind)
+        return _record(track.last_sent) if track else None
+
+    def unsettled_intents(self, customer: str, kind: str = "billing") -> list[dict[str, Any]]:
+        """Intents with no result from the same run, nor a later sent or failed result for their
+        period: a send that was interrupted and not yet settled."""
+        track = self._track(customer, kind)
+        if not track or not track.pending:
+            return []
+        return [_record(record) for _, record in sorted(track.pending.values(), key=lambda item: item[0])]
+
+    def last_failed(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
+        """The latest `failed` result (drift: its partial writes are not hand edits)."""
+        track = self._track(customer, kind)
+        return _record(track.last_failed) if track else None
+
+    def customers(self) -> set[str]:
+        self._track("", "")
+        return {customer for customer, _ in self._tracks}
+
+
+# The fields the index needs, at the start of every line this tool writes (`Ledger.append` puts
+# them first, in this order). A line that matches, has no escapes there and is whole is indexed
+# from them alone; only the records the index keeps (one last send per customer and kind, open
+# intents) are parsed in full. Anything else (another key order, a hand edit) is parsed in full.
+_PREFIX = re.compile(
+    rb'\{"v":\d+,"ts":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)","run_id":"([^"\\]*)",'
+    rb'"event":"(intent|result)","kind":"([^"\\]*)","customer":"([^"\\]*)","connectwise_company":"[^"\\]*",'
+    rb'"period":"([^"\\]*)","trigger":"[^"\\]*"(?:,"status":"([^"\\]*)")?')
+
+
+def _whole(payload: dict[str, Any] | bytes | None) -> bytes | None | bool:
+    """A kept payload as the compact JSON of its slim record (a few hundred bytes, where the
+    parsed record would take kilobytes: the index of 20,000 customers stays small; questions
+    parse it again, in microseconds); False when a kept line does not parse."""
+    if payload is None:
+        return None
+    if isinstance(payload, (bytes, bytearray)):
+        try:
+            payload = orjson.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(payload, dict):
+            return False
+    # a copy of exact size: orjson's own buffer keeps its working capacity (kilobytes each)
+    return bytes(memoryview(orjson.dumps(_slim(payload))))
+
+
+def _record(payload: dict[str, Any] | bytes | None) -> dict[str, Any] | None:
+    return orjson.loads(payload) if isinstance(payload, bytes) else payload
+
+
+def _looks_whole(line: bytes) -> bool:
+    """A cheap test that a line is not a record cut short by a killed append: it closes its
+    object and its braces balance. A cut that passes (a string with unbalanced brackets
+    exactly making up for it) is still caught: kept lines are parsed, and then the whole ledger
+    is read the slow way."""
+    stripped = line.rstrip()
+    return stripped.endswith(b"}") and stripped.count(b"{") == stripped.count(b"}")
+
+
+def read_ledger(path: Path) -> LedgerView:
+    """The index of the ledger `path` names (all its files), built in one streaming pass."""
+    view = _read_index(path, fast=True)
+    if view is None:  # a kept line was not whole after all: read every record in full
+        view = _read_index(path, fast=False)
+    assert view is not None
+    view._source = path
+    return view
+
+
+def _read_index(path: Path, fast: bool) -> LedgerView | None:
+    view = LedgerView()
+    names: dict[bytes, str] = {}  # one str per customer, run id, period (bytes -> str once)
+
+    def text(raw: bytes) -> str:
+        value = names.get(raw)
+        if value is None:
+            value = names[raw] = raw.decode()
+        return value
+
+    prefix, note, looks_whole = (_PREFIX.match if fast else (lambda line: None)), view._note, _looks_whole
+    counted = 0
+    for rank, file in enumerate(ledger_file_list(path)):
+        with open(file.path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                match = prefix(line)
+                if match is not None and looks_whole(line):
+                    ts, run_id, event, kind, customer, period, status = match.groups()
+                    counted += 1
+                    note(text(customer), text(kind), event.decode(), status and status.decode(),
+                         run_id.decode(), text(period), (ts.decode(), rank, number), line)
+                    continue
+                if not line.strip():
+                    continue
+                for record, order in _parse_line(file.path, line, number, rank, view.warnings):
+                    view.add(record, order)
+    view.record_count += counted
+    # Kept lines are parsed once, at the end: memory holds one line per customer and kind
+    # (and per open intent) meanwhile, never the records.
+    return view if view._settle() else None
+
+
+def read_all_records(path: Path) -> list[dict[str, Any]]:
+    """Every record merged in time order (ties: file read order, then line). Memory grows with
+    the ledger: for tests and small tools, not for the engine or the report."""
+    located = list(iter_located(path))
+    located.sort(key=lambda item: item.order)
+    return [item.record for item in located]
+
+
+# --------------------------------------------------------------------------- writing
+
+
 class Ledger:
-    """Appends records to one ledger file. Thread-safe: workers share one instance."""
+    """Appends records to the ledger `path` names, each to its period's file. Thread-safe:
+    workers share one instance."""
 
     def __init__(self, path: Path, run_id: str | None = None) -> None:
         self.path = path
         self.run_id = run_id or new_run_id()
         self._lock = threading.Lock()
 
+    def file_for(self, record: dict[str, Any]) -> Path:
+        period = record.get("period")
+        if isinstance(period, str) and PERIOD.match(period):
+            return period_ledger_path(self.path, period)
+        return self.path  # a record without a period (none is written today) keeps the old place
+
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         full = {"v": FORMAT_VERSION, "ts": _utc_now(), "run_id": self.run_id, **record}
         line = json.dumps(full, sort_keys=False, separators=(",", ":"), default=str) + "\n"
+        path = self.file_for(full)
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             # A previous run killed mid-write may have left a line without its newline.
-            needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
-            with open(self.path, "a", encoding="utf-8") as handle:
+            needs_newline = path.exists() and path.stat().st_size > 0 and not _ends_with_newline(path)
+            with open(path, "a", encoding="utf-8") as handle:
                 if needs_newline:
                     handle.write("\n")
                 handle.write(line)

@@ -116,6 +116,13 @@ class CustomerPlan:
     invoice_warnings: list[str] = field(default_factory=list)  # what to check about invoices and proration
     connectwise_company_id: int | None = None  # the company record the identifier resolved to
     connectwise_company_name: str | None = None
+    # False: not due and planned without previews, so its additions were not read (no changes
+    # shown, nothing claimed about ConnectWise)
+    billing_read: bool = True
+    # The plan's read of each agreement's additions and when (time.monotonic()): a create soon
+    # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
+    additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    read_at: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def due(self) -> bool:
@@ -401,6 +408,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                                                   "change": text(after - before)}
                         for currency, (before, after) in cp.monthly.items()},
             "invoice_warnings": cp.invoice_warnings,
+            "billing_read": cp.billing_read,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()

@@ -1,8 +1,8 @@
 """Fetch: what the PSA holds, read once per run into records that the pure parts decide on.
 
 One reader serves plan, drift and import. A run reads the directory (one paged list each of
-companies, agreements and catalog items, filtered to the selected companies when there are
-few), then per company the additions of the agreements it needs and, when a summary is due,
+companies, agreements and catalog items, read in parallel, filtered to the selected companies
+when there are few), then per company the additions of the agreements it needs and, when a summary is due,
 that summary's reports. Nothing here decides anything.
 """
 
@@ -48,6 +48,7 @@ class CompanySnapshot:
     agreements: list[Agreement] = field(default_factory=list)
     additions: dict[int, list[Addition]] = field(default_factory=dict)
     summaries: list[SummaryReport] = field(default_factory=list)
+    read_at: float | None = None  # time.monotonic() when the additions were read
 
     @property
     def all_additions(self) -> list[Addition]:
@@ -60,13 +61,22 @@ def read_directory(target: Target, company_identifiers: Iterable[str] | None,
     directory = Directory()
     wanted = None if company_identifiers is None else sorted(set(company_identifiers))
     filtered = wanted is not None and len(wanted) <= FILTER_LIMIT
-    for company in target.companies(wanted if filtered else None):
-        directory.companies[company.identifier.casefold()] = company
-    company_ids = sorted(c.id for c in directory.companies.values())
-    agreements = target.agreements(company_ids if filtered else None) if company_ids else []
+    # The three lists are read at once: with a few companies the agreements need their ids
+    # (so they follow the companies), with many every agreement is listed, alongside.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        catalog = pool.submit(target.catalog_items, sorted(set(catalog_identifiers)))
+        every_agreement = None if filtered else pool.submit(target.agreements, None)
+        for company in target.companies(wanted if filtered else None):
+            directory.companies[company.identifier.casefold()] = company
+        company_ids = sorted(c.id for c in directory.companies.values())
+        if every_agreement is not None:
+            agreements = every_agreement.result()
+        else:
+            agreements = target.agreements(company_ids) if company_ids else []
+        items = catalog.result()
     for agreement in agreements:
         directory.agreements_by_company.setdefault(agreement.company_id, []).append(agreement)
-    for item in target.catalog_items(sorted(set(catalog_identifiers))):
+    for item in items:
         directory.catalog[item.identifier.casefold()] = item
     return directory
 

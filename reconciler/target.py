@@ -72,7 +72,9 @@ class Target(Protocol):
         """The company's executive summaries with this group key."""
 
     def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
-        """Post it, or adopt the one already there with its group key; never two."""
+        """Post it (no read before: the caller's ledger says none was posted); after an ambiguous
+        failure, one with its group key is taken as this post's before any retry. Races between
+        runs are settled by the caller's read-back (`apply.post_summary_once`)."""
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""

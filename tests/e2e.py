@@ -40,10 +40,11 @@ def plan_json(repo: Path, *args: str) -> dict:
 
 
 def ledger_records(repo: Path, name: str = ".sandbox/ledger.jsonl") -> list[dict]:
-    path = repo / name
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every record of the ledger `name` names (one file per period, plus any old single file),
+    in time order."""
+    from reconciler.ledger import read_all_records
+
+    return read_all_records(repo / name)
 
 
 def sandbox_writes(repo: Path) -> int:

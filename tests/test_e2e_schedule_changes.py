@@ -39,10 +39,10 @@ def test_a_killed_send_is_finished_by_the_next_run_however_late(tmp_path):
     repo = make_repo(tmp_path)
     first = reconcile(repo, "--sandbox", "apply", "--date", "2026-09-01", "--customer", "acme-dental")
     assert first.returncode == 0, first.stdout + first.stderr
-    ledger = repo / ".sandbox" / "ledger.jsonl"
+    ledger = repo / ".sandbox" / "ledger.2026-10.jsonl"
     intent = {"v": 1, "ts": "2026-10-01T11:17:03.000000Z", "run_id": "20261001T111700Z-dead00", "event": "intent",
               "kind": "billing", "customer": "acme-dental", "connectwise_company": "AcmeDental",
               "period": "2026-10", "trigger": "scheduled", "changes": []}
-    ledger.write_text(ledger.read_text() + json.dumps(intent) + "\n")
+    ledger.write_text(json.dumps(intent) + "\n")
     acme = _customer(plan_json(repo, "--date", "2026-10-25", "--customer", "acme-dental"), "acme-dental")
     assert acme["due"] and acme["schedule"]["period"] == "2026-10" and "interrupted" in acme["reason"]

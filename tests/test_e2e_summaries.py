@@ -37,7 +37,7 @@ def test_a_summary_posted_by_a_run_that_died_is_adopted_not_posted_again(tmp_pat
     first = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05", "--customer", "acme-dental")
     assert first.returncode == 0
     # Simulate a crash after the POST: drop the summary's result from the ledger.
-    path = repo / ".sandbox/ledger.jsonl"
+    path = repo / ".sandbox/ledger.2026-12.jsonl"
     lines = [row for row in path.read_text().splitlines()
              if '"kind":"summary","customer":"acme-dental"' not in row or '"event":"intent"' in row]
     path.write_text("\n".join(lines) + "\n")

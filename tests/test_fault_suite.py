@@ -243,7 +243,7 @@ def test_the_checker_catches_blind_post_retries(monkeypatch):
     original = Client.create
     monkeypatch.setattr(Client, "create", lambda self, path, body, find_existing: original(self, path, body, lambda: None))
 
-    def plain_create(target, change, catalog_ids, marker, side_effects):
+    def plain_create(target, change, catalog_ids, marker, side_effects, known=None):
         created = target.create_addition(change.agreement.id, change.connectwise_product, change.after,
                                          change.effective_date, "", catalog_ids.get(change.connectwise_product.casefold()))
         return {"id": created.id}

@@ -317,7 +317,7 @@ def test_sandbox_reset_moves_the_ledger_aside_so_the_demo_plans_as_the_first_tim
     assert reset.returncode == 0, reset.stderr
     assert "Sandbox ledger moved aside to" in reset.stdout
     assert not (repo / ".sandbox" / "ledger.jsonl").exists()
-    assert list((repo / ".sandbox" / "old-ledgers").glob("*/ledger.jsonl"))
+    assert list((repo / ".sandbox" / "old-ledgers").glob("*/ledger*.jsonl"))  # one file per period
     assert reconcile(repo, "--sandbox", "--dry-run").stdout == first
 
 

@@ -81,9 +81,10 @@ def test_parallel_sharded_applies_write_separate_files_that_merge(tmp_path):
         config = load_config(repo / "config", env={})
         by_shard = {c.slug: shard_of(c, total) for c in config.customers}
         files = sorted(p.name for p in state.glob("ledger*.jsonl"))
-        assert files == sorted({f"ledger.{k}of{total}.jsonl" for k in by_shard.values()})
+        period = DATE[:7]  # one file per period and shard
+        assert files == sorted({f"ledger.{period}.{k}of{total}.jsonl" for k in by_shard.values()})
         for k in range(1, total + 1):
-            path = state / f"ledger.{k}of{total}.jsonl"
+            path = state / f"ledger.{period}.{k}of{total}.jsonl"
             if path.exists():
                 records = [json.loads(line) for line in path.read_text().splitlines()]
                 assert {r["customer"] for r in records} <= {s for s, shard in by_shard.items() if shard == k}

@@ -376,7 +376,7 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
         #!/usr/bin/env bash
         echo "ARGS: $*" >> "$FAKE_ARGS"
         while [ $# -gt 0 ]; do
-          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "$2"; : > "$2.lock"; fi
+          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "${2%.jsonl}.2026-11.jsonl"; : > "$2.lock"; fi
           shift
         done
         echo '{}' > run-report.json
@@ -402,7 +402,8 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
     run_job(ws1, ["ledger.sh", "apply.sh", "push.sh"], FAKE_ID="one")
     files = _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
     # The lock the real apply leaves beside the ledger (ledger.jsonl.lock) is never committed.
-    assert sorted(files) == [".gitattributes", ".gitignore", "README.md", "ledger.jsonl"]
+    assert sorted(files) == [".gitattributes", ".gitignore", "README.md", "ledger.2026-11.jsonl"]  # one file per period
+    assert [p.name for p in (ws1 / "ledger-changes").iterdir()] == ["ledger.2026-11.jsonl"]  # the artifact's
     assert "config.yaml" not in files
 
     # Second run: another push lands between checkout and push; apply fails (exit 1) with inputs.
@@ -411,13 +412,13 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
     run_job(ws2, ["ledger.sh"])
     other = tmp_path / "other"
     _git("clone", "-q", "-b", "billing-ledger", str(remote), str(other), cwd=tmp_path)
-    with (other / "ledger.jsonl").open("a") as fh:
+    with (other / "ledger.2026-11.jsonl").open("a") as fh:
         fh.write('{"run": "other"}\n')
     _git("commit", "-q", "-am", "other", cwd=other)
     _git("push", "-q", cwd=other)
     run_job(ws2, ["apply.sh", "push.sh"], FAKE_ID="two", FAKE_RC="1", EXPECT_APPLY="1",
             SEND_NOW="true", CUSTOMERS="acme-dental, cedar-law", RUN_DATE="2026-11-01")
-    ledger = _git("show", "billing-ledger:ledger.jsonl", cwd=remote).splitlines()
+    ledger = _git("show", "billing-ledger:ledger.2026-11.jsonl", cwd=remote).splitlines()
     assert [json.loads(line)["run"] for line in ledger] == ["one", "other", "two"]
     assert "ledger.jsonl.lock" not in _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
     args = (tmp_path / "args").read_text().splitlines()[-1]

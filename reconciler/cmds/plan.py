@@ -109,6 +109,9 @@ def plan_options(func):
         click.option("--workers", type=click.IntRange(1, 32), default=None,
                      help="Customers in parallel (default: connectwise.workers, 8)."),
         click.option("--verbose", is_flag=True, help="Also list customers with nothing to change."),
+        click.option("--previews/--no-previews", "previews", default=None,
+                     help="Also read customers that are not due, to preview their next changes "
+                          "(default: on for plan, off for apply and the scheduled job)."),
         config_option,
         sandbox_option,
     ]
@@ -133,6 +136,7 @@ class Invocation:
     verbose: bool
     auto_approve: bool = False
     plan: Plan | None = None  # the plan apply worked from, for `apply --format json`
+    previews: bool | None = None  # None: the command's default
 
     @property
     def ledger_file(self) -> Path:
@@ -194,7 +198,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     options = PlanOptions(
         today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
         shard=inv.shard, only_slugs=only, workers=inv.workers or config.connectwise.workers,
-        sandbox=inv.runtime.sandbox,
+        sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
     )
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
@@ -264,8 +268,8 @@ def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
         saved_prints = [AdditionPrint.from_json(p) for p in saved_customers[cp.customer].get("fingerprint") or []]
         before = {p.id: p for p in saved_prints if p is not None}
         now = {p.id: p for p in cp.fingerprint}
-        if cp.status == "failed":
-            continue
+        if cp.status == "failed" or not cp.billing_read:
+            continue  # not read: not due today, so nothing of it is applied
         if before != now or None in saved_prints:
             moved = _describe_moves(before, now) or "the saved plan's records cannot be read"
             cp.status, cp.reason = "failed", f"ConnectWise changed since the plan was saved: {moved}; plan again"
@@ -392,6 +396,8 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
     inv = Invocation(runtime=runtime, **kwargs)
     if out:
         check_output_file(out, "--out")  # before minutes of planning, not after
+    if inv.previews is None:
+        inv.previews = True  # a person reads a plan (terminal, pull request): show what is coming
 
     def run() -> int:
         config = _load(inv)
@@ -422,6 +428,8 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
 
     On a terminal the plan is shown first and nothing is written until you type `yes`."""
     inv = Invocation(runtime=runtime, **kwargs)
+    if inv.previews is None:
+        inv.previews = False  # apply reads only the customers it may write today
     if report_path:
         check_output_file(report_path, "--report")  # checked before anything is sent
     if not dry_run:
@@ -432,7 +440,8 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
 def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
     """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
     inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
-                     ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False)
+                     ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
+                     previews=False)
     try:
         return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
     except ReconcileError as error:

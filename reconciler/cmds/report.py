@@ -23,9 +23,8 @@ from reconciler.cmds.common import (
 from reconciler.config.diagnostics import display_path
 from reconciler.report import (
     build_figures,
-    build_history,
+    history_of,
     load_names,
-    read_ledger,
     render_markdown,
     write_html,
 )
@@ -115,7 +114,7 @@ def report(
         if explicit_ledger:  # a typo must not produce a calm, empty report
             raise click.UsageError(f"no ledger at {display_path(ledger_path)} (nor shards beside it)")
         click.echo(f"warning: no ledger at {display_path(ledger_path)} yet; the report is empty", err=True)
-    history = build_history(read_ledger(ledger_path))
+    history = history_of(ledger_path)
 
     names = load_names(repository.config_dir)
     for warning in names.warnings:

@@ -127,24 +127,19 @@ class ResourcesMixin:
     def create_management_summary_report(
         self: Client, company_id: int, body: dict[str, Any]
     ) -> dict[str, Any]:
-        """POST an executive summary; read-back is a new report with the same groupIdentifier."""
+        """POST an executive summary. No read before it: the caller knows from its ledger (and,
+        after an interrupted run, from its plan's read) that none was posted, and reads back
+        after the POST to settle a racing run (`apply.post_summary_once`). After an ambiguous
+        failure, a report with the same groupIdentifier is taken as this POST's before any retry."""
         group = body.get("groupIdentifier")
         if not isinstance(group, str) or not group:
             raise ValueError("a management summary report needs a groupIdentifier")
         path = f"company/companies/{_ids(company_id)}/managementSummaryReports"
-        existing = self.management_summary_reports(company_id, group)
-        if existing:
-            # Another run posted it since this run's plan: adopt it, never post a second one.
-            return min(existing, key=lambda r: r.get("id") or 0)
-        before: set[Any] = set()
 
         def find_existing() -> dict[str, Any] | None:
-            new = [
-                r
-                for r in self.management_summary_reports(company_id, group)
-                if r.get("id") not in before and r.get("groupIdentifier") == group
-            ]
-            return min(new, key=lambda r: r.get("id") or 0) if new else None
+            found = [r for r in self.management_summary_reports(company_id, group)
+                     if r.get("groupIdentifier") == group]
+            return min(found, key=lambda r: r.get("id") or 0) if found else None
 
         return self.create(path, body, find_existing)
 

@@ -16,6 +16,7 @@ from reconciler.render.plan_text import (
     failed_customers,
     money_lines,
     monthly_line,
+    not_read_line,
     summary_line,
 )
 
@@ -74,4 +75,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out.append(f"- :warning: Trend customer {md_text(trend_id)} has usage ({md_text(listed)}) but no customer file")
     for warning in plan.warnings:
         out.append(f"- :warning: {cell(warning)}")
+    unread = not_read_line(plan)
+    if unread:
+        out.append(f"- {cell(unread)}")
     return "\n".join(out).rstrip() + "\n"

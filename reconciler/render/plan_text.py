@@ -68,6 +68,16 @@ def _change_line(change: Change) -> str:
            f"was quantity = {quantity_text(change.before)}" + (f" ({change.reason})" if change.reason else "")
 
 
+def not_read_line(plan: Plan) -> str:
+    """Says that customers not due were left unread (no previews), so a short plan is not
+    mistaken for "everything matches"."""
+    unread = sum(1 for cp in plan.customers if not cp.billing_read)
+    if not unread:
+        return ""
+    return (f"({counted(unread, 'customer')} not due today: ConnectWise not read for "
+            f"{'them' if unread != 1 else 'it'}, no preview; `reconcile plan --previews` shows what is coming)")
+
+
 def customer_header(cp: CustomerPlan) -> str:
     if cp.status == "failed":
         state = "FAILED"
@@ -108,10 +118,13 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         lines += [f"  # invoice: {warning}" for warning in cp.invoice_warnings]
         lines += [f"  # note: {note}" for note in cp.notes]
         lines.append("")
-    unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes]
+    unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes and cp.billing_read]
     if unchanged and not verbose:
         lines.append(f"# ({len(unchanged)} customer{'s' if len(unchanged) != 1 else ''} already match ConnectWise)")
         lines.append("")
+    unread = not_read_line(plan)
+    if unread:
+        lines += [f"# {unread}", ""]
     for trend_id, products in plan.unknown_usage_customers.items():
         listed = ", ".join(f"{p}={q}" for p, q in products.items())
         lines.append(f"# warning: Trend customer {trend_id} has usage ({listed}) but no customer file")

@@ -21,7 +21,6 @@ from reconciler.report.history import (
     Failure,
     History,
     Send,
-    month_of,
 )
 from reconciler.report.names import Names
 
@@ -149,15 +148,14 @@ def _window_products(
             billed = history.billed.get((customer, period))
             if billed:
                 products.update(billed.holdings)
-    products.update(
-        c.product for c in history.changes if c.period in periods and c.customer in customers
-    )
+    for period in periods:  # indexed by period (and customer): no scan of every change
+        products.update(c.product for c in history.changes_in(period, customers))
     return products
 
 
 def report_periods(history: History, timezone: str) -> tuple[str, ...]:
     """Every period that has a page: those the ledger bills, and the months sends were made in."""
-    return tuple(sorted(set(history.periods) | {month_of(s.ts, timezone) for s in history.sends}))
+    return tuple(sorted(set(history.periods) | set(history.send_months(timezone))))
 
 
 def _not_yet_billed(

@@ -30,8 +30,9 @@ Decisions (also in docs/report.md):
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -40,20 +41,29 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.ledger import (
+    iter_located,
     ledger_files,  # noqa: F401 - re-exported for the command
+    read_all_records,
+    sortable_ts,
     timestamp_key,
 )
-from reconciler.ledger import read_ledger as _read_ledger
 from reconciler.money import ZERO, monthly_amount
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
-    """Every record of the ledger and its shards, merged by `ts`, read exactly as the engine reads
-    them: a record torn by a killed run is skipped (the engine settles it), anything else that
-    is not a ledger record raises `LedgerCorrupt` naming `file:line`."""
-    return _read_ledger(ledger_path).records
+    """Every record of the ledger (all its files), merged by `ts`, read exactly as the engine
+    reads them: a record torn by a killed run is skipped (the engine settles it), anything else
+    that is not a ledger record raises `LedgerCorrupt` naming `file:line`. Holds every record: the
+    command streams instead (`history_of`)."""
+    return read_all_records(ledger_path)
+
+
+def history_of(ledger_path: Path) -> History:
+    """The history of the ledger, built in one streaming pass over its files (memory grows with
+    customers x periods, not with records)."""
+    return build_history_located((item.record, item.order) for item in iter_located(ledger_path))
 
 
 # --------------------------------------------------------------------------- periods
@@ -79,7 +89,7 @@ def current_period(now: datetime | None = None) -> str:
 # --------------------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Holding:
     """One managed addition as it stood after a send."""
 
@@ -103,7 +113,7 @@ class Holding:
         return monthly_amount(self.quantity, self.unit_price - self.unit_cost)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Billed:
     """The last sent billing result of one customer in one period."""
 
@@ -133,7 +143,7 @@ class Billed:
         return totals
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     customer: str
     period: str
@@ -146,7 +156,7 @@ class Change:
     after: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """A `sent` result, billing or executive summary."""
 
@@ -158,7 +168,7 @@ class Send:
     report_id: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     customer: str
     period: str
@@ -172,7 +182,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class History:
-    """Everything the report reads, built once from the records by `build_history`."""
+    """Everything the report reads, built once from the records by `build_history`, with its
+    indexes (per customer, per period, per customer and period) built in the same pass, so a
+    report over 20,000 customers looks each one up instead of rescanning every record."""
 
     record_count: int
     latest_ts: str | None
@@ -184,6 +196,13 @@ class History:
     sends: tuple[Send, ...]
     failures: tuple[Failure, ...]
     products: tuple[str, ...] = field(default=())  # every product key seen, sorted
+    # customer -> the periods it was billed in, sorted (for `last_billed`)
+    billed_periods: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # period -> items of that period, in ledger order; customer -> that customer's items
+    _by_period: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+    _by_customer: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+    # time zone -> month a send was made in (there) -> those sends; built on first use per zone
+    _during: dict[str, dict[str, list[Send]]] = field(default_factory=dict, repr=False, compare=False)
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
@@ -201,10 +220,17 @@ class History:
     ) -> list[Send]:
         """Sends made during `period` (calendar month in `timezone`), whatever period they were for."""
         allowed = None if customers is None else set(customers)
-        return [
-            s for s in self.sends
-            if month_of(s.ts, timezone) == period and (allowed is None or s.customer in allowed)
-        ]
+        return [s for s in self.send_months(timezone).get(period, ()) if allowed is None or s.customer in allowed]
+
+    def send_months(self, timezone: str) -> dict[str, list[Send]]:
+        """Sends by the month they were made in (in `timezone`): one pass per time zone, then lookups."""
+        index = self._during.get(timezone)
+        if index is None:
+            index = {}
+            for send in self.sends:
+                index.setdefault(month_of(send.ts, timezone), []).append(send)
+            self._during[timezone] = index
+        return index
 
     def customer_seats(self, customer: str, period: str) -> dict[str, int] | None:
         """Seats per product the customer was billed for in `period`; None if nothing was sent."""
@@ -221,12 +247,19 @@ class History:
         sent = [self.billed[(c, period)] for c in wanted if (c, period) in self.billed]
         if not sent:
             return None
-        return {product: sum(b.seats(product) for b in sent) for product in products}
+        products = tuple(products)
+        totals = dict.fromkeys(products, 0)
+        for billed in sent:
+            for product, holding in billed.holdings.items():
+                if product in totals:
+                    totals[product] += holding.quantity
+        return totals
 
     def last_billed(self, customer: str, up_to: str) -> Billed | None:
         """The customer's most recent billing at or before period `up_to`."""
-        periods = [p for (c, p) in self.billed if c == customer and p <= up_to]
-        return self.billed[(customer, max(periods))] if periods else None
+        periods = self.billed_periods.get(customer, ())
+        at = bisect.bisect_right(periods, up_to)
+        return self.billed[(customer, periods[at - 1])] if at else None
 
     def mrr(self, period: str, customers: Iterable[str] | None = None) -> dict[str | None, Decimal] | None:
         """Monthly recurring revenue in `period`, per currency: what each customer's additions bill
@@ -258,18 +291,22 @@ class History:
         return more, less
 
     def changes_in(self, period: str, customers: Iterable[str] | None = None) -> list[Change]:
-        return _select(self.changes, period, customers)
+        return self._select("changes", period, customers)
 
     def sends_in(self, period: str, customers: Iterable[str] | None = None) -> list[Send]:
-        return _select(self.sends, period, customers)
+        return self._select("sends", period, customers)
 
     def failures_in(self, period: str, customers: Iterable[str] | None = None) -> list[Failure]:
-        return _select(self.failures, period, customers)
+        return self._select("failures", period, customers)
 
-
-def _select(items: Iterable[Any], period: str, customers: Iterable[str] | None) -> list[Any]:
-    allowed = None if customers is None else set(customers)
-    return [i for i in items if i.period == period and (allowed is None or i.customer in allowed)]
+    def _select(self, what: str, period: str, customers: Iterable[str] | None) -> list[Any]:
+        if customers is None:
+            return list(self._by_period.get(period, {}).get(what, ()))
+        wanted = tuple(dict.fromkeys(customers))
+        if len(wanted) == 1:  # one customer's page: its own few items, not everyone's
+            return [i for i in self._by_customer.get(wanted[0], {}).get(what, ()) if i.period == period]
+        allowed = set(wanted)
+        return [i for i in self._by_period.get(period, {}).get(what, ()) if i.customer in allowed]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -301,7 +338,7 @@ def _agreement_text(agreement: Any) -> str:
     return "" if agreement is None else str(agreement)
 
 
-def _holdings(additions: Any) -> dict[str, Holding]:
+def _holdings(additions: Any, shared: Callable[[str], str] = str) -> dict[str, Holding]:
     holdings: dict[str, Holding] = {}
     if not isinstance(additions, dict):
         return holdings
@@ -310,10 +347,11 @@ def _holdings(additions: Any) -> dict[str, Holding]:
             continue
         quantity = _int_or_none(addition.get("quantity"))
         currency = addition.get("currency")
-        holdings[str(product)] = Holding(
-            product=str(product),
+        product = shared(str(product))
+        holdings[product] = Holding(
+            product=product,
             quantity=quantity or 0,
-            agreement=_agreement_text(addition.get("agreement")),
+            agreement=shared(_agreement_text(addition.get("agreement"))),
             agreement_id=_int_or_none(addition.get("agreement_id")),
             addition_id=_int_or_none(addition.get("id")),
             currency=currency[:3] if isinstance(currency, str) and currency else None,
@@ -344,86 +382,136 @@ def _changes(record: dict[str, Any]) -> list[Change]:
     ]
 
 
-def build_history(records: list[dict[str, Any]]) -> History:
+def build_history(records: Iterable[dict[str, Any]]) -> History:
     """The pure model of `records` (already merged by `ts`). Unknown events and kinds are
     ignored so that a newer writer does not break an older report."""
+    return build_history_located(
+        (record, (sortable_ts(record.get("ts")), 0, n)) for n, record in enumerate(records)
+    )
+
+
+def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
+    """The model of (record, order) pairs in any order: `order` sorts them in ledger history
+    (see `reconciler.ledger.Located`). One pass; the lists are sorted once at the end."""
     customers: set[str] = set()
     periods: set[str] = set()
     products: set[str] = set()
-    companies: dict[str, str] = {}
-    billed: dict[tuple[str, str], Billed] = {}
-    changes: list[Change] = []
-    sends: list[Send] = []
-    failed: list[tuple[dict[str, Any], str]] = []  # (record, status)
-    open_intents: dict[tuple[Any, ...], dict[str, Any]] = {}
+    companies: dict[str, tuple[tuple, str]] = {}
+    billed: dict[tuple[str, str], tuple[tuple, Billed]] = {}
+    changes: list[tuple[tuple, int, Change]] = []
+    sends: list[tuple[tuple, Send]] = []
+    failed: list[tuple[tuple, dict[str, Any], str]] = []  # (order, slim record, status)
+    open_intents: dict[tuple[Any, ...], tuple[tuple, dict[str, Any]]] = {}
+    latest: tuple | None = None
+    latest_raw: str | None = None
+    count = 0
+    intern: dict[str, str] = {}
 
-    for record in records:
+    def shared(text: str) -> str:  # one string object per distinct customer/period/product
+        return intern.setdefault(text, text)
+
+    for record, order in located:
+        count += 1
+        if latest is None or order > latest:
+            latest, latest_raw = order, record.get("ts")
         customer, period = record.get("customer"), record.get("period")
         if not isinstance(customer, str) or not isinstance(period, str):
             continue
         if not PERIOD_RE.match(period):
             continue
+        customer, period = shared(customer), shared(period)
         customers.add(customer)
         periods.add(period)
         if isinstance(record.get("connectwise_company"), str):
-            companies[customer] = record["connectwise_company"]
+            known = companies.get(customer)
+            if known is None or order >= known[0]:
+                companies[customer] = (order, record["connectwise_company"])
         kind = record.get("kind") or "billing"
         trigger = record.get("trigger") or "scheduled"
         run_key = (record.get("run_id"), customer, kind, period)
         event = record.get("event")
         if event == "intent":
-            open_intents[run_key] = record
+            open_intents[run_key] = (order, _failure_fields(record))
             continue
         if event != "result":
             continue
         open_intents.pop(run_key, None)
         status = record.get("status")
         if status == "failed":
-            failed.append((record, "failed"))
+            failed.append((order, _failure_fields(record), "failed"))
             continue
         if status != "sent":
             continue
-        sends.append(Send(customer, period, record["ts"], kind, trigger, record.get("report_id")))
+        sends.append((order, Send(customer, period, record["ts"], shared(kind), shared(trigger),
+                                  record.get("report_id"))))
         if kind != "billing":
             continue
-        holdings = _holdings(record.get("additions"))
+        holdings = _holdings(record.get("additions"), shared)
         products.update(holdings)
-        # Records arrive in ts order, so the last assignment is the last sent result.
-        billed[(customer, period)] = Billed(customer, period, record["ts"], trigger, holdings)
-        for change in _changes(record):
+        known_billed = billed.get((customer, period))
+        if known_billed is None or order >= known_billed[0]:
+            billed[(customer, period)] = (order, Billed(customer, period, record["ts"], trigger, holdings))
+        for n, change in enumerate(_changes(record)):
             products.add(change.product)
-            changes.append(change)
+            changes.append((order, n, change))
 
-    failed.extend((record, "interrupted") for record in open_intents.values())
-    failures = sorted(
-        (_failure(record, status, sends) for record, status in failed), key=lambda f: f.ts
-    )
-    latest_ts = records[-1]["ts"] if records else None
+    changes.sort(key=lambda item: (item[0], item[1]))
+    change_list = tuple(c for _, _, c in changes)
+    del changes
+    # A failure is resolved by a later sent result of the same customer, kind and period: the
+    # latest such send per key, for the few keys that failed (no index of every send).
+    failed.extend((order, record, "interrupted") for order, record in open_intents.values())
+    failed.sort(key=lambda item: item[0])
+    failed_keys = {(r["customer"], r.get("kind") or "billing", r["period"]) for _, r, _ in failed}
+    latest_sent: dict[tuple[str, str, str], tuple] = {}
+    for order, send in sends:
+        key = (send.customer, send.kind, send.period)
+        if key in failed_keys and (key not in latest_sent or order > latest_sent[key]):
+            latest_sent[key] = order
+    failures = tuple(_failure(order, record, status, latest_sent) for order, record, status in failed)
+    sends.sort(key=lambda item: item[0])
+    send_list = tuple(s for _, s in sends)
+    del sends
+    billed_models = {key: value for key, (_, value) in sorted(billed.items(), key=lambda kv: kv[1][0])}
+    del billed
+    billed_periods: dict[str, list[str]] = {}
+    for customer, period in billed_models:
+        billed_periods.setdefault(customer, []).append(period)
+    by_period: dict[str, dict[str, list]] = {}
+    by_customer: dict[str, dict[str, list]] = {}
+    for what, items in (("changes", change_list), ("sends", send_list), ("failures", failures)):
+        for item in items:
+            by_period.setdefault(item.period, {}).setdefault(what, []).append(item)
+            by_customer.setdefault(item.customer, {}).setdefault(what, []).append(item)
     return History(
-        record_count=len(records),
-        latest_ts=latest_ts,
+        record_count=count,
+        latest_ts=latest_raw,
         customers=tuple(sorted(customers)),
-        companies=companies,
+        companies={customer: company for customer, (_, company) in companies.items()},
         periods=tuple(sorted(periods)),
-        billed=billed,
-        changes=tuple(changes),
-        sends=tuple(sends),
-        failures=tuple(failures),
+        billed=billed_models,
+        changes=change_list,
+        sends=send_list,
+        failures=failures,
         products=tuple(sorted(products)),
+        billed_periods={c: tuple(sorted(ps)) for c, ps in billed_periods.items()},
+        _by_period=by_period,
+        _by_customer=by_customer,
     )
 
 
-def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
+def _failure_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """What a failure needs of its record (kept instead of the whole record)."""
+    return {k: record.get(k) for k in ("customer", "period", "kind", "ts", "trigger", "error")}
+
+
+def _failure(order: tuple, record: dict[str, Any], status: str,
+             latest_sent: dict[tuple[str, str, str], tuple]) -> Failure:
     customer, period = record["customer"], record["period"]
     kind = record.get("kind") or "billing"
-    ts = record["ts"]
-    resolved = any(
-        s.customer == customer
-        and s.period == period
-        and s.kind == kind
-        and timestamp_key(s.ts) > timestamp_key(ts)
-        for s in sends
-    )
+    # Resolved: a sent result of the same customer, kind and period came later (one lookup).
+    last = latest_sent.get((customer, kind, period))
+    resolved = last is not None and last[0] > order[0]
     if status == "interrupted":
         error = "intent recorded but no result: the run stopped mid-send; check ConnectWise"
     else:
@@ -431,7 +519,7 @@ def _failure(record: dict[str, Any], status: str, sends: list[Send]) -> Failure:
     return Failure(
         customer=customer,
         period=period,
-        ts=ts,
+        ts=record["ts"],
         kind=kind,
         trigger=record.get("trigger") or "scheduled",
         status=status,

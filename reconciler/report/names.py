@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True)
 class Names:
@@ -41,7 +42,8 @@ class Names:
 def _load(path: Path, warnings: list[str]) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            # libyaml's parser when present (as safe_load, 10-20x faster): 20,000 files
+            return yaml.load(handle, Loader=_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as error:
         warnings.append(f"{path}: ignored for names ({error.__class__.__name__})")
         return None
