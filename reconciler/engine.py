@@ -21,7 +21,7 @@ from reconciler.ledger import LedgerView
 from reconciler.plan import Change, CustomerPlan, Plan, diff_customer, safety_verdict
 from reconciler.schedule import decide, today_in
 from reconciler.state import Agreement, CompanyState, plain_number
-from reconciler.usage import Usage
+from reconciler.usage import Usage, UsageSourceError, usage_record
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,9 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
         check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
         cp.connectwise_company_id, cp.connectwise_company_name = int(company["id"]), company.get("name")
         agreements = ctx.directory.agreements_by_company.get(int(company["id"]), [])
-        usage = ctx.usage.for_customer(customer.trend_customer_id)
+        billed_from = ctx.usage.for_period(cp.schedule.period if cp.schedule else None)
+        usage = billed_from.for_customer(customer.trend_customer_id)
+        cp.usage = usage_record(billed_from, customer.trend_customer_id)
         desired = desired_for(config, customer, usage, agreements)
         if billing.enabled:
             plan_billing(client, ctx, customer, cp, company, agreements, desired)
@@ -117,7 +119,7 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
             cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != "failed":
             plan_summary(client, ctx, customer, cp, company, desired)
-    except (CustomerError, ConnectWiseError) as error:
+    except (CustomerError, ConnectWiseError, UsageSourceError) as error:
         cp.status, cp.reason = "failed", str(error)
     return cp
 

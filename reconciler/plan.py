@@ -101,6 +101,9 @@ class CustomerPlan:
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
     connectwise_company_id: int | None = None  # the company record the identifier resolved to
     connectwise_company_name: str | None = None
+    # The usage behind this customer's numbers (source, basis, report month, rows hash), which
+    # apply writes into the ledger result: see reconciler/usage/audit.py.
+    usage: dict[str, Any] | None = None
 
     @property
     def due(self) -> bool:
@@ -126,6 +129,7 @@ class Plan:
     unknown_usage_customers: dict[str, dict[str, int]] = field(default_factory=dict)  # in usage, no file
     warnings: list[str] = field(default_factory=list)
     usage_source: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)  # source, basis, report_month, units
     sandbox: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # what the plan was made with, for `apply PLAN_FILE`
     catalog_ids: dict[str, int] = field(default_factory=dict)  # catalog identifier (casefolded) -> id
@@ -359,6 +363,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "current_additions": cp.current_additions,
             "connectwise_company_id": cp.connectwise_company_id,
             "connectwise_company_name": cp.connectwise_company_name,
+            "usage": cp.usage,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()
@@ -367,6 +372,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "today": plan.today,
         "sandbox": plan.sandbox,
         "usage_source": plan.usage_source,
+        "usage": plan.usage,
         "options": plan.options,
         "summary": {"add": counts["create"], "change": counts["update"], "cancel": counts["cancel"],
                     "executive_summaries": counts["summary"]},

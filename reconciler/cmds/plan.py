@@ -25,13 +25,14 @@ from reconciler.ledger import (
     LedgerLocked,
     LedgerView,
     exclusive,
+    new_run_id,
     read_ledger,
     shard_ledger_path,
 )
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
-from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
+from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage, save_usage_reads
 
 EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
                    UsageInvalid, UsageSourceError)
@@ -69,6 +70,9 @@ def plan_options(func):
         click.option("--workers", type=click.IntRange(1, 32), default=None,
                      help="Customers in parallel (default: connectwise.workers, 8)."),
         click.option("--verbose", is_flag=True, help="Also list customers with nothing to change."),
+        click.option("--save-usage", "save_usage", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     metavar="DIR", help="Keep the exact usage rows this run counted in DIR/usage-RUN.json "
+                     "(their per-customer hash is the one the ledger records)."),
         config_option,
     ]
     for option in reversed(options):
@@ -90,6 +94,7 @@ class Invocation:
     shard: tuple[int, int] | None
     workers: int | None
     verbose: bool
+    save_usage: Path | None = None
 
     @property
     def ledger_file(self) -> Path:
@@ -128,8 +133,9 @@ def _progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Plan:
-    usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env)
+def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None) -> Plan:
+    usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
+                       today=inv.today.date() if inv.today else None)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
     options = PlanOptions(
         today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
@@ -138,7 +144,12 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     )
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.client, config, usage, view, options, progress=update)
-    plan.warnings = view.warnings + plan.warnings
+    plan.warnings = view.warnings + list(usage.warnings) + plan.warnings
+    if inv.save_usage:
+        for saved in save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}"):
+            click.echo(f"usage rows saved to {saved}", err=True)
+    plan.usage = {"source": usage.source, "basis": usage.basis or None, "report_month": usage.report_month,
+                  "units": usage.units}
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
                     "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
                     "changed_since": inv.changed_since}
@@ -256,7 +267,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
-        plan = make_plan(inv, config, backends, view)
+        plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
         if saved is not None:
             saved_plan_onto(plan, saved)
         if print_plan:

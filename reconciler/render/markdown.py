@@ -7,7 +7,7 @@ under GitHub's comment and summary limits; the summary line and failures stay vi
 from __future__ import annotations
 
 from reconciler.plan import Plan
-from reconciler.render.text import change_line, customer_header
+from reconciler.render.text import change_line, customer_header, usage_line
 
 MARKER = "<!-- reconcile-plan -->"
 
@@ -23,6 +23,8 @@ def render_markdown(plan: Plan) -> str:
         out += ["> **Planned against the embedded sandbox** (`--sandbox`), not your ConnectWise: the numbers "
                 "are demo data and the changes are illustrative. Pull requests from forks plan this way, "
                 "because GitHub gives them no secrets.", ""]
+    if usage_line(plan):
+        out += [_cell(usage_line(plan)), ""]
     if plan.has_changes:
         summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
         out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from reconciler.sandbox.lmpi import PRODUCT_KEY_TO_TREND_ID, license_record, service_plan_id
+from reconciler.sandbox.lmpi import license_record, service_plan_id
 from reconciler.sandbox.store import (
     Store, addition_record, agreement_record, agreement_type_record, catalog_record, company_record,
 )
@@ -107,6 +107,17 @@ ADDITIONS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("GraniteCU", "Granite TMRM", "TM-C1-WLS", 12, {}),
     ("HarborBakery", "Harbor Managed Services", "TM-WFBSS-SVC", 15, {}),
 ]
+
+# The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
+# (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
+PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {
+    "wfbss-svc": "WFBSS-SVC",
+    "wfs-advanced": "WFS-ADV",
+    "cas": "CAS",
+    "hes": "HES",
+    "apex-one-saas": "APEX-ONE-SAAS",
+    "workload-security": "C1-WLS",
+}
 
 # LMPI seat counts: Trend customer id -> {config product key: units}; equals usage/seats.csv.
 LMPI_UNITS: dict[str, dict[str, int]] = {
