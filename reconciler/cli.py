@@ -25,6 +25,7 @@ COMMANDS = {
     "import": "reconciler.cmds.import_:import_command",
     "drift": "reconciler.cmds.drift:drift",
     "report": "reconciler.cmds.report:report",
+    "trend": "reconciler.cmds.trend:trend",
 }
 
 

@@ -10,14 +10,23 @@ import time
 
 import pytest
 
-from reconciler.usage import UsageSourceError, read_usage
+from reconciler.config.model import Product
+from reconciler.usage import TrendIds, UsageSourceError, read_usage
 from reconciler.usage.lmpi import LmpiClient, LmpiSigner, read_lmpi, signature
-from reconciler.usage.products import TREND_PRODUCT_IDS, product_key
 
 sandbox = pytest.importorskip("reconciler.sandbox")
 lmpi_mod = pytest.importorskip("reconciler.sandbox.lmpi")
 
-PRODUCTS = list(TREND_PRODUCT_IDS.values())
+# What an MSP's global.yaml says; the tool has no table of its own.
+TREND = {"wfbss-svc": "WFBSS-SVC", "wfs-advanced": "WFS-ADV", "cas": "CAS", "hes": "HES",
+         "apex-one-saas": "APEX-ONE-SAAS", "workload-security": "C1-WLS"}
+CONFIG_PRODUCTS = {k: Product(k, k, k, trend_product_ids=(v,)) for k, v in TREND.items()}
+PRODUCTS = TrendIds.from_products(CONFIG_PRODUCTS)
+
+
+def ids(**trend_product_ids: str) -> TrendIds:
+    return TrendIds.from_products({k.replace("_", "-"): Product(k, k, k, trend_product_ids=(v,))
+                                   for k, v in trend_product_ids.items()})
 
 
 @pytest.fixture
@@ -50,10 +59,15 @@ def test_signature_matches_the_documented_recipe():
     assert "S3CR3T" not in repr(LmpiSigner("T0K3N", "S3CR3T")) + str(LmpiSigner("T0K3N", "S3CR3T"))
 
 
-def test_product_table():
-    assert product_key("wfbss-svc") == "wfbss-svc" and product_key("C1-WLS") == "workload-security"
-    assert product_key("NOPE") is None
-    assert lmpi_mod.TREND_PRODUCT_IDS == TREND_PRODUCT_IDS
+def test_trend_ids_come_from_the_config_products():
+    assert PRODUCTS.product_for("c1-wls") == "workload-security"
+    assert PRODUCTS.product_for(" WFBSS-SVC ") == "wfbss-svc"
+    assert PRODUCTS.product_for("NOPE") is None
+    several = TrendIds.from_products({"edr": Product("edr", "EDR", "TM-EDR", trend_product_ids=("A", "B"),
+                                                     trend_service_plan_ids=("plan-1",), trend_names=("Endpoint",))})
+    assert [several.product_for(x) for x in ("a", "B")] == ["edr", "edr"]
+    assert several.product_for(service_plan_id="PLAN-1") == several.product_for(name="endpoint") == "edr"
+    assert several.product_for("unknown", "plan-1") == "edr"  # falls back to the subscription's plan
 
 
 def test_reads_units_of_enabled_licenses_across_pages(sb):
@@ -85,12 +99,25 @@ def test_reads_units_of_enabled_licenses_across_pages(sb):
     assert any("MYSTERY-PRODUCT" in w for w in usage.warnings)
 
 
-def test_products_missing_from_config_are_reported(sb):
+def test_ids_no_configured_product_counts_are_reported(sb):
     sb.store.add_lmpi_customer("c", "C")
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("HES", 4)])
-    usage = read_lmpi(["cas"], env_for(sb))
+    usage = read_lmpi(ids(cas="CAS"), env_for(sb))
     assert usage.quantities == {}
-    assert any("hes" in w and "not in config" in w for w in usage.warnings)
+    assert any("'HES'" in w and "counted by no product" in w and "4 units" in w for w in usage.warnings)
+
+
+def test_changing_a_products_trend_ids_changes_what_is_counted(sb):
+    sb.store.add_lmpi_customer("c", "C")
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan-x", [lmpi_mod.license_record("HES", 4),
+                                                             lmpi_mod.license_record("CAS", 6)])
+    assert read_lmpi(ids(hes="HES"), env_for(sb)).quantities == {("c", "hes"): 4}
+    both = TrendIds.from_products({"mail": Product("mail", "Mail", "TM-MAIL", trend_product_ids=("hes", "cas"))})
+    usage = read_lmpi(both, env_for(sb))
+    assert usage.quantities == {("c", "mail"): 10} and usage.warnings == ()
+    by_plan = TrendIds.from_products({"bundle": Product("bundle", "B", "TM-B", trend_service_plan_ids=("PLAN-X",))})
+    assert read_lmpi(by_plan, env_for(sb)).quantities == {("c", "bundle"): 10}
+    assert {r["product_id"] for r in usage.rows} == {"HES", "CAS"}  # the evidence names what was counted
 
 
 def test_bad_secret_is_a_clear_error_without_the_secret(sb, caplog):
@@ -134,12 +161,12 @@ def test_lmpi_get_retries_faults(sb):
 
 
 def _lmpi_config():
-    from reconciler.config.model import Config, ConnectWiseSettings, Product, UsageSettings
+    from reconciler.config.model import Config, ConnectWiseSettings, UsageSettings
 
     return Config(
         root=None,  # type: ignore[arg-type]
         connectwise=ConnectWiseSettings(url="http://x/apis/3.0", company_id="c", api_version="1"),
-        products={k: Product(k, k, k) for k in PRODUCTS},
+        products=CONFIG_PRODUCTS,
         default_agreement_types=(),
         billing=None,
         executive_summary=None,
@@ -156,4 +183,4 @@ def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, uni
     record["units"] = units
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
     with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
-        read_lmpi(["hes"], env_for(sb))
+        read_lmpi(ids(hes="HES"), env_for(sb))
