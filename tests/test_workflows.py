@@ -442,3 +442,10 @@ def test_drift_weekly_read_only_and_drift_is_a_warning():
     run = step_named(doc, "Drift")["run"]
     assert "reconcile drift --format markdown --ledger" in run and "--detailed-exitcode" in run
     assert "::warning" in run and "GITHUB_STEP_SUMMARY" in run
+
+
+def test_billing_keeps_the_usage_rows_the_ledger_hashes_in_the_artifact():
+    doc = load("billing.yml")
+    assert "--save-usage usage-rows" in step_with_id(doc, "apply")["run"]
+    upload = step_named(doc, "Upload run report and ledger")
+    assert "usage-rows/*.json" in upload["with"]["path"]
