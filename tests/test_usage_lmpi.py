@@ -9,10 +9,11 @@ import logging
 import time
 
 import pytest
+import requests
 
 from reconciler.config.model import Product
 from reconciler.usage import TrendIds, UsageSourceError, read_usage
-from reconciler.usage.lmpi import LmpiClient, LmpiSigner, read_lmpi, signature
+from reconciler.usage.lmpi import LmpiClient, LmpiSigner, read_lmpi, read_reported, signature
 
 sandbox = pytest.importorskip("reconciler.sandbox")
 lmpi_mod = pytest.importorskip("reconciler.sandbox.lmpi")
@@ -184,3 +185,70 @@ def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, uni
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
     with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
         read_lmpi(ids(hes="HES"), env_for(sb))
+
+
+# --- the reported basis and service plans, against the sandbox's LMPI --------------------------
+
+def _this_month_minus(months: int) -> str:
+    now = time.gmtime()
+    index = now.tm_year * 12 + now.tm_mon - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _seed_report(sb):
+    lic = lmpi_mod.license_record
+    sb.store.add_lmpi_customer("c-1", "One")
+    plan = lmpi_mod.service_plan_id("HES")
+    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", plan, [lic("HES", 40), lic("CAS", 8, False)])
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", plan, [lic("WFBSS-SVC", 16)], enabled=False)
+    sb.store.add_lmpi_subscription("c-1", "s-3", "S3", "plan-mystery", [lic("MYSTERY", 3)])
+
+
+@pytest.mark.parametrize("units,expected", [("provisioned", 40), ("used", 35), ("chargeable", 38)])
+def test_reported_basis_bills_the_chosen_figure_of_the_months_report(sb, units, expected):
+    _seed_report(sb)
+    month = _this_month_minus(1)
+    usage = read_reported(PRODUCTS, month, units, env_for(sb))
+    # Consistent with the subscriptions: only the enabled HES license of the enabled subscription.
+    assert usage.quantities == {("c-1", "hes"): expected}
+    assert (usage.basis, usage.report_month, usage.units) == ("reported", month, units)
+    assert any("MYSTERY" in w and "counted by no product" in w for w in usage.warnings)
+    (evidence,) = usage.rows
+    assert evidence["provisioned"] == 40 and evidence["quantity"] == expected and evidence["report_month"] == month
+
+
+def test_reported_rows_match_by_service_plan_id_or_name_when_no_product_id_is_listed(sb):
+    _seed_report(sb)
+    by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M",
+                                                      trend_service_plan_ids=(lmpi_mod.service_plan_id("HES"),))})
+    assert read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
+    by_name = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_names=("hosted email security",))})
+    assert read_reported(by_name, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
+
+
+@pytest.mark.parametrize("months_ago", [-1, 24])
+def test_a_report_month_the_sandbox_does_not_keep_is_a_clear_error(sb, months_ago):
+    with pytest.raises(UsageSourceError, match="HTTP 400"):
+        read_reported(PRODUCTS, _this_month_minus(months_ago), "chargeable", env_for(sb))
+
+
+def test_the_summary_post_is_signed_over_its_body(sb):
+    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key)
+    assert client.summary_report(_this_month_minus(1)) == []
+    # A body other than the one signed is refused, like any request with a wrong signature.
+    request = requests.Request("POST", f"{sb.lmpi_url}/v3/reports/summary", data=b'{"report_cycle_year":"2026"}')
+    prepared = client._auth(request.prepare())
+    prepared.body = b'{"report_cycle_year":"2025","report_cycle_month":"01"}'
+    response = requests.Session().send(prepared, timeout=10)
+    assert response.status_code == 401 and "x-signature" in response.json()["message"]
+    with pytest.raises(UsageSourceError, match="401"):
+        read_reported(PRODUCTS, _this_month_minus(1), "chargeable", env_for(sb, TM_SECRET_KEY="nope"))
+
+
+def test_service_plans_are_listed_with_id_name_product_and_code(sb):
+    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key)
+    plans = client.service_plans()
+    assert {p["product"] for p in plans} == set(lmpi_mod.DEMO_PRODUCTS)
+    for plan in plans:
+        assert plan["service_plan_id"] == lmpi_mod.service_plan_id(plan["product"])
+        assert plan["name"] and len(plan["product_code"]) <= 9

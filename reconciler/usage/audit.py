@@ -45,10 +45,12 @@ def usage_record(usage: Usage, trend_customer_id: str) -> dict[str, Any]:
 
 
 def save_usage(usage: Usage, directory: Path, name: str) -> Path:
-    """Write every counted row, grouped by customer with its hash, to DIRECTORY/usage-NAME.json."""
+    """Write every counted row, grouped by customer (lower-cased Trend id) with its hash, to
+    DIRECTORY/usage-NAME.json."""
     customers: dict[str, dict[str, Any]] = {}
-    for row in usage.rows:
-        customers.setdefault(str(row.get("trend_customer_id", "")), {"rows": []})["rows"].append(row)
+    for row in usage.rows:  # keyed like rows_for: Trend ids are GUIDs, compared case-insensitively
+        key = str(row.get("trend_customer_id", "")).strip().casefold()
+        customers.setdefault(key, {"rows": []})["rows"].append(row)
     for trend_id, entry in customers.items():
         entry["rows"] = json.loads(canonical(entry["rows"]))
         entry["hash"] = rows_hash(entry["rows"])
