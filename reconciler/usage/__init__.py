@@ -49,9 +49,10 @@ def read_usage(
     problems, with file:line) or `UsageSourceError` (the source could not be read at all).
     """
     trend_ids = TrendIds.from_products(config.products)
-    if override_csv is not None:
-        return read_csv(Path(override_csv), config.products, trend_ids=trend_ids)
     settings = config.usage
+    if override_csv is not None:  # read with the configured header mapping, if any
+        columns = settings.columns if settings.source == "csv" else None
+        return read_csv(Path(override_csv), config.products, columns=columns, trend_ids=trend_ids)
     if settings.source == "lmpi":
         if settings.basis == "reported":
             from reconciler.schedule import period_of, today_in
