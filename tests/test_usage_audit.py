@@ -40,7 +40,7 @@ def test_saved_rows_reproduce_the_hash(tmp_path):
     path = save_usage(USAGE, tmp_path / "out", "run-1")
     saved = json.loads(path.read_text())
     assert path.name == "usage-run-1.json" and saved["report_month"] == "2026-10"
-    for trend_id, entry in saved["customers"].items():
+    for entry in saved["customers"].values():
         assert entry["hash"] == independent_hash(entry["rows"])
     assert saved["customers"]["bbb"]["hash"] == usage_record(USAGE, "bbb")["hash"]
     assert saved["customers"]["aaa"]["hash"] == usage_record(USAGE, "AAA")["hash"]  # ids compare as GUIDs

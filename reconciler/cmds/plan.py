@@ -32,7 +32,13 @@ from reconciler.ledger import (
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
-from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage, save_usage_reads
+from reconciler.usage import (
+    UsageError,
+    UsageInvalid,
+    UsageSourceError,
+    read_usage,
+    save_usage_reads,
+)
 
 EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
                    UsageInvalid, UsageSourceError)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,12 @@ def save_usage(usage: Usage, directory: Path, name: str) -> Path:
     for row in usage.rows:  # keyed like rows_for: Trend ids are GUIDs, compared case-insensitively
         key = str(row.get("trend_customer_id", "")).strip().casefold()
         customers.setdefault(key, {"rows": []})["rows"].append(row)
-    for trend_id, entry in customers.items():
+    for entry in customers.values():
         entry["rows"] = json.loads(canonical(entry["rows"]))
         entry["hash"] = rows_hash(entry["rows"])
     document = {
         "format_version": 1,
-        "saved_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "saved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source": usage.source, "basis": usage.basis or None, "report_month": usage.report_month,
         "units": usage.units, "warnings": list(usage.warnings),
         "customers": dict(sorted(customers.items())),
