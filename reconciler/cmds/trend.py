@@ -66,9 +66,14 @@ def _parse_maps(values: tuple[str, ...], config: Config) -> dict[str, str]:
     return maps
 
 
+def _printable(value: Any) -> str:
+    # LMPI's answer is untrusted: no terminal escape sequences or line breaks reach the screen.
+    return "".join(ch if ch.isprintable() else "?" for ch in str(value or "-"))[:80]
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     header = ("service_plan_id", "name", "product", "product_code", "counted_by")
-    cells = [header] + [tuple(str(r[h] or "-") for h in header) for r in rows]
+    cells = [header] + [tuple(_printable(r[h]) for h in header) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells) + "\n"
 
@@ -117,7 +122,8 @@ def products(runtime: Runtime, config_dir: Path | None, maps: tuple[str, ...], w
         click.echo("global.yaml already lists every counted service plan id.", file=out)
         return
     for key, ids in additions.items():
-        click.echo(f"{key}: {'adding' if write else 'would add'} service_plan_ids {', '.join(ids)}", file=out)
+        click.echo(f"{key}: {'adding' if write else 'would add'} service_plan_ids "
+                   f"{', '.join(_printable(i) for i in ids)}", file=out)
     if not write:
         click.echo("Run with --write to record them in global.yaml.", file=out)
         return
