@@ -1,31 +1,46 @@
-"""Apply a plan: ConnectWise writes for the customers that are due, bracketed by ledger records.
+"""Apply a plan: writes to the PSA for the customers that are due, bracketed by ledger records.
 
 Per customer: re-check the ledger (a saved plan may be older than another run's send), write
 an `intent`, perform the changes (cancels, then updates, then creates: a moved product is
 never billed on two agreements at once), then write the `result`. A failure is recorded as a
 `failed` result with the changes that did happen, and the next run re-plans from ConnectWise,
-so a rerun converges. Customers run in parallel on the shared, rate-limited client.
+so a rerun converges. Customers run in parallel on the shared, rate-limited target.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable
 
-from reconciler.connectwise import ConnectWiseError
 from reconciler.ledger import Ledger, LedgerView
-from reconciler.plan import Change, CustomerPlan, Plan
-from reconciler.state import Addition, iso_date, plain_number, tool_marker
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
+from reconciler.schedule import Due
+from reconciler.state import Addition, ExecutiveSummary, SummaryReport, plain_number, tool_marker
+from reconciler.target import Target, TargetError
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
+
+
+class ResultStatus(StrEnum):
+    """What apply did for a customer (str-valued: the results table and JSON read the word)."""
+
+    SENT = "sent"
+    UNCHANGED = "unchanged"  # due, nothing to change; the period is recorded as sent
+    NOT_DUE = "not due"
+    MISSED = "missed"  # its billing date passed beyond catch_up_days and nothing was sent
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    WOULD_SEND = "would send"  # --dry-run
+    SUMMARY_SENT = "summary sent"  # only the executive summary went out today
 
 
 @dataclass
 class CustomerResult:
     customer: str
     connectwise_company: str
-    status: str  # sent | unchanged | not due | skipped | failed
+    status: ResultStatus
     reason: str
     period: str | None = None
     trigger: str | None = None
@@ -44,65 +59,50 @@ class ApplyOptions:
     dry_run: bool = False
 
 
-def _addition_body(change: Change, catalog_id: int | None, marker: str) -> dict[str, Any]:
-    product: dict[str, Any] = {"identifier": change.connectwise_product}
-    if catalog_id is not None:
-        product["id"] = catalog_id
-    body: dict[str, Any] = {"product": product, "quantity": change.after, "billCustomer": "Billable",
-                            "serialNumber": marker}
-    if change.effective_date:
-        body["effectiveDate"] = iso_date(change.effective_date)
-    return body
-
-
-class ConcurrentAddition(ConnectWiseError):
+class ConcurrentAddition(TargetError):
     """An addition of the product appeared on the agreement between the plan and the create,
     and this tool did not make it: creating another would bill twice."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(None, None, message)
 
-
-def _same_product(records: list[dict[str, Any]], change: Change) -> list[Addition]:
-    """Active additions of the change's catalog item among an agreement's records, lowest id first."""
+def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
+    """Active additions of the change's catalog item, lowest id first."""
     wanted = change.connectwise_product.casefold()
-    additions = [Addition.from_api(r, change.agreement.id) for r in records]
     return sorted((a for a in additions if a.active and a.product_identifier.casefold() == wanted),
                   key=lambda a: a.id)
 
 
-def apply_change(client, change: Change, catalog_ids: dict[str, int], marker: str = "",
+def apply_change(target: Target, change: Change, catalog_ids: dict[str, int], marker: str = "",
                  side_effects: list[Change] | None = None) -> dict[str, Any]:
-    """Perform one addition change; returns the addition record ConnectWise now holds.
+    """Perform one addition change; returns {id, quantity} of the addition that now bills it.
 
     Creates go through `create_once`; extra writes it makes (cancelling a race's duplicate) are
     appended to `side_effects` so the ledger names them.
     """
     agreement_id = change.agreement.id
     if change.action == "update":
-        return client.update_addition(agreement_id, change.addition_id,
-                                      [{"op": "replace", "path": "quantity", "value": change.after}])
+        target.set_quantity(agreement_id, change.addition_id, change.after)
+        return {"id": change.addition_id, "quantity": change.after}
     if change.action == "cancel":
-        return client.cancel_addition(agreement_id, change.addition_id, change.effective_date,
-                                      zero_quantity=change.after == 0)
-    return create_once(client, change, catalog_ids, marker, side_effects if side_effects is not None else [])
+        target.cancel_addition(agreement_id, change.addition_id, change.effective_date, zero_quantity=change.after == 0)
+        return {"id": change.addition_id}
+    return create_once(target, change, catalog_ids, marker, side_effects if side_effects is not None else [])
 
 
-def create_once(client, change: Change, catalog_ids: dict[str, int], marker: str,
+def create_once(target: Target, change: Change, catalog_ids: dict[str, int], marker: str,
                 side_effects: list[Change]) -> dict[str, Any]:
     """Create an addition so that two applies racing on one agreement end with one.
 
     No shared lock is needed. Right before the POST the agreement is read again: an addition of
     the product that another run of this tool created meanwhile is adopted (its quantity set),
-    one typed by hand fails the customer. `Client.create_addition` never re-POSTs blindly.
-    After the POST the agreement is read back: when several active additions of the product
+    one typed by hand fails the customer. The target never re-POSTs blindly.
+    After the create the agreement is read back: when several active additions of the product
     exist, the lowest id stays and every other one this tool created (this run's included) is
     cancelled at quantity 0, so both racers converge on the same survivor. A read-back can miss
     a create that commits a moment later; the plan applies the same rule on every later run.
     """
     agreement_id = change.agreement.id
-    records = client.additions(agreement_id)
-    present = _same_product(records, change)
+    additions = target.additions(agreement_id)
+    present = _same_product(additions, change)
     if present and not present[0].created_by_tool:
         raise ConcurrentAddition(
             f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on {change.agreement.label} "
@@ -111,24 +111,26 @@ def create_once(client, change: Change, catalog_ids: dict[str, int], marker: str
     if present:
         record: dict[str, Any] = {"id": present[0].id, "quantity": present[0].quantity}
     else:
-        catalog_id = catalog_ids.get(change.connectwise_product.casefold())
-        record = client.create_addition(agreement_id, _addition_body(change, catalog_id, marker),
-                                        known_ids={r.get("id") for r in records})
-    survivors = _same_product(client.additions(agreement_id), change)
+        created = target.create_addition(
+            agreement_id, change.connectwise_product, change.after, change.effective_date, marker,
+            catalog_id=catalog_ids.get(change.connectwise_product.casefold()), known_ids={a.id for a in additions},
+        )
+        record = {"id": created.id, "quantity": created.quantity}
+    survivors = _same_product(target.additions(agreement_id), change)
     if not survivors:
         return record
     keep = survivors[0]
     for extra in survivors[1:]:
         if not extra.created_by_tool:
             continue  # typed by hand: never ours to cancel; the next plan fails the customer
-        client.cancel_addition(agreement_id, extra.id, change.effective_date, zero_quantity=True)
+        target.cancel_addition(agreement_id, extra.id, change.effective_date, zero_quantity=True)
         side_effects.append(Change(
             "cancel", "addition", change.customer, change.connectwise_company, change.agreement, change.product,
             change.connectwise_product, extra.id, plain_number(extra.quantity), 0, change.effective_date,
-            f"duplicate of addition {keep.id}, created by a concurrent run ({extra.serial_number})",
+            f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
         ))
     if keep.quantity != change.after:
-        client.update_addition(agreement_id, keep.id, [{"op": "replace", "path": "quantity", "value": change.after}])
+        target.set_quantity(agreement_id, keep.id, change.after)
     return {"id": keep.id, "quantity": change.after}
 
 
@@ -162,27 +164,27 @@ def _usage_fields(cp: CustomerPlan) -> dict[str, Any]:
     return {"usage": cp.usage} if cp.usage else {}
 
 
-def apply_customer(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
     """Billing first, then the executive summary; each has its own schedule and ledger records."""
-    result = apply_billing(client, cp, ledger, view, options, catalog_ids)
-    outcome = apply_summary(client, cp, ledger, view, options)
+    result = apply_billing(target, cp, ledger, view, options, catalog_ids)
+    outcome = apply_summary(target, cp, ledger, view, options)
     if outcome is not None:
         ok, text = outcome
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
-            result.status = "failed"
-        elif result.status in ("not due", "missed", "skipped"):
-            result.status = "summary sent" if not options.dry_run else result.status
+            result.status = ResultStatus.FAILED
+        elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
+            result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
     return result
 
 
-def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
+def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
                   options: ApplyOptions) -> tuple[bool, str] | None:
     """Post this period's executive summary once. The groupIdentifier is a stable key of
     customer and period, and `create_management_summary_report` reads back by it after an
     ambiguous failure, so neither a rerun nor a crash after the POST posts a second report."""
-    if not cp.summary_due or (cp.status == "unsafe" and not options.force):
+    if not cp.summary_due or (cp.status == CustomerStatus.UNSAFE and not options.force):
         return None  # totals from a suspicious usage source are not worth an executive's time
     schedule = cp.summary_schedule
     trigger = "manual" if schedule.status.value == "manual" else "scheduled"
@@ -200,52 +202,51 @@ def apply_summary(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
         # post nothing, and remove what a race posted twice.
         try:
             for duplicate in cp.summary_duplicate_ids:
-                client.delete_management_summary_report(cp.connectwise_company_id, duplicate)
-        except ConnectWiseError as error:
+                target.delete_summary(cp.connectwise_company_id, duplicate)
+        except TargetError as error:
             return False, f"executive summary duplicates could not be removed: {error}"
         ledger.result(status="sent", error=None, changes=[], report_id=cp.summary_report_id, **common)
         return True, f"executive summary for {schedule.period} already in ConnectWise (report {cp.summary_report_id})"
     ledger.intent(changes=[change.as_json()], **common)
     try:
-        record = post_summary_once(client, int(change.after["company"]["id"]), change.after)
-    except ConnectWiseError as error:
+        report = post_summary_once(target, ExecutiveSummary.from_json(change.after))
+    except TargetError as error:
         ledger.result(status="failed", error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
-    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=record.get("id"), **common)
-    return True, f"executive summary for {schedule.period} posted (report {record.get('id')})"
+    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common)
+    return True, f"executive summary for {schedule.period} posted (report {report.id})"
 
 
-def post_summary_once(client, company_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    """Post an executive summary so that two applies racing end with one report per
-    groupIdentifier: an existing one is adopted (`create_management_summary_report`), and
-    after the POST the reports are read back; the lowest id stays and the others, all carrying
-    this tool's own groupIdentifier, are deleted (reports bill nothing and have no cancel date)."""
-    record = client.create_management_summary_report(company_id, body)
-    reports = sorted(client.management_summary_reports(company_id, body["groupIdentifier"]),
-                     key=lambda r: r.get("id") or 0)
+def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryReport:
+    """Post an executive summary so that two applies racing end with one report per group key:
+    an existing one is adopted (`Target.post_summary`), and after the post the reports are read
+    back; the lowest id stays and the others, all carrying this tool's own group key, are
+    deleted (reports bill nothing and have no cancel date)."""
+    posted = target.post_summary(summary)
+    reports = sorted(target.summaries(summary.company_id, summary.group), key=lambda r: r.id)
     for duplicate in reports[1:]:
-        client.delete_management_summary_report(company_id, int(duplicate["id"]))
-    return reports[0] if reports else record
+        target.delete_summary(summary.company_id, duplicate.id)
+    return reports[0] if reports else posted
 
 
-def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                   catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
-    result = CustomerResult(cp.customer, cp.connectwise_company, "not due", cp.reason,
+    result = CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.NOT_DUE, cp.reason,
                             period=schedule.period if schedule else None)
-    if cp.status == "failed":
-        result.status = "failed"
+    if cp.status == CustomerStatus.FAILED:
+        result.status = ResultStatus.FAILED
         return result
-    if cp.status == "skipped":
-        result.status = "skipped"
+    if cp.status == CustomerStatus.SKIPPED:
+        result.status = ResultStatus.SKIPPED
         return result
     if not cp.due:
         result.reason = schedule.reason if schedule else cp.reason
-        if schedule and schedule.status.value == "missed":
-            result.status = "missed"
+        if schedule and schedule.status == Due.MISSED:
+            result.status = ResultStatus.MISSED
         return result
-    if cp.status == "unsafe" and not options.force:
-        result.status, result.reason = "failed", f"unsafe plan refused (use --force to apply): {cp.reason}"
+    if cp.status == CustomerStatus.UNSAFE and not options.force:
+        result.status, result.reason = ResultStatus.FAILED, f"unsafe plan refused (use --force to apply): {cp.reason}"
         return result
     trigger = "manual" if schedule.status.value == "manual" else "scheduled"
     result.trigger = trigger
@@ -254,7 +255,7 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
         return result
     changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
     if options.dry_run:
-        result.status = "would send" if changes else "unchanged"
+        result.status = ResultStatus.WOULD_SEND if changes else ResultStatus.UNCHANGED
         result.reason = (f"{len(changes)} change{'s' if len(changes) != 1 else ''} for {schedule.period} would be sent"
                          if changes else f"nothing to change for {schedule.period}")
         return result
@@ -269,11 +270,11 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
         for change in changes:
             side_effects: list[Change] = []
             try:
-                applied.append((change, apply_change(client, change, catalog_ids, marker, side_effects)))
+                applied.append((change, apply_change(target, change, catalog_ids, marker, side_effects)))
             finally:
                 applied.extend((extra, {"id": extra.addition_id}) for extra in side_effects)
-    except ConnectWiseError as error:
-        result.status, result.reason = "failed", str(error)
+    except TargetError as error:
+        result.status, result.reason = ResultStatus.FAILED, str(error)
         result.applied = [c.as_json() for c, _ in applied]
         ledger.result(status="failed", error=str(error), changes=result.applied,
                       additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
@@ -281,20 +282,20 @@ def apply_billing(client, cp: CustomerPlan, ledger: Ledger, view: LedgerView, op
     result.applied = [c.as_json() for c, _ in applied]
     ledger.result(status="sent", error=None, changes=result.applied,
                   additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
-    result.status = "sent" if changes else "unchanged"
+    result.status = ResultStatus.SENT if changes else ResultStatus.UNCHANGED
     result.reason = f"{len(changes)} change{'s' if len(changes) != 1 else ''} sent for {schedule.period}" if changes \
         else f"nothing to change; {schedule.period} recorded as sent"
     return result
 
 
-def apply_plan(client, plan: Plan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
+def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                catalog_ids: dict[str, int], workers: int = 8,
                progress: Callable[[int], None] | None = None) -> list[CustomerResult]:
     def work(cp: CustomerPlan) -> CustomerResult:
         try:
-            return apply_customer(client, cp, ledger, view, options, catalog_ids)
+            return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
-            return CustomerResult(cp.customer, cp.connectwise_company, "failed", f"{type(error).__name__}: {error}")
+            return CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}")
         finally:
             if progress:
                 progress(1)

@@ -17,24 +17,24 @@ in the ledger (product -> {id, agreement_id, agreement, quantity}). Findings:
 Customers without a sent billing result are listed as "not yet sent; no baseline"; that is
 information, not drift. An addition reported as `changed` is not reported again as `unmanaged`.
 
-`read_snapshots` is the only impure function: one list each of companies, agreements and catalog
-items (`actual.read_directory`), then one additions read per active agreement of a configured
-company. The rest (`find_drift`, the renderers) is pure.
+`read_snapshots` is the only impure function: the shared reader (`reconciler.snapshot`): one list
+each of companies, agreements and catalog items, then one additions read per active agreement of
+a configured company. The rest (`find_drift`, the renderers) is pure.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.actual import read_directory
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, resolve_agreement
 from reconciler.ledger import LedgerView
-from reconciler.state import Addition, Agreement, plain_number
+from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
+from reconciler.state import Addition, Agreement, Company, plain_number
+from reconciler.target import Target
 from reconciler.usage import Usage
 
 DRIFT_FORMAT_VERSION = "1.0"
@@ -78,7 +78,7 @@ class Snapshot:
     """What drift needs to know about one configured customer."""
 
     customer: Customer
-    company: dict[str, Any] | None  # None: not found in ConnectWise
+    company: Company | None  # None: not found in ConnectWise
     agreements: list[Agreement] = field(default_factory=list)  # all of the company's agreements
     additions: list[Addition] = field(default_factory=list)  # every addition (cancelled too) of its active agreements
 
@@ -103,27 +103,20 @@ class DriftReport:
 # -- reading (the one impure function) -------------------------------------------------------
 
 
-def read_snapshots(client, config: Config, workers: int = 8) -> list[Snapshot]:
+def read_snapshots(target: Target, config: Config, workers: int = 8) -> list[Snapshot]:
     directory = read_directory(
-        client, [c.connectwise_company for c in config.customers],
+        target, [c.connectwise_company for c in config.customers],
         [p.connectwise_product for p in config.products.values()],
     )
-    snapshots = []
-    for customer in config.customers:
-        company = directory.companies.get(customer.connectwise_company.casefold())
-        agreements = directory.agreements_by_company.get(int(company["id"]), []) if company else []
-        snapshots.append(Snapshot(customer=customer, company=company, agreements=list(agreements)))
-    wanted = sorted({a.id for s in snapshots for a in s.agreements if a.active})
 
-    def read(agreement_id: int) -> list[Addition]:
-        # Unfiltered (unlike actual.read_additions) so a cancelled addition can be told from a deleted one.
-        return [Addition.from_api(r, agreement_id) for r in client.additions(agreement_id)]
+    def read(customer: Customer) -> Snapshot:
+        # Every addition, cancelled too, so a cancelled addition can be told from a deleted one.
+        company = read_company(target, directory, customer.connectwise_company,
+                               active_agreement_ids(directory, customer.connectwise_company), active_only=False)
+        return Snapshot(customer=customer, company=company.company, agreements=company.agreements,
+                        additions=company.all_additions)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        additions = dict(zip(wanted, pool.map(read, wanted)))
-    for snapshot in snapshots:
-        snapshot.additions = [x for a in snapshot.agreements for x in additions.get(a.id, [])]
-    return snapshots
+    return fan_out(config.customers, read, workers)
 
 
 # -- finding drift (pure) --------------------------------------------------------------------

@@ -1,26 +1,28 @@
-"""Build a plan: config + usage + ConnectWise + ledger -> Plan. The only place they meet.
+"""Build a plan: config + usage + the PSA + ledger -> Plan. The only place they meet.
 
-Customers are planned independently on a bounded worker pool (the ConnectWise client's rate
-limit is shared by all workers); an error in one customer becomes that customer's `failed`
-status and never stops the others.
+Fetch, then decide. Per customer, `read_request` (pure) says which agreements' additions and
+which executive summary the decision needs, `read_customer` fetches them through the target seam
+into a `CompanySnapshot`, and `decide_customer` (pure) turns (customer, snapshot, usage, ledger,
+today) into the customer's plan. Customers are planned independently on a bounded worker pool
+(the target's rate limit is shared by all workers); an error in one customer becomes that
+customer's `failed` status and never stops the others.
 """
 
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
 
-from reconciler.actual import Directory, read_additions, read_directory
 from reconciler.config.model import Config, Customer
-from reconciler.connectwise import ConnectWiseError
-from reconciler.desired import CustomerError, desired_for
+from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.ledger import LedgerView
-from reconciler.plan import Change, CustomerPlan, Plan, diff_customer, safety_verdict
-from reconciler.schedule import decide, today_in
-from reconciler.state import Agreement, CompanyState, plain_number
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, diff_customer, safety_verdict
+from reconciler.schedule import Schedule, decide, today_in
+from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
+from reconciler.state import Agreement, CompanyState, Company, ExecutiveSummary, plain_number
+from reconciler.target import Target, TargetError
 from reconciler.usage import Usage, UsageSourceError, usage_record
 
 
@@ -74,7 +76,8 @@ class PlanContext:
     directory: Directory = field(default_factory=Directory)
 
 
-def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date, catch_up_days: int):
+def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
+              catch_up_days: int) -> Schedule:
     last = ctx.ledger.last_sent(slug, kind)
     return decide(
         today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
@@ -85,17 +88,100 @@ def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, t
     )
 
 
-def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
-    config, options = ctx.config, ctx.options
+def schedules_for(ctx: PlanContext, customer: Customer) -> tuple[Schedule, Schedule]:
+    """(billing, executive summary) decisions for today in the customer's own time zone."""
+    billing, summary, options = customer.billing, customer.executive_summary, ctx.options
+    return (
+        _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
+                  options.today or today_in(billing.timezone), billing.catch_up_days),
+        _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
+                  options.today or today_in(summary.timezone), billing.catch_up_days),
+    )
+
+
+def _previous_additions(ctx: PlanContext, customer: Customer) -> dict[str, dict]:
+    """Product key -> the addition record of the last successful send (ledger)."""
+    previous = ctx.ledger.last_sent(customer.slug)
+    return {
+        product: rec for product, rec in ((previous or {}).get("additions") or {}).items()
+        if isinstance(rec, dict) and rec.get("agreement_id") is not None
+    }
+
+
+def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreement], DesiredCustomer]:
+    """The company, its agreements and the desired state, from the directory alone (pure).
+    Raises CustomerError for what fails the customer before anything is read."""
+    company = ctx.directory.company(customer.connectwise_company)
+    if company is None:
+        raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
+    check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
+    agreements = ctx.directory.agreements_of(company)
+    usage = usage_for(ctx, customer).for_customer(customer.trend_customer_id)
+    return company, agreements, desired_for(ctx.config, customer, usage, agreements)
+
+
+def usage_for(ctx: PlanContext, customer: Customer) -> Usage:
+    """The usage read this customer's billing period is billed from: the run's read, or with
+    `usage.basis: reported` the Trend report of the month before the period (preloaded by
+    `build_plan`, so this stays a lookup). A report that could not be read fails the customer."""
+    try:
+        return ctx.usage.for_period(schedules_for(ctx, customer)[0].period)
+    except UsageSourceError as error:
+        raise CustomerError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    agreement_ids: tuple[int, ...]  # whose additions the decision needs
+    summary_group: str | None  # the executive summary to look for, when one is due
+
+
+def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
+    """What `decide_customer` will need from the PSA (pure); None when nothing is read."""
+    billing_schedule, summary_schedule = schedules_for(ctx, customer)
+    if not customer.billing.enabled and not customer.executive_summary.enabled:
+        return None
+    try:
+        company, agreements, desired = _prepare(ctx, customer)
+    except CustomerError:
+        return None
+    agreement_ids: set[int] = set()
+    if customer.billing.enabled:
+        # Every active agreement of the company: a mapped product has one owner per company, so
+        # an addition of it anywhere else must be seen to be cancelled. And the agreements the
+        # last send billed, even when no longer active.
+        own = {a.id for a in agreements}
+        agreement_ids = ({a.id for a in agreements if a.active}
+                         | ({int(r["agreement_id"]) for r in _previous_additions(ctx, customer).values()} & own))
+    group = (summary_group_identifier(customer, summary_schedule.period)
+             if summary_schedule.due and desired.has_usage else None)
+    return ReadRequest(tuple(sorted(agreement_ids)), group)
+
+
+def read_customer(target: Target, ctx: PlanContext, customer: Customer) -> CompanySnapshot | None:
+    request = read_request(ctx, customer)
+    if request is None:
+        return None
+    return read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
+                        summary_group=request.summary_group)
+
+
+def plan_customer(target: Target, ctx: PlanContext, customer: Customer) -> CustomerPlan:
+    try:
+        snapshot, read_error = read_customer(target, ctx, customer), None
+    except TargetError as error:
+        snapshot, read_error = None, error
+    return decide_customer(ctx, customer, snapshot, read_error)
+
+
+def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnapshot | None,
+                    read_error: Exception | None = None) -> CustomerPlan:
+    """The customer's plan from what was read (pure). `read_error`: the read failed."""
     cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
-    billing = customer.billing
-    cp.schedule = _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
-                            options.today or today_in(billing.timezone), billing.catch_up_days)
-    summary = customer.executive_summary
-    cp.summary_schedule = _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
-                                    options.today or today_in(summary.timezone), billing.catch_up_days)
+    billing, summary = customer.billing, customer.executive_summary
+    cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
     if not billing.enabled and not summary.enabled:
-        cp.status, cp.reason = "skipped", "billing and executive summaries disabled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "billing and executive summaries disabled"
         return cp
     for intent in ctx.ledger.unsettled_intents(customer.slug):
         cp.notes.append(
@@ -103,32 +189,28 @@ def plan_customer(client, ctx: PlanContext, customer: Customer) -> CustomerPlan:
             "ConnectWise was re-read, so this plan starts from what actually happened"
         )
     try:
-        company = ctx.directory.companies.get(customer.connectwise_company.casefold())
-        if company is None:
-            raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
-        check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
-        cp.connectwise_company_id, cp.connectwise_company_name = int(company["id"]), company.get("name")
-        agreements = ctx.directory.agreements_by_company.get(int(company["id"]), [])
-        billed_from = ctx.usage.for_period(cp.schedule.period if cp.schedule else None)
-        usage = billed_from.for_customer(customer.trend_customer_id)
-        cp.usage = usage_record(billed_from, customer.trend_customer_id)
-        desired = desired_for(config, customer, usage, agreements)
+        company, agreements, desired = _prepare(ctx, customer)
+        cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
+        cp.usage = usage_record(usage_for(ctx, customer), customer.trend_customer_id)
+        if read_error is not None:
+            raise CustomerError(str(read_error))
+        snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
         if billing.enabled:
-            plan_billing(client, ctx, customer, cp, company, agreements, desired)
+            decide_billing(ctx, customer, cp, snapshot, desired)
         else:
-            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
-        if cp.summary_schedule.due and desired.has_usage and cp.status != "failed":
-            plan_summary(client, ctx, customer, cp, company, desired)
-    except (CustomerError, ConnectWiseError, UsageSourceError) as error:
-        cp.status, cp.reason = "failed", str(error)
+            cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
+        if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
+            decide_summary(ctx, customer, cp, company, snapshot, desired)
+    except CustomerError as error:
+        cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
 
 
-def check_company(customer: Customer, company: dict, previous: dict | None) -> None:
+def check_company(customer: Customer, company: Company, previous: dict | None) -> None:
     """A customer is billed on the company record it was billed on before: an identifier that now
     resolves to another company id (reused after a rename) fails the customer, unless the file
     pins the new id with `connectwise_company_id`."""
-    company_id, name = int(company["id"]), company.get("name") or "?"
+    company_id, name = company.id, company.name or "?"
     pinned = customer.connectwise_company_id
     if pinned is not None and pinned != company_id:
         raise CustomerError(
@@ -154,22 +236,15 @@ def _resolve_also_bills_to(customer: Customer, agreements: list[Agreement]) -> d
     }
 
 
-def plan_billing(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: dict,
-                 agreements: list, desired) -> None:
+def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snapshot: CompanySnapshot,
+                   desired: DesiredCustomer) -> None:
     config, billing = ctx.config, customer.billing
     previous = ctx.ledger.last_sent(customer.slug)
-    previous_additions = {
-        product: rec for product, rec in ((previous or {}).get("additions") or {}).items()
-        if isinstance(rec, dict) and rec.get("agreement_id") is not None
-    }
-    own_agreement_ids = {a.id for a in agreements}
-    # Every active agreement of the company: a mapped product has one owner per company, so an
-    # addition of it anywhere else must be seen to be cancelled.
-    to_read = ({a.id for a in agreements if a.active} | {a.id for a in desired.agreements.values()}
-               | ({int(rec["agreement_id"]) for rec in previous_additions.values()} & own_agreement_ids))
-    actual = CompanyState(company_id=int(company["id"]), company_name=company.get("name"), agreements=agreements)
-    for agreement_id in sorted(to_read):
-        actual.additions[agreement_id] = read_additions(client, agreement_id)
+    previous_additions = _previous_additions(ctx, customer)
+    agreements = snapshot.agreements
+    company = snapshot.company
+    actual = CompanyState(company_id=company.id if company else None, company_name=company.name if company else None,
+                          agreements=agreements, additions=dict(snapshot.additions))
     cp.fingerprint = actual.fingerprint()
     for product, agreement in desired.agreements.items():
         identifier = config.products[product].connectwise_product.casefold()
@@ -210,23 +285,23 @@ def plan_billing(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan,
     )
     cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, desired.has_usage, config.safety)
     if not desired.has_usage:
-        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
     elif cp.unsafe_reasons:
-        cp.status, cp.reason = "unsafe", "; ".join(cp.unsafe_reasons)
+        cp.status, cp.reason = CustomerStatus.UNSAFE, "; ".join(cp.unsafe_reasons)
     else:
         cp.reason = cp.schedule.reason
 
 
-def plan_summary(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: dict, desired) -> None:
-    """Plan this period's executive summary, unless ConnectWise already has it (a rerun or a
-    crash after the POST): its groupIdentifier is a stable key of customer and period."""
+def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,
+                   snapshot: CompanySnapshot, desired: DesiredCustomer) -> None:
+    """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
+    after the POST, or a racing run): its group key is stable per customer and period."""
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
-    existing = sorted(client.management_summary_reports(int(company["id"]), group_identifier=group),
-                      key=lambda r: int(r["id"]))
+    existing = sorted((r for r in snapshot.summaries if r.group == group), key=lambda r: r.id)
     if existing:
-        cp.summary_report_id = int(existing[0]["id"])
-        cp.summary_duplicate_ids = [int(r["id"]) for r in existing[1:]]
+        cp.summary_report_id = existing[0].id
+        cp.summary_duplicate_ids = [r.id for r in existing[1:]]
         cp.notes.append(f"executive summary {group} is already in ConnectWise (report {cp.summary_report_id})")
         if cp.summary_duplicate_ids:
             cp.notes.append(f"executive summary {group} was posted {len(existing)} times by racing runs: "
@@ -234,10 +309,10 @@ def plan_summary(client, ctx: PlanContext, customer: Customer, cp: CustomerPlan,
                             "will be deleted")
         return
     agreement = summary_agreement(desired)
-    body = summary_body(ctx, customer, int(company["id"]), agreement, group, desired)
+    report = executive_summary(ctx, customer, company.id, agreement, group, desired)
     cp.changes.append(Change(
         "create", "summary", customer.slug, customer.connectwise_company, agreement, None, None, None,
-        None, body, reason=f"executive summary for {period}",
+        None, report.as_json(), reason=f"executive summary for {period}",
     ))
 
 
@@ -257,32 +332,25 @@ def summary_agreement(desired) -> Agreement:
     return next(iter(desired.agreements.values()))
 
 
-def summary_body(ctx: PlanContext, customer: Customer, company_id: int, agreement: Agreement, group: str,
-                 desired) -> dict:
+def executive_summary(ctx: PlanContext, customer: Customer, company_id: int, agreement: Agreement, group: str,
+                      desired: DesiredCustomer) -> ExecutiveSummary:
     extra = ctx.usage.extra.get(customer.trend_customer_id, {}) or ctx.usage.extra.get(customer.trend_customer_id.lower(), {})
-    body = {
-        "groupIdentifier": group,
-        "managementSolution": {"name": customer.executive_summary.management_solution},
-        "deviceType": "WorkstationsAndServers",
-        "company": {"id": company_id},
-        "agreement": {"id": agreement.id, "name": agreement.name},
-        "totalManagedMachines": sum(a.quantity for a in desired.additions.values()),
-    }
-    for source, field_name in (("workstations", "totalWorkstations"), ("servers", "totalServers"),
-                               ("viruses_removed", "virusesRemoved"), ("spyware_removed", "spywareItemsRemoved")):
-        if source in extra:
-            body[field_name] = extra[source]
-    return body
+    return ExecutiveSummary(
+        group=group, management_solution=customer.executive_summary.management_solution, company_id=company_id,
+        agreement=agreement, managed_machines=sum(a.quantity for a in desired.additions.values()),
+        **{name: extra[name] for name in ("workstations", "servers", "viruses_removed", "spyware_removed")
+           if name in extra},
+    )
 
 
 def build_plan(
-    client, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
+    target: Target, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     customers = select_customers(config, options)
     ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
     ctx.directory = read_directory(
-        client, [c.connectwise_company for c in customers],
+        target, [c.connectwise_company for c in customers],
         [p.connectwise_product for p in config.products.values()],
     )
     missing_catalog = [
@@ -291,19 +359,29 @@ def build_plan(
     ]
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
-    plan.catalog_ids = {key: int(item["id"]) for key, item in ctx.directory.catalog.items()}
+    plan.catalog_ids = {key: item.id for key, item in ctx.directory.catalog.items()}
     if missing_catalog:
         plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
 
+    for customer in customers:  # read every Trend report month a billing period needs, once
+        try:
+            usage_for(ctx, customer)
+        except CustomerError:
+            pass  # remembered by the usage source; that customer's plan fails with the reason
+
     def work(customer: Customer) -> CustomerPlan:
         try:
-            return plan_customer(client, ctx, customer)
+            return plan_customer(target, ctx, customer)
+        except Exception as error:  # one customer's surprise must not stop the others
+            cp = CustomerPlan(customer=customer.slug, name=customer.display_name,
+                              connectwise_company=customer.connectwise_company)
+            cp.status, cp.reason = CustomerStatus.FAILED, f"internal error while planning: {type(error).__name__}: {error}"
+            return cp
         finally:
             if progress:
                 progress(1)
 
-    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
-        plan.customers = list(pool.map(work, customers))
+    plan.customers = fan_out(customers, work, options.workers)
 
     known = {c.trend_customer_id.lower() for c in config.customers}
     if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):

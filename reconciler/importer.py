@@ -32,7 +32,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +39,12 @@ from typing import Any, Literal
 
 import yaml
 
-from reconciler.actual import read_additions
 from reconciler.config.model import DEFAULT, AgreementRef, Mapping, Product
 from reconciler.config.schemas import PLACEHOLDER_ID
 from reconciler.desired import CustomerError, resolve_agreement
-from reconciler.state import Addition, Agreement, plain_number
+from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
+from reconciler.state import Addition, Agreement, Company, plain_number
+from reconciler.target import Target
 
 MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"
 SLUG_MAX = 60
@@ -82,35 +82,24 @@ class ImportedCustomer:
 # -- reading ConnectWise (the one impure function) ----------------------------------------------
 
 
-def read_companies(client, identifiers: Sequence[str] | None, workers: int = 8) -> list[CompanyRecord]:
+def read_companies(target: Target, identifiers: Sequence[str] | None, workers: int = 8) -> list[CompanyRecord]:
     """Companies (all when `identifiers` is None), with the active additions of their active
-    agreements. One list each of companies and agreements, then one additions read per active
-    agreement, on a small pool (the client's rate limit is shared by the threads). Every addition
-    is kept; `catalog_additions` picks the catalog products (pure, so testable without a server)."""
-    companies = client.companies(sorted(set(identifiers)) if identifiers is not None else None)
-    by_id = {int(c["id"]): c for c in companies}
-    agreements: dict[int, list[Agreement]] = {cid: [] for cid in by_id}
-    if by_id:
-        for record in client.agreements(sorted(by_id) if identifiers is not None else None):
-            agreement = Agreement.from_api(record)
-            if agreement.company_id in agreements:
-                agreements[agreement.company_id].append(agreement)
-    active = sorted(a.id for adds in agreements.values() for a in adds if a.active)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        additions = dict(zip(active, pool.map(lambda aid: read_additions(client, aid), active)))
-    return sorted(
-        (
-            CompanyRecord(
-                id=cid,
-                identifier=str(company.get("identifier", "")),
-                name=" ".join(str(company.get("name") or "").split()),
-                agreements=tuple(sorted(agreements[cid], key=lambda a: a.id)),
-                additions=tuple(x for a in sorted(agreements[cid], key=lambda a: a.id) for x in additions.get(a.id, [])),
-            )
-            for cid, company in by_id.items()
-        ),
-        key=lambda c: c.identifier.casefold(),
-    )
+    agreements, through the shared reader (`reconciler.snapshot`). Every addition is kept;
+    `catalog_additions` picks the catalog products (pure, so testable without a server)."""
+    directory = read_directory(target, identifiers, ())
+
+    def read(company: Company) -> CompanyRecord:
+        snapshot = read_company(target, directory, company.identifier, active_agreement_ids(directory, company.identifier))
+        agreements = sorted(snapshot.agreements, key=lambda a: a.id)
+        return CompanyRecord(
+            id=company.id, identifier=company.identifier, name=company.name, agreements=tuple(agreements),
+            additions=tuple(x for a in agreements for x in snapshot.additions.get(a.id, [])),
+        )
+
+    wanted = None if identifiers is None else {i.casefold() for i in identifiers}
+    companies = [c for key, c in directory.companies.items() if wanted is None or key in wanted]
+    records = fan_out(companies, read, workers)
+    return sorted(records, key=lambda c: c.identifier.casefold())
 
 
 # -- records -> mappings ---------------------------------------------------------------------

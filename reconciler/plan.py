@@ -20,6 +20,7 @@ rules below then decide what a missing or extra record means:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import date
 from typing import Any, Literal
 
@@ -31,9 +32,6 @@ from reconciler.schedule import Schedule
 from reconciler.state import Addition, Agreement, CompanyState, plain_number
 
 PLAN_FORMAT_VERSION = "1.0"
-
-# Fields ConnectWise manages itself; they never count as a difference.
-IGNORED_FIELDS = [r"\['_info'\]", r"_href'\]", r"\['id'\]", r"\['(extPrice|extCost|margin|billedQuantity|prorate\w*|extendedProrate\w*)'\]"]
 
 
 @dataclass(frozen=True)
@@ -81,12 +79,21 @@ class Change:
         )
 
 
+class CustomerStatus(StrEnum):
+    """What the plan says about a customer (str-valued: JSON and comparisons read the word)."""
+
+    OK = "ok"  # planned; its changes go out when due
+    FAILED = "failed"  # something stopped this customer (mapping, ConnectWise, company check)
+    UNSAFE = "unsafe"  # beyond the safety thresholds; apply refuses it without --force
+    SKIPPED = "skipped"  # disabled, or no usage rows
+
+
 @dataclass
 class CustomerPlan:
     customer: str  # slug
     name: str
     connectwise_company: str
-    status: Literal["ok", "failed", "unsafe", "skipped"] = "ok"
+    status: CustomerStatus = CustomerStatus.OK
     reason: str = ""
     schedule: Schedule | None = None
     changes: list[Change] = field(default_factory=list)
@@ -112,11 +119,11 @@ class CustomerPlan:
     @property
     def actionable(self) -> bool:
         """Would apply send this customer's billing (without --force)?"""
-        return self.due and self.status == "ok"
+        return self.due and self.status == CustomerStatus.OK
 
     @property
     def summary_due(self) -> bool:
-        return self.summary_schedule is not None and self.summary_schedule.due and self.status != "failed"
+        return self.summary_schedule is not None and self.summary_schedule.due and self.status != CustomerStatus.FAILED
 
     def change_due(self, change: "Change") -> bool:
         return self.summary_due if change.kind == "summary" else self.actionable
@@ -150,7 +157,7 @@ class Plan:
 
     @property
     def has_failures(self) -> bool:
-        return any(cp.status == "failed" for cp in self.customers)
+        return any(cp.status == CustomerStatus.FAILED for cp in self.customers)
 
 
 def _normalise(additions: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -217,7 +224,7 @@ def diff_customer(
             changes.append(Change(
                 "cancel", "addition", customer.slug, company, agreement_of(extra), product, extra.product_identifier,
                 extra.id, plain_number(extra.quantity), 0, effective_date,
-                f"duplicate of addition {keep.id}, created by a concurrent run ({extra.serial_number})",
+                f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
             ))
 
     desired_index = {
@@ -226,7 +233,6 @@ def diff_customer(
     diff = DeepDiff(
         _normalise({k: a.quantity for k, a in actual_index.items()}),
         _normalise({k: d.quantity for k, d in desired_index.items()}),
-        exclude_regex_paths=IGNORED_FIELDS,
         ignore_numeric_type_changes=True,
         threshold_to_diff_deeper=0,  # always report per-record adds/removes, never "whole dict replaced"
     )

@@ -1,4 +1,4 @@
-"""The edges a command needs: a ConnectWise client and the usage source's environment.
+"""The edges a command needs: the PSA target and the usage source's environment.
 
 With `--sandbox` an in-process simulator is started on an ephemeral loopback port with its
 state in `.sandbox/` (and the fault plan of the `SANDBOX_*` environment variables), and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
@@ -8,6 +8,7 @@ the tool never falls back to fake data on its own.
 
 from __future__ import annotations
 
+import importlib
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from reconciler.config.model import Config
-from reconciler.connectwise import Client, Credentials
+from reconciler.target import Target
 
 SANDBOX_DIR = Path(".sandbox")
 DEFAULT_LEDGER = Path("state/ledger.jsonl")
@@ -26,9 +27,19 @@ class MissingCredentials(Exception):
     pass
 
 
+# The PSA implementations, by name -> the module whose `connect(...)` builds one. Loaded lazily
+# (octoDNS loads its providers the same way), so a command that never talks to the PSA never
+# imports its client, and no module but this registry names the implementation.
+TARGETS = {"connectwise": "reconciler.connectwise"}
+
+
+def connect(name: str, **settings) -> Target:
+    return importlib.import_module(TARGETS[name]).connect(**settings)
+
+
 @dataclass
 class Backends:
-    client: Client
+    target: Target
     usage_env: Mapping[str, str]
     sandbox: object | None = None
 
@@ -45,15 +56,14 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
         # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
         with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
             creds = server.credentials
-            client = Client(
-                server.connectwise_url,
-                Credentials(creds.company_id, creds.public_key, creds.private_key, creds.client_id),
-                api_version=config.connectwise.api_version,
+            target = connect(
+                "connectwise", url=server.connectwise_url, company_id=creds.company_id, public_key=creds.public_key,
+                private_key=creds.private_key, client_id=creds.client_id, api_version=config.connectwise.api_version,
                 requests_per_minute=config.connectwise.requests_per_minute,
             )
             usage_env = {**env, "TM_LMPI_URL": server.lmpi_url, "TM_ACCESS_TOKEN": creds.lmpi_access_token,
                          "TM_SECRET_KEY": creds.lmpi_secret_key}
-            yield Backends(client=client, usage_env=usage_env, sandbox=server)
+            yield Backends(target=target, usage_env=usage_env, sandbox=server)
         return
     missing = [name for name in CREDENTIAL_VARIABLES if not env.get(name)]
     if missing:
@@ -61,10 +71,9 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
             f"missing ConnectWise credentials: set {', '.join(missing)} in the environment "
             "(or run with --sandbox to use the embedded simulator)"
         )
-    client = Client(
-        config.connectwise.url,
-        Credentials(config.connectwise.company_id, env["CW_PUBLIC_KEY"], env["CW_PRIVATE_KEY"], env["CW_CLIENT_ID"]),
-        api_version=config.connectwise.api_version,
-        requests_per_minute=config.connectwise.requests_per_minute,
+    target = connect(
+        "connectwise", url=config.connectwise.url, company_id=config.connectwise.company_id,
+        public_key=env["CW_PUBLIC_KEY"], private_key=env["CW_PRIVATE_KEY"], client_id=env["CW_CLIENT_ID"],
+        api_version=config.connectwise.api_version, requests_per_minute=config.connectwise.requests_per_minute,
     )
-    yield Backends(client=client, usage_env=env)
+    yield Backends(target=target, usage_env=env)

@@ -1,7 +1,10 @@
-"""Records of ConnectWise state as the engine sees it, normalised from API JSON.
+"""The records of the PSA we bill through, as the engine sees them: company, agreement,
+addition, catalog item and executive summary.
 
-Only what billing decisions need is kept; server-managed fields (`_info`, hrefs, computed
-prices) are dropped here so nothing downstream can accidentally diff on them.
+They are the target seam's own nouns (`reconciler.target`); each PSA implementation (today
+`reconciler.connectwise`) translates its API's JSON into them and back, so nothing outside it
+knows a JSON field name. Only what billing decisions need is kept: server-managed fields
+(`_info`, hrefs, computed prices) never reach the engine, so nothing can diff on them.
 """
 
 from __future__ import annotations
@@ -26,24 +29,11 @@ class Agreement:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "name": self.name}
 
-    @classmethod
-    def from_api(cls, record: dict[str, Any]) -> "Agreement":
-        status = record.get("agreementStatus")
-        active = not record.get("cancelledFlag", False) and status in (None, "Active")
-        return cls(
-            id=int(record["id"]),
-            name=str(record.get("name", "")),
-            type=str((record.get("type") or {}).get("name", "")),
-            company_id=int((record.get("company") or {}).get("id", 0)),
-            active=active,
-        )
 
-
-# What the tool writes into `serialNumber` (max 50 characters) of every addition it creates,
-# followed by the run id. It lets any later run tell a duplicate this tool created (a race
+# What the tool marks every addition it creates with, followed by the run id (ConnectWise keeps
+# it in `serialNumber`). It lets any later run tell a duplicate this tool created (a race
 # between two applies whose read-backs missed each other) from one a person typed in: the
-# first it may cancel, the second it must never touch. `serialNumber` is an internal field
-# that invoices do not print by default, unlike `invoiceDescription`.
+# first it may cancel, the second it must never touch.
 TOOL_MARKER = "tmrm-reconcile"
 
 
@@ -60,7 +50,7 @@ class Addition:
     effective_date: str | None = None
     cancelled_date: str | None = None
     last_updated: str | None = None
-    serial_number: str = ""
+    marker: str = ""  # who created it: TOOL_MARKER + run id when this tool did
 
     @property
     def active(self) -> bool:
@@ -68,24 +58,11 @@ class Addition:
 
     @property
     def created_by_tool(self) -> bool:
-        return self.serial_number.startswith(TOOL_MARKER)
+        return self.marker.startswith(TOOL_MARKER)
 
     @property
     def fingerprint(self) -> str:
         return f"{self.id}:{self.agreement_id}:{self.product_identifier}:{self.quantity:g}:{self.last_updated or ''}"
-
-    @classmethod
-    def from_api(cls, record: dict[str, Any], agreement_id: int) -> "Addition":
-        return cls(
-            id=int(record["id"]),
-            agreement_id=int(record.get("agreementId") or agreement_id),
-            product_identifier=str((record.get("product") or {}).get("identifier", "")),
-            quantity=float(record.get("quantity") or 0),
-            effective_date=record.get("effectiveDate"),
-            cancelled_date=record.get("cancelledDate"),
-            last_updated=(record.get("_info") or {}).get("lastUpdated"),
-            serial_number=str(record.get("serialNumber") or ""),
-        )
 
 
 def plain_number(quantity: float) -> int | float:
@@ -113,5 +90,59 @@ class CompanyState:
         return sorted(a.fingerprint for adds in self.additions.values() for a in adds)
 
 
-def iso_date(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
+@dataclass(frozen=True)
+class Company:
+    id: int
+    identifier: str  # the short company id customer files name
+    name: str
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    id: int
+    identifier: str  # what `products.<key>.connectwise_product` names
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """One customer's monthly executive summary (TMRM's Management Summary Report).
+
+    `group` is a stable key of customer and period, so a rerun finds the posted report instead
+    of posting another. Totals other than `managed_machines` are optional usage columns."""
+
+    group: str
+    management_solution: str
+    company_id: int
+    agreement: Agreement
+    managed_machines: int
+    workstations: int | None = None
+    servers: int | None = None
+    viruses_removed: int | None = None
+    spyware_removed: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = {"group": self.group, "management_solution": self.management_solution, "company_id": self.company_id,
+                "agreement": self.agreement.as_json(), "managed_machines": self.managed_machines}
+        for name in ("workstations", "servers", "viruses_removed", "spyware_removed"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ExecutiveSummary":
+        agreement = data["agreement"]
+        return cls(
+            group=data["group"], management_solution=data["management_solution"], company_id=int(data["company_id"]),
+            agreement=Agreement(id=agreement["id"], name=agreement["name"], type=agreement["type"],
+                                company_id=int(data["company_id"])),
+            managed_machines=data["managed_machines"],
+            **{k: data[k] for k in ("workstations", "servers", "viruses_removed", "spyware_removed") if k in data},
+        )
+
+
+@dataclass(frozen=True)
+class SummaryReport:
+    """A posted executive summary, as the PSA holds it."""
+
+    id: int
+    group: str

@@ -54,3 +54,15 @@ def sandbox_writes(repo: Path) -> int:
         return store.write_count
     finally:
         store.close()
+
+
+def sandbox_tickets(repo: Path) -> list[dict]:
+    """The sandbox's service tickets, each with its notes (`_notes`), in id order."""
+    from reconciler.sandbox import Store
+
+    store = Store(repo / ".sandbox")
+    try:
+        notes = store.all("ticket_note")
+        return [{**t, "_notes": [n for n in notes if n["ticketId"] == t["id"]]} for t in store.all("ticket")]
+    finally:
+        store.close()

@@ -46,7 +46,7 @@ def config(*customers: Customer) -> Config:
 
 def addition(id_, agreement, identifier, quantity, cancelled=None, serial="") -> Addition:
     return Addition(id=id_, agreement_id=agreement.id, product_identifier=identifier, quantity=quantity,
-                    cancelled_date=cancelled, last_updated="2026-11-01T00:00:00Z", serial_number=serial)
+                    cancelled_date=cancelled, last_updated="2026-11-01T00:00:00Z", marker=serial)
 
 
 def diff(cust, usage, agreements, additions, also_bills_to=None):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from e2e import make_repo, reconcile, sandbox_writes
+from e2e import make_repo, reconcile, sandbox_tickets, sandbox_writes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -177,7 +177,9 @@ def test_mapping_to_a_missing_agreement_fails_that_customer_and_writes_nothing(t
     assert result.exit_code == 1, result.output
     line = next(l for l in result.output.splitlines() if l.startswith("brightline-logistics"))
     assert "failed" in line and "no active agreement Microsoft 365 Services / Brightline Office" in line
-    assert sandbox_writes(repo) == 0
+    assert sandbox_writes(repo) == 1  # nothing billed: the one write is the ticket that says so
+    assert [t["summary"].rsplit(" ", 1)[0] for t in sandbox_tickets(repo)] == [
+        "[reconcile] billing failed: brightline-logistics"]
 
 
 def test_mapping_failure_names_the_customer_file(tmp_path, monkeypatch):
@@ -200,7 +202,8 @@ def test_ambiguous_default_agreement_fails_that_customer_and_writes_nothing(tmp_
     result = run_cli(repo, monkeypatch, "--sandbox", "apply", "--send-now", "--customer", "acme-dental")
     assert result.exit_code == 1, result.output
     assert "`default` is ambiguous" in result.output and "Acme TMRM (new)" in result.output
-    assert sandbox_writes(repo) == 0
+    assert sandbox_writes(repo) == 1  # nothing billed: the one write is the ticket that says so
+    assert [t["summary"].rsplit(" ", 1)[0] for t in sandbox_tickets(repo)] == ["[reconcile] billing failed: acme-dental"]
 
 
 # ---- generated YAML: validate never crashes ---------------------------------------------------

@@ -162,6 +162,25 @@ def test_duplicate_trend_customer_id(cfg):
     assert "trend_customer_id" in d.message and "config/customers/acme-dental.yaml:4" in d.message
 
 
+def test_two_products_on_one_catalog_item_case_insensitive(cfg):
+    """Both keys would bill one addition per agreement: one of the seat counts would be lost."""
+    g = cfg / "global.yaml"
+    edit(g, "connectwise_product: TM-WFS-ADV", "connectwise_product: tm-wfbss-svc")
+    d = only(validate_config(cfg), g)
+    assert (d.line, d.col) == (line_of(g, "tm-wfbss-svc"), line_of_col(g, "tm-wfbss-svc"))
+    assert d.json_path == "$.products.wfs-advanced.connectwise_product"
+    first = line_of(g, "connectwise_product: TM-WFBSS-SVC")
+    assert f"'wfs-advanced' and 'wfbss-svc' (line {first})" in d.message
+    assert "'tm-wfbss-svc'" in d.message
+    with pytest.raises(ConfigInvalid):
+        load_config(cfg)
+
+
+def line_of_col(path: Path, needle: str) -> int:
+    line = path.read_text().splitlines()[line_of(path, needle) - 1]
+    return line.index(needle) + 1
+
+
 def test_custom_blocks_under_general(cfg):
     f = cfg / "customers/acme-dental.yaml"
     edit(f, "integration: general", "integration: general\nbilling:\n  day: 3")

@@ -8,7 +8,7 @@ from e2e import make_repo
 from reconciler.config import load_config
 from reconciler.drift import Snapshot, find_drift, render
 from reconciler.ledger import LedgerView
-from reconciler.state import Addition, Agreement
+from reconciler.state import Addition, Agreement, Company
 from reconciler.usage import Usage
 
 ACME_ID = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
@@ -36,7 +36,7 @@ def ledger_rec(aid: int, quantity: int, agreement: Agreement = MANAGED) -> dict:
 
 
 def snapshot(config, *additions: Addition, agreements=(MANAGED, BLOCK), company=True) -> list[Snapshot]:
-    return [Snapshot(config.customers[0], {"id": 1, "identifier": "AcmeDental"} if company else None,
+    return [Snapshot(config.customers[0], Company(1, "AcmeDental", "Acme Dental Group") if company else None,
                      list(agreements), list(additions))]
 
 

@@ -34,7 +34,8 @@ from click.testing import CliRunner
 import reconciler.apply as apply_mod
 import reconciler.cmds.plan as plan_cmd
 from reconciler.cli import cli
-from reconciler.connectwise import Client, Credentials
+from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
+from reconciler.connectwise.target import _report, summary_body
 from reconciler.ledger import Ledger, read_ledger
 from reconciler.runtime import Backends
 from reconciler.sandbox import FaultPlan, SandboxServer
@@ -140,7 +141,7 @@ def run(w: World, monkeypatch, args: list[str], kill: Kill | None = None) -> int
 
     @contextmanager
     def backends(config, sandbox, env=None):
-        yield Backends(client=client, usage_env={})
+        yield Backends(target=ConnectWiseTarget(client), usage_env={})
 
     monkeypatch.setattr(plan_cmd, "open_backends", backends)
     if kill is not None:
@@ -237,13 +238,15 @@ def test_the_checker_catches_blind_post_retries(monkeypatch):
     original = Client.create
     monkeypatch.setattr(Client, "create", lambda self, path, body, find_existing: original(self, path, body, lambda: None))
 
-    def plain_create(client, change, catalog_ids, marker, side_effects):
-        body = apply_mod._addition_body(change, catalog_ids.get(change.connectwise_product.casefold()), "")
-        return client.create_addition(change.agreement.id, body)
+    def plain_create(target, change, catalog_ids, marker, side_effects):
+        created = target.create_addition(change.agreement.id, change.connectwise_product, change.after,
+                                         change.effective_date, "", catalog_ids.get(change.connectwise_product.casefold()))
+        return {"id": created.id}
 
     monkeypatch.setattr(apply_mod, "create_once", plain_create)
-    monkeypatch.setattr(apply_mod, "post_summary_once", lambda client, company_id, body: client.create(
-        f"company/companies/{company_id}/managementSummaryReports", body, lambda: None))
+    monkeypatch.setattr(apply_mod, "post_summary_once", lambda target, summary: target.post_summary(summary))
+    monkeypatch.setattr(ConnectWiseTarget, "post_summary", lambda self, summary: _report(self.client.create(
+        f"company/companies/{summary.company_id}/managementSummaryReports", summary_body(summary), lambda: None)))
     violation = first_violation(monkeypatch, "duplicate", SEEDS[:20], kill=Kill("before", 10_000),
                                 kinds=("drop_after",))
     assert violation is not None

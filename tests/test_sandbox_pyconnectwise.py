@@ -73,3 +73,21 @@ def test_creates_and_patches_an_addition(sb: SandboxServer) -> None:
     assert patched.quantity == 7 and patched.ext_price == pytest.approx(36.75)
     listed = additions.get(params={"conditions": 'product/identifier = "TM-APEX1-SAAS"'})
     assert [a.quantity for a in listed] == [7]
+
+
+def test_opens_finds_and_notes_a_service_ticket(sb: SandboxServer) -> None:
+    client = LoopbackClient(sb)
+    tickets = client.service.tickets
+    created = tickets.post(data={"summary": "Billing missed: fjord-architects 2026-11", "board": {"name": "Billing"},
+                                 "company": {"identifier": "FjordArch"}, "initialDescription": "why"})
+    assert created.id and created.board.name == "Billing" and created.company.identifier == "FjordArch"
+    assert created.status.name == "New" and created.closed_flag is False
+    found = tickets.get(params={"conditions": 'summary = "Billing missed: fjord-architects 2026-11" '
+                                              'and board/name = "Billing" and closedFlag = false'})
+    assert [t.id for t in found] == [created.id]
+    notes = tickets.id(created.id).notes
+    added = notes.post(data={"text": "still missed", "internalAnalysisFlag": True})
+    assert added.ticket_id == created.id and added.internal_analysis_flag is True
+    assert [n.text for n in notes.get()] == ["why", "still missed"]
+    patched = tickets.id(created.id).patch(data=[{"op": "replace", "path": "status", "value": {"name": "Closed"}}])
+    assert patched.closed_flag is True

@@ -155,3 +155,36 @@ def test_read_usage_prefers_override_then_config(tmp_path):
     assert read_usage(lmpi_config, override, env={}).quantities == {("c1", "hes"): 2}
     with pytest.raises(UsageSourceError):
         read_usage(replace(config, usage=UsageSettings(source="csv", path=None)), env={})
+
+
+# --- Trend customer ids are GUIDs: case never splits or drops a customer ------------------------
+
+GUID = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
+
+
+def test_an_upper_case_customer_id_or_product_key_finds_the_customer(tmp_path):
+    path = write(tmp_path, "trend_customer_id,product,quantity,servers\n"
+                           f"{GUID.upper()},WFBSS-SVC,42,3\n{GUID.upper()},hes,38,\n")
+    usage = read_csv(path, PRODUCTS)
+    assert usage.for_customer(GUID) == {"wfbss-svc": 42, "hes": 38}
+    assert usage.for_customer(GUID.upper()) == {"wfbss-svc": 42, "hes": 38}
+    assert usage.extra_for(GUID) == {"servers": 3}
+    assert usage.customers() == {GUID}
+
+
+def test_a_row_repeating_customer_and_product_in_another_case_is_a_duplicate(tmp_path):
+    path = write(tmp_path, "trend_customer_id,product,quantity\n"
+                           f"{GUID},wfbss-svc,42\n{GUID.upper()},wfbss-svc,40\n{GUID},HES,1\n{GUID},hes,2\n")
+    assert errors_of(path) == [
+        f"{path}:3: error: duplicate row for customer {GUID.upper()} and product wfbss-svc (first at line 2)",
+        f"{path}:5: error: duplicate row for customer {GUID} and product hes (first at line 4)",
+    ]
+
+
+def test_usage_built_by_any_source_compares_ids_in_lower_case():
+    # e.g. two LMPI subscriptions of one customer, reported with differently cased ids
+    usage = Usage(quantities={(GUID.upper(), "cas"): 3, (GUID, "cas"): 4, (GUID, "hes"): 1},
+                  extra={GUID.upper(): {"servers": 1}, GUID: {"servers": 2}})
+    assert usage.quantities == {(GUID, "cas"): 7, (GUID, "hes"): 1}
+    assert usage.for_customer(GUID.upper()) == {"cas": 7, "hes": 1}
+    assert usage.extra == {GUID: {"servers": 3}}

@@ -121,6 +121,17 @@ def test_changing_a_products_trend_ids_changes_what_is_counted(sb):
     assert {r["product_id"] for r in usage.rows} == {"HES", "CAS"}  # the evidence names what was counted
 
 
+def test_customer_ids_in_another_case_are_one_customer(sb):
+    guid = "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a65"
+    sb.store.add_lmpi_customer(guid, "Fjord")
+    sb.store.add_lmpi_subscription(guid.upper(), "s1", "S1", "plan", [lmpi_mod.license_record("CAS", 20)])
+    sb.store.add_lmpi_subscription(guid, "s2", "S2", "plan", [lmpi_mod.license_record("CAS", 9)])
+    usage = read_lmpi(PRODUCTS, env_for(sb))
+    assert usage.quantities == {(guid, "cas"): 29}
+    assert usage.for_customer(guid.upper()) == {"cas": 29}
+    assert not any("unknown customer" in w for w in usage.warnings)
+
+
 def test_bad_secret_is_a_clear_error_without_the_secret(sb, caplog):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(UsageSourceError) as info:

@@ -16,12 +16,12 @@ import click
 from reconciler import drift as drift_report
 from reconciler.cmds.common import Runtime, config_option
 from reconciler.config import ConfigInvalid, load_config
-from reconciler.connectwise import ConnectWiseError
+from reconciler.target import TargetError
 from reconciler.ledger import LedgerCorrupt, ledger_files, read_ledger
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
-EXPECTED_ERRORS = (MissingCredentials, LedgerCorrupt, ConnectWiseError, UsageError, UsageInvalid, UsageSourceError)
+EXPECTED_ERRORS = (MissingCredentials, LedgerCorrupt, TargetError, UsageError, UsageInvalid, UsageSourceError)
 
 
 class LedgerMissing(Exception):
@@ -37,7 +37,7 @@ def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | Non
     view = read_ledger(ledger_file)
     with open_backends(config, runtime.sandbox) as backends:
         usage = read_usage(config, override_csv=usage_path, env=backends.usage_env)
-        snapshots = drift_report.read_snapshots(backends.client, config, config.connectwise.workers)
+        snapshots = drift_report.read_snapshots(backends.target, config, config.connectwise.workers)
     report = drift_report.find_drift(config, snapshots, view, usage)
     report.ledger, report.sandbox = str(ledger_file), runtime.sandbox
     if not ledger_files(ledger_file):

@@ -24,7 +24,7 @@ from reconciler import importer
 from reconciler.cmds.common import Runtime, config_option
 from reconciler.config import ConfigInvalid
 from reconciler.config.model import Config
-from reconciler.connectwise import ConnectWiseError
+from reconciler.target import TargetError
 from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageSourceError
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env
@@ -101,7 +101,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         out.warnings.append(f"{broken} existing customer file(s) have problems (see `reconcile validate`); "
                             "their connectwise_company is still respected")
     with open_backends(config, runtime.sandbox) as backends:
-        records = importer.read_companies(backends.client, list(companies) or None, config.connectwise.workers)
+        records = importer.read_companies(backends.target, list(companies) or None, config.connectwise.workers)
         lmpi, lmpi_warning = lmpi_customers(backends.usage_env)
     if lmpi_warning:
         out.warnings.append(lmpi_warning)
@@ -193,7 +193,7 @@ def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: boo
     except ConfigInvalid as error:
         click.echo(str(error), err=True)
         code = 1
-    except (MissingCredentials, ConnectWiseError, UsageSourceError) as error:
+    except (MissingCredentials, TargetError, UsageSourceError) as error:
         click.echo(f"error: {error}", err=True)
         code = 1
     sys.exit(code)

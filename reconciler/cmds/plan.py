@@ -17,7 +17,7 @@ from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
 from reconciler.cmds.common import Runtime, config_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
-from reconciler.connectwise import ConnectWiseError
+from reconciler.target import TargetError
 from reconciler.engine import PlanOptions, SelectionError, build_plan
 from reconciler.ledger import (
     Ledger,
@@ -29,6 +29,7 @@ from reconciler.ledger import (
     read_ledger,
     shard_ledger_path,
 )
+from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
 from reconciler.runtime import MissingCredentials, default_ledger, open_backends
@@ -40,7 +41,7 @@ from reconciler.usage import (
     save_usage_reads,
 )
 
-EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, ConnectWiseError, UsageError,
+EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, TargetError, UsageError,
                    UsageInvalid, UsageSourceError)
 
 
@@ -149,7 +150,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
         sandbox=inv.runtime.sandbox,
     )
     with _progress(len(config.customers), "planning") as update:
-        plan = build_plan(backends.client, config, usage, view, options, progress=update)
+        plan = build_plan(backends.target, config, usage, view, options, progress=update)
     plan.warnings = view.warnings + list(usage.warnings) + plan.warnings
     if inv.save_usage:
         for saved in save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}"):
@@ -186,8 +187,15 @@ def results_table(results: list[CustomerResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def attention_line(problems: list[Problem]) -> str:
+    """One line naming every customer a person must look at (the run then exits 1)."""
+    count = len(problems)
+    who = ", ".join(problem.label for problem in problems)
+    return f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}."
+
+
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
-                 sandbox: bool, error: str | None = None) -> None:
+                 sandbox: bool, error: str | None = None, tickets: list[TicketOutcome] | None = None) -> None:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -196,6 +204,7 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
         "customers": [r.as_json() for r in results],
+        "tickets": [t.as_json() for t in tickets or []],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -245,7 +254,7 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
     try:
         with exclusive(ledger.path) if not dry_run else nullcontext():
-            results = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
+            results, problems, tickets = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
     except (ConfigInvalid, *EXPECTED_ERRORS) as error:
         # A run that fails before any customer (bad config, 401, unreadable usage) still leaves a
         # report, so the billing workflow's artifact always says what happened.
@@ -256,13 +265,19 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     click.echo(results_table(results), nl=False)
     if dry_run:
         click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
+    if problems:
+        click.echo(attention_line(problems))
+    for ticket in tickets:
+        click.echo(ticket.line(), err=ticket.action == "failed")
     if report_path:
-        write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox)
-    return 1 if any(r.status == "failed" for r in results) else 0
+        write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
+    # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
+    # so it predicts the real run's exit code), whether or not its ticket could be filed.
+    return 1 if problems else 0
 
 
 def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
-           print_plan: bool) -> list[CustomerResult]:
+           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], list[TicketOutcome]]:
     config = _load(inv)
     saved = None
     if plan_file:
@@ -279,8 +294,15 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         if print_plan:
             click.echo(render(plan, inv.fmt), nl=False)
         with _progress(len(plan.customers), "applying") as update:
-            return apply_plan(backends.client, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                              plan.catalog_ids, workers=inv.workers or config.connectwise.workers, progress=update)
+            results = apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
+                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
+                                 progress=update)
+        run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
+        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"))
+        settings = config.notifications.connectwise_ticket
+        tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
+                                                                      ledger.run_id)
+        return results, problems, tickets
 
 
 def _guard(fn):

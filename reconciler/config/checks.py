@@ -10,6 +10,9 @@ Decisions:
   other: the schema already reports each one.
 - A `billing`/`executive_summary` block under `integration: general` is an error, not a
   warning: it looks like an override but would silently do nothing.
+- Two product keys billing one ConnectWise catalog item (`connectwise_product`, compared
+  case-insensitively as ConnectWise compares identifiers) are an error on the later key: both
+  would map to one addition per agreement, and one of the two seat counts would be lost.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def slug_problem(path: Path) -> str | None:
 def check_global(doc: YamlDocument) -> list[Diagnostic]:
     return [
         *_timezone(doc, ("billing", "timezone")),
+        *_shared_catalog_items(doc),
         *_trend_ids_counted_twice(doc),
         *_reported_usage_billed_early(doc, doc),
     ]
@@ -86,6 +90,29 @@ def _reported_usage_billed_early(global_doc: YamlDocument | None,
             f"is final (partners can adjust it until day {ADJUSTABLE_UNTIL_DAY}): use day "
             f"{ADJUSTABLE_UNTIL_DAY + 1} or later",
             level="warning",
+        )
+
+
+def _shared_catalog_items(doc: YamlDocument) -> Iterator[Diagnostic]:
+    products = doc.data.get("products") if isinstance(doc.data, dict) else None
+    if not isinstance(products, dict):
+        return
+    first: dict[str, str] = {}  # folded catalog identifier -> the product key that uses it first
+    for key, product in products.items():
+        identifier = product.get("connectwise_product") if isinstance(product, dict) else None
+        if not isinstance(identifier, str) or not identifier.strip():
+            continue
+        folded = identifier.strip().casefold()
+        if folded not in first:
+            first[folded] = key
+            continue
+        other = first[folded]
+        line, _ = doc.mark(("products", other, "connectwise_product"))
+        yield doc.diagnostic(
+            ("products", key, "connectwise_product"),
+            f"products '{key}' and '{other}' (line {line}) both bill ConnectWise catalog item "
+            f"'{identifier}': one addition cannot carry two seat counts; give each product its own "
+            "catalog item",
         )
 
 

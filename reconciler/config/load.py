@@ -32,6 +32,7 @@ from reconciler.config.model import (
     Config,
     ConnectWiseSettings,
     Customer,
+    NotificationSettings,
     Product,
     SafetySettings,
     SummarySettings,
@@ -193,6 +194,7 @@ def build_config(
         usage=usage,
         safety=SafetySettings(**section("safety")),
         customers=tuple(_customer(doc, billing, summary, schemas) for doc in result.customers),
+        notifications=NotificationSettings.from_yaml(data.get("notifications")),
     )
 
 

@@ -91,6 +91,28 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class TicketSettings:
+    """`notifications.connectwise_ticket`: where billing-problem tickets go."""
+
+    board: str
+    status: str | None = None  # None: the board's default status
+    company: str | None = None  # ConnectWise company identifier; None: the customer's own company
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    connectwise_ticket: TicketSettings | None = None  # None: no tickets (the default)
+
+    @classmethod
+    def from_yaml(cls, data: dict | None) -> NotificationSettings:
+        """From the validated `notifications` block (absent, or `enabled: false`, means off)."""
+        ticket = (data or {}).get("connectwise_ticket")
+        if not ticket or not ticket.get("enabled", True):
+            return cls()
+        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company")))
+
+
+@dataclass(frozen=True)
 class Customer:
     slug: str  # the file name without .yaml; the customer's key everywhere
     path: Path
@@ -124,6 +146,7 @@ class Config:
     usage: UsageSettings
     safety: SafetySettings
     customers: tuple[Customer, ...] = field(default_factory=tuple)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def product_by_identifier(self, identifier: str) -> Product | None:
         """The product whose ConnectWise catalog identifier is `identifier` (case-insensitive)."""
@@ -134,8 +157,8 @@ class Config:
         return None
 
     def customer(self, key: str) -> Customer | None:
-        """A customer by file slug or by Trend customer id."""
+        """A customer by file slug or by Trend customer id (a GUID: any case)."""
         for customer in self.customers:
-            if key in (customer.slug, customer.trend_customer_id):
+            if key == customer.slug or key.lower() == customer.trend_customer_id.lower():
                 return customer
         return None

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.target import TargetError
+
 _BASIC = re.compile(r"(?i)(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
 
 
@@ -26,7 +28,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _BASIC.sub(r"\1 ***", text)
 
 
-class ConnectWiseError(Exception):
+class ConnectWiseError(TargetError):
     """A ConnectWise request failed. `status` is None when no HTTP response arrived."""
 
     def __init__(

@@ -22,6 +22,11 @@ MAX_URL = 2000
 _URL_SLACK = 120
 
 
+def cw_date(day: date) -> str:
+    """ConnectWise's date-time form of a calendar date (midnight UTC); the one place dates are formatted."""
+    return f"{day.isoformat()}T00:00:00Z"
+
+
 def _ids(value: int) -> int:
     """Record ids go into URL paths: accept only real integers (not "12/../x")."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -114,7 +119,7 @@ class ResourcesMixin:
         bill (a duplicate from a race): effective and cancelled dates in one period would
         otherwise leave ConnectWise a one-time fee to invoice.
         """
-        value = cancelled_date.strftime("%Y-%m-%dT00:00:00Z")
+        value = cw_date(cancelled_date)
         operations = [{"op": "replace", "path": "quantity", "value": 0}] if zero_quantity else []
         operations.append({"op": "replace", "path": "cancelledDate", "value": value})
         return self.update_addition(agreement_id, addition_id, operations)
@@ -148,6 +153,48 @@ class ResourcesMixin:
         this is the only DELETE the tool sends, and only for a report with its own
         groupIdentifier that a concurrent run posted twice."""
         self.delete(f"company/companies/{_ids(company_id)}/managementSummaryReports/{_ids(report_id)}")
+
+    # -- service tickets (billing-problem notifications) ------------------------------------
+
+    def open_tickets(self: Client, summary: str, board: str) -> list[dict[str, Any]]:
+        """Open (not closed) tickets on `board` whose summary is exactly `summary`, lowest id first."""
+        conditions = all_of(
+            cond("summary", "=", summary), cond("board/name", "=", board), cond("closedFlag", "=", False)
+        )
+        tickets = self.list("service/tickets", conditions=conditions, order_by="id asc")
+        # CW compares strings case-insensitively; the marker is exact.
+        return [t for t in tickets if t.get("summary") == summary]
+
+    def create_ticket(self: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a service ticket; read-back after an ambiguous failure is a new open ticket with
+        the same summary on the same board, so a retried POST never files the problem twice."""
+        summary, board = body.get("summary"), (body.get("board") or {}).get("name")
+        if not isinstance(summary, str) or not summary or not isinstance(board, str) or not board:
+            raise ValueError("a ticket needs a summary and a board name")
+        before = {t.get("id") for t in self.open_tickets(summary, board)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [t for t in self.open_tickets(summary, board) if t.get("id") not in before]
+            return new[0] if new else None
+
+        return self.create("service/tickets", body, find_existing)
+
+    def ticket_notes(self: Client, ticket_id: int) -> list[dict[str, Any]]:
+        return self.list(f"service/tickets/{_ids(ticket_id)}/notes")
+
+    def add_ticket_note(self: Client, ticket_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a note; read-back is a new note with the same text (a note is never added twice)."""
+        text = body.get("text")
+        if not isinstance(text, str) or not text:
+            raise ValueError("a ticket note needs text")
+        path = f"service/tickets/{_ids(ticket_id)}/notes"
+        before = {n.get("id") for n in self.ticket_notes(ticket_id)}
+
+        def find_existing() -> dict[str, Any] | None:
+            new = [n for n in self.ticket_notes(ticket_id) if n.get("id") not in before and n.get("text") == text]
+            return min(new, key=lambda n: n.get("id") or 0) if new else None
+
+        return self.create(path, body, find_existing)
 
     # -- helpers ----------------------------------------------------------------------------
 

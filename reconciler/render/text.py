@@ -12,8 +12,8 @@ def change_line(change: Change) -> str:
     what = change.product or "executive summary"
     where = change.agreement.label
     if change.kind == "summary":
-        return f"  + executive summary {change.after.get('groupIdentifier', '')} on {where}: " \
-               f"totalManagedMachines = {change.after.get('totalManagedMachines')}"
+        return f"  + executive summary {change.after.get('group', '')} on {where}: " \
+               f"managed machines = {change.after.get('managed_machines')}"
     if change.action == "create":
         return f"  + {what} ({change.connectwise_product}) on {where}: quantity = {quantity_text(change.after)}" + (
             f", effective {change.effective_date.isoformat()}" if change.effective_date else "")

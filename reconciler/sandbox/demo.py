@@ -17,6 +17,9 @@ Drift, so the first `reconcile plan --sandbox` has real work:
 - HarborBakery: company + agreement + LMPI customer that no config file refers to (its usage is
   the last row of seats.csv).
 - GraniteCU: LMPI reports 9 `wfs-advanced` seats, but its config maps no such product.
+
+Service boards (for billing-problem tickets, `notifications.connectwise_ticket`): "Service
+Desk" (the default board) and "Billing", each with a default "New" status and a closed status.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from reconciler.sandbox.lmpi import license_record, service_plan_id
 from reconciler.sandbox.store import (
     Store, addition_record, agreement_record, agreement_type_record, catalog_record, company_record,
+    service_board_record,
 )
 
 AGREEMENT_TYPES = [
@@ -108,6 +112,14 @@ ADDITIONS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("HarborBakery", "Harbor Managed Services", "TM-WFBSS-SVC", 15, {}),
 ]
 
+# Service boards: (name, [(status id, status name, extra)], extra). Status ids are unique across boards.
+BOARDS: list[tuple[str, list[tuple[int, str, dict[str, Any]]], dict[str, Any]]] = [
+    ("Service Desk", [(1, "New", {"defaultFlag": True}), (2, "In Progress", {}),
+                      (3, "Closed", {"closedStatus": True})], {"defaultFlag": True}),
+    ("Billing", [(4, "New", {"defaultFlag": True}), (5, "In Progress", {}),
+                 (6, "Closed", {"closedStatus": True})], {}),
+]
+
 # The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
 # (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
 PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {
@@ -149,6 +161,8 @@ def seed_demo(store: Store) -> None:
         agreement = agreements[(co, agreement_name)]
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
+    store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
+                                        for name, statuses, extra in BOARDS])
 
     names = {trend: name for _ident, name, trend in COMPANIES}
     store.insert_many("lmpi_customer", [

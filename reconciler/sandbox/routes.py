@@ -17,7 +17,7 @@ from reconciler.sandbox.conditions import (
     ConditionError, FieldResolver, get_path, parse_conditions, parse_order_by,
 )
 from reconciler.sandbox.fields import SCHEMA_FIELDS
-from reconciler.sandbox.store import Record, Store, compute_addition, ref
+from reconciler.sandbox.store import Record, Store, compute_addition, cw_now, ref
 
 API_VERSION = "2025.1"
 SERVER_VERSION = "v2025.1.10333"
@@ -83,6 +83,22 @@ MSR = Resource(
     item_methods=frozenset({"GET", "PATCH", "PUT", "DELETE"}),
     collection_methods=frozenset({"GET", "POST"}),
 )
+# Service tickets and their notes: what billing-problem notifications use (issue 10). Only the
+# operations in the OpenAPI subset are served; DELETE (which CW has) is refused here with 405.
+TICKET = Resource(
+    "ticket", "Ticket", "ticket",
+    item_methods=frozenset({"GET", "PATCH"}), collection_methods=frozenset({"GET", "POST"}),
+)
+TICKET_NOTE = Resource(
+    "ticket_note", "ServiceNote", "serviceNote", parent_kind="ticket",
+    collection_methods=frozenset({"GET", "POST"}),
+)
+# Ticket fields CW accepts on POST only and never returns (the schema says so).
+_POST_ONLY_TICKET_TEXT = {
+    "initialDescription": "detailDescriptionFlag",
+    "initialInternalAnalysis": "internalAnalysisFlag",
+    "initialResolution": "resolutionFlag",
+}
 
 # (regex over the path below apis/3.0/, resource, shape) where shape is collection|count|item
 _ROUTES: list[tuple[re.Pattern[str], Resource, str]] = [
@@ -104,6 +120,9 @@ _ROUTES: list[tuple[re.Pattern[str], Resource, str]] = [
     (re.compile(r"^procurement/catalog/?$"), CATALOG, "collection"),
     (re.compile(r"^procurement/catalog/count$"), CATALOG, "count"),
     (re.compile(r"^procurement/catalog/(?P<id>\d+)$"), CATALOG, "item"),
+    (re.compile(r"^service/tickets/?$"), TICKET, "collection"),
+    (re.compile(r"^service/tickets/(?P<id>\d+)$"), TICKET, "item"),
+    (re.compile(r"^service/tickets/(?P<parent>\d+)/notes/?$"), TICKET_NOTE, "collection"),
 ]
 
 # Reference schema -> (key of the link in the reference's _info, URL path template)
@@ -119,6 +138,8 @@ _REF_LINKS: dict[str, tuple[str, str]] = {
     "ProductTypeReference": ("type_href", "procurement/types/{id}"),
     "UnitOfMeasureReference": ("unitOfMeasure_href", "procurement/unitOfMeasures/{id}"),
     "ManagementSolutionReference": ("managementSolution_href", "company/managementItSolutions/{id}"),
+    "BoardReference": ("board_href", "service/boards/{id}"),
+    "PriorityReference": ("priority_href", "service/priorities/{id}"),
 }
 
 # Fields a client may send but the server owns.
@@ -128,6 +149,8 @@ _READ_ONLY: dict[str, set[str]] = {
                  "extendedProratePrice"},
     "Agreement": {"id", "_info"},
     "CompanyManagementSummary": {"id", "_info"},
+    "Ticket": {"id", "_info", "closedFlag", "closedDate", "closedBy"},
+    "ServiceNote": {"id", "_info", "ticketId", "dateCreated", "createdBy"},
 }
 
 
@@ -246,10 +269,19 @@ class Api:
                params: list[tuple[str, str]]) -> Response:
         if not isinstance(payload, dict):
             raise _BadBody("The request body must be a JSON object.")
-        record = self._validate_and_build(resource, dict(payload), parent_id, existing=None)
+        payload = dict(payload)
+        first_notes = {key: payload.pop(key) for key in _POST_ONLY_TICKET_TEXT
+                       if resource is TICKET and key in payload}
+        record = self._validate_and_build(resource, payload, parent_id, existing=None)
         record.pop("id", None)
         saved = self.store.insert(resource.kind, record, parent_id, api_write=True,
                                   updated_by=self.updated_by)
+        for key, text in first_notes.items():
+            # CW turns the initial texts into the ticket's first notes; they are never returned.
+            if isinstance(text, str) and text:
+                note = {"text": text, _POST_ONLY_TICKET_TEXT[key]: True}
+                self._build_ticket_note(note, saved["id"], [])
+                self.store.insert("ticket_note", note, saved["id"], updated_by=self.updated_by)
         return Response(201, self.render(resource.schema, saved, base), write=True)
 
     def _apply_patch(self, resource: Resource, record: Record, ops: Any) -> Record:
@@ -377,6 +409,64 @@ class Api:
             else:
                 record["agreement"] = {**ref(agreement, "name"), "type": agreement["type"].get("name")}
 
+    def _build_ticket(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+        """Company and summary are required (the schema's `required`); board and status resolve
+        by id or name, defaulting to the default board and its default status, as CW does for a
+        member whose board is unset (unconfirmed: real CW may refuse a ticket without a board)."""
+        if "company" not in record:
+            errors.append(_verr("RequiredField", "The company field is required.", "ticket", "company"))
+        else:
+            company = self._resolve(record["company"], "company", "identifier")
+            if company is None:
+                errors.append(_verr("InvalidValue", f"company {_describe(record['company'])} was not found.",
+                                    "ticket", "company"))
+            else:
+                record["company"] = ref(company, "identifier", "name")
+        summary = record.get("summary")
+        if not summary:
+            errors.append(_verr("RequiredField", "The summary field is required.", "ticket", "summary"))
+        elif len(summary) > 100:
+            errors.append(_verr("InvalidValue", "summary must be at most 100 characters.", "ticket", "summary"))
+        boards = self.store.all("service_board")
+        if "board" in record:
+            board = self._resolve(record["board"], "service_board", "name")
+        else:
+            board = next((b for b in boards if b.get("defaultFlag")), boards[0] if boards else None)
+        if board is None:
+            errors.append(_verr("InvalidValue", f"board {_describe(record.get('board', {}))} was not found.",
+                                "ticket", "board"))
+            return
+        record["board"] = ref(board, "name")
+        statuses = board.get("statuses") or []
+        wanted = record.get("status")
+        if wanted is None:
+            status = next((st for st in statuses if st.get("defaultFlag")), statuses[0] if statuses else None)
+        elif isinstance(wanted, dict) and isinstance(wanted.get("id"), int):
+            status = next((st for st in statuses if st["id"] == wanted["id"]), None)
+        elif isinstance(wanted, dict) and isinstance(wanted.get("name"), str):
+            status = next((st for st in statuses if st["name"].lower() == wanted["name"].lower()), None)
+        else:
+            status = None
+        if status is None:
+            errors.append(_verr("InvalidValue", f"status {_describe(wanted or {})} was not found on board "
+                                f"{board['name']}.", "ticket", "status"))
+            return
+        record["status"] = {"id": status["id"], "name": status["name"], "sort": status.get("sort", 0)}
+        record.setdefault("recordType", "ServiceTicket")
+        record["closedFlag"] = bool(status.get("closedStatus"))
+
+    def _build_ticket_note(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+        """A note needs text; CW files it where its flag says (unconfirmed default: the discussion)."""
+        if not record.get("text"):
+            errors.append(_verr("RequiredField", "The text field is required.", "serviceNote", "text"))
+            return
+        if not any(record.get(flag) for flag in ("detailDescriptionFlag", "internalAnalysisFlag",
+                                                  "resolutionFlag")):
+            record["detailDescriptionFlag"] = True
+        record["ticketId"] = parent_id
+        record["dateCreated"] = cw_now()
+        record["createdBy"] = self.updated_by
+
     def _resolve(self, value: Any, kind: str, by: str) -> Record | None:
         """Resolve a reference given as {"id": N} or {by: "X"} (e.g. identifier) to a record."""
         if not isinstance(value, dict):
@@ -496,6 +586,8 @@ def _parent_of(resource: Resource, record: Record) -> int | None:
         return record.get("agreementId")
     if resource.kind == "msr":
         return (record.get("company") or {}).get("id")
+    if resource.kind == "ticket_note":
+        return record.get("ticketId")
     return None
 
 
@@ -507,6 +599,8 @@ def _route_path(resource: Resource, parent_id: int | None) -> str:
         "catalog": "procurement/catalog",
         "addition": f"finance/agreements/{parent_id}/additions",
         "msr": f"company/companies/{parent_id}/managementSummaryReports",
+        "ticket": "service/tickets",
+        "ticket_note": f"service/tickets/{parent_id}/notes",
     }[resource.kind]
 
 
@@ -542,6 +636,8 @@ def _top_links(schema: str, record: Record, base: str) -> dict[str, str]:
                 "reports_href": f"{base}company/companies/{rid}/managementSummaryReports"}
     if schema == "Agreement":
         return {"additions_href": f"{base}finance/agreements/{rid}/additions"}
+    if schema == "Ticket":
+        return {"notes_href": f"{base}service/tickets/{rid}/notes"}
     return {}
 
 

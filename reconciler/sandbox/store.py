@@ -31,6 +31,9 @@ KINDS: dict[str, str | None] = {
     "catalog": "CatalogItem",
     "addition": "Addition",
     "msr": "CompanyManagementSummary",
+    "ticket": "Ticket",
+    "ticket_note": "ServiceNote",
+    "service_board": None,  # boards and their statuses: what tickets resolve against (not served)
     "lmpi_customer": None,
     "lmpi_subscription": None,
     "lmpi_serviceplan": None,
@@ -342,7 +345,7 @@ class Store:
 
     def load_many(self, records: dict[str, list[Record]]) -> dict[str, list[Record]]:
         """Insert several kinds at once; `records` keys are kinds. Parents are derived."""
-        parent_fields = {"addition": "agreementId", "msr": "company"}
+        parent_fields = {"addition": "agreementId", "msr": "company", "ticket_note": "ticketId"}
         return {kind: self.bulk_insert(kind, recs, parent_fields.get(kind)) for kind, recs in records.items()}
 
 
@@ -468,6 +471,16 @@ def compute_addition(record: Record, agreement: Record) -> Record:
 
 def _num(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
+
+
+def service_board_record(name: str, statuses: list[tuple[int, str, dict[str, Any]]], **extra: Any) -> Record:
+    """A service board with its statuses: (status id, name, extra fields such as defaultFlag)."""
+    return {
+        "name": name,
+        "statuses": [{"id": sid, "name": status, "sort": n, **fields}
+                     for n, (sid, status, fields) in enumerate(statuses)],
+        **extra,
+    }
 
 
 def lmpi_customer_record(customer_id: str, name: str, status: str = "Active") -> Record:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audit import rows_hash, save_usage, save_usage_reads, usage_record
-from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, UsageSourceError
+from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, UsageSourceError, trend_key
 from .csv_source import read_csv
 from .lmpi import LmpiError, read_lmpi, read_reported
 from .trend_ids import TrendIds
@@ -27,13 +27,19 @@ class MonthlyReports:
     def __init__(self, trend_ids: TrendIds, units: str, env: Mapping[str, str]) -> None:
         self.trend_ids, self.units, self.env = trend_ids, units, env
         self.loaded: dict[str, Usage] = {}
+        self.failed: dict[str, UsageSourceError] = {}  # a month that could not be read stays so
         self._lock = threading.Lock()
 
     def __call__(self, month: str) -> Usage:
         with self._lock:
-            if month not in self.loaded:
-                usage = read_reported(self.trend_ids, month, self.units, self.env)
-                self.loaded[month] = replace(usage, other_month=self)
+            if month not in self.loaded and month not in self.failed:
+                try:
+                    usage = read_reported(self.trend_ids, month, self.units, self.env)
+                    self.loaded[month] = replace(usage, other_month=self)
+                except UsageSourceError as error:
+                    self.failed[month] = error
+            if month in self.failed:
+                raise UsageSourceError(str(self.failed[month]))
             return self.loaded[month]
 
 
@@ -82,5 +88,6 @@ __all__ = [
     "rows_hash",
     "save_usage",
     "save_usage_reads",
+    "trend_key",
     "usage_record",
 ]

@@ -24,6 +24,13 @@ class Usage:
     `report_month` and `units` figure a reported basis billed, and `rows`: every input row
     that was counted, each with its `trend_customer_id` and `product`, so a bill can be
     explained (and its hash recomputed) later.
+
+    Trend customer ids are GUIDs, which compare case-insensitively: they are stored in
+    lower case here (`trend_key`), so an upper-case id in a CSV row, an LMPI answer or a
+    customer file still finds the same customer instead of silently dropping its usage.
+    Sources reject rows that repeat a customer in another case before they get here; if
+    one still arrives (two LMPI subscriptions of one customer), its seats are added up,
+    as LMPI's own subscriptions are.
     """
 
     quantities: dict[tuple[str, str], int]
@@ -48,9 +55,26 @@ class Usage:
         month = report_month_for(period)
         return self if month == self.report_month else self.other_month(month)
 
+    def __post_init__(self) -> None:
+        quantities: dict[tuple[str, str], int] = {}
+        for (customer, product), quantity in self.quantities.items():
+            key = (trend_key(customer), product)
+            quantities[key] = quantities.get(key, 0) + quantity
+        extra: dict[str, dict[str, int]] = {}
+        for customer, figures in self.extra.items():
+            totals = extra.setdefault(trend_key(customer), {})
+            for name, value in figures.items():
+                totals[name] = totals.get(name, 0) + value
+        object.__setattr__(self, "quantities", quantities)
+        object.__setattr__(self, "extra", extra)
+
     def for_customer(self, trend_id: str) -> dict[str, int]:
         """product key -> quantity for one customer (empty if the source has none)."""
-        return dict(self._by_customer.get(trend_id, {}))
+        return dict(self._by_customer.get(trend_key(trend_id), {}))
+
+    def extra_for(self, trend_id: str) -> dict[str, int]:
+        """The optional executive-summary figures of one customer (empty if none)."""
+        return dict(self.extra.get(trend_key(trend_id), {}))
 
     @cached_property
     def _by_customer(self) -> dict[str, dict[str, int]]:
@@ -62,6 +86,11 @@ class Usage:
 
     def customers(self) -> set[str]:
         return {cust for cust, _ in self.quantities} | set(self.extra)
+
+
+def trend_key(trend_id: str) -> str:
+    """The form Trend customer ids are compared in: GUIDs are case-insensitive."""
+    return trend_id.strip().lower()
 
 
 class UsageError(Exception):

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid
+from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, trend_key
 from .trend_ids import TrendIds
 
 REQUIRED = ("trend_customer_id", "product", "quantity")
@@ -185,7 +185,7 @@ def _parse(
             customer = cells["trend_customer_id"]
             if not customer:
                 row_errors.append("empty trend_customer_id")
-            product = cells["product"]
+            product = _known_product(cells["product"], products)
             if not product:
                 row_errors.append("empty product")
             elif product not in products:
@@ -196,7 +196,9 @@ def _parse(
                 for name in EXTRA_FIELDS
                 if cells.get(name) and (value := _count(cells[name], name, row_errors)) is not None
             }
-            key = (customer, product)
+            # Trend ids are GUIDs and product keys are lower case: a row that differs from
+            # an earlier one only in case is the same row, not a second customer.
+            key = (trend_key(customer), product)
             if customer and product and key in first_seen:
                 row_errors.append(
                     f"duplicate row for customer {customer} and product {product} "
@@ -253,6 +255,12 @@ def _count(cell: str, name: str, errors: list[str]) -> int | None:
     else:
         errors.append(f"{name} must be a whole number, got {cell!r}")
     return None
+
+
+def _known_product(cell: str, products: set[str]) -> str:
+    """The product key a cell names; product keys are lower case, so `WFBSS-SVC` is `wfbss-svc`."""
+    folded = cell.lower()
+    return folded if folded in products else cell
 
 
 def _unknown_product(product: str, products: set[str]) -> str:

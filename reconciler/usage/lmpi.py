@@ -36,7 +36,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .base import Usage, UsageSourceError
+from .base import Usage, UsageSourceError, trend_key
 from .trend_ids import TrendIds
 from .trend_report import UNITS, ReportRowError, read_row, report_cycle
 
@@ -203,7 +203,7 @@ def read_lmpi(
 ) -> Usage:
     """Licensed seat counts now; settings from TM_LMPI_URL, TM_ACCESS_TOKEN, TM_SECRET_KEY."""
     client = client or lmpi_from_env(env)
-    customers = {c.get("customer_id") for c in client.customers() if c.get("customer_id")}
+    customers = {trend_key(str(c["customer_id"])) for c in client.customers() if c.get("customer_id")}
     quantities: dict[tuple[str, str], int] = {}
     rows: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -211,7 +211,7 @@ def read_lmpi(
         customer_id, sub_id = sub.get("customer_id"), sub.get("subscription_id")
         if not customer_id or not sub_id or not sub.get("enabled", True):
             continue
-        if customers and customer_id not in customers:
+        if customers and trend_key(str(customer_id)) not in customers:
             warnings.append(f"subscription {sub_id} belongs to unknown customer {customer_id}")
         detail = client.subscription(customer_id, sub_id)
         licenses = detail.get("licenses") if isinstance(detail, dict) else None

@@ -1,0 +1,148 @@
+"""ConnectWise Manage as the PSA we bill through: `reconciler.target.Target` over `Client`.
+
+The only place that knows ConnectWise's JSON: field names, `billCustomer`, JSON Patch bodies,
+the date format, `managementSummaryReports`, and where the tool's marker lives (`serialNumber`,
+an internal field that invoices do not print by default, unlike `invoiceDescription`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from .client import Client
+from .conditions import cond
+from .resources import cw_date
+from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
+
+
+def agreement_from(record: dict[str, Any]) -> Agreement:
+    status = record.get("agreementStatus")
+    return Agreement(
+        id=int(record["id"]),
+        name=str(record.get("name", "")),
+        type=str((record.get("type") or {}).get("name", "")),
+        company_id=int((record.get("company") or {}).get("id", 0)),
+        active=not record.get("cancelledFlag", False) and status in (None, "Active"),
+    )
+
+
+def addition_from(record: dict[str, Any], agreement_id: int) -> Addition:
+    return Addition(
+        id=int(record["id"]),
+        agreement_id=int(record.get("agreementId") or agreement_id),
+        product_identifier=str((record.get("product") or {}).get("identifier", "")),
+        quantity=float(record.get("quantity") or 0),
+        effective_date=record.get("effectiveDate"),
+        cancelled_date=record.get("cancelledDate"),
+        last_updated=(record.get("_info") or {}).get("lastUpdated"),
+        marker=str(record.get("serialNumber") or ""),
+    )
+
+
+def company_from(record: dict[str, Any]) -> Company:
+    return Company(id=int(record["id"]), identifier=str(record.get("identifier", "")),
+                   name=" ".join(str(record.get("name") or "").split()))
+
+
+def summary_body(summary: ExecutiveSummary) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "groupIdentifier": summary.group,
+        "managementSolution": {"name": summary.management_solution},
+        "deviceType": "WorkstationsAndServers",
+        "company": {"id": summary.company_id},
+        "agreement": {"id": summary.agreement.id, "name": summary.agreement.name},
+        "totalManagedMachines": summary.managed_machines,
+    }
+    for name, field in (("workstations", "totalWorkstations"), ("servers", "totalServers"),
+                        ("viruses_removed", "virusesRemoved"), ("spyware_removed", "spywareItemsRemoved")):
+        if getattr(summary, name) is not None:
+            body[field] = getattr(summary, name)
+    return body
+
+
+def _report(record: dict[str, Any]) -> SummaryReport:
+    return SummaryReport(id=int(record["id"]), group=str(record.get("groupIdentifier") or ""))
+
+
+class ConnectWiseTarget:
+    """The target seam for ConnectWise Manage. Thread-safe as `Client` is."""
+
+    name = "ConnectWise"
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"ConnectWiseTarget({self.client!r})"
+
+    @property
+    def request_count(self) -> int:
+        return self.client.request_count
+
+    def companies(self, identifiers: Iterable[str] | None = None) -> list[Company]:
+        return [company_from(r) for r in self.client.companies(identifiers)]
+
+    def agreements(self, company_ids: Iterable[int] | None = None) -> list[Agreement]:
+        return [agreement_from(r) for r in self.client.agreements(company_ids)]
+
+    def catalog_items(self, identifiers: Iterable[str]) -> list[CatalogItem]:
+        return [CatalogItem(id=int(r["id"]), identifier=str(r.get("identifier", "")))
+                for r in self.client.catalog_items(identifiers)]
+
+    def additions(self, agreement_id: int, active_only: bool = True) -> list[Addition]:
+        if active_only:
+            records = self.client.list(f"finance/agreements/{agreement_id}/additions",
+                                       conditions=cond("cancelledDate", "=", None))
+        else:
+            records = self.client.additions(agreement_id)
+        additions = [addition_from(r, agreement_id) for r in records]
+        return [a for a in additions if a.active] if active_only else additions
+
+    def create_addition(self, agreement_id: int, product_identifier: str, quantity: int | float,
+                        effective_date: date | None, marker: str, catalog_id: int | None = None,
+                        known_ids: set[int] | None = None) -> Addition:
+        product: dict[str, Any] = {"identifier": product_identifier}
+        if catalog_id is not None:
+            product["id"] = catalog_id
+        body: dict[str, Any] = {"product": product, "quantity": quantity, "billCustomer": "Billable",
+                                "serialNumber": marker[:50]}
+        if effective_date:
+            body["effectiveDate"] = cw_date(effective_date)
+        record = self.client.create_addition(agreement_id, body, known_ids=known_ids)
+        return addition_from({"product": product, "quantity": quantity, **record}, agreement_id)
+
+    def set_quantity(self, agreement_id: int, addition_id: int, quantity: int | float) -> None:
+        self.client.update_addition(agreement_id, addition_id, [{"op": "replace", "path": "quantity", "value": quantity}])
+
+    def cancel_addition(self, agreement_id: int, addition_id: int, on: date, zero_quantity: bool = False) -> None:
+        self.client.cancel_addition(agreement_id, addition_id, on, zero_quantity=zero_quantity)
+
+    def summaries(self, company_id: int, group: str) -> list[SummaryReport]:
+        return [_report(r) for r in self.client.management_summary_reports(company_id, group_identifier=group)]
+
+    def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
+        return _report(self.client.create_management_summary_report(summary.company_id, summary_body(summary)))
+
+    def delete_summary(self, company_id: int, report_id: int) -> None:
+        self.client.delete_management_summary_report(company_id, report_id)
+
+    def open_tickets(self, summary: str, board: str) -> list[int]:
+        return [int(t["id"]) for t in self.client.open_tickets(summary, board)]
+
+    def open_ticket(self, summary: str, board: str, company_identifier: str, status: str | None,
+                    internal_text: str) -> int:
+        body: dict[str, Any] = {
+            "summary": summary,
+            "board": {"name": board},
+            "company": {"identifier": company_identifier},
+            "initialInternalAnalysis": internal_text,
+            "automaticEmailContactFlag": False,
+        }
+        if status:
+            body["status"] = {"name": status}
+        return int(self.client.create_ticket(body)["id"])
+
+    def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
+        self.client.add_ticket_note(ticket_id, {"text": internal_text, "internalAnalysisFlag": True})

@@ -1,0 +1,82 @@
+"""The target seam: "the PSA we bill through", as the engine needs it (octoDNS's provider idea).
+
+The engine, apply, drift and import speak this interface and the records of `reconciler.state`
+(company, agreement, addition, catalog item, executive summary), never a PSA's JSON. ConnectWise
+Manage is the one implementation (`reconciler.connectwise.ConnectWiseTarget`); a second PSA is a
+new package implementing `Target`, plus its config keys, and `runtime.open_target` choosing it.
+
+Every method may raise `TargetError` (or a subclass), whose text is safe to print, log and put in
+a ledger: it never carries a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
+
+
+class TargetError(Exception):
+    """A request to the PSA failed; one customer's failure, never the run's."""
+
+
+@runtime_checkable
+class Target(Protocol):
+    """What billing needs from a PSA. Reads return records; writes take the values to set."""
+
+    name: str  # shown to people, e.g. "ConnectWise"
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far (the benchmark's and the throttle's unit)."""
+
+    # -- the directory ------------------------------------------------------------------------
+    def companies(self, identifiers: Iterable[str] | None = None) -> list[Company]:
+        """All companies, or those with one of these identifiers."""
+
+    def agreements(self, company_ids: Iterable[int] | None = None) -> list[Agreement]:
+        """All agreements (active or not), or those of these companies."""
+
+    def catalog_items(self, identifiers: Iterable[str]) -> list[CatalogItem]:
+        """The catalog items with these identifiers."""
+
+    # -- additions ----------------------------------------------------------------------------
+    def additions(self, agreement_id: int, active_only: bool = True) -> list[Addition]:
+        """An agreement's additions: the active ones, or all (cancelled ones are history)."""
+
+    def create_addition(self, agreement_id: int, product_identifier: str, quantity: int | float,
+                        effective_date: date | None, marker: str, catalog_id: int | None = None,
+                        known_ids: set[int] | None = None) -> Addition:
+        """Create a billable addition, never twice: after an ambiguous failure it looks for the
+        new addition (one whose id is not in `known_ids`) before it tries again."""
+
+    def set_quantity(self, agreement_id: int, addition_id: int, quantity: int | float) -> None:
+        ...
+
+    def cancel_addition(self, agreement_id: int, addition_id: int, on: date, zero_quantity: bool = False) -> None:
+        """Stop billing from `on` (history is kept: never a delete). `zero_quantity` also sets the
+        quantity to 0, for an addition that was never meant to bill (a race's duplicate)."""
+
+    # -- executive summaries ------------------------------------------------------------------
+    def summaries(self, company_id: int, group: str) -> list[SummaryReport]:
+        """The company's executive summaries with this group key."""
+
+    def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
+        """Post it, or adopt the one already there with its group key; never two."""
+
+    def delete_summary(self, company_id: int, report_id: int) -> None:
+        """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
+
+    # -- notifications ------------------------------------------------------------------------
+    def open_tickets(self, summary: str, board: str) -> list[int]:
+        """Ids of the open tickets on `board` whose summary is exactly `summary`, lowest first."""
+
+    def open_ticket(self, summary: str, board: str, company_identifier: str, status: str | None,
+                    internal_text: str) -> int:
+        """Open a ticket (never twice after an ambiguous failure); its text is internal only and
+        no contact is emailed. Returns its id."""
+
+    def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
+        """Add an internal note (never twice after an ambiguous failure)."""
