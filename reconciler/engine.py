@@ -124,6 +124,8 @@ def usage_for(ctx: PlanContext, customer: Customer) -> Usage:
     """The usage read this customer's billing period is billed from: the run's read, or with
     `usage.basis: reported` the Trend report of the month before the period (preloaded by
     `build_plan`, so this stays a lookup). A report that could not be read fails the customer."""
+    if ctx.usage.other_month is None:  # csv and licensed: one read for every period
+        return ctx.usage
     try:
         return ctx.usage.for_period(schedules_for(ctx, customer)[0].period)
     except UsageSourceError as error:
