@@ -213,7 +213,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     except TargetError as error:
         ledger.result(status="failed", error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
-    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common)
+    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common, **_usage_fields(cp))
     return True, f"executive summary for {schedule.period} posted (report {report.id})"
 
 

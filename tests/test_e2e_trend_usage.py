@@ -115,6 +115,9 @@ def test_sent_ledger_names_usage_and_saved_rows_reproduce_its_hash(tmp_path):
     sent_quantities = {p: a["quantity"] for p, a in sent["additions"].items()}
     assert sent_quantities == {r["product"]: r["chargeable"] for r in rows} == {"wfbss-svc": 40, "hes": 36}
     assert all(r["report_month"] == month for r in rows)
+    # The executive summary posted from the same numbers names them too.
+    (summary,) = [r for r in ledger_records(repo) if r["event"] == "result" and r["kind"] == "summary"]
+    assert summary["usage"] == usage
 
 
 def test_csv_basis_is_recorded_in_the_ledger_too(tmp_path):
