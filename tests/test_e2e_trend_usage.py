@@ -16,7 +16,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from e2e import ledger_records, make_repo, plan_json, reconcile
+from e2e import clean_env, ledger_records, make_repo, plan_json, reconcile
 
 ACME = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
 
@@ -181,3 +181,10 @@ def test_a_trend_usage_report_export_bills_through_mapped_columns(tmp_path):
     assert reconcile(repo, "validate").returncode == 0
     plan = plan_json(repo, "--date", "2026-11-01", "--customer", "acme-dental")
     assert additions(plan, "acme-dental") == {"wfbss-svc": ("update", 42, 41), "hes": ("update", 35, 37)}
+
+
+def test_trend_products_without_lmpi_settings_is_one_line_naming_the_variables(tmp_path):
+    repo = make_repo(tmp_path)
+    result = reconcile(repo, "trend", "products", env=clean_env(TM_SECRET_KEY="s3cr3t-value"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "TM_LMPI_URL" in result.stderr and "s3cr3t-value" not in result.stderr
