@@ -3,7 +3,7 @@
     .venv/bin/python bench/generate.py 5000 /tmp/bench-5000
 
 writes `DIR/config/global.yaml`, `DIR/config/customers/customer-NNNNN.yaml` (N files),
-`DIR/usage/seats.csv`, `DIR/schemas/` (a copy, so `reconcile validate` run in DIR finds them),
+`DIR/usage/seats.csv`, `DIR/schemas/` (a copy of the package's, for editors and check-jsonschema),
 `DIR/cw/sandbox.db` (companies, agreement types, agreements, catalog and additions, loaded with
 the Store's bulk inserts) and `DIR/meta.json` (the counts the request lower bound needs).
 
@@ -75,7 +75,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
         shutil.rmtree(out)
     (out / "config" / "customers").mkdir(parents=True)
     (out / "usage").mkdir()
-    shutil.copytree(REPO / "schemas", out / "schemas")
+    shutil.copytree(REPO / "reconciler" / "schemas", out / "schemas")  # for editors and check-jsonschema
     shutil.copy(REPO / "config" / "global.yaml", out / "config" / "global.yaml")
 
     next_id = {"company": 0, "agreement": 0, "addition": 0}

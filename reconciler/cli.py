@@ -8,6 +8,7 @@ read as "changes", so `main` remaps them to 1.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ COMMANDS = {
     "apply": "reconciler.cmds.plan:apply",
     "sandbox": "reconciler.cmds.sandbox:sandbox",
     "import": "reconciler.cmds.import_:import_command",
+    "init": "reconciler.cmds.init:init_command",
     "drift": "reconciler.cmds.drift:drift",
     "report": "reconciler.cmds.report:report",
     "trend": "reconciler.cmds.trend:trend",
@@ -64,7 +66,21 @@ def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: boo
         ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run))
 
 
+def _show_retries_on_a_terminal() -> None:
+    """A person waiting at a terminal sees each ConnectWise retry as it happens (otherwise an
+    unreachable server is half a minute of silence); CI logs and pipes stay quiet."""
+    if not sys.stderr.isatty():
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    retry_log = logging.getLogger("reconciler.connectwise.client.retry")
+    retry_log.addHandler(handler)
+    retry_log.setLevel(logging.INFO)
+    retry_log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
+    _show_retries_on_a_terminal()
     try:
         code = cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
     except click.exceptions.Exit as exit_:

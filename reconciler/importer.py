@@ -241,11 +241,12 @@ def _comment(text: str, indent: str = "") -> str:
     return f"{indent}# {' '.join(text.split())}"
 
 
-def render_customer(imported: ImportedCustomer, now: datetime) -> str:
-    """The customer file's text: modeline, provenance, then the keys in their fixed order."""
+def render_customer(imported: ImportedCustomer, now: datetime, modeline: str = MODELINE) -> str:
+    """The customer file's text: modeline (`repository.schema_modeline` for where the file
+    goes), provenance, then the keys in their fixed order."""
     company = imported.company
     lines = [
-        MODELINE,
+        modeline,
         _comment(f"Imported by `reconcile import` from ConnectWise company {company.identifier} "
                  f"(\"{company.name}\", id {company.id}) on {now.strftime('%Y-%m-%d %H:%M UTC')}."),
         "# The mappings reproduce where each product is billed today; review them before merging.",

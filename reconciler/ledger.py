@@ -14,11 +14,8 @@ directory by timestamp, so shard files never conflict in Git.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
@@ -27,6 +24,8 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from filelock import FileLock, Timeout
 
 FORMAT_VERSION = 1
 
@@ -67,9 +66,19 @@ class LedgerView:
         return sent[-1] if sent else None
 
     def unsettled_intents(self, customer: str, kind: str = "billing") -> list[dict[str, Any]]:
-        """Intents with no result from the same run: a send that was interrupted."""
-        settled = {(r.get("run_id"), r.get("period")) for r in self._of(customer, kind, "result")}
-        return [r for r in self._of(customer, kind, "intent") if (r.get("run_id"), r.get("period")) not in settled]
+        """Intents with no result from the same run, and no later sent/failed result for that
+        period: a send that was interrupted and not yet settled. Once a later run records a
+        result for the period, that run re-read ConnectWise and settled it, so the note stops."""
+        results = self._of(customer, kind, "result")
+        settled = {(r.get("run_id"), r.get("period")) for r in results}
+        latest: dict[Any, datetime] = {}  # period -> its latest sent/failed result
+        for r in results:
+            if r.get("status") in ("sent", "failed"):
+                when = timestamp_key(r.get("ts"))
+                latest[r.get("period")] = max(when, latest.get(r.get("period"), when))
+        return [r for r in self._of(customer, kind, "intent")
+                if (r.get("run_id"), r.get("period")) not in settled
+                and not (r.get("period") in latest and latest[r.get("period")] > timestamp_key(r.get("ts")))]
 
 
 def ledger_files(path: Path) -> list[Path]:
@@ -181,24 +190,18 @@ class LedgerLocked(Exception):
 
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
-    """Hold the ledger for one apply at a time on this machine (CI serialises runs with its
-    concurrency group; this guards two terminals). The lock file lives in the temp directory,
-    not beside the ledger, so it can never be committed to the ledger branch; the OS releases
-    it when the process dies, so a killed run leaves no stale lock."""
-    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"reconcile-ledger-{key}.lock"
-    with open(lock_path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise LedgerLocked(f"{path} is in use by {holder}; wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"reconcile apply (pid {os.getpid()})")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold the ledger for one apply at a time (CI serialises runs with its concurrency group;
+    this guards two terminals). The lock is `filelock`'s, on `LEDGER.lock` beside the ledger, so
+    every process that means the same ledger sees the same lock whatever its TMPDIR, on any OS.
+    The OS releases it when the process dies, so a killed run leaves no stale lock; the file
+    itself is kept out of Git (.gitignore, and the billing workflow's ledger push)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(path.name + ".lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LedgerLocked(f"{path} is in use by reconcile apply in another process; wait for it to finish") from None
+    try:
+        yield
+    finally:
+        lock.release()

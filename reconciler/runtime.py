@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from reconciler.config.model import Config
+from reconciler.repository import ConfigRepository
 from reconciler.target import Target
 
 SANDBOX_DIR = Path(".sandbox")
@@ -54,7 +55,8 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
         from reconciler.sandbox import FaultPlan, SandboxServer
 
         # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
-        with SandboxServer(data_dir=SANDBOX_DIR, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
+        data_dir = ConfigRepository(config.root).sandbox_dir  # beside config/, whatever the cwd
+        with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
             creds = server.credentials
             target = connect(
                 "connectwise", url=server.connectwise_url, company_id=creds.company_id, public_key=creds.public_key,

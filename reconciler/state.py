@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 
@@ -21,6 +22,12 @@ class Agreement:
     type: str
     company_id: int
     active: bool = True
+    # How it invoices (None: the PSA did not say). Prices are read, never written.
+    currency: str | None = None  # ISO code, e.g. "USD"
+    billing_cycle: str | None = None  # e.g. "Monthly"
+    next_invoice_date: date | None = None
+    prorate: bool | None = None  # a mid-period change is prorated on the invoice
+    invoice_prorated_additions: bool | None = None
 
     @property
     def label(self) -> str:
@@ -51,6 +58,11 @@ class Addition:
     cancelled_date: str | None = None
     last_updated: str | None = None
     marker: str = ""  # who created it: TOOL_MARKER + run id when this tool did
+    unit_price: Decimal | None = None  # None: the PSA did not say
+    unit_cost: Decimal | None = None
+    less_included: Decimal = Decimal(0)  # billed quantity = quantity - less included
+    prorate_current_period: bool | None = None
+    prorate_price: Decimal | None = None  # what the PSA computed for a prorated period, when it says
 
     @property
     def active(self) -> bool:
@@ -95,12 +107,15 @@ class Company:
     id: int
     identifier: str  # the short company id customer files name
     name: str
+    currency: str | None = None  # ISO code; an agreement's own currency wins
 
 
 @dataclass(frozen=True)
 class CatalogItem:
     id: int
     identifier: str  # what `products.<key>.connectwise_product` names
+    price: Decimal | None = None  # what a new addition of it is priced at
+    cost: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ RECONCILE = Path(sys.executable).with_name("reconcile")
 
 
 def make_repo(tmp_path: Path) -> Path:
-    """config/, usage/ and schemas/ copied, so tests can edit them; .sandbox/ starts empty."""
-    for name in ("config", "usage", "schemas"):
+    """config/ and usage/ copied (the schemas ship in the package), so tests can edit them; .sandbox/ starts empty."""
+    for name in ("config", "usage"):
         shutil.copytree(REPO / name, tmp_path / name)
     return tmp_path
 

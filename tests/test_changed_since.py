@@ -13,6 +13,7 @@ def test_customer_files_select_their_slugs_and_shared_files_select_everyone():
     assert select_changed(["config/customers/acme-dental.yaml", "config/customers/x.yml"], config) == {"acme-dental", "x"}
     assert select_changed(["config/customers/acme-dental.yaml", "config/global.yaml"], config) is None
     assert select_changed(["schemas/customer.schema.json"], config) is None
+    assert select_changed(["reconciler/schemas/customer.schema.json"], config) is None
     assert select_changed([], config) == frozenset()
 
 
@@ -25,7 +26,7 @@ def _git(repo, *args):
 def test_plan_changed_since_a_git_ref_plans_only_the_changed_customer(tmp_path):
     repo = make_repo(tmp_path)
     _git(repo, "init", "-q")
-    _git(repo, "add", "config", "schemas", "usage")
+    _git(repo, "add", "config", "usage")
     _git(repo, "commit", "-qm", "base")
     path = repo / "config/customers/granite-credit-union.yaml"
     path.write_text(path.read_text().replace("  workload-security: default\n", "  workload-security: default\n  wfs-advanced: default\n"))
@@ -37,3 +38,11 @@ def test_plan_changed_since_a_git_ref_plans_only_the_changed_customer(tmp_path):
 
     bad = reconcile(repo, "--sandbox", "plan", "--changed-since", "no-such-ref")
     assert bad.returncode == 1 and "no-such-ref" in bad.stderr
+
+
+def test_changed_since_outside_git_is_one_line_not_gits_usage_text(tmp_path):
+    repo = make_repo(tmp_path)  # a config repository that is not (yet) in Git
+    result = reconcile(repo, "--sandbox", "plan", "--changed-since", "origin/main")
+    assert result.returncode == 1
+    assert "is not in a git repository" in result.stderr and "usage: git diff" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -335,3 +335,19 @@ def test_conditions_are_url_encoded():
         c = all_of(cond("name", "=", 'A&B "co" 100%'), cond("id", "in", [1, 2]))
         make_client(cw.url).list("x", conditions=c)
         assert cw.seen[0].query["conditions"] == '(name = "A&B \\"co\\" 100%" and id in (1, 2))'
+
+
+def test_an_unreachable_connectwise_announces_each_retry_and_the_total_wait(caplog):
+    """Each retry is a log line (the CLI shows them on a terminal) and the final error says how
+    long the tool kept trying, instead of half a minute of silence."""
+    url = f"http://127.0.0.1:{_free_port()}/v4_6_release/apis/3.0"
+    caplog.set_level(logging.INFO, logger="reconciler.connectwise.client.retry")
+    with pytest.raises(TransportError) as info:
+        make_client(url, max_retries=3, backoff_factor=0.4).get("company/companies")
+    lines = [r.getMessage() for r in caplog.records if r.name == "reconciler.connectwise.client.retry"]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("ConnectWise GET /v4_6_release/apis/3.0/company/companies: ")
+    assert "retry 1 of 3 in " in lines[0] and "retry 3 of 3 in " in lines[2]
+    assert "object at 0x" not in lines[0] and "Connection refused" in lines[0]
+    assert "gave up after" in str(info.value) and " s of retries" in str(info.value)
+    no_secret("\n".join(lines) + str(info.value))

@@ -188,3 +188,15 @@ def test_trend_products_without_lmpi_settings_is_one_line_naming_the_variables(t
     result = reconcile(repo, "trend", "products", env=clean_env(TM_SECRET_KEY="s3cr3t-value"))
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "TM_LMPI_URL" in result.stderr and "s3cr3t-value" not in result.stderr
+
+
+def test_an_unusable_save_usage_directory_is_an_error_before_anything_is_sent(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "a-file").write_text("x")
+    result = reconcile(repo, "--sandbox", "apply", "--date", "2026-11-01", "--save-usage", "a-file")
+    assert result.returncode == 1 and "'a-file' is a file" in result.stderr
+    # A new directory may be made, but only inside one that exists (a typo must not create a tree).
+    result = reconcile(repo, "--sandbox", "apply", "--date", "2026-11-01", "--save-usage", "no-such/evidence")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --save-usage no-such/evidence: directory ") and "does not exist" in result.stderr
+    assert ledger_records(repo) == [] and not (repo / "no-such").exists()

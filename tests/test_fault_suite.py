@@ -15,6 +15,9 @@ is repeated with the same faults until it exits 0 (at most 15 times), and `check
 - no lost ledger record: every addition the tool created (ids beyond the demo seed) is named by a
   `create` change of that product on that agreement, in an intent or a result.
 
+Six more seeds race two real `reconcile apply` processes (different ledgers) against one sandbox
+with latency and delayed commits, and assert the same no-duplicates invariant and convergence.
+
 The last two tests break the engine on purpose (no intent record; blind POST retries) and
 assert the checker notices, so a regression cannot pass the suite silently.
 """
@@ -22,6 +25,7 @@ assert the checker notices, so a regression cannot pass the suite silently.
 from __future__ import annotations
 
 import random
+import subprocess
 import tempfile
 from collections import Counter
 from contextlib import contextmanager
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from e2e import RECONCILE, clean_env, make_repo
 
 import reconciler.apply as apply_mod
 import reconciler.cmds.plan as plan_cmd
@@ -38,7 +43,7 @@ from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
 from reconciler.connectwise.target import _report, summary_body
 from reconciler.ledger import Ledger, read_ledger
 from reconciler.runtime import Backends
-from reconciler.sandbox import FaultPlan, SandboxServer
+from reconciler.sandbox import FaultPlan, SandboxServer, Store
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config"
@@ -250,3 +255,61 @@ def test_the_checker_catches_blind_post_retries(monkeypatch):
     violation = first_violation(monkeypatch, "duplicate", SEEDS[:20], kill=Kill("before", 10_000),
                                 kinds=("drop_after",))
     assert violation is not None
+
+
+# -- two racing processes ---------------------------------------------------------------------
+# Two `reconcile apply` processes at once against one ConnectWise, with different ledgers (two
+# laptops, a laptop and CI, different TMPDIRs): no shared lock can help, so each run must leave
+# one active addition per product and agreement and one executive summary per customer and
+# period, however the two interleave. Per seed the sandbox adds latency and holds a seeded share
+# of POSTs past the other process's read-back (`slow_commit`).
+
+RACE_SEEDS = range(1, 7)
+
+
+def _race_env(server: SandboxServer) -> dict[str, str]:
+    c = server.credentials
+    return clean_env(CW_URL=server.connectwise_url, CW_COMPANY_ID=c.company_id, CW_PUBLIC_KEY=c.public_key,
+                     CW_PRIVATE_KEY=c.private_key, CW_CLIENT_ID="race-test")
+
+
+def _race_world(repo) -> tuple[Counter, Counter]:
+    """(active additions per agreement and catalog item, summary reports per company and group)."""
+    store = Store(repo / ".sandbox")
+    try:
+        additions = Counter(
+            (a["agreementId"], a["product"]["identifier"].casefold())
+            for a in store.all("addition") if not a.get("cancelledDate")
+        )
+        summaries = Counter(
+            (r["company"]["id"], r["groupIdentifier"]) for r in store.all("msr")
+        )
+        return additions, summaries
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("seed", RACE_SEEDS)
+def test_two_applies_racing_leave_one_addition_and_one_summary(tmp_path, seed):
+    repo = make_repo(tmp_path)
+    faults = FaultPlan(latency_ms=15, rate=0.3, seed=seed, kinds=("slow_commit",), slow_commit_ms=600)
+    with SandboxServer(data_dir=repo / ".sandbox", port=0, seed_demo=True, faults=faults) as server:
+        env = _race_env(server)
+        runs = [
+            subprocess.Popen([str(RECONCILE), "apply", "--date", DATE, "--ledger", f"state/{name}.jsonl"],
+                             cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for name in ("laptop", "ci")
+        ]
+        outputs = [run.communicate(timeout=180)[0] for run in runs]
+        server.faults.install(FaultPlan())
+        for run, output in zip(runs, outputs):
+            assert run.returncode == 0, output
+            assert "Traceback" not in output
+        additions, summaries = _race_world(repo)
+        assert [key for key, n in additions.items() if n > 1] == []
+        assert [key for key, n in summaries.items() if n > 1] == []
+        assert len(summaries) == 6  # every enabled customer got exactly one
+        # Converged: a third run with either ledger has nothing left to do.
+        again = subprocess.run([str(RECONCILE), "plan", "--date", DATE, "--send-now", "--detailed-exitcode",
+                                "--ledger", "state/laptop.jsonl"], cwd=repo, env=env, capture_output=True, text=True)
+        assert again.returncode == 0, again.stdout + again.stderr

@@ -120,12 +120,17 @@ def test_missing_credentials_is_a_clear_error(tmp_path):
     assert "CW_PUBLIC_KEY" in result.stderr
 
 
-def test_import_into_a_missing_config_dir_starts_from_the_repository_global_yaml(tmp_path):
+def test_import_into_a_missing_config_dir_starts_from_the_packaged_global_yaml(tmp_path):
+    from reconciler.cmds.init import render
+
     repo = make_repo(tmp_path)
     result = reconcile(repo, "--sandbox", "import", "--all", "--config", "fresh")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "wrote    fresh/global.yaml from config/global.yaml" in result.stdout
-    assert (repo / "fresh/global.yaml").read_text() == (repo / "config/global.yaml").read_text()
+    assert "wrote    fresh/global.yaml from the template" in result.stdout
+    written = (repo / "fresh/global.yaml").read_text()
+    assert written.split("\n", 1)[1] == render("global.yaml", "").split("\n", 1)[1]
+    # make_repo has no schemas/ of its own: the modeline points where `reconcile init` puts them
+    assert written.startswith("# yaml-language-server: $schema=../schemas/global.schema.json\n")
     assert reconcile(repo, "validate", "--config", "fresh").returncode == 0
     plan = json.loads(reconcile(repo, "--sandbox", "plan", "--send-now", "--format", "json", "--config", "fresh").stdout)
     assert not [c for c in plan["changes"] if c["kind"] == "addition" and c["action"] in ("create", "cancel")]

@@ -84,3 +84,50 @@ def test_a_torn_record_is_skipped_by_every_reader_of_the_ledger(tmp_path):
         handle.write('{"event": "res')  # killed mid-write
     _result(Ledger(path), period="2026-12")
     assert [r["period"] for r in report_records(path)] == ["2026-11", "2026-12"]
+
+
+def test_the_lock_is_beside_the_ledger_so_another_tmpdir_sees_it(tmp_path):
+    """Two processes with different TMPDIRs mean the same ledger: the second must be refused."""
+    import os
+    import subprocess
+    import sys
+
+    from reconciler.ledger import exclusive
+
+    path = tmp_path / "ledger.jsonl"
+    other_tmp = tmp_path / "other-tmp"
+    other_tmp.mkdir()
+    probe = ("import sys; from pathlib import Path; from reconciler.ledger import LedgerLocked, exclusive\n"
+             "try:\n    with exclusive(Path(sys.argv[1])): print('got it')\n"
+             "except LedgerLocked as e: print('locked:', e)\n")
+    with exclusive(path):
+        assert (tmp_path / "ledger.jsonl.lock").exists()
+        out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+                             env={**os.environ, "TMPDIR": str(other_tmp)}, check=True).stdout
+    assert out.startswith("locked:") and "in use by reconcile apply" in out
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+                         env={**os.environ, "TMPDIR": str(other_tmp)}, check=True).stdout
+    assert out.strip() == "got it"
+
+
+def test_a_later_result_settles_an_interrupted_intent(tmp_path):
+    """Run A stopped after its intent; run B later sent (or failed) the same period: the note
+    about run A must stop, not repeat in every later plan."""
+    path = tmp_path / "ledger.jsonl"
+    a = Ledger(path, run_id="A")
+    a.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+             changes=[])
+    assert [r["run_id"] for r in read_ledger(path).unsettled_intents("acme")] == ["A"]
+    b = Ledger(path, run_id="B")
+    b.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+             changes=[])
+    b.result(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+             status="failed", error="HTTP 500", changes=[])
+    assert read_ledger(path).unsettled_intents("acme") == []
+    # another period, or the summary kind, is not settled by it
+    a.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-12", trigger="schedule",
+             changes=[])
+    a.intent(kind="summary", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+             changes=[])
+    assert [r["period"] for r in read_ledger(path).unsettled_intents("acme")] == ["2026-12"]
+    assert [r["period"] for r in read_ledger(path).unsettled_intents("acme", "summary")] == ["2026-11"]

@@ -79,7 +79,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     ("page", "chart_id", "points"),
-    [("index.html", "seats-msp", 5 * 12), ("customers/cedar-law.html", "seats-customer", 11)],
+    # 5 products x 12 periods, less workload-security in Cedar's failed March: not billed is a gap
+    [("index.html", "seats-msp", 5 * 12 - 1), ("customers/cedar-law.html", "seats-customer", 11)],
 )
 def test_page_renders_with_charts_and_no_console_errors(
     site: Path, tmp_path: Path, page: str, chart_id: str, points: int

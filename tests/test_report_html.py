@@ -87,8 +87,17 @@ def site(tmp_path: Path) -> Path:
     return out
 
 
-def msp_expected(product: str, period: str) -> int:
-    return sum(EXPECTED[(c, period)].get(product, 0) for c in CUSTOMERS if (c, period) in EXPECTED)
+def msp_expected(product: str, period: str) -> int | None:
+    """The sum over the customers billed for the period; unknown (None, a gap) when none of them
+    holds the product but a customer not billed for it did at its last billing (Cedar's failed
+    March): not billed is not "fell to 0"."""
+    billed = [c for c in CUSTOMERS if (c, period) in EXPECTED]
+    if not any(product in EXPECTED[(c, period)] for c in billed):
+        for c in CUSTOMERS:
+            earlier = [p for (k, p) in EXPECTED if k == c and p < period] if c not in billed else []
+            if earlier and EXPECTED[(c, max(earlier))].get(product, 0) > 0:
+                return None
+    return sum(EXPECTED[(c, period)].get(product, 0) for c in billed)
 
 
 PRODUCTS = ("wfbss-svc", "cas", "hes", "apex-one-saas", "workload-security")
@@ -99,9 +108,11 @@ def test_index_chart_and_table_equal_the_ledger(site: Path) -> None:
     for product in PRODUCTS:
         for period in WINDOW:
             want = msp_expected(product, period)
-            assert page.points[("seats-msp", product, period)] == want, (product, period)
-            assert page.cells[(product, period)] == str(want), (product, period)
-    assert len(page.points) == len(PRODUCTS) * len(WINDOW)  # nothing outside the window
+            assert page.points.get(("seats-msp", product, period)) == want, (product, period)
+            assert page.cells[(product, period)] == ("—" if want is None else str(want)), (product, period)
+    gaps = sum(1 for product in PRODUCTS for period in WINDOW if msp_expected(product, period) is None)
+    assert gaps == 1  # workload-security in Cedar's failed period
+    assert len(page.points) == len(PRODUCTS) * len(WINDOW) - gaps  # nothing outside the window
     assert "Cloud App Security <M365>, 2026-11: 80 seats" in page.point_titles
 
 
@@ -129,14 +140,14 @@ def test_index_lists_changes_failures_and_sends(site: Path) -> None:
     assert html.count('class="change"') == 5
     assert "ConnectWise 500: <html>oops</html>" in text  # shown, as text
     assert "failed, resolved by a later send" in text
-    assert "Manual billing sends" in text and "2 of 3" in text
+    assert "Billing sends during the period" in text and "2 of 3" in text
     assert 'href="customers/cedar-law.html"' in html
 
 
 def test_customer_page_products_and_agreements(site: Path) -> None:
     text = " ".join(parse(site / "customers" / "cedar-law.html").text)
     assert "Managed Service / Cedar <Legal> & Co" in text
-    assert "As last sent for 2026-11 at 2026-11-02T09:00:01Z (manual)." in text
+    assert "As last sent for 2026-11 at 2026-11-02 09:00 UTC (manual)." in text  # no config: UTC
     summary = " ".join(parse(site / "customers" / "acme-dental.html").text)
     assert "executive summary" in summary and "9013" in summary
 
@@ -208,13 +219,14 @@ def test_markdown_table_and_mermaid_equal_the_ledger(tmp_path: Path) -> None:
     assert list(rows) == list(WINDOW)
     for period, line in rows.items():
         cells = [c.strip() for c in line.strip("|").split("|")][1:]
-        assert cells[:-1] == [str(msp_expected(p, period)) for p in PRODUCTS]
+        assert cells[:-1] == [str(msp_expected(p, period) if msp_expected(p, period) is not None else "—")
+                              for p in PRODUCTS]
         assert cells[-1] == ("2 of 3" if period == CEDAR_GAP else "3 of 3")
     mermaid = md.split("```mermaid\n")[1].split("```")[0]
     assert mermaid.startswith("xychart-beta\n")
     lines = re.findall(r"line \[([^\]]*)\]", mermaid)
     assert [[int(v) for v in line.split(", ")] for line in lines] == [
-        [msp_expected(p, period) for period in WINDOW] for p in PRODUCTS
+        [msp_expected(p, period) or 0 for period in WINDOW] for p in PRODUCTS  # mermaid has no gaps
     ]
     assert "| 74 → 80 | manual |" in md
     assert "ConnectWise 500: &lt;html&gt;oops&lt;/html&gt;" in md
@@ -242,7 +254,7 @@ def test_defaults_latest_period_state_ledger_and_out_dir(tmp_path: Path, monkeyp
     write_ledger(tmp_path / "state")
     result = CliRunner().invoke(report, [], obj=Runtime())
     assert result.exit_code == 0, result.output
-    assert "wrote out/report/index.html and 3 customer page(s)" in result.stderr
+    assert "wrote out/report/index.html, 3 customer page(s) and 14 period page(s)" in result.stderr
     assert "Billing report 2026-11" in (tmp_path / "out" / "report" / "index.html").read_text()
 
 
@@ -255,6 +267,7 @@ def test_sandbox_default_ledger(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_empty_ledger_reports_current_month(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "config").mkdir()  # a config repository that has never sent anything
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(report, ["--format", "markdown"])  # no ctx.obj at all
     assert result.exit_code == 0, result.output
@@ -299,3 +312,10 @@ def test_through_the_real_cli_with_global_sandbox_and_config(tmp_path: Path, mon
     )
     assert result.exit_code == 0, result.output
     assert "| Acme Dental Group | Worry-Free Business Security Services |" in result.stdout
+
+
+def test_no_config_and_no_ledger_says_where_it_looked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(report, ["--format", "markdown"], obj=Runtime())
+    assert result.exit_code == 1
+    assert f"no config/ directory in {tmp_path}" in result.output and "--config" in result.output

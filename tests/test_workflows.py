@@ -376,7 +376,7 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
         #!/usr/bin/env bash
         echo "ARGS: $*" >> "$FAKE_ARGS"
         while [ $# -gt 0 ]; do
-          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "$2"; fi
+          if [ "$1" = --ledger ]; then echo "{\\"run\\": \\"$FAKE_ID\\"}" >> "$2"; : > "$2.lock"; fi
           shift
         done
         echo '{}' > run-report.json
@@ -401,7 +401,8 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
     _git("clone", "-q", str(remote), str(ws1), cwd=tmp_path)
     run_job(ws1, ["ledger.sh", "apply.sh", "push.sh"], FAKE_ID="one")
     files = _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
-    assert sorted(files) == [".gitattributes", "README.md", "ledger.jsonl"]
+    # The lock the real apply leaves beside the ledger (ledger.jsonl.lock) is never committed.
+    assert sorted(files) == [".gitattributes", ".gitignore", "README.md", "ledger.jsonl"]
     assert "config.yaml" not in files
 
     # Second run: another push lands between checkout and push; apply fails (exit 1) with inputs.
@@ -418,6 +419,7 @@ def test_billing_ledger_scripts_create_branch_append_and_survive_a_push_race(tmp
             SEND_NOW="true", CUSTOMERS="acme-dental, cedar-law", RUN_DATE="2026-11-01")
     ledger = _git("show", "billing-ledger:ledger.jsonl", cwd=remote).splitlines()
     assert [json.loads(line)["run"] for line in ledger] == ["one", "other", "two"]
+    assert "ledger.jsonl.lock" not in _git("ls-tree", "--name-only", "billing-ledger", cwd=remote).split()
     args = (tmp_path / "args").read_text().splitlines()[-1]
     assert args.endswith("--send-now --date 2026-11-01 --customer acme-dental --customer cedar-law")
 
@@ -442,6 +444,26 @@ def test_drift_weekly_read_only_and_drift_is_a_warning():
     run = step_named(doc, "Drift")["run"]
     assert "reconcile drift --format markdown --ledger" in run and "--detailed-exitcode" in run
     assert "::warning" in run and "GITHUB_STEP_SUMMARY" in run
+
+
+@pytest.mark.parametrize("where", ["stdout", "stderr"])
+def test_a_failing_pr_plan_puts_its_reason_in_the_comment(tmp_path, where):
+    """The Compose step's own bash, run as GitHub would after a plan that exited 1: the reason
+    must reach the comment whether the plan wrote it to stdout (a failed customer, in plan.md)
+    or to stderr (an error that stopped the plan, plan.err)."""
+    compose = step_named(load("pull-request.yml"), "Compose comment and summary")["run"]
+    (tmp_path / "compose.sh").write_text(compose)
+    reason = "acme-dental: no ConnectWise company with identifier NoSuchCompany"
+    (tmp_path / "plan.md").write_text(f"| acme-dental | x | FAILED | 0 | {reason} |\n" if where == "stdout" else "")
+    (tmp_path / "plan.err").write_text(f"error: {reason}\n" if where == "stderr" else "")
+    env = {**os.environ, "SANDBOX": "false", "VALIDATE": "success", "PLAN": "failure", "PLAN_EXIT": "1",
+           "HEAD_SHA": "0123456789abcdef", "RUN_URL": "https://example.invalid/run",
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    result = subprocess.run(["bash", "-e", str(tmp_path / "compose.sh")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    comment = (tmp_path / "comment.md").read_text()
+    assert "Plan failed" in comment and reason in comment
 
 
 def test_billing_keeps_the_usage_rows_the_ledger_hashes_in_the_artifact():

@@ -14,11 +14,11 @@ from pathlib import Path
 import click
 
 from reconciler import drift as drift_report
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.target import TargetError
 from reconciler.ledger import LedgerCorrupt, ledger_files, read_ledger
-from reconciler.runtime import MissingCredentials, default_ledger, open_backends
+from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
 
 EXPECTED_ERRORS = (MissingCredentials, LedgerCorrupt, TargetError, UsageError, UsageInvalid, UsageSourceError)
@@ -30,8 +30,9 @@ class LedgerMissing(Exception):
 
 def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | None,
               usage_path: Path | None) -> drift_report.DriftReport:
-    config = load_config(runtime.resolve_config_dir(config_dir))
-    ledger_file = ledger_path or default_ledger(runtime.sandbox)
+    repository = runtime.repository(config_dir)
+    config = load_config(repository.config_dir)
+    ledger_file = ledger_path or repository.default_ledger(runtime.sandbox)
     if ledger_path is not None and not ledger_files(ledger_path):
         raise LedgerMissing(f"--ledger {ledger_path}: no such ledger file")
     view = read_ledger(ledger_file)
@@ -49,11 +50,12 @@ def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | Non
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="How to print the report.")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Ledger file (default: state/ledger.jsonl; .sandbox/ledger.jsonl with --sandbox).")
+              help="Ledger file (default: state/ledger.jsonl beside config/; .sandbox/ledger.jsonl with --sandbox).")
 @click.option("--usage", "usage_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Read seat counts from this CSV instead of the configured usage source.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything drifted (0 none, 1 error).")
 @config_option
+@sandbox_option
 @click.pass_obj
 def drift(runtime: Runtime, fmt: str, ledger_path: Path | None, usage_path: Path | None,
           detailed_exitcode: bool, config_dir: Path | None) -> None:

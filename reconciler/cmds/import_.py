@@ -11,7 +11,6 @@ Only global.yaml has to be valid: existing customer files may still hold import 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +20,11 @@ from typing import Any
 import click
 
 from reconciler import importer
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import PathProblem, Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid
+from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
+from reconciler.repository import schema_modeline
 from reconciler.target import TargetError
 from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import UsageSourceError
@@ -76,16 +77,20 @@ class Outcome:
     missing: list[str] = field(default_factory=list)
 
 
-def prepare_config_dir(root: Path, template: Path = Path("config/global.yaml")) -> list[str]:
+def prepare_config_dir(root: Path) -> list[str]:
     """Let import start from an empty config directory: create `customers/`, and when there is
-    no `global.yaml`, start from this repository's (it holds the product catalog import matches
-    additions against). Says what it did; never replaces an existing file."""
+    no `global.yaml`, start from the packaged template (`reconcile init`'s: it holds the product
+    catalog import matches additions against). Says what it did; never replaces a file."""
+    from reconciler.cmds.init import render
+
     lines = []
     global_yaml = root / "global.yaml"
-    if not global_yaml.exists() and template.is_file() and template.resolve() != global_yaml.resolve():
+    if not global_yaml.exists():
         root.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, global_yaml)
-        lines.append(f"wrote    {global_yaml} from {template}: check its connectwise and products sections")
+        text = render("global.yaml", "").split("\n", 1)[1]  # the modeline, for where it goes:
+        modeline = schema_modeline(root.absolute().parent, global_yaml.absolute(), "global")
+        global_yaml.write_text(f"{modeline}\n{text}", encoding="utf-8")
+        lines.append(f"wrote    {display_path(global_yaml)} from the template: check its connectwise and products sections")
     if global_yaml.exists():
         (root / "customers").mkdir(exist_ok=True)
     return lines
@@ -95,7 +100,10 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
                now: datetime) -> Outcome:
     root = runtime.resolve_config_dir(config_dir)
     out = Outcome()
-    out.lines += prepare_config_dir(root)
+    try:
+        out.lines += prepare_config_dir(root)
+    except OSError as error:
+        raise PathProblem(f"--config {display_path(root)}: cannot create it: {error.strerror or error}") from None
     config, existing, broken = load_global(root)
     if broken:
         out.warnings.append(f"{broken} existing customer file(s) have problems (see `reconcile validate`); "
@@ -122,7 +130,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         company = action.company
         if action.action == "skip":
             out.skipped += 1
-            out.lines.append(f"skipped  {company.identifier} -> {action.path}: {action.reason}")
+            out.lines.append(f"skipped  {company.identifier} -> {display_path(action.path)}: {action.reason}")
             continue
         others = {f.trend_customer_id for f in existing
                   if f.trend_customer_id and f.path != action.path
@@ -130,7 +138,8 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         trend = importer.match_trend_customer(company.name, lmpi, others | assigned)
         imported = importer.build_customer(company, config.products, config.default_agreement_types, trend)
         assert imported is not None  # billing companies have catalog additions
-        text = importer.render_customer(imported, now)
+        text = importer.render_customer(imported, now, schema_modeline(root.absolute().parent, action.path.absolute(),
+                                                                       "customer"))
         action.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # "x" refuses a file that appeared since the directory was read: never clobber silently.
@@ -138,7 +147,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
                 handle.write(text)
         except FileExistsError:
             out.skipped += 1
-            out.lines.append(f"skipped  {company.identifier} -> {action.path}: exists (--overwrite replaces it)")
+            out.lines.append(f"skipped  {company.identifier} -> {display_path(action.path)}: exists (--overwrite replaces it)")
             continue
         if not imported.placeholder:
             assigned.add(imported.trend_customer_id)
@@ -146,7 +155,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         products = len(imported.mappings)
         trend_word = "Trend id TODO" if imported.placeholder else "Trend id from LMPI"
         verb = "replaced" if action.action == "overwrite" else "wrote   "
-        out.lines.append(f"{verb} {company.identifier} -> {action.path} "
+        out.lines.append(f"{verb} {company.identifier} -> {display_path(action.path)} "
                          f"({products} product{'s' if products != 1 else ''}; {trend_word})")
         out.warnings += imported.warnings
     return out
@@ -176,6 +185,7 @@ def _echo_outcome(out: Outcome) -> None:
               help="Every company with at least one active addition of a catalog product.")
 @click.option("--overwrite", is_flag=True, help="Replace customer files that already exist for a company.")
 @config_option
+@sandbox_option
 @click.pass_obj
 def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: bool, overwrite: bool,
                    config_dir: Path | None) -> None:

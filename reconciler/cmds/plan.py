@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import json
+import os
+import re
 import subprocess
 import sys
 from contextlib import contextmanager, nullcontext
@@ -14,8 +17,18 @@ from typing import Any, Iterator
 import click
 
 from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import (
+    PathProblem,
+    Runtime,
+    check_creatable_dir,
+    check_output_dir,
+    check_output_file,
+    config_option,
+    sandbox_option,
+    write_text_file,
+)
 from reconciler.config import ConfigInvalid, load_config
+from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
 from reconciler.target import TargetError
 from reconciler.engine import PlanOptions, SelectionError, build_plan
@@ -25,6 +38,7 @@ from reconciler.ledger import (
     LedgerLocked,
     LedgerView,
     exclusive,
+    ledger_files,
     new_run_id,
     read_ledger,
     shard_ledger_path,
@@ -32,7 +46,7 @@ from reconciler.ledger import (
 from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render import render
-from reconciler.runtime import MissingCredentials, default_ledger, open_backends
+from reconciler.runtime import MissingCredentials, open_backends
 from reconciler.usage import (
     UsageError,
     UsageInvalid,
@@ -41,8 +55,32 @@ from reconciler.usage import (
     save_usage_reads,
 )
 
+
+class ApplyNotApproved(Exception):
+    pass
+
+
 EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, TargetError, UsageError,
-                   UsageInvalid, UsageSourceError)
+                   UsageInvalid, UsageSourceError, ApplyNotApproved)
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
+    """YYYY-MM-DD, saying why a well-formed date is not a day (click's DateTime only says
+    "does not match the format", which is wrong for 2026-02-30)."""
+    if value is None:
+        return None
+    match = _DATE.match(value)
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        raise click.BadParameter(f"{value}: there is no month {month:02d} (months are 01-12)")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        raise click.BadParameter(
+            f"{value}: {calendar.month_name[month]} {year} has no day {day} (it has {days} days)")
+    return datetime(year, month, day)
 
 
 def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -59,15 +97,18 @@ def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 
 def plan_options(func):
     options = [
-        click.option("--date", "today", type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+        click.option("--date", "today", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
                      help="Treat this date (YYYY-MM-DD) as today; default: today in each customer's billing time zone."),
         click.option("--customer", "customers", multiple=True,
                      help="Only this customer (file name without .yaml, or trend_customer_id). Repeatable."),
-        click.option("--send-now", is_flag=True, help="Send regardless of the schedule (recorded as a manual send)."),
+        click.option("--send-now", is_flag=True,
+                     help="Treat every selected customer as due today, whatever its billing day: a plan shows "
+                          "what a send now would write; apply sends it (recorded as a manual send)."),
         click.option("--usage", "usage_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
                      help="Read seat counts from this CSV instead of the configured usage source."),
         click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                     help="Ledger file (default: state/ledger.jsonl; .sandbox/ledger.jsonl with --sandbox)."),
+                     help="Ledger file (default: state/ledger.jsonl beside config/; .sandbox/ledger.jsonl with "
+                          "--sandbox). A missing file means a first run: every customer is treated as never sent."),
         click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
                      show_default=True, help="How to print the plan."),
         click.option("--changed-since", "changed_since", default=None, metavar="GIT_REF",
@@ -81,6 +122,7 @@ def plan_options(func):
                      metavar="DIR", help="Keep the exact usage rows this run counted in DIR/usage-RUN.json "
                      "(their per-customer hash is the one the ledger records)."),
         config_option,
+        sandbox_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,21 +143,38 @@ class Invocation:
     shard: tuple[int, int] | None
     workers: int | None
     verbose: bool
+    auto_approve: bool = False
+    plan: Plan | None = None  # the plan apply worked from, for `apply --format json`
     save_usage: Path | None = None
 
     @property
     def ledger_file(self) -> Path:
-        return self.ledger_path or default_ledger(self.runtime.sandbox)
+        # The default lives in the config repository, whatever the shell's directory.
+        return self.ledger_path or self.runtime.repository(self.config_dir).default_ledger(self.runtime.sandbox)
+
+    def first_run_note(self) -> str | None:
+        """None when the ledger exists; else the plan's warning that this is a first run, so a
+        mistyped --ledger (which would bill everyone as never sent) is visible in the plan."""
+        path = self.ledger_file  # shards are read beside it, so any of them makes this no first run
+        if ledger_files(path):
+            return None
+        return f"no ledger yet at {display_path(path)}: every customer is treated as never sent"
 
 
 def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
     """Slugs of customer files changed since `ref`, or None (= all) when shared settings changed."""
+    where = config_dir.absolute().parent
+    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=where, capture_output=True,
+                            text=True, check=False)
+    if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
+        raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
     result = subprocess.run(
-        ["git", "diff", "--name-only", ref, "--", str(config_dir), "schemas"],
-        capture_output=True, text=True, check=False,
+        ["git", "diff", "--name-only", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
+        cwd=where, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
-        raise click.ClickException(f"--changed-since {ref}: git diff failed: {result.stderr.strip()}")
+        lines = result.stderr.strip().splitlines() or ["git diff failed"]
+        raise click.ClickException(f"--changed-since {ref}: {lines[0]}")
     return select_changed(result.stdout.split(), config_dir)
 
 
@@ -123,7 +182,7 @@ def select_changed(paths: list[str], config_dir: Path) -> frozenset[str] | None:
     slugs = set()
     for raw in paths:
         path = Path(raw)
-        if path.parts and path.parts[0] == "schemas" or path.name == "global.yaml":
+        if path.parts and "schemas" in path.parts[:2] or path.name == "global.yaml":
             return None
         if path.parent.name == "customers" and path.suffix in (".yaml", ".yml"):
             slugs.add(path.stem)
@@ -132,9 +191,11 @@ def select_changed(paths: list[str], config_dir: Path) -> frozenset[str] | None:
 
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Any]:
-    """A progress bar on a terminal for big runs; nothing in CI logs or pipes."""
-    if total >= 25 and sys.stderr.isatty():
-        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+    """A progress bar on a terminal for big runs; nothing in CI logs or pipes (CI runners may
+    give a job a terminal, so `CI` turns it off too)."""
+    if total >= 25 and sys.stderr.isatty() and not os.environ.get("CI"):
+        with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_percent=False,
+                               bar_template="%(label)s  [%(bar)s]  %(info)s customers") as bar:
             yield bar.update
     else:
         yield None
@@ -151,10 +212,15 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
     )
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
-    plan.warnings = view.warnings + list(usage.warnings) + plan.warnings
+    first_run = inv.first_run_note()
+    plan.warnings = ([first_run] if first_run else []) + view.warnings + list(usage.warnings) + plan.warnings
     if inv.save_usage:
-        for saved in save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}"):
-            click.echo(f"usage rows saved to {saved}", err=True)
+        try:
+            saved = save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}")
+        except OSError as error:
+            raise PathProblem(f"--save-usage {inv.save_usage}: cannot write: {error.strerror or error}") from None
+        for path in saved:
+            click.echo(f"usage rows saved to {display_path(path)}", err=True)
     plan.usage = {"source": usage.source, "basis": usage.basis or None, "report_month": usage.report_month,
                   "units": usage.units}
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
@@ -206,8 +272,7 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
         "customers": [r.as_json() for r in results],
         "tickets": [t.as_json() for t in tickets or []],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
 
 
 def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
@@ -261,14 +326,17 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
         if report_path:
             write_report(report_path, ledger, started, [], dry_run, inv.runtime.sandbox, error=str(error))
         raise
-    click.echo("")
-    click.echo(results_table(results), nl=False)
-    if dry_run:
-        click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
+    if inv.fmt == "json":  # one document on stdout, so `| jq` works; the attention line goes to stderr
+        click.echo(json.dumps(apply_to_json(inv.plan, results, dry_run), indent=2))
+    else:
+        click.echo("")
+        click.echo(results_table(results), nl=False)
+        if dry_run:
+            click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
     if problems:
-        click.echo(attention_line(problems))
+        click.echo(attention_line(problems), err=inv.fmt == "json")
     for ticket in tickets:
-        click.echo(ticket.line(), err=ticket.action == "failed")
+        click.echo(ticket.line(), err=inv.fmt == "json" or ticket.action == "failed")
     if report_path:
         write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
     # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
@@ -281,7 +349,12 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
     config = _load(inv)
     saved = None
     if plan_file:
-        saved = json.loads(plan_file.read_text(encoding="utf-8"))
+        try:
+            saved = json.loads(plan_file.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as error:
+            raise PathProblem(f"{plan_file}: not a plan saved by `reconcile plan --out`: {error}") from None
         opts = saved.get("options") or {}
         inv.today = datetime.fromisoformat(opts["date"]) if opts.get("date") else inv.today
         inv.send_now = bool(opts.get("send_now", inv.send_now))
@@ -291,8 +364,11 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
         if saved is not None:
             saved_plan_onto(plan, saved)
-        if print_plan:
-            click.echo(render(plan, inv.fmt), nl=False)
+        inv.plan = plan
+        if print_plan and inv.fmt != "json":
+            click.echo(render(plan, inv.fmt, inv.verbose), nl=False)
+        if not dry_run:
+            confirm_apply(plan, inv.auto_approve)
         with _progress(len(plan.customers), "applying") as update:
             results = apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
                                  plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
@@ -303,6 +379,30 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
                                                                       ledger.run_id)
         return results, problems, tickets
+
+
+def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: bool) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return {"plan": plan_to_json(plan) if plan else None, "dry_run": dry_run, "counts": counts,
+            "results": [r.as_json() for r in results]}
+
+
+def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
+    """Ask only a person at a terminal: --auto-approve, `CI`, or no terminal skip the question."""
+    return not auto_approve and not env.get("CI") and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm_apply(plan: Plan, auto_approve: bool) -> None:
+    """As `terraform apply` does: show the plan, then write only after a typed `yes`."""
+    if not any(cp.actionable for cp in plan.customers) or not needs_confirmation(auto_approve):
+        return
+    click.echo("\nDo you want to send these changes to ConnectWise?\n"
+               "  Only 'yes' will be accepted to approve (--auto-approve skips this question).\n")
+    answer = click.prompt("  Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise ApplyNotApproved("apply cancelled: nothing was written to ConnectWise or the ledger")
 
 
 def _guard(fn):
@@ -329,14 +429,18 @@ def _guard(fn):
 def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) -> None:
     """Show what would change in ConnectWise, per customer. Writes nothing."""
     inv = Invocation(runtime=runtime, **kwargs)
+    if out:
+        check_output_file(out, "--out")  # before minutes of planning, not after
+    if inv.save_usage:
+        check_output_dir(inv.save_usage, "--save-usage")
 
     def run() -> int:
         config = _load(inv)
         with open_backends(config, runtime.sandbox) as backends:
             result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
-        click.echo(render(result, inv.fmt), nl=False)
+        click.echo(render(result, inv.fmt, inv.verbose), nl=False)
         if out:
-            out.write_text(json.dumps(plan_to_json(result), indent=2) + "\n", encoding="utf-8")
+            write_text_file(out, json.dumps(plan_to_json(result), indent=2) + "\n", "--out")
         return _plan_exit_code(result, detailed_exitcode)
 
     sys.exit(_guard(run))
@@ -349,10 +453,21 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the JSON run report here (written even when a customer fails).")
 @click.option("--dry-run", is_flag=True, help="Plan and show the results table, write nothing.")
+@click.option("--auto-approve", is_flag=True,
+              help="Do not ask for confirmation on a terminal (never asked in CI or without a terminal).")
 @click.pass_obj
-def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Path | None, dry_run: bool, **kwargs) -> None:
-    """Send billing for the customers that are due (or a saved PLAN_FILE, exactly)."""
+def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Path | None, dry_run: bool,
+          **kwargs) -> None:
+    """Send billing for the customers that are due (or a saved PLAN_FILE, exactly).
+
+    On a terminal the plan is shown first and nothing is written until you type `yes`."""
     inv = Invocation(runtime=runtime, **kwargs)
+    if report_path:
+        check_output_file(report_path, "--report")  # checked before anything is sent
+    if inv.save_usage:
+        check_output_dir(inv.save_usage, "--save-usage")
+    if not dry_run:
+        check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
     sys.exit(_guard(lambda: run_apply(inv, plan_file, force, dry_run, report_path)))
 
 

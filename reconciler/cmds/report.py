@@ -11,7 +11,15 @@ from pathlib import Path
 
 import click
 
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import (
+    PathProblem,
+    Runtime,
+    check_output_dir,
+    config_option,
+    sandbox_option,
+    write_text_file,
+)
+from reconciler.config.diagnostics import display_path
 from reconciler.report import (
     LedgerError,
     build_figures,
@@ -21,7 +29,9 @@ from reconciler.report import (
     render_markdown,
     write_html,
 )
+from reconciler.report.figures import report_periods
 from reconciler.report.history import PERIOD_RE, current_period, ledger_files
+from reconciler.repository import ConfigNotFound, ConfigRepository
 from reconciler.runtime import default_ledger
 
 DEFAULT_OUT = Path("out/report")
@@ -49,7 +59,7 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help=f"Output directory (default for html: {DEFAULT_OUT}; markdown prints to "
+    help=f"Output directory (default for html: {DEFAULT_OUT} beside config/; markdown prints to "
     "stdout unless --out is given, then writes DIR/report.md).",
 )
 @click.option(
@@ -57,7 +67,7 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "ledger_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help=f"Ledger file; shards beside it are read too (default: {default_ledger(False)}, "
+    help=f"Ledger file; shards beside it are read too (default: {default_ledger(False)} beside config/, "
     f"or {default_ledger(True)} with --sandbox).",
 )
 @click.option(
@@ -69,6 +79,7 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     help="html pages, or a Markdown summary for CI step summaries.",
 )
 @config_option
+@sandbox_option
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -86,19 +97,29 @@ def report(
     """
     runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
     explicit_ledger = ledger_path is not None
+    try:
+        repository = runtime.repository(config_dir)
+    except ConfigNotFound:
+        # A ledger alone is enough (names fall back to the ledger's keys); with neither a
+        # config nor a ledger here, say where we looked.
+        repository = ConfigRepository(Path.cwd().absolute() / "config")
+        if not explicit_ledger and not ledger_files(repository.default_ledger(runtime.sandbox)):
+            raise
     if ledger_path is None:
-        ledger_path = default_ledger(runtime.sandbox)
+        ledger_path = repository.default_ledger(runtime.sandbox)
+    if out_dir is not None:
+        check_output_dir(out_dir, "--out")  # before reading a year of ledger
 
     if not ledger_files(ledger_path):
         if explicit_ledger:  # a typo must not produce a calm, empty report
-            raise click.UsageError(f"no ledger at {ledger_path} (nor shards beside it)")
-        click.echo(f"warning: no ledger at {ledger_path} yet; the report is empty", err=True)
+            raise click.UsageError(f"no ledger at {display_path(ledger_path)} (nor shards beside it)")
+        click.echo(f"warning: no ledger at {display_path(ledger_path)} yet; the report is empty", err=True)
     try:
         history = build_history(read_ledger(ledger_path))
     except LedgerError as error:
         raise click.ClickException(str(error)) from None
 
-    names = load_names(runtime.resolve_config_dir(config_dir))
+    names = load_names(repository.config_dir)
     for warning in names.warnings:
         click.echo(f"warning: {warning}", err=True)
 
@@ -110,7 +131,7 @@ def report(
         known = ", ".join(history.customers) or "none"
         raise click.UsageError(f"unknown customer {customer!r}; the ledger has: {known}")
 
-    period = period or history.latest_period() or current_period()
+    period = period or history.default_period(names.timezone) or current_period()
     figures = build_figures(history, period, names, customer)
 
     if fmt == "markdown":
@@ -118,10 +139,25 @@ def report(
         if out_dir is None:
             click.echo(text, nl=False)
         else:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "report.md").write_text(text, encoding="utf-8")
+            _mkdir(out_dir)
+            write_text_file(out_dir / "report.md", text, "--out")
             click.echo(f"wrote {out_dir / 'report.md'}", err=True)
         return
 
-    written = write_html(figures, out_dir or DEFAULT_OUT)
-    click.echo(f"wrote {written[0]} and {len(written) - 1} customer page(s)", err=True)
+    target = out_dir or repository.root / DEFAULT_OUT
+    _mkdir(target)
+    try:
+        pages = [build_figures(history, p, names, customer, with_customers=False)
+                 for p in report_periods(history, names.timezone)]
+        written = write_html(figures, target, pages)
+    except OSError as error:
+        raise PathProblem(f"--out {target}: cannot write: {error.strerror or error}") from None
+    click.echo(f"wrote {display_path(written[0])}, {len(figures.customers)} customer page(s) and {len(pages)} period page(s)",
+               err=True)
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PathProblem(f"--out {path}: cannot create the directory: {error.strerror or error}") from None

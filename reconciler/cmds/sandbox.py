@@ -1,10 +1,26 @@
-"""`reconcile sandbox serve|reset`: run the embedded ConnectWise + Trend LMPI simulator."""
+"""`reconcile sandbox serve|reset`: run the embedded ConnectWise + Trend LMPI simulator.
+
+The state directory defaults to `.sandbox/` of the config repository (as `--sandbox` uses it),
+else of the working directory.
+"""
 
 from __future__ import annotations
 
+import errno
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+
+from reconciler.cmds.common import PathProblem
+from reconciler.repository import SANDBOX_DIR_NAME, root_or_cwd
+
+
+def _data_dir(value: Path | None) -> Path:
+    return value if value is not None else root_or_cwd() / SANDBOX_DIR_NAME
+
+
+DATA_HELP = "State directory (sandbox.db) [default: .sandbox/ of the config repository]."
 
 
 @click.group()
@@ -13,19 +29,23 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
-@click.option("--port", type=int, default=8000, show_default=True, help="Loopback port (0: any free port).")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path(".sandbox"), show_default=True, help="State directory (sandbox.db).")
-@click.option("--company-id", default="sandbox", show_default=True)
-@click.option("--public-key", default="sandbox-public", show_default=True)
-@click.option("--private-key", default="sandbox-private", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Loopback port (0: any free port).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=DATA_HELP)
+@click.option("--company-id", default="sandbox", show_default=True,
+              help="ConnectWise company id the sandbox accepts (the part before '+' in the user name).")
+@click.option("--public-key", default="sandbox-public", show_default=True,
+              help="API member public key the sandbox accepts (not a secret: sandbox only).")
+@click.option("--private-key", default="sandbox-private", show_default=True,
+              help="API member private key the sandbox accepts (not a secret: sandbox only).")
 @click.option("--latency-ms", type=int, default=None, help="Added latency per request [env SANDBOX_LATENCY_MS].")
 @click.option("--fault-rate", type=float, default=None, help="Share of requests faulted, 0..1 [env SANDBOX_FAULT_RATE].")
 @click.option("--fault-seed", type=int, default=None, help="Seed for reproducible faults [env SANDBOX_FAULT_SEED].")
 @click.option("--fault-kinds", default=None,
               help="Comma list among 429,409,500,502,503,504,drop,drop_after,timeout [env SANDBOX_FAULT_KINDS].")
 @click.option("--retry-after", type=int, default=None, help="Retry-After seconds on 429 (default 0).")
-def serve(port: int, data_dir: Path, company_id: str, public_key: str, private_key: str,
+def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, private_key: str,
           latency_ms: int | None, fault_rate: float | None, fault_seed: int | None,
           fault_kinds: str | None, retry_after: int | None) -> None:
     """Serve ConnectWise and LMPI on 127.0.0.1 until Ctrl-C."""
@@ -38,9 +58,16 @@ def serve(port: int, data_dir: Path, company_id: str, public_key: str, private_k
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    server = SandboxServer(data_dir=data_dir, port=port, faults=plan, seed_demo=True,
-                           company_id=company_id, public_key=public_key, private_key=private_key)
-    server.start()
+    data_dir = _data_dir(data_dir)
+    try:
+        server = SandboxServer(data_dir=data_dir, port=port, faults=plan, seed_demo=True,
+                               company_id=company_id, public_key=public_key, private_key=private_key)
+        server.start()
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PathProblem(f"--port {port}: the port is in use on 127.0.0.1; stop what is listening "
+                              "there, or pass another --port (0 picks a free one)") from None
+        raise PathProblem(f"cannot start the sandbox: {error.strerror or error}") from None
     creds = server.credentials
     click.echo(f"ConnectWise sandbox   {server.connectwise_url}")
     click.echo(f"  company id          {creds.company_id}")
@@ -62,11 +89,32 @@ def serve(port: int, data_dir: Path, company_id: str, public_key: str, private_k
 
 
 @sandbox.command("reset")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path(".sandbox"), show_default=True)
-def reset_command(data_dir: Path) -> None:
-    """Restore the demo data (drops every change made through the API)."""
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=DATA_HELP)
+def reset_command(data_dir: Path | None) -> None:
+    """Restore the demo data (drops every change made through the API) and move the sandbox
+    ledger aside, so the next `--sandbox` run plans as the first one did."""
     from reconciler.sandbox import reset
 
-    reset(data_dir)
+    data_dir = _data_dir(data_dir)
+    try:
+        moved = move_ledger_aside(data_dir)
+        reset(data_dir)
+    except OSError as error:
+        raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
     click.echo(f"Sandbox data in {data_dir} restored to the demo state.")
+    if moved:
+        click.echo(f"Sandbox ledger moved aside to {moved}.")
+
+
+def move_ledger_aside(data_dir: Path) -> Path | None:
+    """Move `ledger.jsonl` and its shards into `old-ledgers/<UTC time>/` (kept, not deleted: it
+    is the history of demo runs; a subfolder, so no ledger reader picks it up again)."""
+    files = sorted(data_dir.glob("ledger*.jsonl")) if data_dir.is_dir() else []
+    if not files:
+        return None
+    target = data_dir / "old-ledgers" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target.mkdir(parents=True)
+    for file in files:
+        file.rename(target / file.name)
+    return target

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from reconciler.cmds.common import Runtime, config_option
+from reconciler.cmds.common import Runtime, config_option, sandbox_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
 from reconciler.config.trend_ids_writer import CannotEdit, add_service_plan_ids
@@ -85,6 +85,7 @@ def trend() -> None:
 
 @trend.command("products")
 @config_option
+@sandbox_option
 @click.option("--map", "maps", multiple=True, metavar="PRODUCT=SERVICE_PLAN_ID",
               help="Count this service plan as PRODUCT (a key in global.yaml). Repeatable.")
 @click.option("--write", is_flag=True, help="Record the service plan ids in global.yaml (trend.service_plan_ids).")

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,9 @@ from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
 
 def _schema_dir() -> Path:
-    # An editable install (and every test) sees the repository beside the package; a plain
-    # `pip install .` (as the CI workflows do) runs from the repository root instead.
-    beside_package = Path(__file__).resolve().parents[2] / "schemas"
-    return beside_package if beside_package.is_dir() else Path.cwd() / "schemas"
+    # The schemas ship inside the package (reconciler/schemas/), so a wheel installed anywhere
+    # validates a config repository that holds only config/ (no copy beside it is needed).
+    return Path(str(resources.files("reconciler") / "schemas"))
 
 
 SCHEMA_DIR = _schema_dir()
@@ -129,8 +129,11 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
             )
     if problems:
         return Schemas({}, documents, tuple(problems))
+    # No `$id`: a schema's base URI is where it is read from, so the relative `$ref` between the
+    # two files resolves for any tool (check-jsonschema --schemafile, editors) without a
+    # --base-uri. Here the registry names each by its file name, which is what the refs say.
     registry: Registry = Registry().with_resources(
-        (document["$id"], Resource.from_contents(document)) for document in documents.values()
+        (SCHEMA_FILES[kind], Resource.from_contents(document)) for kind, document in documents.items()
     )
     validators = {
         kind: Draft202012Validator(document, registry=registry)
@@ -138,7 +141,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
     }
     quick = {}
     for kind, document in documents.items():
-        check = compile_quick_check(document, registry)
+        check = compile_quick_check({**document, "$id": SCHEMA_FILES[kind]}, registry)
         if check is not None:
             quick[kind] = check
     return Schemas(validators, documents, quick=quick)

@@ -55,6 +55,7 @@ from .ratelimit import TokenBucket
 from .resources import ResourcesMixin
 
 log = logging.getLogger(__name__)
+retry_log = logging.getLogger(__name__ + ".retry")  # INFO lines; the CLI shows them on a terminal
 
 PAGE_SIZE = 1000  # CW's maximum
 _ORDER_BY = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*( (asc|desc))?$", re.IGNORECASE)
@@ -97,15 +98,17 @@ class _Retry(Retry):
         *args: Any,
         on_retry: Callable[[], None] | None = None,
         retry_after_cap: float = 60.0,
+        on_wait: Callable[[Retry, float], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.on_retry = on_retry
         self.retry_after_cap = retry_after_cap
+        self.on_wait = on_wait
 
     def new(self, **kw: Any) -> _Retry:
         new = super().new(**kw)
-        new.on_retry, new.retry_after_cap = self.on_retry, self.retry_after_cap
+        new.on_retry, new.retry_after_cap, new.on_wait = self.on_retry, self.retry_after_cap, self.on_wait
         return new
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
@@ -120,7 +123,14 @@ class _Retry(Retry):
             return 0.0
 
     def sleep(self, response: Any = None) -> None:
-        super().sleep(response)
+        # urllib3's sleep, with the wait known beforehand so it can be announced.
+        wait = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+        if not wait:  # as urllib3: no (or a zero) Retry-After means the exponential backoff
+            wait = self.get_backoff_time()
+        if self.on_wait is not None:
+            self.on_wait(self, wait)
+        if wait > 0:
+            time.sleep(wait)
         # Called right before every retry attempt: count it and take a rate-limit token.
         if self.on_retry is not None:
             self.on_retry()
@@ -177,6 +187,7 @@ class Client(ResourcesMixin):
             raise_on_redirect=False,
             on_retry=self._before_attempt,
             retry_after_cap=retry_after_max,
+            on_wait=self._announce_retry,
         )
         self.session = session or requests.Session()
         if session is None:
@@ -202,6 +213,19 @@ class Client(ResourcesMixin):
         """HTTP requests actually sent by this client, retries included."""
         with self._count_lock:
             return self._count
+
+    def _announce_retry(self, retry: Retry, wait: float) -> None:
+        """One line per retry (shown on a terminal by the CLI), so a long wait is never silent."""
+        last = retry.history[-1] if retry.history else None
+        if last is None:
+            return
+        if last.status:
+            why = f"HTTP {last.status}"
+        else:
+            why = re.sub(r"<[^>]* object at 0x[0-9a-f]+>: ?", "", str(last.error or "no response"))
+        path = urlsplit(last.url or "").path
+        retry_log.info("ConnectWise %s %s: %s; retry %d of %d in %.1f s", last.method, path,
+                       redact(why, self._secrets), len(retry.history), self.max_retries, wait)
 
     def _before_attempt(self) -> None:
         if self._bucket is not None:
@@ -374,10 +398,15 @@ class Client(ResourcesMixin):
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
     ) -> requests.Response:
+        started = time.monotonic()
         try:
             return self._send(method, path, params=params, body=body)
         except requests.RequestException as exc:
-            raise self._transport_error(method, path, exc) from None
+            error = self._transport_error(method, path, exc)
+            waited = time.monotonic() - started
+            if waited >= 1:  # retries happened: say how long the tool kept trying
+                error.message += f" (gave up after {waited:.0f} s of retries)"
+            raise error from None
 
     def _body(self, response: requests.Response, method: str, path: str) -> Any:
         if response.status_code >= 300:

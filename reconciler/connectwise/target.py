@@ -9,12 +9,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .client import Client
 from .conditions import cond
 from .resources import cw_date
 from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A JSON number as an exact Decimal (from its text, never through float arithmetic);
+    None for absent, malformed or non-finite values: ConnectWise's answers are untrusted."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _currency(record: dict[str, Any]) -> str | None:
+    code = (record.get("currency") or {}).get("currencyCode") if isinstance(record.get("currency"), dict) else None
+    return str(code)[:3].upper() if code else None
 
 
 def agreement_from(record: dict[str, Any]) -> Agreement:
@@ -25,6 +54,11 @@ def agreement_from(record: dict[str, Any]) -> Agreement:
         type=str((record.get("type") or {}).get("name", "")),
         company_id=int((record.get("company") or {}).get("id", 0)),
         active=not record.get("cancelledFlag", False) and status in (None, "Active"),
+        currency=_currency(record),
+        billing_cycle=(record.get("billingCycle") or {}).get("name") if isinstance(record.get("billingCycle"), dict) else None,
+        next_invoice_date=_date(record.get("nextInvoiceDate")),
+        prorate=_flag(record.get("prorateFlag")),
+        invoice_prorated_additions=_flag(record.get("invoiceProratedAdditionsFlag")),
     )
 
 
@@ -38,12 +72,17 @@ def addition_from(record: dict[str, Any], agreement_id: int) -> Addition:
         cancelled_date=record.get("cancelledDate"),
         last_updated=(record.get("_info") or {}).get("lastUpdated"),
         marker=str(record.get("serialNumber") or ""),
+        unit_price=_decimal(record.get("unitPrice")),
+        unit_cost=_decimal(record.get("unitCost")),
+        less_included=_decimal(record.get("lessIncluded")) or Decimal(0),
+        prorate_current_period=_flag(record.get("prorateCurrentPeriodFlag")),
+        prorate_price=_decimal(record.get("proratePrice")),
     )
 
 
 def company_from(record: dict[str, Any]) -> Company:
     return Company(id=int(record["id"]), identifier=str(record.get("identifier", "")),
-                   name=" ".join(str(record.get("name") or "").split()))
+                   name=" ".join(str(record.get("name") or "").split()), currency=_currency(record))
 
 
 def summary_body(summary: ExecutiveSummary) -> dict[str, Any]:
@@ -88,7 +127,8 @@ class ConnectWiseTarget:
         return [agreement_from(r) for r in self.client.agreements(company_ids)]
 
     def catalog_items(self, identifiers: Iterable[str]) -> list[CatalogItem]:
-        return [CatalogItem(id=int(r["id"]), identifier=str(r.get("identifier", "")))
+        return [CatalogItem(id=int(r["id"]), identifier=str(r.get("identifier", "")), price=_decimal(r.get("price")),
+                            cost=_decimal(r.get("cost")))
                 for r in self.client.catalog_items(identifiers)]
 
     def additions(self, agreement_id: int, active_only: bool = True) -> list[Addition]:

@@ -9,12 +9,13 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 
 
-def render_json(plan: Plan) -> str:
+def render_json(plan: Plan, verbose: bool = False) -> str:  # JSON always holds every customer
     return json.dumps(plan_to_json(plan), indent=2) + "\n"
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
 
-def render(plan: Plan, fmt: str) -> str:
-    return RENDERERS[fmt](plan)
+def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
+    """`verbose`: also list the customers with nothing to change (text; markdown always does)."""
+    return RENDERERS[fmt](plan, verbose)

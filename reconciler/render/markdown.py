@@ -16,7 +16,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(plan: Plan) -> str:
+def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table lists every customer
     counts = plan.counts()
     out = [MARKER, "## reconcile plan", ""]
     if plan.sandbox:
@@ -30,6 +30,11 @@ def render_markdown(plan: Plan) -> str:
         out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")
     else:
         out.append("**No changes due.**")
+    failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
+    if failed:  # never let "no changes" read as "all is well"
+        out.append("")
+        out.append(f"**:x: {len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: "
+                   f"{_cell(', '.join(failed))}.** Their changes are not known; see the reasons below.")
     out += ["", "| customer | ConnectWise | status | changes | reason |", "|---|---|---|---|---|"]
     for cp in plan.customers:
         status = customer_header(cp).rsplit(": ", 1)[1]

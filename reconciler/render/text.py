@@ -64,6 +64,8 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
                 cp.schedule and cp.schedule.status.value == "missed"):
             continue
         lines.append(customer_header(cp))
+        if verbose and not cp.changes and cp.status == "ok":
+            lines.append("  # no changes: ConnectWise matches the configuration")
         if cp.reason:
             lines.append(f"  # {cp.reason}")
         if (cp.usage or {}).get("basis") == "reported":
@@ -91,6 +93,8 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
     if plan.has_changes:
         summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
         lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.{summaries}")
+    elif any(cp.status in ("failed", "unsafe") for cp in plan.customers):
+        lines.append("No changes due for the customers that could be planned.")
     else:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
     pending = sum(1 for cp in plan.customers if cp.status == "ok" for c in cp.changes if not cp.change_due(c))

@@ -1,4 +1,11 @@
-"""The figures a report shows, computed once so the HTML and Markdown views cannot disagree."""
+"""The figures a report shows, computed once so the HTML and Markdown views cannot disagree.
+
+A period page shows the period two ways, each labelled: what was billed *for* it (the seats
+table, "Billed for"), and what was sent *during* it in the billing time zone (catch-ups of
+earlier periods and executive summaries of the previous month included). "Customers billed"
+counts a customer billed either way, so a run that billed six customers, two of them as a
+catch-up, shows six.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from reconciler.report.history import (
     Failure,
     History,
     Send,
+    month_of,
     period_window,
 )
 from reconciler.report.names import Names
@@ -37,7 +45,8 @@ class CustomerFigures:
     current: Billed | None  # latest billing at or before the report period
     changes: tuple[Change, ...]
     failures: tuple[Failure, ...]
-    sends: tuple[Send, ...]
+    sends: tuple[Send, ...]  # made for the report period
+    sends_during: tuple[Send, ...] = ()  # made during the report period (billing time zone)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,30 @@ class Figures:
     record_count: int
     latest_ts: str | None
     scope: str | None  # the --customer key, or None for the whole MSP
+    sends_during: tuple[Send, ...] = ()  # made during the period, for it or for an earlier one
+    timezone: str = "UTC"  # billing.timezone: every time shown, and what "during" means
+    previous_period: str | None = None  # neighbours that have a page (links between periods)
+    next_period: str | None = None
+    customer_count: int = 0  # customers in scope (the pages of other periods list none)
+
+    @property
+    def billed_for(self) -> set[str]:
+        return {s.customer for s in self.sends if s.kind == "billing"}
+
+    @property
+    def billed_during(self) -> set[str]:
+        return {s.customer for s in self.sends_during if s.kind == "billing"}
+
+    @property
+    def billed(self) -> set[str]:
+        """Every customer billed for this period or during it (a catch-up of an earlier one)."""
+        return self.billed_for | self.billed_during
+
+    def count_during(self, kind: str, trigger: str | None = None) -> int:
+        return sum(
+            1 for s in self.sends_during
+            if s.kind == kind and (trigger is None or s.trigger == trigger)
+        )
 
     def count_sends(self, kind: str, trigger: str | None = None) -> int:
         return sum(
@@ -96,24 +129,62 @@ def _window_products(
     return products
 
 
+def report_periods(history: History, timezone: str) -> tuple[str, ...]:
+    """Every period that has a page: those the ledger bills, and the months sends were made in."""
+    return tuple(sorted(set(history.periods) | {month_of(s.ts, timezone) for s in history.sends}))
+
+
+def _not_yet_billed(
+    history: History, customers: tuple[str, ...], period: str, product: str
+) -> bool:
+    """True when no customer billed for `period` holds `product` but one not (yet) billed for it
+    held it at its last billing: the MSP total is then unknown (a gap), not a fall to 0."""
+    for c in customers:
+        billed = history.billed.get((c, period))
+        if billed is not None and product in billed.holdings:
+            return False
+    for c in customers:
+        if (c, period) in history.billed:
+            continue
+        before = history.last_billed(c, period)
+        if before is not None and before.seats(product) > 0:
+            return True
+    return False
+
+
 def build_figures(
-    history: History, period: str, names: Names, customer: str | None = None
+    history: History,
+    period: str,
+    names: Names,
+    customer: str | None = None,
+    with_customers: bool = True,
 ) -> Figures:
     periods = period_window(period, WINDOW)
     customer_keys = (customer,) if customer else history.customers
     products = names.product_order(_window_products(history, customer_keys, periods))
+    timezone = names.timezone
 
     msp_values = [history.msp_seats(p, products, customer_keys) for p in periods]
+
+    def msp_value(i: int, product: str) -> int | None:
+        values = msp_values[i]
+        if values is None:
+            return None
+        if values[product] == 0 and _not_yet_billed(history, customer_keys, periods[i], product):
+            return None
+        return values[product]
+
     series = tuple(
-        Series(
-            product, names.product(product), tuple(v[product] if v else None for v in msp_values)
-        )
+        Series(product, names.product(product), tuple(msp_value(i, product) for i in range(len(periods))))
         for product in products
     )
+    pages = report_periods(history, timezone)
+    earlier = [p for p in pages if p < period]
+    later = [p for p in pages if p > period]
 
     taken: set[str] = set()
     customer_figures = []
-    for key in customer_keys:
+    for key in customer_keys if with_customers else ():
         own_products = names.product_order(_window_products(history, (key,), periods))
         own_values = [history.customer_seats(key, p) for p in periods]
         customer_figures.append(
@@ -134,6 +205,7 @@ def build_figures(
                 changes=tuple(history.changes_in(period, (key,))),
                 failures=tuple(history.failures_in(period, (key,))),
                 sends=tuple(history.sends_in(period, (key,))),
+                sends_during=tuple(history.sends_during(period, timezone, (key,))),
             )
         )
 
@@ -152,4 +224,10 @@ def build_figures(
         record_count=history.record_count,
         latest_ts=history.latest_ts,
         scope=customer,
+        sends_during=tuple(history.sends_during(period, timezone, customer_keys)),
+        timezone=timezone,
+        previous_period=earlier[-1] if earlier else None,
+        next_period=later[0] if later else None,
+        # Customers the config has but the ledger never billed count too: "5 of 7", not "5 of 5".
+        customer_count=1 if customer else len(set(customer_keys) | set(names.customers)),
     )

@@ -10,12 +10,18 @@ Decisions (also in docs/report.md):
   A period with no sent billing result has no figure (None, drawn as a gap) — never carried
   forward, because the report shows what was actually sent.
 - MSP-wide seats of a product are the sum over the customers sent that period; None when no
-  customer was sent at all that period.
+  customer was sent at all that period, and None (a gap, not 0) when none of the customers
+  billed for the period holds the product while one not (yet) billed for it did at its last
+  billing: a catch-up still to come, or a failed send, is not the product falling to 0.
 - "Changes this period" come from every `sent` billing result of the period (a scheduled send
   and a later --send-now both changed ConnectWise), in ledger order.
 - "Failures this period" are `failed` results, plus intents that never got a result (a run that
   was interrupted mid-write). A failure is marked resolved when a later `sent` result exists for
   the same customer, kind and period.
+- A send belongs to two periods: the one it is *for* (its ledger `period`, what the invoice
+  bills) and the one it was made *during* (the month of its `ts` in the billing time zone). A
+  catch-up send of October made on 3 November, or October's executive summary posted on
+  5 November, is for October and during November; the report labels both.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reconciler.ledger import LedgerCorrupt as LedgerError  # noqa: F401 - re-exported for the command
 from reconciler.ledger import (
@@ -56,6 +63,18 @@ def shift_period(period: str, months: int) -> str:
 def period_window(end: str, count: int = 12) -> tuple[str, ...]:
     """`count` consecutive periods ending at `end`, oldest first."""
     return tuple(shift_period(end, offset) for offset in range(1 - count, 1))
+
+
+def month_of(ts: str, timezone: str) -> str:
+    """The period (YYYY-MM) a UTC ledger timestamp falls in, on the billing time zone's calendar."""
+    local = timestamp_key(ts).astimezone(ZoneInfo(timezone))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def local_time(ts: str, timezone: str) -> str:
+    """A ledger timestamp as the billing admin reads it: `2026-11-03 05:17 CST`."""
+    local = timestamp_key(ts).astimezone(ZoneInfo(timezone))
+    return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def current_period(now: datetime | None = None) -> str:
@@ -146,6 +165,24 @@ class History:
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
+
+    def default_period(self, timezone: str) -> str | None:
+        """The month of the latest send in the billing time zone (what the last run did, catch-ups
+        and summaries included), else the latest period the ledger mentions."""
+        if self.sends:
+            latest = max(self.sends, key=lambda s: timestamp_key(s.ts))
+            return max(month_of(latest.ts, timezone), self.latest_period() or "")
+        return self.latest_period()
+
+    def sends_during(
+        self, period: str, timezone: str, customers: Iterable[str] | None = None
+    ) -> list[Send]:
+        """Sends made during `period` (calendar month in `timezone`), whatever period they were for."""
+        allowed = None if customers is None else set(customers)
+        return [
+            s for s in self.sends
+            if month_of(s.ts, timezone) == period and (allowed is None or s.customer in allowed)
+        ]
 
     def customer_seats(self, customer: str, period: str) -> dict[str, int] | None:
         """Seats per product the customer was billed for in `period`; None if nothing was sent."""

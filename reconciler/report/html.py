@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 
 from reconciler.report.figures import CustomerFigures, Figures, Series
-from reconciler.report.history import Change, Failure, Send
+from reconciler.report.history import Change, Failure, Send, local_time
 from reconciler.report.svg import line_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -36,6 +36,8 @@ th[scope="row"], td.ts, td.num, td.action { white-space: nowrap; }
            margin: 1rem 0; padding: 0; }
 .summary div { border: 1px solid #bbb; border-radius: 4px; padding: .5rem .75rem; }
 .summary dt { color: #555; font-size: .85rem; } .summary dd { margin: 0; font-size: 1.4rem; }
+.summary small { color: #555; font-size: .8rem; display: block; }
+nav.periods { margin: .5rem 0; }
 figure { margin: 0 0 1rem; } figcaption { font-weight: 600; margin-bottom: .25rem; }
 svg.chart { width: 100%; height: auto; max-width: 960px; display: block; }
 svg.chart text { font: 12px system-ui, sans-serif; fill: #1a1a1a; }
@@ -118,7 +120,7 @@ def _chart(
         figures.periods,
         series,
         figures.billed_counts if msp else None,
-        len(figures.customers),
+        figures.customer_count,
     )
     return (
         f"<figure><figcaption>{escape(title)}</figcaption>"
@@ -132,7 +134,7 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
     head = ('<th scope="col">Customer</th>' if with_customer else "") + (
         '<th scope="col">Product</th><th scope="col">Agreement</th><th scope="col">Change</th>'
         '<th scope="col" class="num">Before → after</th><th scope="col">Trigger</th>'
-        '<th scope="col">When (UTC)</th>'
+        f'<th scope="col">When ({escape(figures.timezone)})</th>'
     )
     rows = []
     for c in changes:
@@ -144,7 +146,7 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
             f"<td>{escape(c.agreement)}</td>"
             f"<td class='action'>{escape(ACTION_SIGNS.get(c.action, c.action))}</td>"
             f'<td class="num">{_number(c.before)} → {_number(c.after)}</td>'
-            f"<td>{escape(c.trigger)}</td><td class='ts'>{escape(c.ts)}</td></tr>"
+            f"<td>{escape(c.trigger)}</td><td class='ts'>{escape(local_time(c.ts, figures.timezone))}</td></tr>"
         )
     body = "".join(rows)
     return f'<table class="changes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -154,7 +156,8 @@ def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer
     if not failures:
         return "<p>No failures this period.</p>"
     head = ('<th scope="col">Customer</th>' if with_customer else "") + (
-        '<th scope="col">Kind</th><th scope="col">Trigger</th><th scope="col">When (UTC)</th>'
+        '<th scope="col">Kind</th><th scope="col">Trigger</th>'
+        f'<th scope="col">When ({escape(figures.timezone)})</th>'
         '<th scope="col">Status</th><th scope="col">Reason</th>'
     )
     rows = []
@@ -164,53 +167,93 @@ def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer
         rows.append(
             f'<tr class="failure {"resolved" if f.resolved else "failed"}" '
             f'data-customer="{escape(f.customer)}">{customer}<td>{escape(f.kind)}</td>'
-            f"<td>{escape(f.trigger)}</td><td class='ts'>{escape(f.ts)}</td>"
+            f"<td>{escape(f.trigger)}</td><td class='ts'>{escape(local_time(f.ts, figures.timezone))}</td>"
             f"<td>{escape(status)}</td><td>{escape(f.error)}</td></tr>"
         )
     body = "".join(rows)
     return f'<table class="failures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _sends_table(sends: Sequence[Send]) -> str:
+def _sends_table(
+    figures: Figures, sends: Sequence[Send], empty: str, with_customer: bool = False
+) -> str:
+    """Sends with the period each was *for* and the time it was made (billing time zone)."""
     if not sends:
-        return "<p>Nothing was sent this period.</p>"
+        return f"<p>{escape(empty)}</p>"
     rows = "".join(
-        f"<tr><td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
-        f'<td>{escape(s.trigger)}</td><td class="ts">{escape(s.ts)}</td>'
+        f'<tr class="send" data-customer="{escape(s.customer)}" data-kind="{escape(s.kind)}" '
+        f'data-for="{escape(s.period)}">'
+        + (f"<td>{escape(figures.customer_label(s.customer))}</td>" if with_customer else "")
+        + f"<td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
+        f"<td>{escape(s.period)}</td>"
+        f'<td>{escape(s.trigger)}</td><td class="ts">{escape(local_time(s.ts, figures.timezone))}</td>'
         f"<td>{escape('' if s.report_id is None else str(s.report_id))}</td></tr>"
         for s in sends
     )
+    customer = '<th scope="col">Customer</th>' if with_customer else ""
     return (
-        '<table class="sends"><thead><tr><th scope="col">Kind</th><th scope="col">Trigger</th>'
-        '<th scope="col">When (UTC)</th><th scope="col">Report id</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        f'<table class="sends"><thead><tr>{customer}<th scope="col">Kind</th>'
+        '<th scope="col">For period</th><th scope="col">Trigger</th>'
+        f'<th scope="col">When ({escape(figures.timezone)})</th><th scope="col">Report id</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
+    """(label, value, detail) of the headline, shared with the Markdown view."""
+    period = figures.period
+    catch_up = figures.billed - figures.billed_for
+    unresolved = sum(1 for f in figures.failures if not f.resolved)
+    summaries_for = figures.count_sends("summary")
+    return [
+        ("Customers billed", f"{len(figures.billed)} of {figures.customer_count}",
+         f"{len(figures.billed_for)} for {period}, {len(catch_up)} for an earlier period during {period}"),
+        ("Billing sends during the period", str(figures.count_during("billing")),
+         f"{figures.count_during('billing', 'scheduled')} scheduled, "
+         f"{figures.count_during('billing', 'manual')} manual"),
+        ("Executive summaries sent during the period", str(figures.count_during("summary")),
+         f"{summaries_for} for {period}"),
+        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})", ""),
+    ]
 
 
 def _summary(figures: Figures) -> str:
-    billed = {s.customer for s in figures.sends if s.kind == "billing"}
-    unresolved = sum(1 for f in figures.failures if not f.resolved)
-    items = [
-        ("Customers billed", f"{len(billed)} of {len(figures.customers)}"),
-        ("Scheduled billing sends", str(figures.count_sends("billing", "scheduled"))),
-        ("Manual billing sends", str(figures.count_sends("billing", "manual"))),
-        ("Executive summaries sent", str(figures.count_sends("summary"))),
-        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})"),
-    ]
-    cells = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in items)
+    cells = "".join(
+        f'<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd><small>{escape(d)}</small></div>'
+        for k, v, d in summary_items(figures)
+    )
     return f'<dl class="summary">{cells}</dl>'
 
 
+def _period_nav(figures: Figures, prefix: str, home: str | None) -> str:
+    """Links to the neighbouring periods' pages (and back to the report's main page)."""
+    links = []
+    if figures.previous_period:
+        p = figures.previous_period
+        links.append(f'<a rel="prev" href="{prefix}{escape(p)}.html">← {escape(p)}</a>')
+    if home:
+        links.append(f'<a href="{home}">Report home</a>')
+    if figures.next_period:
+        p = figures.next_period
+        links.append(f'<a rel="next" href="{prefix}{escape(p)}.html">{escape(p)} →</a>')
+    return f'<nav class="periods">{" · ".join(links)}</nav>\n' if links else ""
+
+
 def _meta(figures: Figures) -> str:
-    latest = f", latest {escape(figures.latest_ts)}" if figures.latest_ts else ""
+    latest = (
+        f", latest {escape(local_time(figures.latest_ts, figures.timezone))}"
+        if figures.latest_ts else ""
+    )
     return (
         f'<p class="meta">Billing period {escape(figures.period)}; history '
         f"{escape(figures.periods[0])} to {escape(figures.periods[-1])}. "
-        f"Read from {figures.record_count} ledger records{latest}.</p>"
+        f"Read from {figures.record_count} ledger records{latest}. Times are in the billing "
+        f"time zone, {escape(figures.timezone)}; “during” a period means in that calendar "
+        "month there.</p>"
     )
 
 
-def render_index(figures: Figures) -> str:
+def render_index(figures: Figures, prefix: str = "periods/", home: str | None = None) -> str:
     scope = f" — {figures.customer_label(figures.scope)}" if figures.scope else ""
     customer_rows = []
     for c in figures.customers:
@@ -228,13 +271,19 @@ def render_index(figures: Figures) -> str:
         '<th scope="col">Last billed</th></tr></thead>'
         f"<tbody>{''.join(customer_rows)}</tbody></table>"
         if customer_rows
-        else "<p>The ledger has no customers yet.</p>"
+        else ("<p>The ledger has no customers yet.</p>" if figures.customer_count == 0 else
+              f'<p>Customer pages are written for the report period; see <a href="{home}">'
+              "the report home</a>.</p>")
     )
     chart = _chart("seats-msp", "Seats per product, last 12 periods", figures, figures.series, True)
     body = (
         f"<header><h1>Billing report {escape(figures.period)}{escape(scope)}</h1>"
-        f"{_meta(figures)}</header>\n<main>\n{_summary(figures)}\n"
-        + _section("Seats per product", chart)
+        f"{_meta(figures)}</header>\n{_period_nav(figures, prefix, home)}<main>\n{_summary(figures)}\n"
+        + _section("Seats per product (billed for each period)", chart)
+        + _section(
+            f"Sent during {figures.period}",
+            _sends_table(figures, figures.sends_during, f"Nothing was sent during {figures.period}.", True),
+        )
         + _section("What changed this period", _changes_table(figures, figures.changes, True))
         + _section("Failures this period", _failures_table(figures, figures.failures, True))
         + _section("Customers", customers)
@@ -255,7 +304,8 @@ def render_customer(figures: Figures, customer: CustomerFigures) -> str:
             )
         )
         products = (
-            f"<p>As last sent for {escape(current.period)} at {escape(current.ts)} "
+            f"<p>As last sent for {escape(current.period)} at "
+            f"{escape(local_time(current.ts, figures.timezone))} "
             f"({escape(current.trigger)}).</p>"
             '<table class="products"><thead><tr><th scope="col">Product</th>'
             '<th scope="col">Agreement</th>'
@@ -275,17 +325,29 @@ def render_customer(figures: Figures, customer: CustomerFigures) -> str:
         + _section("Seats history", chart)
         + _section("What changed this period", _changes_table(figures, customer.changes, False))
         + _section("Failures this period", _failures_table(figures, customer.failures, False))
-        + _section("Sent this period", _sends_table(customer.sends))
+        + _section(f"Sent for {figures.period}",
+                   _sends_table(figures, customer.sends, f"Nothing was sent for {figures.period}."))
+        + _section(f"Sent during {figures.period}",
+                   _sends_table(figures, customer.sends_during, f"Nothing was sent during {figures.period}."))
         + "</main>"
     )
     return _page(f"{customer.name} — billing report {figures.period}", body)
 
 
-def write_html(figures: Figures, out_dir: Path) -> list[Path]:
-    """Write the pages under `out_dir`; returns the paths written, index first."""
+def write_html(
+    figures: Figures, out_dir: Path, period_pages: Sequence[Figures] = ()
+) -> list[Path]:
+    """Write the pages under `out_dir`; returns the paths written, index first. `period_pages`
+    (one Figures per period, without customers) become `periods/YYYY-MM.html`, linked in a row
+    from every page."""
     (out_dir / "customers").mkdir(parents=True, exist_ok=True)
     written = [out_dir / "index.html"]
     written[0].write_text(render_index(figures), encoding="utf-8")
+    if period_pages:
+        (out_dir / "periods").mkdir(exist_ok=True)
+    for page in period_pages:
+        path = out_dir / "periods" / f"{page.period}.html"
+        path.write_text(render_index(page, prefix="", home="../index.html"), encoding="utf-8")
     for customer in figures.customers:
         path = out_dir / "customers" / f"{customer.file_slug}.html"
         path.write_text(render_customer(figures, customer), encoding="utf-8")

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from html import escape
 
 from reconciler.report.figures import Figures, Series
-from reconciler.report.html import ACTION_SIGNS
+from reconciler.report.history import local_time
+from reconciler.report.html import ACTION_SIGNS, summary_items
 
 
 def _cell(text: str) -> str:
@@ -62,20 +63,32 @@ def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series]) 
 
 def render_markdown(figures: Figures) -> str:
     scope = f" — {_cell(figures.customer_label(figures.scope))}" if figures.scope else ""
-    billed = {s.customer for s in figures.sends if s.kind == "billing"}
-    unresolved = sum(1 for f in figures.failures if not f.resolved)
+    headline = " · ".join(
+        f"{label}: {value}" + (f" ({detail})" if detail else "") for label, value, detail in summary_items(figures)
+    )
     out = [
         f"## Billing report {figures.period}{scope}\n",
-        f"Customers billed: {len(billed)} of {len(figures.customers)} · scheduled sends: "
-        f"{figures.count_sends('billing', 'scheduled')} · manual sends: "
-        f"{figures.count_sends('billing', 'manual')} · executive summaries: "
-        f"{figures.count_sends('summary')} · failures: {len(figures.failures)} "
-        f"({unresolved} unresolved)\n",
-        f"### Seats per product, {figures.periods[0]} to {figures.periods[-1]}\n",
-        seats_table(figures.periods, figures.series, figures.billed_counts, len(figures.customers)),
+        headline + "\n",
+        f"_Times are in the billing time zone, {_cell(figures.timezone)}; “during” a period means in "
+        "that calendar month there._\n",
+        f"### Seats per product billed for each period, {figures.periods[0]} to {figures.periods[-1]}\n",
+        seats_table(figures.periods, figures.series, figures.billed_counts, figures.customer_count),
         mermaid_chart("Seats per product", figures.periods, figures.series),
-        "### What changed this period\n",
+        f"### Sent during {figures.period}\n",
     ]
+    if figures.sends_during:
+        out.append(f"| Customer | Kind | For period | Trigger | When ({_cell(figures.timezone)}) |")
+        out.append("|---|---|---|---|---|")
+        for s in figures.sends_during:
+            kind = "executive summary" if s.kind == "summary" else s.kind
+            out.append(
+                f"| {_cell(figures.customer_label(s.customer))} | {kind} | {s.period} "
+                f"| {_cell(s.trigger)} | {local_time(s.ts, figures.timezone)} |"
+            )
+        out.append("")
+    else:
+        out.append(f"_Nothing was sent during {figures.period}._\n")
+    out.append("### What changed this period\n")
     if figures.changes:
         out.append("| Customer | Product | Agreement | Change | Before → after | Trigger |")
         out.append("|---|---|---|---|---:|---|")
@@ -91,14 +104,14 @@ def render_markdown(figures: Figures) -> str:
         out.append("_No changes were sent this period._\n")
     out.append("### Failures this period\n")
     if figures.failures:
-        out.append("| Customer | Kind | Trigger | When (UTC) | Status | Reason |")
+        out.append(f"| Customer | Kind | Trigger | When ({_cell(figures.timezone)}) | Status | Reason |")
         out.append("|---|---|---|---|---|---|")
         for f in figures.failures:
             status = f"{f.status}, resolved by a later send" if f.resolved else f.status
             out.append(
                 f"| {_cell(figures.customer_label(f.customer))} "
                 f"| {_cell(f.kind)} | {_cell(f.trigger)} "
-                f"| {_cell(f.ts)} | {_cell(status)} | {_cell(f.error)} |"
+                f"| {_cell(local_time(f.ts, figures.timezone))} | {_cell(status)} | {_cell(f.error)} |"
             )
         out.append("")
     else:

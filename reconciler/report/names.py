@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -20,6 +21,9 @@ class Names:
     products: dict[str, str] = field(default_factory=dict)  # key -> display name, config order
     customers: dict[str, str] = field(default_factory=dict)  # slug -> display name
     warnings: tuple[str, ...] = ()
+    # billing.timezone of global.yaml: the report's clock (when a send happened, which month it
+    # happened in). UTC when the config is absent or names no valid zone.
+    timezone: str = "UTC"
 
     def product(self, key: str) -> str:
         return self.products.get(key) or key
@@ -50,6 +54,7 @@ def load_names(config_dir: Path | None) -> Names:
     products: dict[str, str] = {}
     global_yaml = config_dir / "global.yaml"
     data = _load(global_yaml, warnings) if global_yaml.is_file() else None
+    timezone = _timezone(data)
     if isinstance(data, dict) and isinstance(data.get("products"), dict):
         for key, product in data["products"].items():
             name = product.get("name") if isinstance(product, dict) else None
@@ -60,4 +65,17 @@ def load_names(config_dir: Path | None) -> Names:
         name = data.get("name") if isinstance(data, dict) else None
         if name:
             customers[path.stem] = str(name)
-    return Names(products=products, customers=customers, warnings=tuple(warnings))
+    return Names(products=products, customers=customers, warnings=tuple(warnings),
+                 timezone=timezone)
+
+
+def _timezone(data: Any) -> str:
+    billing = data.get("billing") if isinstance(data, dict) else None
+    zone = billing.get("timezone") if isinstance(billing, dict) else None
+    if not isinstance(zone, str):
+        return "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return "UTC"
+    return zone

@@ -29,6 +29,7 @@ from typing import Any
 
 from reconciler.sandbox.lmpi import license_record, service_plan_id
 from reconciler.sandbox.store import (
+    CURRENCIES,
     Store, addition_record, agreement_record, agreement_type_record, catalog_record, company_record,
     service_board_record,
 )
@@ -67,10 +68,15 @@ COMPANIES: list[tuple[str, str, str]] = [
 ]
 
 # (company identifier, agreement type, agreement name, extra fields)
+# Billing settings vary as they do at an MSP: most agreements invoice monthly without proration;
+# Acme and Brightline prorate mid-period changes; Fjord Architects is billed in euros.
+PRORATED = {"prorateFlag": True, "invoiceProratedAdditionsFlag": True}
+IN_EUROS = {"currency": CURRENCIES["EUR"]}
+
 AGREEMENTS: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("AcmeDental", "Managed Service", "Acme Managed", {}),
-    ("Brightline", "Managed Service", "Brightline Managed Security", {}),
-    ("Brightline", "Microsoft 365 Services", "Brightline M365", {}),
+    ("AcmeDental", "Managed Service", "Acme Managed", PRORATED),
+    ("Brightline", "Managed Service", "Brightline Managed Security", PRORATED),
+    ("Brightline", "Microsoft 365 Services", "Brightline M365", PRORATED),
     ("CedarFinchLaw", "TMRM Management Solution", "Cedar & Finch TMRM", {}),
     ("DeltaPrecision", "Managed Service", "Delta Endpoint Protection", {}),
     ("DeltaPrecision", "Cloud Services", "Delta Server Protection", {}),
@@ -80,9 +86,9 @@ AGREEMENTS: list[tuple[str, str, str, dict[str, Any]]] = [
         "reasonCancelled": "Moved to TMRM agreement", "endDate": "2023-12-31T00:00:00Z",
         "noEndingDateFlag": False, "startDate": "2021-01-01T00:00:00Z",
     }),
-    ("FjordArch", "Managed Service", "Fjord Managed", {}),
-    ("FjordArch", "Microsoft 365 Services", "Fjord M365 Protection", {}),
-    ("FjordArch", "Block Hours", "Fjord Block Hours", {"applicationUnits": "Hours", "applicationLimit": 40}),
+    ("FjordArch", "Managed Service", "Fjord Managed", IN_EUROS),
+    ("FjordArch", "Microsoft 365 Services", "Fjord M365 Protection", IN_EUROS),
+    ("FjordArch", "Block Hours", "Fjord Block Hours", {"applicationUnits": "Hours", "applicationLimit": 40, **IN_EUROS}),
     ("GraniteCU", "TMRM Management Solution", "Granite TMRM", {}),
     ("HarborBakery", "Managed Service", "Harbor Managed Services", {}),
 ]
@@ -152,7 +158,8 @@ def seed_demo(store: Store) -> None:
         (catalog_record(ident, desc, price, cost, inactiveFlag=inactive), None)
         for ident, (desc, price, cost, inactive) in CATALOG.items()])}
     companies = {r["identifier"]: r for r in store.insert_many("company", [
-        (company_record(ident, name), None) for ident, name, _trend in COMPANIES])}
+        (company_record(ident, name, **(IN_EUROS if ident == "FjordArch" else {})), None)
+        for ident, name, _trend in COMPANIES])}
     agreements = {(r["company"]["identifier"], r["name"]): r for r in store.insert_many("agreement", [
         (agreement_record(companies[co], types[type_name], name, **extra), None)
         for co, type_name, name, extra in AGREEMENTS])}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -498,6 +499,8 @@ class Api:
                projection: list[tuple[str, ...]] | None = None) -> Record:
         """The record as CW returns it: nulls omitted, `_info` links on references."""
         out: Record = {"id": record["id"]} if "id" in record else {}
+        if schema == "Agreement" and not record.get("nextInvoiceDate"):
+            record = {**record, "nextInvoiceDate": next_invoice_date()}
         fields_ = SCHEMA_FIELDS[schema]
         for key, value in record.items():
             if value is None or key == "id":
@@ -618,6 +621,17 @@ def _link_header(path: str, params: list[tuple[str, str]], page: int, last: int)
         links.append(f'{url(page + 1)}; rel="next"')
     links.append(f'{url(last)}; rel="last"')
     return ", ".join(links)
+
+
+def next_invoice_date(today: date | None = None) -> str:
+    """The sandbox invoices every agreement on the 1st of the month, early in the day: on the
+    1st that day's invoice is still to come, later in the month the next one is the next 1st.
+    ConnectWise computes `nextInvoiceDate` itself; an agreement PATCHed with its own value keeps it."""
+    today = today or datetime.now(timezone.utc).date()
+    if today.day == 1:
+        return f"{today.isoformat()}T00:00:00Z"
+    first = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    return f"{first.isoformat()}T00:00:00Z"
 
 
 def _render_ref(ref_schema: str, value: Record, base: str) -> Record:

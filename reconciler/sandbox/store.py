@@ -11,6 +11,8 @@ ThreadingHTTPServer's threads share a single connection.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import json
 import sqlite3
 import threading
@@ -361,10 +363,19 @@ def ref(record: Record, *fields: str) -> Record:
     return {"id": record["id"], **{f: record[f] for f in fields if record.get(f) is not None}}
 
 
+CURRENCIES: dict[str, Record] = {
+    "USD": {"id": 1, "symbol": "$", "currencyCode": "USD", "decimalSeparator": ".", "numberOfDecimals": 2,
+            "thousandsSeparator": ",", "negativeParenthesesFlag": False, "displaySymbolFlag": True},
+    "EUR": {"id": 2, "symbol": "€", "currencyCode": "EUR", "decimalSeparator": ",", "numberOfDecimals": 2,
+            "thousandsSeparator": ".", "negativeParenthesesFlag": False, "displaySymbolFlag": True},
+}
+
+
 def company_record(identifier: str, name: str, **extra: Any) -> Record:
     return {
         "identifier": identifier,
         "name": name,
+        "currency": CURRENCIES["USD"],
         "status": {"id": 1, "name": "Active"},
         "types": [{"id": 1, "name": "Client"}],
         "addressLine1": "1 Main Street",
@@ -420,6 +431,8 @@ def agreement_record(company: Record, agreement_type: Record, name: str, **extra
         "noEndingDateFlag": True,
         "cancelledFlag": False,
         "billingCycle": {"id": 2, "name": "Monthly"},
+        "currency": CURRENCIES["USD"],
+        "invoiceProratedAdditionsFlag": False,
         "applicationUnits": "Amount",
         "applicationUnlimitedFlag": True,
         "employeeCompRate": "Actual",
@@ -452,21 +465,28 @@ def addition_record(agreement: Record, product: Record, quantity: float, **extra
 
 
 def compute_addition(record: Record, agreement: Record) -> Record:
-    """Fill the read-only fields CW derives on additions (see connectwise-api-notes 4.2)."""
-    quantity = float(record.get("quantity") or 0)
-    less = float(record.get("lessIncluded") or 0)
-    price = float(record.get("unitPrice") or 0)
-    cost = float(record.get("unitCost") or 0)
+    """Fill the read-only fields CW derives on additions (see connectwise-api-notes 4.2):
+    billed quantity = quantity - less included; extended price and cost = billed x unit, to the
+    cent (half up, in decimal: float rounding would drift by a cent); margin = price - cost."""
+    quantity = Decimal(str(record.get("quantity") or 0))
+    less = Decimal(str(record.get("lessIncluded") or 0))
+    price = Decimal(str(record.get("unitPrice") or 0))
+    cost = Decimal(str(record.get("unitCost") or 0))
     billed = quantity - less
-    record["billedQuantity"] = _num(billed)
-    record["extPrice"] = round(billed * price, 2)
-    record["extCost"] = round(billed * cost, 2)
-    record["margin"] = round(record["extPrice"] - record["extCost"], 2)
+    ext_price = (billed * price).quantize(CENT, ROUND_HALF_UP)
+    ext_cost = (billed * cost).quantize(CENT, ROUND_HALF_UP)
+    record["billedQuantity"] = _num(float(billed))
+    record["extPrice"] = float(ext_price)
+    record["extCost"] = float(ext_cost)
+    record["margin"] = float(ext_price - ext_cost)
     record["agreementId"] = agreement["id"]
     record["agreementStatus"] = "Cancelled" if record.get("cancelledDate") else agreement.get(
         "agreementStatus", "Active"
     )
     return record
+
+
+CENT = Decimal("0.01")
 
 
 def _num(value: float) -> float | int:
