@@ -331,7 +331,9 @@ def render_text(report: DriftReport) -> str:
 
 
 def _cell(text: Any) -> str:
-    return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+    from reconciler.render.escape import md_text  # config and ConnectWise text: escape it
+
+    return "" if text is None else md_text(text)
 
 
 def _side(record: dict[str, Any] | None) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from reconciler import trust
 from reconciler.config.model import Config
 from reconciler.repository import ConfigRepository
+from reconciler.secrets import check_env
 from reconciler.target import Target
 
 SANDBOX_DIR = Path(".sandbox")
@@ -43,6 +45,7 @@ class Backends:
     target: Target
     usage_env: Mapping[str, str]
     sandbox: object | None = None
+    notes: list[str] = field(default_factory=list)  # for the plan's warnings (see trust.py)
 
 
 def default_ledger(sandbox: bool) -> Path:
@@ -73,9 +76,16 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
             f"missing ConnectWise credentials: set {', '.join(missing)} in the environment "
             "(or run with --sandbox to use the embedded simulator)"
         )
+    problem = check_env(env, CREDENTIAL_VARIABLES)
+    if problem:
+        raise MissingCredentials(problem)
+    try:  # a pull request never chooses where the keys go
+        connection = trust.connection(config, env)
+    except trust.Untrusted as error:
+        raise MissingCredentials(str(error)) from None
     target = connect(
-        "connectwise", url=config.connectwise.url, company_id=config.connectwise.company_id,
+        "connectwise", url=connection.url, company_id=config.connectwise.company_id,
         public_key=env["CW_PUBLIC_KEY"], private_key=env["CW_PRIVATE_KEY"], client_id=env["CW_CLIENT_ID"],
         api_version=config.connectwise.api_version, requests_per_minute=config.connectwise.requests_per_minute,
     )
-    yield Backends(target=target, usage_env=env)
+    yield Backends(target=target, usage_env=env, notes=[connection.note] if connection.note else [])

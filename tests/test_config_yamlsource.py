@@ -27,7 +27,7 @@ def test_marks_for_values_and_keys(tmp_path):
 
 
 def test_keys_stay_literal_and_timestamps_stay_strings(tmp_path):
-    doc, _ = read_yaml(write(tmp_path, "on: yes\n1: x\nwhen: 2026-01-01\n"))
+    doc, _ = read_yaml(write(tmp_path, "on: true\n1: x\nwhen: 2026-01-01\n"))
     assert doc.data == {"on": True, "1": "x", "when": "2026-01-01"}
 
 

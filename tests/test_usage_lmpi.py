@@ -263,3 +263,17 @@ def test_service_plans_are_listed_with_id_name_product_and_code(sb):
     for plan in plans:
         assert plan["service_plan_id"] == lmpi_mod.service_plan_id(plan["product"])
         assert plan["name"] and len(plan["product_code"]) <= 9
+
+
+def test_an_lmpi_answer_echoing_our_secret_never_lands_in_warnings_or_saved_rows(sb):
+    secret = sb.credentials.lmpi_secret_key
+    lic = lmpi_mod.license_record
+    sb.store.add_lmpi_customer("c-1", "One")
+    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", "plan-x", [lic(secret, 5)])
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", "plan-y", [lic(secret, 7)])
+    by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_service_plan_ids=("plan-y",))})
+    for usage in (read_lmpi(by_plan, env_for(sb)),
+                  read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb))):
+        assert usage.quantities == {("c-1", "mail"): 7}
+        assert usage.warnings and secret not in " ".join(usage.warnings)
+        assert usage.rows and secret not in repr(usage.rows)

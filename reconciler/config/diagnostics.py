@@ -14,6 +14,14 @@ from typing import Literal
 
 Level = Literal["error", "warning"]
 
+# Text and annotation output stop after this many problems and end with "... and N more": a
+# broken generator can produce millions, and nobody reads past the first screens anyway.
+MAX_PRINTED = 100
+
+
+def more_line(hidden: int) -> str:
+    return f"... and {hidden} more problem{'' if hidden == 1 else 's'} (fix these first, or use --format json)"
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -50,7 +58,9 @@ class ConfigInvalid(Exception):
     def __str__(self) -> str:
         errors = sum(1 for d in self.diagnostics if d.level == "error")
         lines = [f"config is invalid ({errors} error{'' if errors == 1 else 's'}):"]
-        lines += [str(d) for d in self.diagnostics]
+        lines += [str(d) for d in self.diagnostics[:MAX_PRINTED]]
+        if len(self.diagnostics) > MAX_PRINTED:
+            lines.append(more_line(len(self.diagnostics) - MAX_PRINTED))
         return "\n".join(lines)
 
 

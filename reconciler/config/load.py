@@ -13,6 +13,9 @@ Decisions:
   (they are the operator's, not the repository's).
 - Paths in the `Config` (`root`, `Customer.path`) stay as given; only `usage.path` is made
   absolute, as model.py documents.
+- Nothing leaves the repository (see paths.py): global.yaml or a customer file that is a
+  symlink to outside the config directory's parent is not read, and a `usage.path` that
+  resolves outside it is an error at its line.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from reconciler.config.model import (
     SummarySettings,
     UsageSettings,
 )
+from reconciler.config.paths import excerpt, leaves, repository_root
 from reconciler.config.schemas import Schemas, load_schemas, schema_errors
 from reconciler.config.yamlsource import YamlDocument, read_yaml
 
@@ -80,11 +84,16 @@ def check_config(config_dir: Path) -> ConfigCheck:
     if not config_dir.is_dir():
         result.diagnostics.append(_whole(config_dir, "config directory not found"))
         return _sorted(result)
-    if global_path.is_file():
+    root = repository_root(config_dir)
+    if global_path.is_file() and leaves(global_path, root):
+        result.global_files = 1
+        result.diagnostics.append(_whole(global_path, _OUTSIDE))
+    elif global_path.is_file():
         result.global_files = 1
         result.global_doc = _read(global_path, "global", schemas, result.diagnostics)
         if result.global_doc is not None:
             result.diagnostics += checks.check_global(result.global_doc)
+            result.diagnostics += _usage_path_problems(result.global_doc, root)
     else:
         result.diagnostics.append(
             _whole(global_path, "global.yaml is missing from the config directory")
@@ -95,6 +104,7 @@ def check_config(config_dir: Path) -> ConfigCheck:
             _whole(config_dir / "customers", "customers/ directory is missing")
         )
     seen_slugs: dict[str, Path] = {}
+    customers_outside = leaves(config_dir / "customers", root)
     for path in customer_files(config_dir):
         result.customer_files += 1
         problem = checks.slug_problem(path)
@@ -107,6 +117,11 @@ def check_config(config_dir: Path) -> ConfigCheck:
             )
             continue
         seen_slugs[path.stem] = path
+        # Resolving every path costs a syscall per component; only symlinks (or a customers/
+        # directory that is itself a link out) can lead outside.
+        if (customers_outside or path.is_symlink()) and leaves(path, root):
+            result.diagnostics.append(_whole(path, _OUTSIDE))
+            continue
         doc = _read(path, "customer", schemas, result.diagnostics)
         if doc is not None:
             result.customers.append(doc)
@@ -131,8 +146,35 @@ def _read(path: Path, kind: str, schemas: Schemas, sink: list[Diagnostic]) -> Ya
     doc, problems = read_yaml(path)
     sink += problems
     if doc is not None:
-        sink += schema_errors(doc, kind, schemas)
+        # A value the YAML reader already refused (a bad tag, a number too long) needs no second
+        # line from the schema about the placeholder it left there.
+        flagged = {d.json_path for d in problems}
+        sink += [d for d in schema_errors(doc, kind, schemas) if d.json_path not in flagged]
     return doc
+
+
+_OUTSIDE = (
+    "symlink to a file outside the repository: refusing to read it "
+    "(config files must live inside the repository)"
+)
+
+
+def _usage_path_problems(doc: YamlDocument, root: Path) -> list[Diagnostic]:
+    usage = doc.data.get("usage") if isinstance(doc.data, dict) else None
+    path = usage.get("path") if isinstance(usage, dict) else None
+    if not isinstance(path, str) or not path:
+        return []
+    target = doc.path.parent / path
+    if "\0" in path or leaves(target, root) or ".git" in target.resolve().parts:
+        return [
+            doc.diagnostic(
+                ("usage", "path"),
+                f"usage.path {excerpt(path)} leads outside the repository (or into .git): the "
+                "usage CSV must live inside it, e.g. usage/seats.csv next to config/ "
+                "(write ../usage/seats.csv)",
+            )
+        ]
+    return []
 
 
 def _whole(path: Path, message: str) -> Diagnostic:

@@ -13,6 +13,8 @@ against jsonschema.
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +84,8 @@ def compile_quick_check(schema: dict[str, Any], registry: Registry) -> Check | N
 
 
 def _is_type(value: Any, name: str) -> bool:
-    # The JSON Schema 2020-12 type semantics jsonschema uses: bools are not numbers, 1.0 is an integer.
+    # The type semantics of schemas.TYPE_CHECKER: bools are not numbers, 10.0 is not an integer
+    # (apply could not use it), and a number is finite (.inf and .nan pass every min/max).
     if name == "string":
         return isinstance(value, str)
     if name == "object":
@@ -96,9 +99,9 @@ def _is_type(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return False
     if name == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return isinstance(value, int)
     if name == "number":
-        return isinstance(value, (int, float))
+        return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
     raise _Unsupported(name)
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,13 +27,33 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from referencing import Registry, Resource
 
 from reconciler.config.diagnostics import Diagnostic
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.yamlsource import JsonPath, YamlDocument
+
+
+def _integer(_checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _number(_checker: Any, instance: Any) -> bool:
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and math.isfinite(instance))
+
+
+# The schema types mean what the code can use: JSON Schema calls 10.0 an integer, but a billing
+# day of 10.0 crashed `apply`, and .inf/.nan pass every minimum/maximum. So an integer is a
+# whole number written without a point, and a number is finite (quickcheck.py agrees).
+TYPE_CHECKER = Draft202012Validator.TYPE_CHECKER.redefine_many(
+    {"integer": _integer, "number": _number}
+)
+Validator = validators.extend(Draft202012Validator, type_checker=TYPE_CHECKER)
+
 
 def _schema_dir() -> Path:
     # The schemas ship inside the package (reconciler/schemas/), so a wheel installed anywhere
@@ -41,6 +63,7 @@ def _schema_dir() -> Path:
 
 SCHEMA_DIR = _schema_dir()
 SCHEMA_FILES = {"global": "global.schema.json", "customer": "customer.schema.json"}
+MAX_PER_FILE = 200  # schema problems reported per file
 # `reconcile import` writes this where it cannot know the Trend customer id.
 PLACEHOLDER_ID = "REPLACE-ME"
 
@@ -66,7 +89,7 @@ class Schemas:
     stays the only source of error messages.
     """
 
-    validators: dict[str, Draft202012Validator]
+    validators: dict[str, Any]
     documents: dict[str, dict[str, Any]]
     problems: tuple[Diagnostic, ...] = ()
     quick: dict[str, Callable[[Any], bool]] = field(default_factory=dict)
@@ -136,7 +159,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
         (SCHEMA_FILES[kind], Resource.from_contents(document)) for kind, document in documents.items()
     )
     validators = {
-        kind: Draft202012Validator(document, registry=registry)
+        kind: Validator(document, registry=registry)
         for kind, document in documents.items()
     }
     quick = {}
@@ -152,9 +175,19 @@ def schema_errors(doc: YamlDocument, kind: str, schemas: Schemas) -> list[Diagno
     quick = schemas.quick.get(kind)
     if quick is not None and quick(doc.data):
         return []
-    found: list[Diagnostic] = []
-    for error in schemas.validators[kind].iter_errors(doc.data):
-        found.extend(_diagnostics(doc, error))
+
+    def every() -> Iterator[Diagnostic]:
+        for error in schemas.validators[kind].iter_errors(doc.data):
+            yield from _diagnostics(doc, error)
+
+    # Stop early: a generated file with 20,000 unknown keys would otherwise cost a did-you-mean
+    # each (seconds), for messages nobody reads past the first screen.
+    found = list(itertools.islice(every(), MAX_PER_FILE + 1))
+    if len(found) > MAX_PER_FILE:
+        found[MAX_PER_FILE:] = [
+            doc.diagnostic((), f"more than {MAX_PER_FILE} schema problems in this file; "
+                           "fix these first (is this the right file?)")
+        ]
     # oneOf branches and `required` can repeat themselves; keep each problem once.
     return list(dict.fromkeys(found))
 
@@ -268,6 +301,8 @@ def _message(error: ValidationError, path: JsonPath) -> str:
             message += " (remove the quotes)"
         elif value == "string" and isinstance(instance, (int, float, bool)):
             message += f' (quote it: "{_yaml_scalar(instance)}")'
+        else:
+            message += _yaml11_hint(instance, value)
         return message
     if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"{error.message}: {label} must be {_range(schema)}"
@@ -360,7 +395,7 @@ def _type_words(expected: str | list[str]) -> str:
 def _is_type(instance: Any, expected: str | list[str]) -> bool:
     if isinstance(expected, list):
         return any(_is_type(instance, t) for t in expected)
-    return Draft202012Validator.TYPE_CHECKER.is_type(instance, expected)
+    return TYPE_CHECKER.is_type(instance, expected)
 
 
 def _show(value: Any) -> str:
@@ -381,7 +416,37 @@ def _yaml_scalar(value: Any) -> str:
     return str(value)
 
 
+_YAML11_BOOLS = {
+    **dict.fromkeys(("yes", "y", "on"), "true"),
+    **dict.fromkeys(("no", "n", "off"), "false"),
+}
+
+
+def _yaml11_hint(instance: Any, expected: str | list[str]) -> str:
+    """What to write instead, for values YAML 1.1 tools read differently than YAML 1.2 does."""
+    if expected == "boolean" and isinstance(instance, str):
+        word = _YAML11_BOOLS.get(instance.lower())
+        if word:
+            return f" (YAML 1.2 reads {instance} as text: write {word})"
+    if expected == "integer" and isinstance(instance, float) and math.isfinite(instance):
+        if instance.is_integer():
+            return f" (write {int(instance)}, without a decimal point)"
+    if expected == "integer" and isinstance(instance, str):
+        text = instance.replace("_", "")
+        for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
+            try:
+                if text.lower().startswith(prefix):
+                    return f" (YAML 1.2 reads {instance} as text: write {int(text[2:], base)})"
+            except ValueError:
+                break
+        if text.isdigit():
+            return f" (YAML 1.2 reads {instance} as text: write {int(text)})"
+    return ""
+
+
 def _looks_numeric(text: str) -> bool:
+    if "_" in text:  # Python's float() reads 1_000; YAML 1.2 does not
+        return False
     try:
         float(text)
     except ValueError:

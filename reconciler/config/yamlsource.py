@@ -6,6 +6,19 @@ win. Instead we `compose` the node tree with libyaml's C parser (fast; falls bac
 Python one) and build the data ourselves, recording a 1-based line:col for each node's value and
 each mapping key, keyed by JSON path.
 
+YAML 1.2: the YAML language server the README recommends reads the YAML 1.2 core schema, so
+the loader does too (a resolver on libyaml's C loader, PyYAML's own extension point): `010` is
+10, `0o17` is 15, `0x1F` is 31, `0b11`, `1_000`, `yes`/`no`/`on`/`off` and `1:30` are strings,
+and only `true`/`True`/`TRUE` and `false`/`False`/`FALSE` are booleans. A value the two YAML
+versions read differently then meets the schema, which says what to write instead.
+
+Limits (a config file is a few hundred bytes; these stop hostile input in milliseconds, each
+with a `file:line:col` error): a file holds at most `MAX_FILE_BYTES`, and at most
+`MAX_LINES_AND_ITEMS` lines and flow-list commas together; a mapping or list at most
+`MAX_ENTRIES` entries; building its data expands aliases (`*name`, `<<: *name`) at most
+`MAX_ALIAS_EXPANSIONS` times and builds at most `MAX_NODES` values, so a billion-laughs or
+merge-key bomb is refused before it costs memory.
+
 Decisions:
 - Mapping keys are always the literal key text: `on:` and `1:` stay the strings "on" and "1"
   (YAML 1.1 would turn them into True and 1, a classic config surprise).
@@ -27,11 +40,22 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.config.diagnostics import Diagnostic, Level, display_path
+from reconciler.config.paths import FileTooBig, read_limited
 
 try:  # libyaml is an order of magnitude faster on thousands of customer files
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+MAX_FILE_BYTES = 1024 * 1024  # 1 MiB: a customer file is about 500 bytes, global.yaml a few KB
+MAX_ALIAS_EXPANSIONS = 1_000  # `*alias` / `<<: *alias` uses per file
+MAX_NODES = 50_000  # values built per file, aliases expanded
+# Lines plus commas: every YAML value needs one or the other, so this bounds the parser's work
+# (libyaml builds a Python node per value) before it starts. global.yaml is about 60 lines.
+MAX_LINES_AND_ITEMS = 20_000
+# Keys of one mapping / items of one list: the largest real ones (products, agreements) hold a
+# few dozen; thousands would cost seconds of did-you-mean suggestions for nothing.
+MAX_ENTRIES = 1_000
 
 JsonPath = tuple[str | int, ...]
 LineCol = tuple[int, int]
@@ -39,13 +63,65 @@ LineCol = tuple[int, int]
 _TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE = _TAG + "str", _TAG + "map", _TAG + "seq", _TAG + "merge"
 _TIMESTAMP = _TAG + "timestamp"
-# int/float/bool/null via PyYAML's own resolvers, so "0x1F", ".inf" and "~" mean what YAML says.
-_SCALAR_CONSTRUCTORS = {
-    _TAG + name: yaml.constructor.SafeConstructor.yaml_constructors[_TAG + name]
-    for name in ("int", "float", "bool", "null")
-}
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class _Core12Loader(_Base):  # type: ignore[misc, valid-type]
+    """libyaml's parser with the YAML 1.2 core schema's implicit tags instead of YAML 1.1's."""
+
+    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+# https://yaml.org/spec/1.2.2/#1032-tag-resolution (core schema), plus the merge key `<<`
+# that the YAML language server also honours.
+_CORE_RESOLVERS = (
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+.0123456789"),
+    ),
+    ("merge", r"^<<$", ["<"]),
+)
+_CORE_PATTERNS = {_TAG + name: re.compile(pattern) for name, pattern, _ in _CORE_RESOLVERS}
+for _name, _pattern, _first in _CORE_RESOLVERS:
+    _Core12Loader.add_implicit_resolver(_TAG + _name, _CORE_PATTERNS[_TAG + _name], _first)
+
+
+def _core_int(text: str) -> int:
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)  # "010" is ten: YAML 1.2 has no leading-zero octal
+
+
+def _core_float(text: str) -> float:
+    lowered = text.lower()
+    if lowered.endswith(".inf"):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if lowered == ".nan":
+        return float("nan")
+    return float(text)
+
+
+_SCALAR_CONSTRUCTORS: dict[str, Any] = {
+    _TAG + "null": lambda text: None,
+    _TAG + "bool": lambda text: text.lower() == "true",
+    _TAG + "int": _core_int,
+    _TAG + "float": _core_float,
+}
+
+
+class _TooBig(Exception):
+    """A resource limit was hit while building; carries where and why."""
+
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.line, self.col = node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def format_json_path(path: JsonPath) -> str:
@@ -99,9 +175,11 @@ def read_yaml(path: Path) -> tuple[YamlDocument | None, list[Diagnostic]]:
         return None, [Diagnostic(shown, line, col, message)]
 
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path, MAX_FILE_BYTES)
     except OSError as error:
         return whole_file(f"cannot read file: {error.strerror or error}")
+    except FileTooBig as error:
+        return whole_file(str(error))
     nul = raw.find(b"\0")
     if nul >= 0:
         line, col = _byte_position(raw, nul)
@@ -113,8 +191,17 @@ def read_yaml(path: Path) -> tuple[YamlDocument | None, list[Diagnostic]]:
         return whole_file(
             f"not valid UTF-8 (byte 0x{raw[error.start]:02x}); save the file as UTF-8", line, col
         )
+    crowded = _crowded_at(raw)
+    if crowded is not None:
+        line, col = _byte_position(raw, crowded)
+        return whole_file(
+            f"more than {MAX_LINES_AND_ITEMS:,} lines and list items: a config file is small "
+            "(is this the right file?)",
+            line,
+            col,
+        )
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_Core12Loader)
     except yaml.YAMLError as error:
         line, col, message = _syntax_error(error, text)
         return whole_file(message, line, col)
@@ -127,6 +214,8 @@ def read_yaml(path: Path) -> tuple[YamlDocument | None, list[Diagnostic]]:
         doc.data = builder.build(root, ())
     except RecursionError:
         return whole_file("YAML is nested too deeply")
+    except _TooBig as error:
+        return whole_file(str(error), error.line, error.col)
     return doc, builder.diagnostics
 
 
@@ -137,20 +226,43 @@ class _Builder:
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
         self._active: set[int] = set()  # node ids being built: a recursive alias would loop
+        self._built: set[int] = set()  # collection nodes built once: building again is an alias
+        self._nodes = 0
+        self._expansions = 0
+
+    def _count(self, node: Node) -> None:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _TooBig(
+                node,
+                f"too many values: building this file would create more than {MAX_NODES:,} "
+                "(an alias or merge-key bomb?)",
+            )
 
     def build(self, node: Node, path: JsonPath) -> Any:
+        self._count(node)
         self.doc.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if id(node) in self._active:
             self.diagnostics.append(self.doc.diagnostic(path, "recursive YAML alias"))
             return None
+        if id(node) in self._built:
+            self._expansions += 1
+            if self._expansions > MAX_ALIAS_EXPANSIONS:
+                raise _TooBig(
+                    node,
+                    f"too many alias expansions: more than {MAX_ALIAS_EXPANSIONS:,} uses of "
+                    "`*alias` or `<<: *alias` in one file (an alias bomb?)",
+                )
+        self._built.add(id(node))
         self._active.add(id(node))
         try:
             if isinstance(node, MappingNode):
                 self._check_tag(node, _MAP, path)
                 return self._mapping(node, path)
             self._check_tag(node, _SEQ, path)
+            self._check_size(node, len(node.value), "items")
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         finally:
             self._active.discard(id(node))
@@ -161,7 +273,18 @@ class _Builder:
             return node.value
         construct = _SCALAR_CONSTRUCTORS.get(tag)
         if construct is not None:
-            return construct(_CONSTRUCTOR, node)
+            if not _CORE_PATTERNS[tag].match(node.value):  # only an explicit `!!int yes` gets here
+                self.diagnostics.append(
+                    self.doc.diagnostic(path, f"{node.value!r} is not a YAML 1.2 {_short(tag)}")
+                )
+                return node.value
+            try:
+                return construct(node.value)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                self.diagnostics.append(
+                    self.doc.diagnostic(path, f"number with {len(node.value):,} characters is too long")
+                )
+                return None
         self.diagnostics.append(self.doc.diagnostic(path, f"unsupported YAML tag {_short(tag)}"))
         return node.value
 
@@ -171,7 +294,14 @@ class _Builder:
                 self.doc.diagnostic(path, f"unsupported YAML tag {_short(node.tag)}")
             )
 
+    def _check_size(self, node: Node, size: int, what: str) -> None:
+        if size > MAX_ENTRIES:
+            raise _TooBig(
+                node, f"more than {MAX_ENTRIES:,} {what} in one mapping or list: is this the right file?"
+            )
+
     def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any]:
+        self._check_size(node, len(node.value), "keys")
         result: dict[str, Any] = {}
         merges: list[Node] = []
         for key_node, value_node in node.value:
@@ -201,17 +331,29 @@ class _Builder:
             result[key] = self.build(value_node, child)
         for merge in merges:
             self._merge(result, merge, path)
+        self._check_size(node, len(result), "keys")
         return result
 
     def _merge(self, result: dict[str, Any], merge: Node, path: JsonPath) -> None:
         sources = merge.value if isinstance(merge, SequenceNode) else [merge]
         for source in sources:
+            self._count(source)
             if not isinstance(source, MappingNode):
                 self.diagnostics.append(
                     self.doc.diagnostic(path, "`<<` merge needs a mapping or a list of mappings")
                 )
                 continue
+            if id(source) in self._built:
+                self._expansions += 1
+                if self._expansions > MAX_ALIAS_EXPANSIONS:
+                    raise _TooBig(
+                        source,
+                        f"too many alias expansions: more than {MAX_ALIAS_EXPANSIONS:,} uses of "
+                        "`*alias` or `<<: *alias` in one file (a merge-key bomb?)",
+                    )
+            self._built.add(id(source))
             for key_node, value_node in source.value:
+                self._count(key_node)
                 if isinstance(key_node, ScalarNode) and key_node.value not in result:
                     child = path + (key_node.value,)
                     self.doc.key_marks[child] = (
@@ -227,6 +369,16 @@ def _short(tag: str) -> str:
 
 def _at(doc: YamlDocument, mark: LineCol, path: JsonPath, message: str) -> Diagnostic:
     return Diagnostic(doc.display, mark[0], mark[1], message, format_json_path(path))
+
+
+def _crowded_at(raw: bytes) -> int | None:
+    """Offset of the separator beyond MAX_LINES_AND_ITEMS, or None (counted in C first)."""
+    if raw.count(b"\n") + raw.count(b",") <= MAX_LINES_AND_ITEMS:
+        return None
+    for seen, match in enumerate(re.finditer(rb"[\n,]", raw)):
+        if seen == MAX_LINES_AND_ITEMS:
+            return match.start()
+    return None  # pragma: no cover - the counts above said there are more
 
 
 def _byte_position(raw: bytes, offset: int) -> LineCol:

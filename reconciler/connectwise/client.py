@@ -74,7 +74,7 @@ class Credentials:
     def __repr__(self) -> str:
         return (
             f"Credentials(company_id={self.company_id!r}, public_key='***', "
-            f"private_key='***', client_id={self.client_id!r})"
+            "private_key='***', client_id='***')"
         )
 
     __str__ = __repr__
@@ -84,10 +84,13 @@ class Credentials:
         return (f"{self.company_id}+{self.public_key}", self.private_key)
 
     def secrets(self) -> tuple[str, ...]:
-        """Every string that must never appear in output: the keys and the Basic token."""
+        """Every string that must never appear in output: the keys, the client id and the Basic
+        token (and its `user:password` text); `errors.redact` masks each in every form."""
         user, password = self.basic_auth
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return tuple(s for s in (self.private_key, self.public_key, token) if s)
+        return tuple(
+            s for s in (self.private_key, self.public_key, self.client_id, token, f"{user}:{password}") if s
+        )
 
 
 class _Retry(Retry):
@@ -427,7 +430,7 @@ class Client(ResourcesMixin):
             payload = None
         code, message, errors = parse_error_body(payload)
         if not message:
-            message = response.reason or (response.text or "")[:200]
+            message = response.reason or redact(response.text or "", self._secrets)[:200]
         errors = [
             {k: redact(str(v), self._secrets) for k, v in e.items() if v is not None}
             if isinstance(e, dict)

@@ -8,24 +8,12 @@ them on an exception that may be logged or pickled is how keys leak.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
+# `redact` masks every form of every key and any Basic/Bearer blob (see reconciler.secrets); it
+# stays importable from here, where the client has always found it.
+from reconciler.secrets import redact  # noqa: F401  (re-exported)
 from reconciler.target import TargetError
-
-_BASIC = re.compile(r"(?i)(basic|bearer)\s+[A-Za-z0-9+/=._-]+")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret value and any `Basic ...` credential blob replaced by `***`.
-
-    Keys never go into URLs, so this should never fire; it is the belt to that braces,
-    applied to every message that came from outside our own code (requests, urllib3, bodies).
-    """
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _BASIC.sub(r"\1 ***", text)
 
 
 class ConnectWiseError(TargetError):

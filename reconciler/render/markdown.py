@@ -7,13 +7,15 @@ under GitHub's comment and summary limits; the summary line and failures stay vi
 from __future__ import annotations
 
 from reconciler.plan import Plan
+from reconciler.render.escape import code_line, md_text
 from reconciler.render.text import change_line, customer_header, usage_line
 
 MARKER = "<!-- reconcile-plan -->"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Customer names, ConnectWise ids and failure reasons come from config and ConnectWise.
+    return md_text(text)
 
 
 def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table lists every customer
@@ -43,13 +45,14 @@ def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table list
     for cp in plan.customers:
         if not cp.changes and not cp.notes:
             continue
-        out += [f"<details><summary>{cp.customer}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
-        out += [change_line(c).strip() + ("" if cp.change_due(c) else "   (not due yet)") for c in cp.changes]
-        out += [f"# note: {n}" for n in cp.notes]
+        out += [f"<details><summary>{md_text(cp.customer)}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
+        out += [code_line(change_line(c).strip()) + ("" if cp.change_due(c) else "   (not due yet)")
+                for c in cp.changes]
+        out += [code_line(f"# note: {n}") for n in cp.notes]
         out += ["```", "", "</details>", ""]
     for trend_id, products in plan.unknown_usage_customers.items():
         listed = ", ".join(f"{p}={q}" for p, q in products.items())
-        out.append(f"- :warning: Trend customer `{trend_id}` has usage ({listed}) but no customer file")
+        out.append(f"- :warning: Trend customer {md_text(trend_id)} has usage ({md_text(listed)}) but no customer file")
     for warning in plan.warnings:
         out.append(f"- :warning: {_cell(warning)}")
     return "\n".join(out).rstrip() + "\n"

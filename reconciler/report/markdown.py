@@ -9,15 +9,15 @@ there — the table (which shows "—") is the authoritative view.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
+from reconciler.render.escape import md_text
 from reconciler.report.figures import Figures, Series
 from reconciler.report.history import local_time
 from reconciler.report.html import ACTION_SIGNS, summary_items
 
 
 def _cell(text: str) -> str:
-    return escape(" ".join(text.split())).replace("|", "\\|")
+    return md_text(text)
 
 
 def _mermaid_text(text: str) -> str:

@@ -112,7 +112,12 @@ class UsageInvalid(Exception):
         self.errors = list(errors)
 
     def __str__(self) -> str:
-        return "\n".join(str(e) for e in self.errors)
+        from reconciler.config.diagnostics import MAX_PRINTED, more_line
+
+        lines = [str(e) for e in self.errors[:MAX_PRINTED]]
+        if len(self.errors) > MAX_PRINTED:
+            lines.append(more_line(len(self.errors) - MAX_PRINTED))
+        return "\n".join(lines)
 
 
 class UsageSourceError(Exception):

@@ -17,6 +17,11 @@ Decisions: unknown columns are an error (a misspelt `workstation` column silentl
 would drop figures from executive summaries); a header-only file is valid and means "no
 usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
 quantities are plain non-negative integers (no `+5`, `1.0` or `1e3`).
+
+Untrusted content: the file may not be what it claims (a pull request can point usage.path at
+any file in the repository), so messages quote a cell only as a short escaped excerpt
+(`paths.excerpt`), never a whole line, and a file above `MAX_BYTES` (or a device or FIFO) is
+refused before it is read.
 """
 
 from __future__ import annotations
@@ -29,10 +34,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.paths import FileTooBig, excerpt, read_limited
+
 from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, trend_key
 from .trend_ids import TrendIds
 
 REQUIRED = ("trend_customer_id", "product", "quantity")
+MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: ~90,000 rows; 5,000 customers (bench/) use about 0.35 MB
+MAX_ERRORS = 1_000  # row errors collected before reading stops
 _INTEGER = re.compile(r"^[0-9]+$")
 _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -122,11 +131,13 @@ def _parse_mapped(
 
 def _decode(path: Path, shown: str) -> str:
     try:
-        data = path.read_bytes()
+        data = read_limited(path, MAX_BYTES)
     except OSError as exc:
         raise UsageInvalid(
             [UsageError(shown, 1, f"cannot read usage file: {exc.strerror or exc}")]
         ) from None
+    except FileTooBig as exc:
+        raise UsageInvalid([UsageError(shown, 1, f"usage file: {exc}")]) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -166,6 +177,7 @@ def _parse(
     quantities: dict[tuple[str, str], int] = {}
     first_seen: dict[tuple[str, str], int] = {}
     extra: dict[str, dict[str, int]] = {}
+    suggestions: dict[str, str] = {}
     try:
         for row in reader:
             line = reader.line_num
@@ -189,7 +201,9 @@ def _parse(
             if not product:
                 row_errors.append("empty product")
             elif product not in products:
-                row_errors.append(_unknown_product(product, products))
+                if product not in suggestions:  # one did-you-mean per distinct value
+                    suggestions[product] = _unknown_product(product, products)
+                row_errors.append(suggestions[product])
             quantity = _count(cells["quantity"], "quantity", row_errors)
             figures = {
                 name: value
@@ -205,6 +219,10 @@ def _parse(
                     f"(first at line {first_seen[key]})"
                 )
             errors.extend(UsageError(shown, line, message) for message in row_errors)
+            if len(errors) >= MAX_ERRORS:  # a wrong file: stop reading, say so at this line
+                errors.append(UsageError(shown, line, f"more than {MAX_ERRORS} errors; stopped "
+                                         "reading here (is this the right file?)"))
+                break
             if row_errors:
                 continue
             first_seen[key] = line
@@ -235,7 +253,8 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
     unknown = [name for name in header if name not in allowed]
     if unknown:
         problems.append(
-            f"unknown column(s) {', '.join(repr(u) for u in unknown)}; allowed: "
+            f"unknown column(s) {', '.join(excerpt(u) for u in unknown[:3])}"
+            f"{f' and {len(unknown) - 3} more' if len(unknown) > 3 else ''}; allowed: "
             f"{', '.join(allowed)}"
         )
     duplicated = sorted({name for name in header if header.count(name) > 1})
@@ -253,7 +272,7 @@ def _count(cell: str, name: str, errors: list[str]) -> int | None:
     elif not cell:
         errors.append(f"empty {name}")
     else:
-        errors.append(f"{name} must be a whole number, got {cell!r}")
+        errors.append(f"{name} must be a whole number, got {excerpt(cell)}")
     return None
 
 
@@ -264,7 +283,7 @@ def _known_product(cell: str, products: set[str]) -> str:
 
 
 def _unknown_product(product: str, products: set[str]) -> str:
-    message = f"unknown product {product!r}"
+    message = f"unknown product {excerpt(product)}"
     close = difflib.get_close_matches(product, sorted(products), n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"

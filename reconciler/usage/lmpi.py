@@ -36,6 +36,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from reconciler.secrets import check_env, redact
+
 from .base import Usage, UsageSourceError, trend_key
 from .trend_ids import TrendIds
 from .trend_report import UNITS, ReportRowError, read_row, report_cycle
@@ -144,9 +146,8 @@ class LmpiClient:
                 detail = response.json().get("message") or ""
             except (ValueError, AttributeError):
                 detail = response.reason or ""
-            for secret in self._secrets:
-                detail = detail.replace(secret, "***")
-            raise LmpiError(f"LMPI {method} {path}: HTTP {response.status_code} {detail[:200]}".rstrip())
+            detail = redact(str(detail), self._secrets)[:300]  # masked before cut: no half key
+            raise LmpiError(f"LMPI {method} {path}: HTTP {response.status_code} {detail}".rstrip())
         try:
             return response.json()
         except ValueError:
@@ -226,17 +227,20 @@ def read_lmpi(
                 continue
             if isinstance(units, bool) or not isinstance(units, int) or units < 0:
                 # LMPI's answer is untrusted: 1.5, 1e308 or "NaN" seats must stop, not bill.
-                raise LmpiError(
+                raise LmpiError(redact(
                     f"LMPI subscription {str(sub_id)[:64]} of customer {str(customer_id)[:64]}: "
-                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats"
-                )
+                    f"units {str(units)[:32]!r} is not a whole, non-negative number of seats",
+                    getattr(client, "_secrets", ()),
+                ))
             quantities[(customer_id, key)] = quantities.get((customer_id, key), 0) + units
             rows.append({"trend_customer_id": customer_id, "product": key, "subscription_id": sub_id,
                          "service_plan_id": plan_id, "product_id": trend_id, "units": units})
+    # Customer and product ids come from the server: an echoing one must not leak our keys.
+    warnings = [redact(w, getattr(client, "_secrets", ())) for w in warnings]
     for warning in warnings:
         log.warning("LMPI: %s", warning)
     return Usage(quantities=quantities, extra={}, source="lmpi", warnings=tuple(warnings),
-                 basis="licensed", rows=tuple(rows))
+                 basis="licensed", rows=_redacted(rows, client))
 
 
 def read_reported(
@@ -255,7 +259,8 @@ def read_reported(
         try:
             row = read_row(raw, units)
         except ReportRowError as error:
-            raise LmpiError(f"LMPI summary report for {month}: {error}") from None
+            raise LmpiError(redact(f"LMPI summary report for {month}: {error}",
+                                   getattr(client, "_secrets", ()))) from None
         count = row.units[units]
         key = _counted_by(trend_ids, row.customer_id, count, warnings, row.product_id,
                           row.service_plan_id, row.service_plan or row.product_name,
@@ -265,10 +270,19 @@ def read_reported(
         quantities[(row.customer_id, key)] = quantities.get((row.customer_id, key), 0) + count
         rows.append({"trend_customer_id": row.customer_id, "product": key, "report_month": month,
                      "quantity": count, **row.evidence()})
+    warnings = [redact(w, getattr(client, "_secrets", ())) for w in warnings]
     for warning in warnings:
         log.warning("LMPI: %s", warning)
     return Usage(quantities=quantities, extra={}, source="lmpi", warnings=tuple(warnings),
-                 basis="reported", report_month=month, units=units, rows=tuple(rows))
+                 basis="reported", report_month=month, units=units, rows=_redacted(rows, client))
+
+
+def _redacted(rows: list[dict[str, Any]], client: LmpiClient) -> tuple[dict[str, Any], ...]:
+    """The evidence rows with every server-given text masked like warnings are: the rows are
+    saved to files and CI artifacts, where an echoed key must never land."""
+    secrets = getattr(client, "_secrets", ())
+    return tuple({name: redact(value, secrets) if isinstance(value, str) else value
+                  for name, value in row.items()} for row in rows)
 
 
 def _counted_by(trend_ids: TrendIds, customer_id: str, units: Any, warnings: list[str],
@@ -295,4 +309,7 @@ def lmpi_from_env(env: Mapping[str, str] = os.environ) -> LmpiClient:
             f"usage source lmpi needs environment variable(s) {', '.join(missing)} "
             f"(set {ENV_URL}, {ENV_TOKEN} and {ENV_SECRET})"
         )
+    problem = check_env(env, (ENV_TOKEN, ENV_SECRET))
+    if problem:
+        raise LmpiError(problem)
     return LmpiClient(env[ENV_URL], env[ENV_TOKEN], env[ENV_SECRET])

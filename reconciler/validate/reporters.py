@@ -1,6 +1,8 @@
 """Renderings of config diagnostics: `text` for people, `json` for tools, `github` for CI.
 
 All three take the same sorted list, so the command only picks one. Decisions:
+- `text` and `github` print at most `MAX_PRINTED` (100) problems, then "... and N more";
+  `json` lists them all (a tool may want every one).
 - `text` ends with one summary line (`2 errors in 2 files` / `config OK: ...`).
 - `json` is the bare list of diagnostics (path, line, col, level, message, json_path) so
   `jq '.[] | ...'` works without unwrapping; an empty list means valid.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from reconciler.config.diagnostics import Diagnostic
+from reconciler.config.diagnostics import MAX_PRINTED, Diagnostic, more_line
 
 FORMATS = ("text", "json", "github")
 
@@ -46,7 +48,13 @@ def summary(diagnostics: Sequence[Diagnostic], customer_files: int | None = None
 
 
 def _text(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
-    return "\n".join([*(str(d) for d in diagnostics), summary(diagnostics, customer_files)])
+    lines = [str(d) for d in diagnostics[:MAX_PRINTED]] + _more(diagnostics)
+    return "\n".join([*lines, summary(diagnostics, customer_files)])
+
+
+def _more(diagnostics: Sequence[Diagnostic]) -> list[str]:
+    hidden = len(diagnostics) - MAX_PRINTED
+    return [more_line(hidden)] if hidden > 0 else []
 
 
 def _json(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
@@ -71,9 +79,9 @@ def _github(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> st
         f"::{d.level} file={_property(d.path)},line={d.line},col={d.col},"
         "title=reconcile validate::"
         f"{_data(d.message + ' [' + d.json_path + ']')}"
-        for d in diagnostics
+        for d in diagnostics[:MAX_PRINTED]
     ]
-    return "\n".join([*lines, summary(diagnostics, customer_files)])
+    return "\n".join([*lines, *_more(diagnostics), summary(diagnostics, customer_files)])
 
 
 def _data(text: str) -> str:
