@@ -11,13 +11,15 @@ customer's `failed` status and never stops the others.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from typing import Callable
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.ledger import LedgerView
+from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, diff_customer, safety_verdict
 from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
@@ -273,25 +275,77 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         effective_date=cp.schedule.billing_date, prune=billing.prune,
         also_bills_to=_resolve_also_bills_to(customer, agreements),
     )
-    cp.changes = changes
+    cp.changes = [_priced(ctx, change, actual, company) for change in changes]
     cp.notes += notes
     for product, quantity in desired.unmapped_usage.items():
         cp.notes.append(f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}")
     # Managed: catalog items on the mapped agreements, and the mapped products wherever they are.
-    mapped_identifiers = {config.products[p].connectwise_product.casefold() for p in desired.agreements}
+    mapped_identifiers = managed_identifiers = {config.products[p].connectwise_product.casefold()
+                                                for p in desired.agreements}
     mapped_agreement_ids = {a.id for a in desired.agreements.values()}
     cp.managed_count = sum(
         1 for agreement_id, adds in actual.additions.items() for a in adds
         if a.product_identifier.casefold() in (catalog_identifiers if agreement_id in mapped_agreement_ids
                                                else mapped_identifiers)
     )
-    cp.unsafe_reasons = safety_verdict(changes, cp.managed_count, desired.has_usage, config.safety)
+    cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
+    for change in cp.changes:
+        if change.money is not None:
+            cp.invoice_warnings += invoice_warnings(
+                change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
+                change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
+    cp.unsafe_reasons = safety_verdict(cp.changes, cp.managed_count, desired.has_usage, config.safety, cp.monthly)
     if not desired.has_usage:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
     elif cp.unsafe_reasons:
         cp.status, cp.reason = CustomerStatus.UNSAFE, "; ".join(cp.unsafe_reasons)
     else:
         cp.reason = cp.schedule.reason
+
+
+def _priced(ctx: PlanContext, change: Change, actual: CompanyState, company: Company | None) -> Change:
+    """The change with its monthly money: an existing addition's own prices, a new one's from the
+    catalog item (what ConnectWise puts on it); the agreement's currency, else the company's."""
+    agreement = next((a for a in actual.agreements if a.id == change.agreement.id), change.agreement)
+    currency = agreement.currency or (company.currency if company else None)
+    if change.action == "create":
+        item = ctx.directory.catalog.get(change.connectwise_product.casefold())
+        money = price_change("create", None, change.after, currency=currency, unit_price=item.price if item else None,
+                             unit_cost=item.cost if item else None, invoice_date=agreement.next_invoice_date,
+                             prorated=agreement.prorate)
+    else:
+        addition = next((a for adds in actual.additions.values() for a in adds if a.id == change.addition_id), None)
+        if addition is None:
+            return change
+        money = price_change(
+            change.action, change.before, change.after, currency=currency, unit_price=addition.unit_price,
+            unit_cost=addition.unit_cost, less_included=addition.less_included,
+            invoice_date=agreement.next_invoice_date,
+            prorated=addition.prorate_current_period if addition.prorate_current_period is not None else agreement.prorate,
+            prorate_price=addition.prorate_price)
+    return replace(change, agreement=agreement, money=money)
+
+
+def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreement_ids: set[int],
+             catalog_identifiers: set[str], company: Company | None,
+             changes: list[Change]) -> dict[str | None, tuple[Decimal, Decimal]]:
+    """Per currency: the monthly recurring total of the customer's managed additions (those the
+    safety thresholds count), before and after the changes. Unpriced additions count as 0."""
+    agreements = {a.id: a for a in actual.agreements}
+    before: dict[str | None, Decimal] = {}
+    for agreement_id, additions in actual.additions.items():
+        agreement = agreements.get(agreement_id)
+        currency = (agreement.currency if agreement else None) or (company.currency if company else None)
+        for a in additions:
+            wanted = catalog_identifiers if agreement_id in mapped_agreement_ids else mapped_identifiers
+            if a.active and a.product_identifier.casefold() in wanted:
+                amount = monthly_amount(a.quantity, a.unit_price, a.less_included) or ZERO
+                before[currency] = before.get(currency, ZERO) + amount
+    after = dict(before)
+    for change in changes:
+        if change.money is not None and change.money.known:
+            after[change.money.currency] = after.get(change.money.currency, ZERO) + change.money.delta
+    return {currency: (before.get(currency, ZERO), after[currency]) for currency in after}
 
 
 def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,

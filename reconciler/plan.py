@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from deepdiff import DeepDiff
@@ -29,9 +30,10 @@ from deepdiff import DeepDiff
 from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.schedule import Schedule
+from reconciler.money import ChangeMoney, Totals, show, text, totals
 from reconciler.state import Addition, Agreement, CompanyState, plain_number
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Change:
     after: Any
     effective_date: date | None = None
     reason: str = ""
+    money: ChangeMoney | None = None  # its monthly effect (additions only)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class Change:
             "after": self.after,
             "effective_date": self.effective_date.isoformat() if self.effective_date else None,
             "reason": self.reason,
+            "money": self.money.as_json() if self.money else None,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class Change:
             addition_id=data.get("addition_id"), before=data.get("before"), after=data.get("after"),
             effective_date=date.fromisoformat(data["effective_date"]) if data.get("effective_date") else None,
             reason=data.get("reason", ""),
+            money=ChangeMoney.from_json(data["money"]) if data.get("money") else None,
         )
 
 
@@ -106,6 +111,9 @@ class CustomerPlan:
     summary_duplicate_ids: list[int] = field(default_factory=list)  # the same summary posted again by a race
     # product key -> the addition billing it now ({id, agreement_id, agreement, quantity, connectwise_product})
     current_additions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # currency -> (monthly recurring before, after this plan's changes), of the managed additions
+    monthly: dict[str | None, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    invoice_warnings: list[str] = field(default_factory=list)  # what to check about invoices and proration
     connectwise_company_id: int | None = None  # the company record the identifier resolved to
     connectwise_company_name: str | None = None
     # The usage behind this customer's numbers (source, basis, report month, rows hash), which
@@ -143,6 +151,10 @@ class Plan:
 
     def due_changes(self) -> list[Change]:
         return [c for cp in self.customers for c in cp.changes if cp.change_due(c)]
+
+    def money(self) -> Totals:
+        """More billed, less billed, net and margin per month, per currency, of the due changes."""
+        return totals(c.money for c in self.due_changes() if c.money is not None)
 
     def counts(self) -> dict[str, int]:
         changes = self.due_changes()
@@ -306,9 +318,12 @@ def _path_key(path: str) -> str:
 
 
 def safety_verdict(
-    changes: list[Change], managed_count: int, has_usage: bool, safety: SafetySettings
+    changes: list[Change], managed_count: int, has_usage: bool, safety: SafetySettings,
+    monthly: dict[str | None, tuple[Decimal, Decimal]] | None = None,
 ) -> list[str]:
-    """Why a customer's changes are unsafe (empty when safe). Mirrors octoDNS's thresholds."""
+    """Why a customer's changes are unsafe (empty when safe). Mirrors octoDNS's thresholds,
+    in seats and in money: `monthly` is the customer's recurring total before and after, per
+    currency, and the money limits apply to its net change in each currency."""
     reasons: list[str] = []
     additions = [c for c in changes if c.kind == "addition"]
     if not has_usage and any(c.action == "cancel" or (c.action == "update" and not c.after) for c in additions):
@@ -339,6 +354,20 @@ def safety_verdict(
                     f"{change.product} drops {change.before} -> {change.after} ({drop:.0f}% > "
                     f"max_quantity_drop_percent {safety.max_quantity_drop_percent:g}%)"
                 )
+    for currency, (before, after) in sorted((monthly or {}).items(), key=lambda item: item[0] or ""):
+        change = after - before
+        limit = safety.max_monthly_increase if change > 0 else safety.max_monthly_decrease
+        if limit is not None and abs(change) > Decimal(str(limit)):
+            word = "max_monthly_increase" if change > 0 else "max_monthly_decrease"
+            reasons.append(f"monthly total changes by {show(change, currency, signed=True)} "
+                           f"({show(before, currency)} -> {show(after, currency)}), beyond {word} "
+                           f"{show(Decimal(str(limit)), currency)}")
+        if before > 0 and safety.max_monthly_change_percent is not None:
+            percent = 100 * abs(change) / before
+            if percent > Decimal(str(safety.max_monthly_change_percent)):
+                reasons.append(f"monthly total changes by {show(change, currency, signed=True)}, {percent:.0f}% of "
+                               f"{show(before, currency)} (> max_monthly_change_percent "
+                               f"{safety.max_monthly_change_percent:g}%)")
     return reasons
 
 
@@ -369,6 +398,10 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "current_additions": cp.current_additions,
             "connectwise_company_id": cp.connectwise_company_id,
             "connectwise_company_name": cp.connectwise_company_name,
+            "monthly": {(currency or "unknown"): {"before": text(before), "after": text(after),
+                                                  "change": text(after - before)}
+                        for currency, (before, after) in cp.monthly.items()},
+            "invoice_warnings": cp.invoice_warnings,
             "usage": cp.usage,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
@@ -384,6 +417,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                     "executive_summaries": counts["summary"]},
         "customers": customers,
         "changes": changes,
+        "money": plan.money().as_json(),
         "unknown_usage_customers": plan.unknown_usage_customers,
         "warnings": plan.warnings,
     }

@@ -75,7 +75,7 @@ def test_plan_detailed_exitcode_is_2_with_due_changes_and_json_has_the_contract_
     result = reconcile(repo, "--sandbox", "plan", "--send-now", "--detailed-exitcode", "--format", "json")
     assert result.returncode == 2
     plan = json.loads(result.stdout)
-    assert plan["format_version"] == "1.0"
+    assert plan["format_version"] == "1.1"  # 1.1 added money (issue 12)
     for customer in plan["customers"]:
         assert {"customer", "connectwise_company", "due", "status", "reason"} <= set(customer)
     for change in plan["changes"]:

@@ -49,7 +49,7 @@ def test_markdown_has_the_update_marker_the_counts_and_the_previews():
 
 def test_json_matches_the_contract_and_the_text_counts():
     data = json.loads(render(_plan(), "json"))
-    assert data["format_version"] == "1.0"
+    assert data["format_version"] == "1.1"  # 1.1 added money (issue 12)
     assert data["summary"] == {"add": 1, "change": 1, "cancel": 1, "executive_summaries": 0}
     assert [c["due"] for c in data["customers"]] == [True, False, True]
     assert [(c["customer"], c["action"], c["due"]) for c in data["changes"]] == [

@@ -88,6 +88,10 @@ class SafetySettings:
     # A usage source that reports 10x the seats is as wrong as one that reports none.
     max_quantity_increase_percent: float = 100
     max_quantity: int = 10_000
+    # Money, per customer and currency, on the net change of its monthly recurring total.
+    max_monthly_increase: float | None = 2500
+    max_monthly_decrease: float | None = 1000
+    max_monthly_change_percent: float | None = 50
 
 
 @dataclass(frozen=True)

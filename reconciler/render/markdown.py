@@ -6,9 +6,10 @@ under GitHub's comment and summary limits; the summary line and failures stay vi
 
 from __future__ import annotations
 
+from reconciler.money import show
 from reconciler.plan import Plan
 from reconciler.render.escape import code_line, md_text
-from reconciler.render.text import change_line, customer_header, usage_line
+from reconciler.render.text import change_line, customer_header, money_lines, monthly_line, usage_line
 
 MARKER = "<!-- reconcile-plan -->"
 
@@ -16,6 +17,24 @@ MARKER = "<!-- reconcile-plan -->"
 def _cell(text: str) -> str:
     # Customer names, ConnectWise ids and failure reasons come from config and ConnectWise.
     return md_text(text)
+
+
+def money_table(plan: Plan) -> list[str]:
+    """The first table a billing admin reads: every due change's monthly effect, largest first
+    (by absolute amount), then the totals per currency (never added across currencies)."""
+    rows = [(cp, c) for cp in plan.customers for c in cp.changes
+            if c.money is not None and c.money.known and cp.change_due(c)]
+    if not rows:
+        return []
+    rows.sort(key=lambda row: (-abs(row[1].money.delta), row[0].customer))
+    out = ["| customer | change | monthly before | after | difference |", "|---|---|---:|---:|---:|"]
+    for cp, c in rows:
+        m = c.money
+        what = f"{c.action} {c.product} on {c.agreement.label}"
+        out.append(f"| {_cell(cp.customer)} | {_cell(what)} | {show(m.before, m.currency)} | {show(m.after, m.currency)} "
+                   f"| **{show(m.delta, m.currency, signed=True)}** |")
+    out += ["", *(f"**{line}**" for line in money_lines(plan)), ""]
+    return out
 
 
 def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table lists every customer
@@ -27,6 +46,7 @@ def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table list
                 "because GitHub gives them no secrets.", ""]
     if usage_line(plan):
         out += [_cell(usage_line(plan)), ""]
+    out += money_table(plan)
     if plan.has_changes:
         summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
         out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")
@@ -48,6 +68,9 @@ def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table list
         out += [f"<details><summary>{md_text(cp.customer)}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
         out += [code_line(change_line(c).strip()) + ("" if cp.change_due(c) else "   (not due yet)")
                 for c in cp.changes]
+        monthly = monthly_line(cp)
+        out += [code_line(f"# {monthly}")] if monthly else []
+        out += [code_line(f"# invoice: {w}") for w in cp.invoice_warnings]
         out += [code_line(f"# note: {n}") for n in cp.notes]
         out += ["```", "", "</details>", ""]
     for trend_id, products in plan.unknown_usage_customers.items():

@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+from reconciler.money import ZERO, show
 from reconciler.plan import Change, CustomerPlan, Plan
 from reconciler.state import quantity_text
 
 SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
 
 
+def money_suffix(change: Change) -> str:
+    """`  (+3 x $4.20 = +$12.60/mo)`: what the change does to the customer's monthly invoice."""
+    money = change.money
+    if money is None:
+        return ""
+    extra = ""
+    if money.prorate_price is not None:
+        extra = f"; ConnectWise prorates it at {show(money.prorate_price, money.currency)}"
+    return f"  ({money.describe()}{extra})"
+
+
 def change_line(change: Change) -> str:
+    return _change_line(change) + money_suffix(change)
+
+
+def monthly_line(cp: CustomerPlan) -> str | None:
+    """`monthly recurring: $250.25 -> $255.50 (+$5.25)` per currency, when it changes."""
+    parts = [f"{show(before, currency)} -> {show(after, currency)} ({show(after - before, currency, signed=True)})"
+             for currency, (before, after) in sorted(cp.monthly.items(), key=lambda item: item[0] or "")
+             if after != before]
+    return f"monthly recurring: {'; '.join(parts)}" if parts else None
+
+
+def money_lines(plan: Plan) -> list[str]:
+    """The plan's money, per currency (never added across currencies), due changes only."""
+    money = plan.money()
+    lines = []
+    for currency in money.currencies:
+        margin = "" if currency in money.margin_unknown else \
+            f"; margin {show(money.margin.get(currency, ZERO), currency, signed=True)}"
+        lines.append(f"Monthly, {currency or 'unknown currency'}: {show(money.more.get(currency, ZERO), currency, signed=True)} "
+                     f"more billed, {show(money.less.get(currency, ZERO), currency, signed=True)} less billed, "
+                     f"net {show(money.net(currency), currency, signed=True)}{margin}.")
+    if money.unpriced:
+        lines.append(f"({money.unpriced} change{'s have' if money.unpriced != 1 else ' has'} no price in ConnectWise.)")
+    return lines
+
+
+def _change_line(change: Change) -> str:
     what = change.product or "executive summary"
     where = change.agreement.label
     if change.kind == "summary":
@@ -76,6 +115,10 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
         if later:
             lines.append("  # preview, not due yet: sent when the customer is due (or with --send-now)")
             lines += [change_line(c) for c in later]
+        monthly = monthly_line(cp)
+        if monthly:
+            lines.append(f"  # {monthly}")
+        lines += [f"  # invoice: {warning}" for warning in cp.invoice_warnings]
         lines += [f"  # note: {note}" for note in cp.notes]
         lines.append("")
     unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes]
@@ -93,6 +136,7 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
     if plan.has_changes:
         summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
         lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.{summaries}")
+        lines += money_lines(plan)
     elif any(cp.status in ("failed", "unsafe") for cp in plan.customers):
         lines.append("No changes due for the customers that could be planned.")
     else:
