@@ -108,7 +108,7 @@ def child_plan(world: Path, url: str, workers: int) -> None:
     """Runs in the child process: one full plan through the engine API, then report as JSON."""
     started = time.perf_counter()
     from reconciler.config import load_config
-    from reconciler.connectwise import Client, Credentials
+    from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
     from reconciler.engine import PlanOptions, build_plan
     from reconciler.ledger import LedgerView
     from reconciler.render import render
@@ -120,7 +120,7 @@ def child_plan(world: Path, url: str, workers: int) -> None:
     client = Client(url, Credentials("sandbox", "sandbox-public", "sandbox-private", "bench"),
                     api_version=config.connectwise.api_version, requests_per_minute=0)
     plan_started = time.perf_counter()
-    plan = build_plan(client, config, usage, LedgerView(),
+    plan = build_plan(ConnectWiseTarget(client), config, usage, LedgerView(),
                       PlanOptions(today=date(2026, 11, 1), workers=workers, sandbox=True))
     plan_seconds = time.perf_counter() - plan_started
     render(plan, "text")

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Callable
 
 from reconciler.ledger import Ledger, LedgerView
+from reconciler.money import price_fields
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.schedule import Due
 from reconciler.state import Addition, ExecutiveSummary, SummaryReport, plain_number, tool_marker
@@ -145,7 +146,7 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
         additions[change.product] = {
             "id": record.get("id", change.addition_id), "agreement_id": change.agreement.id,
             "agreement": change.agreement.label, "quantity": change.after,
-            "connectwise_product": change.connectwise_product,
+            "connectwise_product": change.connectwise_product, **price_fields(change.money),
         }
     return additions
 

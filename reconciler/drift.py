@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, resolve_agreement
 from reconciler.ledger import LedgerView
 from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
-from reconciler.state import Addition, Agreement, Company, plain_number
+from reconciler.money import ZERO, cents, monthly_amount, show
+from reconciler.state import Addition, Agreement, CatalogItem, Company, plain_number
 from reconciler.target import Target
 from reconciler.usage import Usage
 
-DRIFT_FORMAT_VERSION = "1.0"
+DRIFT_FORMAT_VERSION = "1.1"  # 1.1: findings and leakage priced (decimal strings)
 KINDS = ("changed", "unmanaged", "unknown_customer", "unmapped_product", "unresolved")
 # The words of the summary line, singular and plural.
 KIND_WORDS = {
@@ -63,9 +65,13 @@ class Finding:
     change: str | None = None  # for `changed`: quantity | moved | cancelled | deleted | added
     trend_customer_id: str | None = None
     usage: dict[str, int] | None = None
+    # What it bills (or, for usage nobody bills, would bill) per month; `currency` None: unknown
+    monthly: Decimal | None = None
+    currency: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "monthly": None if self.monthly is None else {"currency": self.currency, "amount": str(self.monthly)},
             "kind": self.kind, "change": self.change, "customer": self.customer,
             "connectwise_company": self.connectwise_company, "trend_customer_id": self.trend_customer_id,
             "agreement": self.agreement, "product": self.product, "addition_id": self.addition_id,
@@ -81,6 +87,7 @@ class Snapshot:
     company: Company | None  # None: not found in ConnectWise
     agreements: list[Agreement] = field(default_factory=list)  # all of the company's agreements
     additions: list[Addition] = field(default_factory=list)  # every addition (cancelled too) of its active agreements
+    catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier.casefold() -> item (prices)
 
 
 @dataclass
@@ -99,6 +106,15 @@ class DriftReport:
     def counts(self) -> dict[str, int]:
         return {kind: sum(1 for f in self.findings if f.kind == kind) for kind in KINDS}
 
+    def leakage(self) -> dict[str | None, Decimal]:
+        """Per currency, per month: usage nobody bills (unknown customers, unmapped products, at
+        catalog price) plus additions no mapping manages. Currencies are never added together."""
+        totals: dict[str | None, Decimal] = {}
+        for f in self.findings:
+            if f.monthly is not None and f.kind in ("unknown_customer", "unmapped_product", "unmanaged"):
+                totals[f.currency] = totals.get(f.currency, ZERO) + f.monthly
+        return {currency: cents(amount) for currency, amount in totals.items()}
+
 
 # -- reading (the one impure function) -------------------------------------------------------
 
@@ -114,7 +130,7 @@ def read_snapshots(target: Target, config: Config, workers: int = 8) -> list[Sna
         company = read_company(target, directory, customer.connectwise_company,
                                active_agreement_ids(directory, customer.connectwise_company), active_only=False)
         return Snapshot(customer=customer, company=company.company, agreements=company.agreements,
-                        additions=company.all_additions)
+                        additions=company.all_additions, catalog=directory.catalog)
 
     return fan_out(config.customers, read, workers)
 
@@ -143,6 +159,34 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _usage_value(config: Config, catalog: dict[str, CatalogItem], product: str, seats: int) -> Decimal | None:
+    """Usage nobody bills, at the catalog price (what a new addition would bill per month)."""
+    item = catalog.get(config.products[product].connectwise_product.casefold()) if product in config.products else None
+    return monthly_amount(seats, item.price if item else None)
+
+
+def _priced(finding: Finding, snapshot: Snapshot, config: Config) -> Finding:
+    """The finding with what it bills per month (see Finding.monthly)."""
+    currency = snapshot.company.currency if snapshot.company else None
+    agreements = {a.id: a for a in snapshot.agreements}
+    by_id = {a.id: a for a in snapshot.additions}
+    if finding.kind == "unmapped_product" and finding.usage:
+        amount = _usage_value(config, snapshot.catalog, finding.product, finding.usage[finding.product])
+        return replace(finding, monthly=amount, currency=currency)
+    addition = by_id.get(finding.addition_id) if finding.addition_id is not None else None
+    if addition is None or addition.unit_price is None:
+        return finding
+    agreement = agreements.get(addition.agreement_id)
+    currency = (agreement.currency if agreement else None) or currency
+    now = monthly_amount(addition.quantity, addition.unit_price, addition.less_included) if addition.active else ZERO
+    if finding.kind == "changed" and finding.change == "quantity" and finding.ledger:
+        was = monthly_amount(finding.ledger.get("quantity"), addition.unit_price, addition.less_included)
+        return replace(finding, monthly=now - was, currency=currency)  # what the hand edit changed
+    if finding.kind in ("unmanaged", "changed"):
+        return replace(finding, monthly=now, currency=currency)
+    return finding
+
+
 def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, Any] | None,
                       usage: dict[str, int]) -> list[Finding]:
     """Every finding for one configured customer (unknown Trend customers are `find_drift`'s)."""
@@ -157,7 +201,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
                 f"{customer.path.name}", product=product, usage={product: quantity}, **base))
     if snapshot.company is None:
         findings.append(Finding("unresolved", f"ConnectWise company {customer.connectwise_company!r} not found", **base))
-        return findings
+        return [_priced(f, snapshot, config) for f in findings]
 
     agreements = {a.id: a for a in snapshot.agreements}
     catalog = {p.connectwise_product.casefold(): key for key, p in config.products.items()}
@@ -242,7 +286,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
         findings.append(Finding(
             "unmanaged", f"{product} addition {addition.id} on {label} (quantity {plain_number(addition.quantity)}): "
             f"no mapping refers to it ({why})", **common))
-    return findings
+    return [_priced(f, snapshot, config) for f in findings]
 
 
 def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
@@ -258,6 +302,7 @@ def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
 
 
 def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView, usage: Usage) -> DriftReport:
+    snapshots = list(snapshots)
     report = DriftReport(usage_source=usage.source)
     report.warnings += ledger.warnings + list(usage.warnings)
     for snapshot in snapshots:
@@ -272,13 +317,16 @@ def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView
                 "differ from the baseline because of that run, not a hand edit")
         report.findings += customer_findings(config, snapshot, last_sent, usage.for_customer(customer.trend_customer_id))
     known = {c.trend_customer_id.casefold() for c in config.customers}
+    catalog = next((s.catalog for s in snapshots if s.catalog), {})
     for trend_id in sorted({cust for cust, _ in usage.quantities}):
         if trend_id.casefold() not in known:
             seats = dict(sorted(usage.for_customer(trend_id).items()))
             listed = ", ".join(f"{p} {q}" for p, q in seats.items())
+            values = [_usage_value(config, catalog, p, q) for p, q in seats.items()]
             report.findings.append(Finding(
                 "unknown_customer", f"Trend customer {trend_id} has usage ({listed}) but no customer file "
-                "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats))
+                "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats,
+                monthly=sum(values, ZERO) if values and None not in values else None))
     order = {kind: n for n, kind in enumerate(KINDS)}
     report.findings.sort(key=lambda f: (f.customer is None, f.customer or "", order[f.kind], f.product or "",
                                         f.addition_id or 0, f.trend_customer_id or ""))
@@ -297,6 +345,24 @@ def summary_line(report: DriftReport) -> str:
     shown = [k for k in KINDS if k != "unresolved" or counts[k]]
     parts = [f"{counts[k]} {KIND_WORDS[k][0 if counts[k] == 1 else 1]}" for k in shown]
     return "Drift: " + ", ".join(parts) + "."
+
+
+def _money_note(finding: Finding) -> str:
+    if finding.monthly is None:
+        return ""
+    verb = {"unknown_customer": "unbilled", "unmapped_product": "unbilled", "unmanaged": "billed, unmanaged"}
+    label = verb.get(finding.kind, "per month" if finding.change != "quantity" else "changed by hand")
+    amount = show(finding.monthly, finding.currency, signed=finding.change == "quantity")
+    return f"  [{amount}/mo {label}{', at catalog price' if finding.kind in ('unknown_customer', 'unmapped_product') else ''}]"
+
+
+def leakage_line(report: DriftReport) -> str | None:
+    """The figure an owner reads first: what drift is worth per month, per currency."""
+    leak = report.leakage()
+    if not leak:
+        return None
+    parts = [show(amount, currency) for currency, amount in sorted(leak.items(), key=lambda item: item[0] or "")]
+    return f"Revenue leakage: {', '.join(parts)} per month (usage nobody bills, and additions no mapping manages)."
 
 
 def _groups(report: DriftReport) -> list[tuple[str, list[Finding]]]:
@@ -319,7 +385,7 @@ def render_text(report: DriftReport) -> str:
         lines += ["Running against the embedded sandbox (demo data, no real ConnectWise).", ""]
     for title, findings in _groups(report):
         lines.append(f"# {title}")
-        lines += [f"  {SYMBOL[f.kind]} {f.message}" for f in findings]
+        lines += [f"  {SYMBOL[f.kind]} {f.message}{_money_note(f)}" for f in findings]
         lines.append("")
     if report.not_yet_sent:
         lines.append("# not yet sent; no baseline: " + ", ".join(_baseline_note(c) for c in report.not_yet_sent))
@@ -327,6 +393,9 @@ def render_text(report: DriftReport) -> str:
     if report.not_yet_sent or report.warnings:
         lines.append("")
     lines.append(summary_line(report))
+    leak = leakage_line(report)
+    if leak:
+        lines.append(leak)
     return "\n".join(lines) + "\n"
 
 
@@ -350,14 +419,17 @@ def render_markdown(report: DriftReport) -> str:
     if report.sandbox:
         out += ["> **Checked against the embedded sandbox**, not ConnectWise.", ""]
     out += [f"**{summary_line(report)}**", ""]
+    leak = leakage_line(report)
+    if leak:
+        out += [f"**{_cell(leak)}**", ""]
     if report.findings:
-        out += ["| customer | finding | product | addition | ledger | ConnectWise | details |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["| customer | finding | product | addition | ledger | ConnectWise | per month | details |",
+                "|---|---|---|---|---|---|---:|---|"]
         for f in report.findings:
             finding = f.kind.replace("_", " ") + (f" ({f.change})" if f.change else "")
             out.append(f"| {_cell(f.customer or f.trend_customer_id)} | {finding} | {_cell(f.product)} | "
                        f"{_cell(f.addition_id)} | {_cell(_side(f.ledger))} | {_cell(_side(f.connectwise))} | "
-                       f"{_cell(f.message)} |")
+                       f"{'' if f.monthly is None else _cell(show(f.monthly, f.currency))} | {_cell(f.message)} |")
         out.append("")
     if report.not_yet_sent:
         names = ", ".join(_baseline_note(c) for c in report.not_yet_sent)
@@ -375,6 +447,7 @@ def drift_to_json(report: DriftReport) -> dict[str, Any]:
         "usage_source": report.usage_source,
         "drifted": report.drifted,
         "counts": report.counts(),
+        "leakage": {(currency or "unknown"): str(amount) for currency, amount in report.leakage().items()},
         "findings": [f.as_json() for f in report.findings],
         "not_yet_sent": [{"customer": c.slug, "connectwise_company": c.connectwise_company,
                           "billing_enabled": c.billing.enabled} for c in report.not_yet_sent],

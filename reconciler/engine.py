@@ -19,7 +19,7 @@ from typing import Callable
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.ledger import LedgerView
-from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change
+from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, diff_customer, safety_verdict
 from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
@@ -255,9 +255,13 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         matching = [a for a in actual.additions.get(agreement.id, []) if a.product_identifier.casefold() == identifier]
         if matching:
             addition = min(matching, key=lambda a: a.id)
+            currency = agreement.currency or (company.currency if company else None)
             cp.current_additions[product] = {
                 "id": addition.id, "agreement_id": agreement.id, "agreement": agreement.label,
                 "quantity": plain_number(addition.quantity), "connectwise_product": addition.product_identifier,
+                **price_fields(price_change("update", addition.quantity, addition.quantity, currency=currency,
+                                            unit_price=addition.unit_price, unit_cost=addition.unit_cost,
+                                            less_included=addition.less_included)),
             }
         before = previous_additions.get(product)
         if (before and int(before["agreement_id"]) != agreement.id

@@ -221,3 +221,12 @@ def totals(moneys: Iterable[ChangeMoney]) -> Totals:
     for money in moneys:
         result.add(money)
     return result
+
+
+def price_fields(money: ChangeMoney | None) -> dict[str, Any]:
+    """What the ledger keeps of an addition's price with its quantity, so the report can show
+    revenue later without asking ConnectWise."""
+    if money is None or not money.known:
+        return {}
+    return {"currency": money.currency, "unit_price": text(money.unit_price), "unit_cost": text(money.unit_cost),
+            "monthly": text(money.after)}

@@ -152,9 +152,12 @@ class Plan:
     def due_changes(self) -> list[Change]:
         return [c for cp in self.customers for c in cp.changes if cp.change_due(c)]
 
-    def money(self) -> Totals:
-        """More billed, less billed, net and margin per month, per currency, of the due changes."""
-        return totals(c.money for c in self.due_changes() if c.money is not None)
+    def money(self, previews: bool = False) -> Totals:
+        """More billed, less billed, net and margin per month, per currency, of the due changes
+        (with `previews`: of the changes of customers that are not due yet)."""
+        changes = ([c for cp in self.customers for c in cp.changes if not cp.change_due(c)] if previews
+                   else self.due_changes())
+        return totals(c.money for c in changes if c.money is not None)
 
     def counts(self) -> dict[str, int]:
         changes = self.due_changes()

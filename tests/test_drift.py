@@ -123,7 +123,7 @@ def test_unresolved_company_and_mapping(config):
 def test_json_and_markdown(config):
     report = find_drift(config, snapshot(config, IN_STEP[0], Addition(2, 1, "TM-HES", 40.0)), sent(BASELINE), USAGE)
     data = json.loads(render(report, "json"))
-    assert data["format_version"] == "1.0" and data["drifted"] is True
+    assert data["format_version"] == "1.1" and data["drifted"] is True  # 1.1 priced findings (issue 12)
     assert data["counts"]["changed"] == 1
     (finding,) = data["findings"]
     assert {"kind", "customer", "connectwise_company", "agreement", "product", "addition_id", "ledger",

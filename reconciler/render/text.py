@@ -32,14 +32,16 @@ def monthly_line(cp: CustomerPlan) -> str | None:
     return f"monthly recurring: {'; '.join(parts)}" if parts else None
 
 
-def money_lines(plan: Plan) -> list[str]:
-    """The plan's money, per currency (never added across currencies), due changes only."""
-    money = plan.money()
+def money_lines(plan: Plan, previews: bool = False) -> list[str]:
+    """The plan's money, per currency (never added across currencies): the due changes, or with
+    `previews` the changes of customers not due yet."""
+    money = plan.money(previews)
     lines = []
     for currency in money.currencies:
         margin = "" if currency in money.margin_unknown else \
             f"; margin {show(money.margin.get(currency, ZERO), currency, signed=True)}"
-        lines.append(f"Monthly, {currency or 'unknown currency'}: {show(money.more.get(currency, ZERO), currency, signed=True)} "
+        lines.append(f"{'Previews, monthly' if previews else 'Monthly'}, {currency or 'unknown currency'}: "
+                     f"{show(money.more.get(currency, ZERO), currency, signed=True)} "
                      f"more billed, {show(money.less.get(currency, ZERO), currency, signed=True)} less billed, "
                      f"net {show(money.net(currency), currency, signed=True)}{margin}.")
     if money.unpriced:
@@ -144,6 +146,7 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
     pending = sum(1 for cp in plan.customers if cp.status == "ok" for c in cp.changes if not cp.change_due(c))
     if pending:
         lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
+        lines += money_lines(plan, previews=True)
     failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
     if failed:
         lines.append(f"{len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: {', '.join(failed)}")

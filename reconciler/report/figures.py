@@ -10,7 +10,8 @@ catch-up, shows six.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from reconciler.report.history import (
     Billed,
@@ -21,6 +22,7 @@ from reconciler.report.history import (
     month_of,
     period_window,
 )
+from reconciler.money import ZERO
 from reconciler.report.names import Names
 
 WINDOW = 12  # periods of history on every chart: a year, so seasonality shows
@@ -48,6 +50,14 @@ class CustomerFigures:
     sends: tuple[Send, ...]  # made for the report period
     sends_during: tuple[Send, ...] = ()  # made during the report period (billing time zone)
 
+    @property
+    def revenue(self) -> dict[str | None, Decimal]:
+        return self.current.revenue() if self.current else {}
+
+    @property
+    def margin(self) -> dict[str | None, Decimal]:
+        return self.current.margin() if self.current else {}
+
 
 @dataclass(frozen=True)
 class Figures:
@@ -68,6 +78,22 @@ class Figures:
     previous_period: str | None = None  # neighbours that have a page (links between periods)
     next_period: str | None = None
     customer_count: int = 0  # customers in scope (the pages of other periods list none)
+    mrr: tuple[dict[str | None, Decimal] | None, ...] = ()  # per window period, per currency
+    mrr_more: dict[str | None, Decimal] = field(default_factory=dict)  # this period vs the previous one
+    mrr_less: dict[str | None, Decimal] = field(default_factory=dict)
+
+    @property
+    def mrr_now(self) -> dict[str | None, Decimal]:
+        return (self.mrr[-1] if self.mrr else None) or {}
+
+    def mrr_series(self) -> tuple[Series, ...]:
+        """MRR per currency over the window, in whole units for the chart (its table is exact)."""
+        currencies = sorted({c for m in self.mrr if m for c in m}, key=lambda c: c or "")
+        return tuple(
+            Series(currency or "unknown", f"MRR {currency or '(currency unknown)'}",
+                   tuple(None if m is None else int(m.get(currency, ZERO).to_integral_value()) for m in self.mrr))
+            for currency in currencies
+        )
 
     @property
     def billed_for(self) -> set[str]:
@@ -209,6 +235,7 @@ def build_figures(
             )
         )
 
+    moves = history.mrr_moves(period, periods[-2], customer_keys)
     return Figures(
         period=period,
         periods=periods,
@@ -230,4 +257,7 @@ def build_figures(
         next_period=later[0] if later else None,
         # Customers the config has but the ledger never billed count too: "5 of 7", not "5 of 5".
         customer_count=1 if customer else len(set(customer_keys) | set(names.customers)),
+        mrr=tuple(history.mrr(p, customer_keys) for p in periods),
+        mrr_more=moves[0],
+        mrr_less=moves[1],
     )

@@ -13,6 +13,10 @@ Decisions (also in docs/report.md):
   customer was sent at all that period, and None (a gap, not 0) when none of the customers
   billed for the period holds the product while one not (yet) billed for it did at its last
   billing: a catch-up still to come, or a failed send, is not the product falling to 0.
+- Monthly recurring revenue (MRR) of a period, per currency, is what each customer's additions
+  bill as of its latest billing at or before that period (additions keep billing between
+  sends), at the unit price the ledger recorded with the send; additions sent before prices
+  were recorded count as unpriced, not as 0. Currencies are never added together.
 - "Changes this period" come from every `sent` billing result of the period (a scheduled send
   and a later --send-now both changed ConnectWise), in ledger order.
 - "Failures this period" are `failed` results, plus intents that never got a result (a run that
@@ -30,6 +34,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +45,7 @@ from reconciler.ledger import (
     timestamp_key,
 )
 from reconciler.ledger import read_ledger as _read_ledger
+from reconciler.money import ZERO, monthly_amount
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -94,6 +100,19 @@ class Holding:
     agreement: str  # "Type / Name" as the ledger wrote it
     agreement_id: int | None
     addition_id: int | None
+    currency: str | None = None  # what the ledger recorded with the send (issue 12); None: unknown
+    unit_price: Decimal | None = None
+    unit_cost: Decimal | None = None
+
+    @property
+    def monthly(self) -> Decimal | None:
+        return monthly_amount(self.quantity, self.unit_price)
+
+    @property
+    def monthly_margin(self) -> Decimal | None:
+        if self.unit_price is None or self.unit_cost is None:
+            return None
+        return monthly_amount(self.quantity, self.unit_price - self.unit_cost)
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,21 @@ class Billed:
     def seats(self, product: str) -> int:
         holding = self.holdings.get(product)
         return holding.quantity if holding else 0
+
+    def revenue(self) -> dict[str | None, Decimal]:
+        """Monthly recurring revenue per currency of the priced holdings (never across currencies)."""
+        totals: dict[str | None, Decimal] = {}
+        for h in self.holdings.values():
+            if h.monthly is not None:
+                totals[h.currency] = totals.get(h.currency, ZERO) + h.monthly
+        return totals
+
+    def margin(self) -> dict[str | None, Decimal]:
+        totals: dict[str | None, Decimal] = {}
+        for h in self.holdings.values():
+            if h.monthly_margin is not None:
+                totals[h.currency] = totals.get(h.currency, ZERO) + h.monthly_margin
+        return totals
 
 
 @dataclass(frozen=True)
@@ -206,6 +240,35 @@ class History:
         periods = [p for (c, p) in self.billed if c == customer and p <= up_to]
         return self.billed[(customer, max(periods))] if periods else None
 
+    def mrr(self, period: str, customers: Iterable[str] | None = None) -> dict[str | None, Decimal] | None:
+        """Monthly recurring revenue in `period`, per currency: what each customer's additions bill
+        as of its latest billing at or before the period (additions keep billing between sends).
+        None when no customer had been billed yet."""
+        wanted = self.customers if customers is None else tuple(customers)
+        latest = [b for b in (self.last_billed(c, period) for c in wanted) if b is not None]
+        if not latest:
+            return None
+        totals: dict[str | None, Decimal] = {}
+        for billed in latest:
+            for currency, amount in billed.revenue().items():
+                totals[currency] = totals.get(currency, ZERO) + amount
+        return totals
+
+    def mrr_moves(self, period: str, previous: str, customers: Iterable[str] | None = None
+                  ) -> tuple[dict[str | None, Decimal], dict[str | None, Decimal]]:
+        """(more billed, less billed) per currency from `previous` to `period`, customer by customer."""
+        more: dict[str | None, Decimal] = {}
+        less: dict[str | None, Decimal] = {}
+        for customer in self.customers if customers is None else customers:
+            now, before = self.last_billed(customer, period), self.last_billed(customer, previous)
+            now_revenue, before_revenue = (now.revenue() if now else {}), (before.revenue() if before else {})
+            for currency in set(now_revenue) | set(before_revenue):
+                delta = now_revenue.get(currency, ZERO) - before_revenue.get(currency, ZERO)
+                bucket = more if delta > 0 else less
+                if delta:
+                    bucket[currency] = bucket.get(currency, ZERO) + delta
+        return more, less
+
     def changes_in(self, period: str, customers: Iterable[str] | None = None) -> list[Change]:
         return _select(self.changes, period, customers)
 
@@ -232,6 +295,17 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+def _decimal_or_none(value: Any) -> Decimal | None:
+    """A money string the ledger wrote; anything else (a float, damage) is unknown, not 0."""
+    if not isinstance(value, str):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 def _agreement_text(agreement: Any) -> str:
     if isinstance(agreement, dict):
         parts = [str(agreement.get(k)) for k in ("type", "name") if agreement.get(k)]
@@ -247,12 +321,16 @@ def _holdings(additions: Any) -> dict[str, Holding]:
         if not isinstance(addition, dict):
             continue
         quantity = _int_or_none(addition.get("quantity"))
+        currency = addition.get("currency")
         holdings[str(product)] = Holding(
             product=str(product),
             quantity=quantity or 0,
             agreement=_agreement_text(addition.get("agreement")),
             agreement_id=_int_or_none(addition.get("agreement_id")),
             addition_id=_int_or_none(addition.get("id")),
+            currency=currency[:3] if isinstance(currency, str) and currency else None,
+            unit_price=_decimal_or_none(addition.get("unit_price")),
+            unit_cost=_decimal_or_none(addition.get("unit_cost")),
         )
     return holdings
 

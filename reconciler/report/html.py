@@ -10,9 +10,11 @@ byte-identical pages, so reports can be diffed and cached.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from html import escape
 from pathlib import Path
 
+from reconciler.money import show
 from reconciler.report.figures import CustomerFigures, Figures, Series
 from reconciler.report.history import Change, Failure, Send, local_time
 from reconciler.report.svg import line_chart
@@ -199,6 +201,14 @@ def _sends_table(
     )
 
 
+def money_text(amounts: dict[str | None, Decimal], signed: bool = False) -> str:
+    """`$1,234.50 · €72.50`: per currency, never added together."""
+    if not amounts:
+        return "—"
+    return " · ".join(show(amount, currency, signed) for currency, amount in
+                      sorted(amounts.items(), key=lambda item: item[0] or ""))
+
+
 def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
     """(label, value, detail) of the headline, shared with the Markdown view."""
     period = figures.period
@@ -206,6 +216,9 @@ def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
     unresolved = sum(1 for f in figures.failures if not f.resolved)
     summaries_for = figures.count_sends("summary")
     return [
+        ("Monthly recurring revenue", money_text(figures.mrr_now),
+         f"this period: {money_text(figures.mrr_more, True)} more billed, "
+         f"{money_text(figures.mrr_less, True)} less billed"),
         ("Customers billed", f"{len(figures.billed)} of {figures.customer_count}",
          f"{len(figures.billed_for)} for {period}, {len(catch_up)} for an earlier period during {period}"),
         ("Billing sends during the period", str(figures.count_during("billing")),
@@ -263,11 +276,13 @@ def render_index(figures: Figures, prefix: str = "periods/", home: str | None = 
         customer_rows.append(
             f'<tr><td><a href="customers/{escape(c.file_slug)}.html">{escape(c.name)}</a></td>'
             f'<td>{escape(c.company)}</td><td class="num">{_number(total)}</td>'
+            f'<td class="num">{escape(money_text(c.revenue))}</td><td class="num">{escape(money_text(c.margin))}</td>'
             f"<td>{escape(last)}</td></tr>"
         )
     customers = (
         '<table class="customers"><thead><tr><th scope="col">Customer</th>'
         '<th scope="col">ConnectWise company</th><th scope="col" class="num">Seats (latest)</th>'
+        '<th scope="col" class="num">Revenue / month</th><th scope="col" class="num">Margin / month</th>'
         '<th scope="col">Last billed</th></tr></thead>'
         f"<tbody>{''.join(customer_rows)}</tbody></table>"
         if customer_rows
@@ -276,9 +291,24 @@ def render_index(figures: Figures, prefix: str = "periods/", home: str | None = 
               "the report home</a>.</p>")
     )
     chart = _chart("seats-msp", "Seats per product, last 12 periods", figures, figures.series, True)
+    mrr_series = figures.mrr_series()
+    mrr_rows = "".join(
+        f'<tr><th scope="row">{escape(p)}</th><td class="num">{escape(money_text(m or {}))}</td></tr>'
+        for p, m in zip(figures.periods, figures.mrr)
+    )
+    mrr_chart = (
+        f"<figure><figcaption>Monthly recurring revenue, last 12 periods</figcaption>"
+        f"{line_chart('mrr-msp', 'Monthly recurring revenue, last 12 periods', figures.periods, mrr_series, 'whole currency units')}"
+        f"</figure>"
+        f'<table class="mrr"><caption>Monthly recurring revenue (table, exact)</caption>'
+        f'<thead><tr><th scope="col">Period</th><th scope="col" class="num">MRR</th></tr></thead>'
+        f"<tbody>{mrr_rows}</tbody></table>"
+        if mrr_series else "<p>No priced billing yet: prices are recorded with each send.</p>"
+    )
     body = (
         f"<header><h1>Billing report {escape(figures.period)}{escape(scope)}</h1>"
         f"{_meta(figures)}</header>\n{_period_nav(figures, prefix, home)}<main>\n{_summary(figures)}\n"
+        + _section("Monthly recurring revenue", mrr_chart)
         + _section("Seats per product (billed for each period)", chart)
         + _section(
             f"Sent during {figures.period}",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from reconciler.render.escape import md_text
 from reconciler.report.figures import Figures, Series
 from reconciler.report.history import local_time
-from reconciler.report.html import ACTION_SIGNS, summary_items
+from reconciler.report.html import ACTION_SIGNS, money_text, summary_items
 
 
 def _cell(text: str) -> str:
@@ -44,7 +44,7 @@ def seats_table(
     return "\n".join(lines) + "\n"
 
 
-def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series]) -> str:
+def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series], unit: str = "Seats") -> str:
     if not series:
         return ""
     top = max([v for s in series for v in s.values if v is not None], default=0)
@@ -53,12 +53,28 @@ def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series]) 
         "xychart-beta",
         f'    title "{_mermaid_text(title)}"',
         "    x-axis [" + ", ".join(f'"{p}"' for p in periods) + "]",
-        f'    y-axis "Seats" 0 --> {max(top, 1)}',
+        f'    y-axis "{_mermaid_text(unit)}" 0 --> {max(top, 1)}',
     ]
     lines += ["    line [" + ", ".join(str(v or 0) for v in s.values) + "]" for s in series]
     lines.append("```")
     order = ", ".join(f"{i}. {_cell(s.label)}" for i, s in enumerate(series, start=1))
     return "\n".join(lines) + f"\n\nLines, in order: {order}.\n"
+
+
+def mrr_section(figures: Figures) -> list[str]:
+    """MRR per period (exact, per currency), its chart, and revenue and margin per customer."""
+    series = figures.mrr_series()
+    if not series:
+        return ["_No priced billing yet: prices are recorded with each send._\n"]
+    out = ["| Period | MRR |", "|---|---:|"]
+    out += [f"| {p} | {_cell(money_text(m or {}))} |" for p, m in zip(figures.periods, figures.mrr)]
+    out += ["", mermaid_chart("Monthly recurring revenue (whole units)", figures.periods, series, "Per month")]
+    if figures.customers:
+        out += ["| Customer | Revenue / month | Margin / month |", "|---|---:|---:|"]
+        out += [f"| {_cell(c.name)} | {_cell(money_text(c.revenue))} | {_cell(money_text(c.margin))} |"
+                for c in figures.customers]
+        out.append("")
+    return out
 
 
 def render_markdown(figures: Figures) -> str:
@@ -71,6 +87,8 @@ def render_markdown(figures: Figures) -> str:
         headline + "\n",
         f"_Times are in the billing time zone, {_cell(figures.timezone)}; “during” a period means in "
         "that calendar month there._\n",
+        "### Monthly recurring revenue\n",
+        *mrr_section(figures),
         f"### Seats per product billed for each period, {figures.periods[0]} to {figures.periods[-1]}\n",
         seats_table(figures.periods, figures.series, figures.billed_counts, figures.customer_count),
         mermaid_chart("Seats per product", figures.periods, figures.series),

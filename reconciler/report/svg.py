@@ -121,7 +121,8 @@ def nice_scale(maximum: int) -> tuple[int, int]:
     return step * math.ceil(maximum / step), step
 
 
-def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequence[Series]) -> str:
+def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequence[Series],
+               unit: str = "seats") -> str:
     """An accessible SVG line chart of `series` over `periods` (oldest first)."""
     legend_rows = math.ceil(len(series) / LEGEND_COLUMNS)
     plot_bottom = PLOT_TOP + PLOT_HEIGHT
@@ -143,7 +144,7 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
         f'viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc">',
         f'<title id="{escape(chart_id)}-title">{t}</title>',
-        f'<desc id="{escape(chart_id)}-desc">Line chart, one line per product, seats per billing '
+        f'<desc id="{escape(chart_id)}-desc">Line chart, one line per series, {escape(unit)} per billing '
         f"period {escape(periods[0])} to {escape(periods[-1])}. "
         "Each line has its own colour, marker shape and dash pattern; the table that follows "
         "holds the same numbers.</desc>",
@@ -191,7 +192,7 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
                 f'<path class="point" d="{MARKERS[marker](x_at(i), y_at(value), 5)}" '
                 f'fill="{colour}" '
                 f'data-product="{product}" data-period="{escape(periods[i])}" data-value="{value}">'
-                f"<title>{escape(s.label)}, {escape(periods[i])}: {value} seats</title></path>"
+                f"<title>{escape(s.label)}, {escape(periods[i])}: {value} {escape(unit)}</title></path>"
             )
         out.append("</g>")
 
