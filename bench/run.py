@@ -111,7 +111,7 @@ def child_plan(world: Path, url: str, workers: int) -> None:
     from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
     from reconciler.engine import PlanOptions, build_plan
     from reconciler.ledger import LedgerView
-    from reconciler.render import render
+    from reconciler.render.plan import render
     from reconciler.usage import read_usage
 
     config = load_config(world / "config", env={})

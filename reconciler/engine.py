@@ -18,12 +18,20 @@ from typing import Callable
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
+from reconciler.errors import ReconcileError
 from reconciler.ledger import LedgerView
 from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
-from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, diff_customer, safety_verdict
+from reconciler.plan import (
+    Change,
+    CustomerPlan,
+    CustomerStatus,
+    Plan,
+    diff_customer,
+    safety_verdict,
+)
 from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
-from reconciler.state import Agreement, CompanyState, Company, ExecutiveSummary, plain_number
+from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
 from reconciler.target import Target, TargetError
 from reconciler.usage import Usage, UsageSourceError, usage_record
 
@@ -39,7 +47,7 @@ class PlanOptions:
     sandbox: bool = False
 
 
-class SelectionError(Exception):
+class SelectionError(ReconcileError):
     """A --customer that names no customer: a usage error, never a silent no-op."""
 
 

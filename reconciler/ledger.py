@@ -27,6 +27,8 @@ from typing import Any, Iterable, Iterator
 
 from filelock import FileLock, Timeout
 
+from reconciler.errors import ReconcileError
+
 FORMAT_VERSION = 1
 
 
@@ -125,8 +127,10 @@ def timestamp_key(ts: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class LedgerCorrupt(Exception):
-    pass
+class LedgerCorrupt(ReconcileError):
+    """A ledger line that is not a record (not a torn append): `PATH:LINE: error: ...`."""
+
+    located = True
 
 
 class Ledger:
@@ -184,8 +188,8 @@ def shard_ledger_path(path: Path, shard: tuple[int, int] | None) -> Path:
     return path.with_name(f"{path.stem}.{k}of{n}{path.suffix or '.jsonl'}")
 
 
-class LedgerLocked(Exception):
-    pass
+class LedgerLocked(ReconcileError):
+    """Another apply holds this ledger."""
 
 
 @contextmanager

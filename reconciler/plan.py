@@ -20,17 +20,17 @@ rules below then decide what a missing or extra record means:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 
 from deepdiff import DeepDiff
 
 from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
-from reconciler.schedule import Schedule
 from reconciler.money import ChangeMoney, Totals, show, text, totals
+from reconciler.schedule import Schedule
 from reconciler.state import Addition, Agreement, CompanyState, plain_number
 
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan

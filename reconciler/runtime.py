@@ -17,6 +17,7 @@ from typing import Iterator, Mapping
 
 from reconciler import trust
 from reconciler.config.model import Config
+from reconciler.errors import ReconcileError
 from reconciler.repository import ConfigRepository
 from reconciler.secrets import check_env
 from reconciler.target import Target
@@ -26,7 +27,7 @@ DEFAULT_LEDGER = Path("state/ledger.jsonl")
 CREDENTIAL_VARIABLES = ("CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID")
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(ReconcileError):
     pass
 
 

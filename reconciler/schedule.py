@@ -30,24 +30,10 @@ from datetime import date, datetime, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
+from reconciler.periods import next_period, parse_period, period_of, previous_period
 
-def period_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def parse_period(period: str) -> tuple[int, int]:
-    year, month = period.split("-")
-    return int(year), int(month)
-
-
-def previous_period(period: str) -> str:
-    year, month = parse_period(period)
-    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
-
-
-def next_period(period: str) -> str:
-    year, month = parse_period(period)
-    return f"{year + 1:04d}-01" if month == 12 else f"{year:04d}-{month + 1:02d}"
+__all__ = ["Due", "Schedule", "billing_date_for", "decide", "latest_billing_date", "next_period", "period_of",
+           "previous_period", "today_in"]
 
 
 def billing_date_for(period: str, day: int) -> date:

@@ -15,10 +15,18 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
+from reconciler.errors import ReconcileError
+from reconciler.state import (
+    Addition,
+    Agreement,
+    CatalogItem,
+    Company,
+    ExecutiveSummary,
+    SummaryReport,
+)
 
 
-class TargetError(Exception):
+class TargetError(ReconcileError):
     """A request to the PSA failed; one customer's failure, never the run's."""
 
 

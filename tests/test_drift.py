@@ -6,7 +6,8 @@ import pytest
 from e2e import make_repo
 
 from reconciler.config import load_config
-from reconciler.drift import Snapshot, find_drift, render
+from reconciler.drift import Snapshot, find_drift
+from reconciler.render.drift import render
 from reconciler.ledger import LedgerView
 from reconciler.state import Addition, Agreement, Company
 from reconciler.usage import Usage

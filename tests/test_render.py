@@ -5,8 +5,8 @@ from datetime import date
 
 from engine_fixtures import M365, MANAGED
 from reconciler.plan import Change, CustomerPlan, Plan
-from reconciler.render import render
-from reconciler.render.markdown import MARKER
+from reconciler.render.plan import render
+from reconciler.render.plan_markdown import MARKER
 from reconciler.schedule import decide
 
 

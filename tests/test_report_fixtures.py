@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.report.history import shift_period
+from reconciler.periods import shift_period
 
 PERIODS = tuple(shift_period("2025-10", i) for i in range(14))
 REPORT_PERIOD = PERIODS[-1]  # 2026-11

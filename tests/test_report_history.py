@@ -18,14 +18,13 @@ from test_report_fixtures import (
     write_ledger,
 )
 
+from reconciler.ledger import LedgerCorrupt as LedgerError
+from reconciler.periods import period_window, shift_period
 from reconciler.report.figures import build_figures
 from reconciler.report.history import (
-    LedgerError,
     build_history,
     current_period,
-    period_window,
     read_ledger,
-    shift_period,
 )
 from reconciler.report.names import Names, load_names
 

@@ -37,7 +37,7 @@ def test_code_line_cannot_close_a_fence():
 
 
 def test_report_and_drift_cells_escape_markup_too():
-    from reconciler.drift import _cell as drift_cell
+    from reconciler.render.common import cell as drift_cell
 
     for cell in (report_cell, drift_cell):
         out = cell(HOSTILE)

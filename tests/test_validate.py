@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.config.diagnostics import Diagnostic
-from reconciler.validate.reporters import render
+from reconciler.render.validation import render
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config"
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
+from reconciler.errors import ReconcileError
 from reconciler.repository import ConfigRepository, locate
 
 
@@ -41,6 +45,21 @@ sandbox_option = click.option(
     "--sandbox", is_flag=True, expose_value=False, callback=_sandbox_here,
     help="Run against the embedded ConnectWise + Trend simulator (same as the global --sandbox).",
 )
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The one handler for expected failures (`reconciler.errors.ReconcileError`): its line(s) on
+    stderr, exit 1, never a traceback. Put it under `@click.command` on every command."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ReconcileError as error:
+            click.echo(error.line(), err=True)
+            sys.exit(1)
+
+    return run
 
 
 class PathProblem(click.ClickException):

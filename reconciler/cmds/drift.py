@@ -14,18 +14,17 @@ from pathlib import Path
 import click
 
 from reconciler import drift as drift_report
-from reconciler.cmds.common import Runtime, config_option, sandbox_option
-from reconciler.config import ConfigInvalid, load_config
-from reconciler.target import TargetError
-from reconciler.ledger import LedgerCorrupt, ledger_files, read_ledger
-from reconciler.runtime import MissingCredentials, open_backends
-from reconciler.usage import UsageError, UsageInvalid, UsageSourceError, read_usage
+from reconciler.cmds.common import Runtime, config_option, reports_errors, sandbox_option
+from reconciler.config import load_config
+from reconciler.errors import ReconcileError
+from reconciler.ledger import ledger_files, read_ledger
+from reconciler.render.drift import render as render_drift
+from reconciler.runtime import open_backends
+from reconciler.usage import read_usage
 
-EXPECTED_ERRORS = (MissingCredentials, LedgerCorrupt, TargetError, UsageError, UsageInvalid, UsageSourceError)
 
-
-class LedgerMissing(Exception):
-    pass
+class LedgerMissing(ReconcileError):
+    """`--ledger` names no file: a typo must not read as "nothing sent, so no drift"."""
 
 
 def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | None,
@@ -57,16 +56,10 @@ def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | Non
 @config_option
 @sandbox_option
 @click.pass_obj
+@reports_errors
 def drift(runtime: Runtime, fmt: str, ledger_path: Path | None, usage_path: Path | None,
           detailed_exitcode: bool, config_dir: Path | None) -> None:
     """Report what changed in ConnectWise outside Git since the last send. Writes nothing."""
-    try:
-        report = run_drift(runtime, config_dir, ledger_path, usage_path)
-    except ConfigInvalid as error:
-        click.echo(str(error), err=True)
-        sys.exit(1)
-    except (*EXPECTED_ERRORS, LedgerMissing) as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(1)
-    click.echo(drift_report.render(report, fmt), nl=False)
+    report = run_drift(runtime, config_dir, ledger_path, usage_path)
+    click.echo(render_drift(report, fmt), nl=False)
     sys.exit(2 if detailed_exitcode and report.drifted else 0)

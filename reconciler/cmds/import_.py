@@ -20,13 +20,18 @@ from typing import Any
 import click
 
 from reconciler import importer
-from reconciler.cmds.common import PathProblem, Runtime, config_option, sandbox_option
+from reconciler.cmds.common import (
+    PathProblem,
+    Runtime,
+    config_option,
+    reports_errors,
+    sandbox_option,
+)
 from reconciler.config import ConfigInvalid
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
 from reconciler.repository import schema_modeline
-from reconciler.target import TargetError
-from reconciler.runtime import MissingCredentials, open_backends
+from reconciler.runtime import open_backends
 from reconciler.usage import UsageSourceError
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env
 
@@ -187,23 +192,13 @@ def _echo_outcome(out: Outcome) -> None:
 @config_option
 @sandbox_option
 @click.pass_obj
+@reports_errors
 def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: bool, overwrite: bool,
                    config_dir: Path | None) -> None:
     """Write customer files from what ConnectWise already bills (never overwrites without --overwrite)."""
     if bool(companies) == import_all:
         raise click.UsageError("give --company IDENTIFIER (repeatable) or --all, not both")
 
-    def run() -> int:
-        out = run_import(runtime, config_dir, companies, overwrite, datetime.now(UTC))
-        _echo_outcome(out)
-        return 1 if out.missing else 0
-
-    try:
-        code = run()
-    except ConfigInvalid as error:
-        click.echo(str(error), err=True)
-        code = 1
-    except (MissingCredentials, TargetError, UsageSourceError) as error:
-        click.echo(f"error: {error}", err=True)
-        code = 1
-    sys.exit(code)
+    out = run_import(runtime, config_dir, companies, overwrite, datetime.now(UTC))
+    _echo_outcome(out)
+    sys.exit(1 if out.missing else 0)

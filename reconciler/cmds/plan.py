@@ -24,18 +24,17 @@ from reconciler.cmds.common import (
     check_output_dir,
     check_output_file,
     config_option,
+    reports_errors,
     sandbox_option,
     write_text_file,
 )
-from reconciler.config import ConfigInvalid, load_config
+from reconciler.config import load_config
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
-from reconciler.target import TargetError
-from reconciler.engine import PlanOptions, SelectionError, build_plan
+from reconciler.engine import PlanOptions, build_plan
+from reconciler.errors import ReconcileError
 from reconciler.ledger import (
     Ledger,
-    LedgerCorrupt,
-    LedgerLocked,
     LedgerView,
     exclusive,
     ledger_files,
@@ -45,23 +44,16 @@ from reconciler.ledger import (
 )
 from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
 from reconciler.plan import Change, Plan, plan_to_json
-from reconciler.render import render
-from reconciler.runtime import MissingCredentials, open_backends
-from reconciler.usage import (
-    UsageError,
-    UsageInvalid,
-    UsageSourceError,
-    read_usage,
-    save_usage_reads,
-)
+from reconciler.render.common import RenderOptions
+from reconciler.render.plan import render
+from reconciler.runtime import open_backends
+from reconciler.usage import read_usage, save_usage_reads
 
 
-class ApplyNotApproved(Exception):
-    pass
+class ApplyNotApproved(ReconcileError):
+    """The person at the terminal did not answer `yes`."""
 
 
-EXPECTED_ERRORS = (MissingCredentials, SelectionError, LedgerCorrupt, LedgerLocked, TargetError, UsageError,
-                   UsageInvalid, UsageSourceError, ApplyNotApproved)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
@@ -321,7 +313,7 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
     try:
         with exclusive(ledger.path) if not dry_run else nullcontext():
             results, problems, tickets = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
-    except (ConfigInvalid, *EXPECTED_ERRORS) as error:
+    except ReconcileError as error:
         # A run that fails before any customer (bad config, 401, unreadable usage) still leaves a
         # report, so the billing workflow's artifact always says what happened.
         if report_path:
@@ -367,7 +359,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
             saved_plan_onto(plan, saved)
         inv.plan = plan
         if print_plan and inv.fmt != "json":
-            click.echo(render(plan, inv.fmt, inv.verbose), nl=False)
+            click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
         if not dry_run:
             confirm_apply(plan, inv.auto_approve)
         with _progress(len(plan.customers), "applying") as update:
@@ -406,27 +398,13 @@ def confirm_apply(plan: Plan, auto_approve: bool) -> None:
         raise ApplyNotApproved("apply cancelled: nothing was written to ConnectWise or the ledger")
 
 
-def _guard(fn):
-    """Turn expected failures into one clear line and exit code 1 (never a traceback, never 2)."""
-    try:
-        return fn()
-    except ConfigInvalid as error:
-        click.echo(str(error), err=True)
-        return 1
-    except (UsageError, UsageInvalid) as error:  # already "PATH:LINE: error: ..."
-        click.echo(str(error), err=True)
-        return 1
-    except EXPECTED_ERRORS as error:
-        click.echo(f"error: {error}", err=True)
-        return 1
-
-
 @click.command()
 @plan_options
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also save the plan as JSON, for `reconcile apply PLAN_FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are due (0 none, 1 error).")
 @click.pass_obj
+@reports_errors
 def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) -> None:
     """Show what would change in ConnectWise, per customer. Writes nothing."""
     inv = Invocation(runtime=runtime, **kwargs)
@@ -439,12 +417,12 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
         config = _load(inv)
         with open_backends(config, runtime.sandbox) as backends:
             result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
-        click.echo(render(result, inv.fmt, inv.verbose), nl=False)
+        click.echo(render(result, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
         if out:
             write_text_file(out, json.dumps(plan_to_json(result), indent=2) + "\n", "--out")
         return _plan_exit_code(result, detailed_exitcode)
 
-    sys.exit(_guard(run))
+    sys.exit(run())
 
 
 @click.command()
@@ -457,6 +435,7 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
 @click.option("--auto-approve", is_flag=True,
               help="Do not ask for confirmation on a terminal (never asked in CI or without a terminal).")
 @click.pass_obj
+@reports_errors
 def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Path | None, dry_run: bool,
           **kwargs) -> None:
     """Send billing for the customers that are due (or a saved PLAN_FILE, exactly).
@@ -469,13 +448,17 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
         check_output_dir(inv.save_usage, "--save-usage")
     if not dry_run:
         check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
-    sys.exit(_guard(lambda: run_apply(inv, plan_file, force, dry_run, report_path)))
+    sys.exit(run_apply(inv, plan_file, force, dry_run, report_path))
 
 
 def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
     """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
     inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
                      ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False)
-    return _guard(lambda: run_apply(inv, None, force=False, dry_run=dry_run, report_path=None))
+    try:
+        return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
+    except ReconcileError as error:
+        click.echo(error.line(), err=True)
+        return 1
 
 

@@ -16,12 +16,12 @@ from reconciler.cmds.common import (
     Runtime,
     check_output_dir,
     config_option,
+    reports_errors,
     sandbox_option,
     write_text_file,
 )
 from reconciler.config.diagnostics import display_path
 from reconciler.report import (
-    LedgerError,
     build_figures,
     build_history,
     load_names,
@@ -81,6 +81,7 @@ def _period(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 @config_option
 @sandbox_option
 @click.pass_context
+@reports_errors
 def report(
     ctx: click.Context,
     period: str | None,
@@ -114,10 +115,7 @@ def report(
         if explicit_ledger:  # a typo must not produce a calm, empty report
             raise click.UsageError(f"no ledger at {display_path(ledger_path)} (nor shards beside it)")
         click.echo(f"warning: no ledger at {display_path(ledger_path)} yet; the report is empty", err=True)
-    try:
-        history = build_history(read_ledger(ledger_path))
-    except LedgerError as error:
-        raise click.ClickException(str(error)) from None
+    history = build_history(read_ledger(ledger_path))
 
     names = load_names(repository.config_dir)
     for warning in names.warnings:

@@ -1,6 +1,6 @@
 """`reconcile validate`: check every config file in one pass; exit 0 if valid, 1 if not.
 
-A thin wire from `config.check_config` to `validate.reporters.render`; no network, no
+A thin wire from `config.check_config` to `render.validation.render`; no network, no
 credentials. Diagnostics go to stdout (they are the command's output, as with yamllint).
 """
 
@@ -23,13 +23,16 @@ from reconciler.cmds import common
     show_default=True,
     help="text: PATH:LINE:COL lines; json: a list of objects; github: workflow annotations.",
 )
+@click.option("--verbose", is_flag=True, help="Print every problem, not only the first 100.")
 @click.pass_context
-def validate(ctx: click.Context, config_dir: Path | None, fmt: str) -> None:
+def validate(ctx: click.Context, config_dir: Path | None, fmt: str, verbose: bool) -> None:
     """Check config/ against the schemas and across files; report every problem at file:line:col."""
     from reconciler.config.load import check_config
-    from reconciler.validate.reporters import render
+    from reconciler.render.common import RenderOptions
+    from reconciler.render.validation import render
 
     runtime = ctx.obj if isinstance(ctx.obj, common.Runtime) else common.Runtime()
     result = check_config(runtime.resolve_config_dir(config_dir))
-    click.echo(render(result.diagnostics, fmt, customer_files=result.customer_files))
+    click.echo(render(result.diagnostics, fmt, customer_files=result.customer_files,
+                      options=RenderOptions(verbose=verbose)))
     ctx.exit(0 if result.ok else 1)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from reconciler.errors import ReconcileError
+
 Level = Literal["error", "warning"]
 
 # Text and annotation output stop after this many problems and end with "... and N more": a
@@ -48,8 +50,10 @@ class Diagnostic:
         return (self.path, self.line, self.col, self.message)
 
 
-class ConfigInvalid(Exception):
+class ConfigInvalid(ReconcileError):
     """Raised by `load_config` when any file has an error; `diagnostics` holds them all."""
+
+    located = True  # one `PATH:LINE:COL: error:` line per problem
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics: list[Diagnostic] = sorted(diagnostics, key=lambda d: d.sort_key)

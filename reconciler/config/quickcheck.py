@@ -14,7 +14,6 @@ against jsonschema.
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Callable
 from typing import Any

@@ -12,10 +12,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from reconciler.state import (
+    Addition,
+    Agreement,
+    CatalogItem,
+    Company,
+    ExecutiveSummary,
+    SummaryReport,
+)
+
 from .client import Client
 from .conditions import cond
 from .resources import cw_date
-from reconciler.state import Addition, Agreement, CatalogItem, Company, ExecutiveSummary, SummaryReport
 
 
 def _decimal(value: Any) -> Decimal | None:

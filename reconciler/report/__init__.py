@@ -5,7 +5,7 @@ Pipeline, each stage testable alone: `history.read_ledger` (files) -> `history.b
 """
 
 from reconciler.report.figures import Figures, build_figures
-from reconciler.report.history import History, LedgerError, build_history, read_ledger
+from reconciler.report.history import History, build_history, read_ledger
 from reconciler.report.html import write_html
 from reconciler.report.markdown import render_markdown
 from reconciler.report.names import Names, load_names
@@ -13,7 +13,6 @@ from reconciler.report.names import Names, load_names
 __all__ = [
     "Figures",
     "History",
-    "LedgerError",
     "Names",
     "build_figures",
     "build_history",

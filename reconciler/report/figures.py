@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from reconciler.money import ZERO
+from reconciler.periods import period_window
 from reconciler.report.history import (
     Billed,
     Change,
@@ -20,9 +22,7 @@ from reconciler.report.history import (
     History,
     Send,
     month_of,
-    period_window,
 )
-from reconciler.money import ZERO
 from reconciler.report.names import Names
 
 WINDOW = 12  # periods of history on every chart: a year, so seasonality shows

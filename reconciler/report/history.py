@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reconciler.ledger import LedgerCorrupt as LedgerError  # noqa: F401 - re-exported for the command
 from reconciler.ledger import (
     ledger_files,  # noqa: F401 - re-exported for the command
     timestamp_key,
@@ -53,22 +52,11 @@ PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
     """Every record of the ledger and its shards, merged by `ts`, read exactly as the engine reads
     them: a record torn by a killed run is skipped (the engine settles it), anything else that
-    is not a ledger record raises `LedgerError` naming `file:line`."""
+    is not a ledger record raises `LedgerCorrupt` naming `file:line`."""
     return _read_ledger(ledger_path).records
 
 
 # --------------------------------------------------------------------------- periods
-
-
-def shift_period(period: str, months: int) -> str:
-    year, month = (int(part) for part in period.split("-"))
-    index = year * 12 + (month - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def period_window(end: str, count: int = 12) -> tuple[str, ...]:
-    """`count` consecutive periods ending at `end`, oldest first."""
-    return tuple(shift_period(end, offset) for offset in range(1 - count, 1))
 
 
 def month_of(ts: str, timezone: str) -> str:

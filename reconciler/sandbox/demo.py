@@ -30,7 +30,12 @@ from typing import Any
 from reconciler.sandbox.lmpi import license_record, service_plan_id
 from reconciler.sandbox.store import (
     CURRENCIES,
-    Store, addition_record, agreement_record, agreement_type_record, catalog_record, company_record,
+    Store,
+    addition_record,
+    agreement_record,
+    agreement_type_record,
+    catalog_record,
+    company_record,
     service_board_record,
 )
 

@@ -15,7 +15,11 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
 from reconciler.sandbox.conditions import (
-    ConditionError, FieldResolver, get_path, parse_conditions, parse_order_by,
+    ConditionError,
+    FieldResolver,
+    get_path,
+    parse_conditions,
+    parse_order_by,
 )
 from reconciler.sandbox.fields import SCHEMA_FIELDS
 from reconciler.sandbox.store import Record, Store, compute_addition, cw_now, ref

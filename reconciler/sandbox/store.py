@@ -11,13 +11,12 @@ ThreadingHTTPServer's threads share a single connection.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 

@@ -8,6 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import ReconcileError
+
 # Optional executive-summary figures a source may carry per customer.
 EXTRA_FIELDS = ("workstations", "servers", "viruses_removed", "spyware_removed")
 
@@ -93,8 +95,10 @@ def trend_key(trend_id: str) -> str:
     return trend_id.strip().lower()
 
 
-class UsageError(Exception):
+class UsageError(ReconcileError):
     """One problem in a usage input; `str()` is `PATH:LINE: error: MESSAGE`."""
+
+    located = True  # `PATH:LINE: error: ...`
 
     def __init__(self, path: Path | str, line: int, message: str) -> None:
         super().__init__(path, line, message)
@@ -104,8 +108,10 @@ class UsageError(Exception):
         return f"{self.path}:{self.line}: error: {self.message}"
 
 
-class UsageInvalid(Exception):
+class UsageInvalid(ReconcileError):
     """Every problem found in one usage input, reported together."""
+
+    located = True
 
     def __init__(self, errors: list[UsageError]) -> None:
         super().__init__(errors)
@@ -120,7 +126,7 @@ class UsageInvalid(Exception):
         return "\n".join(lines)
 
 
-class UsageSourceError(Exception):
+class UsageSourceError(ReconcileError):
     """A usage source could not be read at all (missing settings, HTTP failure).
 
     Its text never holds a secret: messages name environment variables, never their values.

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.diagnostics import display_path
 from reconciler.config.paths import FileTooBig, excerpt, read_limited
 
 from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, trend_key
@@ -45,14 +46,6 @@ MAX_ERRORS = 1_000  # row errors collected before reading stops
 _INTEGER = re.compile(r"^[0-9]+$")
 _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def display_path(path: Path) -> str:
-    """`path` relative to the working directory when it is below it (shorter messages)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def read_csv(

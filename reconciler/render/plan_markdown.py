@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from reconciler.money import show
 from reconciler.plan import Plan
+from reconciler.render.common import RenderOptions, cell, counted
 from reconciler.render.escape import code_line, md_text
-from reconciler.render.text import change_line, customer_header, money_lines, monthly_line, usage_line
+from reconciler.render.plan_text import (
+    change_line,
+    customer_header,
+    failed_customers,
+    money_lines,
+    monthly_line,
+    summary_line,
+    usage_line,
+)
 
 MARKER = "<!-- reconcile-plan -->"
-
-
-def _cell(text: str) -> str:
-    # Customer names, ConnectWise ids and failure reasons come from config and ConnectWise.
-    return md_text(text)
 
 
 def money_table(plan: Plan) -> list[str]:
@@ -31,36 +35,31 @@ def money_table(plan: Plan) -> list[str]:
     for cp, c in rows:
         m = c.money
         what = f"{c.action} {c.product} on {c.agreement.label}"
-        out.append(f"| {_cell(cp.customer)} | {_cell(what)} | {show(m.before, m.currency)} | {show(m.after, m.currency)} "
+        out.append(f"| {cell(cp.customer)} | {cell(what)} | {show(m.before, m.currency)} | {show(m.after, m.currency)} "
                    f"| **{show(m.delta, m.currency, signed=True)}** |")
     out += ["", *(f"**{line}**" for line in money_lines(plan)), ""]
     return out
 
 
-def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table lists every customer
-    counts = plan.counts()
+def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str:  # the table lists every customer
     out = [MARKER, "## reconcile plan", ""]
     if plan.sandbox:
         out += ["> **Planned against the embedded sandbox** (`--sandbox`), not your ConnectWise: the numbers "
                 "are demo data and the changes are illustrative. Pull requests from forks plan this way, "
                 "because GitHub gives them no secrets.", ""]
     if usage_line(plan):
-        out += [_cell(usage_line(plan)), ""]
+        out += [cell(usage_line(plan)), ""]
     out += money_table(plan)
-    if plan.has_changes:
-        summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
-        out.append(f"**Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.**{summaries}")
-    else:
-        out.append("**No changes due.**")
-    failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
+    out.append(f"**{summary_line(plan)}**" if plan.has_changes else "**No changes due.**")
+    failed = failed_customers(plan)
     if failed:  # never let "no changes" read as "all is well"
         out.append("")
-        out.append(f"**:x: {len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: "
-                   f"{_cell(', '.join(failed))}.** Their changes are not known; see the reasons below.")
+        out.append(f"**:x: {counted(len(failed), 'customer')} failed or unsafe: "
+                   f"{cell(', '.join(failed))}.** Their changes are not known; see the reasons below.")
     out += ["", "| customer | ConnectWise | status | changes | reason |", "|---|---|---|---|---|"]
     for cp in plan.customers:
         status = customer_header(cp).rsplit(": ", 1)[1]
-        out.append(f"| {_cell(cp.customer)} | {_cell(cp.connectwise_company)} | {status} | {len(cp.changes)} | {_cell(cp.reason)} |")
+        out.append(f"| {cell(cp.customer)} | {cell(cp.connectwise_company)} | {status} | {len(cp.changes)} | {cell(cp.reason)} |")
     out.append("")
     for cp in plan.customers:
         if not cp.changes and not cp.notes:
@@ -77,5 +76,5 @@ def render_markdown(plan: Plan, verbose: bool = False) -> str:  # the table list
         listed = ", ".join(f"{p}={q}" for p, q in products.items())
         out.append(f"- :warning: Trend customer {md_text(trend_id)} has usage ({md_text(listed)}) but no customer file")
     for warning in plan.warnings:
-        out.append(f"- :warning: {_cell(warning)}")
+        out.append(f"- :warning: {cell(warning)}")
     return "\n".join(out).rstrip() + "\n"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from reconciler.money import ZERO, show
-from reconciler.plan import Change, CustomerPlan, Plan
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
+from reconciler.render.common import RenderOptions, counted, sandbox_banner
 from reconciler.state import quantity_text
 
 SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
@@ -94,10 +95,9 @@ def usage_line(plan: Plan) -> str:
             "Trend's report of the month before it.")
 
 
-def render_text(plan: Plan, verbose: bool = False) -> str:
-    lines: list[str] = []
-    if plan.sandbox:
-        lines += ["Running against the embedded sandbox (demo data, no real ConnectWise).", ""]
+def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
+    verbose = options.verbose
+    lines: list[str] = sandbox_banner(plan.sandbox)
     if usage_line(plan):
         lines += [usage_line(plan), ""]
     for cp in plan.customers:
@@ -134,12 +134,10 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
         lines.append(f"# warning: {warning}")
     if plan.unknown_usage_customers or plan.warnings:
         lines.append("")
-    counts = plan.counts()
     if plan.has_changes:
-        summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
-        lines.append(f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.{summaries}")
+        lines.append(summary_line(plan))
         lines += money_lines(plan)
-    elif any(cp.status in ("failed", "unsafe") for cp in plan.customers):
+    elif failed_customers(plan):
         lines.append("No changes due for the customers that could be planned.")
     else:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
@@ -147,7 +145,18 @@ def render_text(plan: Plan, verbose: bool = False) -> str:
     if pending:
         lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
         lines += money_lines(plan, previews=True)
-    failed = [cp.customer for cp in plan.customers if cp.status in ("failed", "unsafe")]
+    failed = failed_customers(plan)
     if failed:
-        lines.append(f"{len(failed)} customer{'s' if len(failed) != 1 else ''} failed or unsafe: {', '.join(failed)}")
+        lines.append(f"{counted(len(failed), 'customer')} failed or unsafe: {', '.join(failed)}")
     return "\n".join(lines) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 2 to add, 1 to change, 1 to cancel. Executive summaries: 6 to post.` (due changes)."""
+    counts = plan.counts()
+    summaries = f" Executive summaries: {counts['summary']} to post." if counts["summary"] else ""
+    return f"Plan: {counts['create']} to add, {counts['update']} to change, {counts['cancel']} to cancel.{summaries}"
+
+
+def failed_customers(plan: Plan) -> list[str]:
+    return [cp.customer for cp in plan.customers if cp.status in (CustomerStatus.FAILED, CustomerStatus.UNSAFE)]

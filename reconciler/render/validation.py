@@ -16,22 +16,25 @@ import json
 from collections.abc import Callable, Sequence
 
 from reconciler.config.diagnostics import MAX_PRINTED, Diagnostic, more_line
+from reconciler.render.common import RenderOptions, counted
 
 FORMATS = ("text", "json", "github")
 
 
 def render(
-    diagnostics: Sequence[Diagnostic], fmt: str = "text", *, customer_files: int | None = None
+    diagnostics: Sequence[Diagnostic], fmt: str = "text", *, customer_files: int | None = None,
+    options: RenderOptions = RenderOptions(),
 ) -> str:
-    """Render diagnostics as `fmt`; `customer_files` (when known) goes into the OK summary."""
-    renderers: dict[str, Callable[[Sequence[Diagnostic], int | None], str]] = {
+    """Render diagnostics as `fmt`; `customer_files` (when known) goes into the OK summary;
+    `options.verbose` prints every problem instead of the first `MAX_PRINTED`."""
+    renderers: dict[str, Callable[[Sequence[Diagnostic], int | None, int], str]] = {
         "text": _text,
         "json": _json,
         "github": _github,
     }
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return renderers[fmt](diagnostics, customer_files)
+    return renderers[fmt](diagnostics, customer_files, len(diagnostics) if options.verbose else MAX_PRINTED)
 
 
 def summary(diagnostics: Sequence[Diagnostic], customer_files: int | None = None) -> str:
@@ -40,24 +43,24 @@ def summary(diagnostics: Sequence[Diagnostic], customer_files: int | None = None
     if not diagnostics:
         if customer_files is None:
             return "config OK"
-        return f"config OK: 1 global file, {_count(customer_files, 'customer file')}"
+        return f"config OK: 1 global file, {counted(customer_files, 'customer file')}"
     files = len({d.path for d in diagnostics})
-    counts = [_count(errors, "error")] if errors else []
-    counts += [_count(warnings, "warning")] if warnings else []
-    return f"{', '.join(counts)} in {_count(files, 'file')}"
+    counts = [counted(errors, "error")] if errors else []
+    counts += [counted(warnings, "warning")] if warnings else []
+    return f"{', '.join(counts)} in {counted(files, 'file')}"
 
 
-def _text(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
-    lines = [str(d) for d in diagnostics[:MAX_PRINTED]] + _more(diagnostics)
+def _text(diagnostics: Sequence[Diagnostic], customer_files: int | None, shown: int) -> str:
+    lines = [str(d) for d in diagnostics[:shown]] + _more(diagnostics, shown)
     return "\n".join([*lines, summary(diagnostics, customer_files)])
 
 
-def _more(diagnostics: Sequence[Diagnostic]) -> list[str]:
-    hidden = len(diagnostics) - MAX_PRINTED
+def _more(diagnostics: Sequence[Diagnostic], shown: int) -> list[str]:
+    hidden = len(diagnostics) - shown
     return [more_line(hidden)] if hidden > 0 else []
 
 
-def _json(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
+def _json(diagnostics: Sequence[Diagnostic], customer_files: int | None, shown: int) -> str:
     return json.dumps(
         [
             {
@@ -74,14 +77,14 @@ def _json(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
     )
 
 
-def _github(diagnostics: Sequence[Diagnostic], customer_files: int | None) -> str:
+def _github(diagnostics: Sequence[Diagnostic], customer_files: int | None, shown: int) -> str:
     lines = [
         f"::{d.level} file={_property(d.path)},line={d.line},col={d.col},"
         "title=reconcile validate::"
         f"{_data(d.message + ' [' + d.json_path + ']')}"
-        for d in diagnostics[:MAX_PRINTED]
+        for d in diagnostics[:shown]
     ]
-    return "\n".join([*lines, *_more(diagnostics), summary(diagnostics, customer_files)])
+    return "\n".join([*lines, *_more(diagnostics, shown), summary(diagnostics, customer_files)])
 
 
 def _data(text: str) -> str:
@@ -91,7 +94,3 @@ def _data(text: str) -> str:
 
 def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,1 +1,0 @@
-"""`reconcile validate`'s output side: renderings of config diagnostics."""
