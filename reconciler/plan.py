@@ -31,7 +31,7 @@ from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.money import ChangeMoney, Totals, show, text, totals
 from reconciler.schedule import Schedule
-from reconciler.state import Addition, Agreement, CompanyState, plain_number
+from reconciler.state import Addition, AdditionPrint, Agreement, CompanyState, plain_number
 
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 
@@ -104,7 +104,7 @@ class CustomerPlan:
     changes: list[Change] = field(default_factory=list)
     unsafe_reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # kept additions, unmapped usage, recoveries
-    fingerprint: list[str] = field(default_factory=list)  # ConnectWise records the plan was made from
+    fingerprint: list[AdditionPrint] = field(default_factory=list)  # the additions the plan was made from
     managed_count: int = 0
     summary_schedule: Schedule | None = None
     summary_report_id: int | None = None  # this period's executive summary, when ConnectWise already has it
@@ -397,7 +397,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             },
             "unsafe_reasons": cp.unsafe_reasons,
             "notes": cp.notes,
-            "fingerprint": cp.fingerprint,
+            "fingerprint": [p.as_json() for p in cp.fingerprint],
             "current_additions": cp.current_additions,
             "connectwise_company_id": cp.connectwise_company_id,
             "connectwise_company_name": cp.connectwise_company_name,

@@ -73,8 +73,35 @@ class Addition:
         return self.marker.startswith(TOOL_MARKER)
 
     @property
-    def fingerprint(self) -> str:
-        return f"{self.id}:{self.agreement_id}:{self.product_identifier}:{self.quantity:g}:{self.last_updated or ''}"
+    def fingerprint(self) -> "AdditionPrint":
+        return AdditionPrint(self.id, self.agreement_id, self.product_identifier, self.quantity, self.last_updated)
+
+
+@dataclass(frozen=True)
+class AdditionPrint:
+    """What a saved plan depends on about one addition: a saved plan is refused for a customer
+    when any of these changed since it was made (a hand edit moves `last_updated`)."""
+
+    id: int
+    agreement_id: int
+    product: str
+    quantity: float
+    last_updated: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "agreement_id": self.agreement_id, "product": self.product,
+                "quantity": plain_number(self.quantity), "last_updated": self.last_updated}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "AdditionPrint | None":
+        """From a saved plan file (untrusted): None when it is not a fingerprint record."""
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            return None
+        quantity = data.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
+            return None
+        return cls(data["id"], int(data.get("agreement_id") or 0), str(data.get("product", "")), float(quantity),
+                   data.get("last_updated") if isinstance(data.get("last_updated"), str) else None)
 
 
 def plain_number(quantity: float) -> int | float:
@@ -98,8 +125,8 @@ class CompanyState:
     # Active additions per agreement id, for the agreements that were read.
     additions: dict[int, list[Addition]] = field(default_factory=dict)
 
-    def fingerprint(self) -> list[str]:
-        return sorted(a.fingerprint for adds in self.additions.values() for a in adds)
+    def fingerprint(self) -> list[AdditionPrint]:
+        return sorted((a.fingerprint for adds in self.additions.values() for a in adds), key=lambda p: p.id)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
 from reconciler.runtime import open_backends
+from reconciler.state import AdditionPrint, plain_number
 from reconciler.usage import read_usage, save_usage_reads
 
 
@@ -277,32 +278,30 @@ def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
         saved_changes.setdefault(change["customer"], []).append(Change.from_json(change))
     fresh.customers = [cp for cp in fresh.customers if cp.customer in saved_customers]
     for cp in fresh.customers:
-        before = set(saved_customers[cp.customer].get("fingerprint", []))
-        now = set(cp.fingerprint)
+        saved_prints = [AdditionPrint.from_json(p) for p in saved_customers[cp.customer].get("fingerprint") or []]
+        before = {p.id: p for p in saved_prints if p is not None}
+        now = {p.id: p for p in cp.fingerprint}
         if cp.status == "failed":
             continue
-        if before != now:
-            moved = _describe_moves(before, now)
+        if before != now or None in saved_prints:
+            moved = _describe_moves(before, now) or "the saved plan's records cannot be read"
             cp.status, cp.reason = "failed", f"ConnectWise changed since the plan was saved: {moved}; plan again"
             continue
         cp.changes = saved_changes.get(cp.customer, [])
 
 
-def _describe_moves(before: set[str], now: set[str]) -> str:
-    def index(prints: set[str]) -> dict[str, str]:
-        return {p.split(":", 1)[0]: p for p in prints}
-
-    old, new = index(before), index(now)
+def _describe_moves(before: dict[int, AdditionPrint], now: dict[int, AdditionPrint]) -> str:
     parts = []
-    for addition_id in sorted(set(old) | set(new)):
-        if addition_id not in new:
+    for addition_id in sorted(set(before) | set(now)):
+        old, new = before.get(addition_id), now.get(addition_id)
+        if new is None:
             parts.append(f"addition {addition_id} is gone or cancelled")
-        elif addition_id not in old:
+        elif old is None:
             parts.append(f"addition {addition_id} is new")
-        elif old[addition_id] != new[addition_id]:
-            o, n = old[addition_id].split(":"), new[addition_id].split(":")
-            parts.append(f"addition {addition_id} ({o[2]}) quantity {o[3]} -> {n[3]}" if o[3] != n[3]
-                         else f"addition {addition_id} ({o[2]}) was edited at {n[4]}")
+        elif old != new:
+            parts.append(f"addition {addition_id} ({new.product}) quantity {plain_number(old.quantity)} -> "
+                         f"{plain_number(new.quantity)}" if old.quantity != new.quantity
+                         else f"addition {addition_id} ({new.product}) was edited at {new.last_updated}")
     return "; ".join(parts)
 
 
