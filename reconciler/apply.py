@@ -189,6 +189,12 @@ def _company_fields(cp: CustomerPlan, day: int | None) -> dict[str, Any]:
             "connectwise_company_name": cp.connectwise_company_name, "day": day}
 
 
+def _usage_fields(cp: CustomerPlan) -> dict[str, Any]:
+    """The usage a billing result was computed from (usage/audit.py), so the ledger alone can say
+    which source, basis, Trend report month and rows (by hash) a bill used."""
+    return {"usage": cp.usage} if cp.usage else {}
+
+
 def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
     """Billing first, then the executive summary; each has its own schedule and ledger records."""
@@ -238,7 +244,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     except TargetError as error:
         ledger.result(status="failed", error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
-    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common)
+    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common, **_usage_fields(cp))
     return True, f"executive summary for {schedule.period} posted (report {report.id})"
 
 
@@ -309,11 +315,11 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         result.status, result.reason = ResultStatus.FAILED, str(error)
         result.applied = [c.as_json() for c, _ in applied]
         ledger.result(status="failed", error=str(error), changes=result.applied,
-                      additions=_final_additions(applied, cp.current_additions), **common)
+                      additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
         return result
     result.applied = [c.as_json() for c, _ in applied]
     ledger.result(status="sent", error=None, changes=result.applied,
-                  additions=_final_additions(applied, cp.current_additions), **common)
+                  additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
     result.status = ResultStatus.SENT if changes else ResultStatus.UNCHANGED
     result.reason = f"{len(changes)} change{'s' if len(changes) != 1 else ''} sent for {schedule.period}" if changes \
         else f"nothing to change; {schedule.period} recorded as sent"

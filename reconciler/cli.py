@@ -27,6 +27,7 @@ COMMANDS = {
     "init": "reconciler.cmds.init:init_command",
     "drift": "reconciler.cmds.drift:drift",
     "report": "reconciler.cmds.report:report",
+    "trend": "reconciler.cmds.trend:trend",
 }
 
 

@@ -34,7 +34,7 @@ from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
 from reconciler.target import Target, TargetError
-from reconciler.usage import Usage
+from reconciler.usage import Usage, UsageSourceError, usage_record
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,20 @@ def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreem
         raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
     check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
     agreements = ctx.directory.agreements_of(company)
-    usage = ctx.usage.for_customer(customer.trend_customer_id)
+    usage = usage_for(ctx, customer).for_customer(customer.trend_customer_id)
     return company, agreements, desired_for(ctx.config, customer, usage, agreements)
+
+
+def usage_for(ctx: PlanContext, customer: Customer) -> Usage:
+    """The usage read this customer's billing period is billed from: the run's read, or with
+    `usage.basis: reported` the Trend report of the month before the period (preloaded by
+    `build_plan`, so this stays a lookup). A report that could not be read fails the customer."""
+    if ctx.usage.other_month is None:  # csv and licensed: one read for every period
+        return ctx.usage
+    try:
+        return ctx.usage.for_period(schedules_for(ctx, customer)[0].period)
+    except UsageSourceError as error:
+        raise CustomerError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -252,6 +264,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     try:
         company, agreements, desired = _prepare(ctx, customer)
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
+        cp.usage = usage_record(usage_for(ctx, customer), customer.trend_customer_id)
         if read_error is not None:
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
@@ -500,6 +513,12 @@ def build_plan(
     plan.catalog_ids = {key: item.id for key, item in ctx.directory.catalog.items()}
     if missing_catalog:
         plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
+
+    for customer in customers:  # read every Trend report month a billing period needs, once
+        try:
+            usage_for(ctx, customer)
+        except CustomerError:
+            pass  # remembered by the usage source; that customer's plan fails with the reason
 
     def work(customer: Customer) -> CustomerPlan:
         try:

@@ -123,6 +123,9 @@ class CustomerPlan:
     # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
     additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     read_at: float | None = field(default=None, repr=False, compare=False)
+    # The usage behind this customer's numbers (source, basis, report month, rows hash), which
+    # apply writes into the ledger result: see reconciler/usage/audit.py.
+    usage: dict[str, Any] | None = None
 
     @property
     def due(self) -> bool:
@@ -148,6 +151,7 @@ class Plan:
     unknown_usage_customers: dict[str, dict[str, int]] = field(default_factory=dict)  # in usage, no file
     warnings: list[str] = field(default_factory=list)
     usage_source: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)  # source, basis, report_month, units
     sandbox: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # what the plan was made with, for `apply PLAN_FILE`
     catalog_ids: dict[str, int] = field(default_factory=dict)  # catalog identifier (casefolded) -> id
@@ -409,6 +413,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                         for currency, (before, after) in cp.monthly.items()},
             "invoice_warnings": cp.invoice_warnings,
             "billing_read": cp.billing_read,
+            "usage": cp.usage,
         })
     changes = [dict(c.as_json(), due=cp.change_due(c)) for cp in plan.customers for c in cp.changes]
     counts = plan.counts()
@@ -417,6 +422,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "today": plan.today,
         "sandbox": plan.sandbox,
         "usage_source": plan.usage_source,
+        "usage": plan.usage,
         "options": plan.options,
         "summary": {"add": counts["create"], "change": counts["update"], "cancel": counts["cancel"],
                     "executive_summaries": counts["summary"]},

@@ -28,6 +28,13 @@ ACME = "config/customers/acme-dental.yaml"
 GLOBAL = "config/global.yaml"
 
 
+def at(needle: str, col: int) -> str:
+    """":LINE:COL:" of the first line of the shipped global.yaml starting with `needle`, so the
+    expected positions follow the file when other settings are added above them."""
+    lines = (Path(__file__).resolve().parents[1] / GLOBAL).read_text().splitlines()
+    return f":{next(n for n, line in enumerate(lines, 1) if line.startswith(needle))}:{col}:"
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, old
@@ -56,14 +63,15 @@ def test_leading_zero_is_decimal_as_yaml_1_2_reads_it(repo):
 @pytest.mark.parametrize(
     ("old", "new", "where", "hint"),
     [
-        ("  day: 1\n", "  day: 0b11\n", ":40:8:", "write 3"),
-        ("  enabled: true\n  day: 1", "  enabled: no\n  day: 1", ":39:12:", "write false"),
-        ("  enabled: true\n  day: 1", "  enabled: off\n  day: 1", ":39:12:", "write false"),
-        ("  day: 1\n", "  day: 10.0\n", ":40:8:", "write 10"),
-        ("  day: 1\n", "  day: 1.0e+1\n", ":40:8:", "write 10"),
-        ("  day: 1\n", "  day: 1_0\n", ":40:8:", "write 10"),
-        ("  min_additions: 10\n", "  min_additions: 10.0\n", ":56:18:", "write 10"),
-        ("  max_change_percent: 30\n", "  max_change_percent: .nan\n", ":55:23:", "a number"),
+        ("  day: 1\n", "  day: 0b11\n", at("  day: 1", 8), "write 3"),
+        ("  enabled: true\n  day: 1", "  enabled: no\n  day: 1", at("  enabled: true", 12), "write false"),
+        ("  enabled: true\n  day: 1", "  enabled: off\n  day: 1", at("  enabled: true", 12), "write false"),
+        ("  day: 1\n", "  day: 10.0\n", at("  day: 1", 8), "write 10"),
+        ("  day: 1\n", "  day: 1.0e+1\n", at("  day: 1", 8), "write 10"),
+        ("  day: 1\n", "  day: 1_0\n", at("  day: 1", 8), "write 10"),
+        ("  min_additions: 10\n", "  min_additions: 10.0\n", at("  min_additions: 10", 18), "write 10"),
+        ("  max_change_percent: 30\n", "  max_change_percent: .nan\n", at("  max_change_percent: 30", 23),
+         "a number"),
     ],
 )
 def test_values_yaml_1_1_reads_differently_are_refused_at_their_line(repo, old, new, where, hint):
@@ -79,8 +87,8 @@ def test_values_yaml_1_1_reads_differently_are_refused_at_their_line(repo, old, 
 
 def test_a_number_too_long_to_convert_is_an_error_not_a_traceback(repo):
     edit(repo / GLOBAL, "  day: 1\n", "  day: " + "9" * 5000 + "\n")
-    assert errors(repo) == ["config/global.yaml:40:8: error: number with 5,000 characters is too long "
-                            "[$.billing.day]"]
+    assert errors(repo) == [f"config/global.yaml{at('  day: 1', 8)} error: number with 5,000 characters is too "
+                            "long [$.billing.day]"]
 
 
 def test_explicit_tags_follow_yaml_1_2_too(tmp_path):
@@ -142,7 +150,7 @@ def test_many_errors_print_a_limited_number_then_and_n_more(repo):
 def test_usage_path_outside_the_repository_is_refused_at_its_line(repo, target):
     edit(repo / GLOBAL, "path: ../usage/seats.csv", f"path: {target}")
     found = errors(repo)
-    assert len(found) == 1 and found[0].startswith(f"{GLOBAL}:52:9: error: usage.path"), found
+    assert len(found) == 1 and found[0].startswith(f"{GLOBAL}{at('  path: ../usage/seats.csv', 9)} error: usage.path"), found
     result = CliRunner().invoke(cli, ["--sandbox", "plan", "--send-now", "--format", "markdown"])
     assert result.exit_code == 1
     assert "root:" not in result.output and "Traceback" not in result.output

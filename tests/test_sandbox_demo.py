@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.sandbox import demo
-from reconciler.sandbox.lmpi import TREND_PRODUCT_IDS
+from reconciler.sandbox.lmpi import DEMO_PRODUCTS
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBAL = yaml.safe_load((ROOT / "config" / "global.yaml").read_text())
@@ -57,8 +57,11 @@ def test_lmpi_units_equal_seats_csv() -> None:
     assert dict(seats) == demo.LMPI_UNITS
 
 
-def test_product_ids_cover_config_products() -> None:
-    assert set(TREND_PRODUCT_IDS.values()) == set(GLOBAL["products"])
+def test_demo_trend_ids_are_the_ones_the_shipped_config_counts() -> None:
+    assert set(demo.PRODUCT_KEY_TO_TREND_ID) == set(GLOBAL["products"])
+    for key, product in GLOBAL["products"].items():
+        assert product["trend"]["product_ids"] == [demo.PRODUCT_KEY_TO_TREND_ID[key]]
+    assert set(demo.PRODUCT_KEY_TO_TREND_ID.values()) == set(DEMO_PRODUCTS)
 
 
 def test_deliberate_drift_is_present() -> None:

@@ -70,7 +70,7 @@ def test_extras_sum_per_customer(tmp_path):
 
 def test_header_only_is_empty_usage(tmp_path):
     usage = read_csv(write(tmp_path, "trend_customer_id,product,quantity\n"), PRODUCTS)
-    assert usage == Usage(quantities={}, extra={}, source=usage.source)
+    assert usage == Usage(quantities={}, extra={}, source=usage.source, basis="file")
 
 
 def test_row_errors_are_all_collected_with_line_numbers(tmp_path):

@@ -9,15 +9,25 @@ import logging
 import time
 
 import pytest
+import requests
 
-from reconciler.usage import UsageSourceError, read_usage
-from reconciler.usage.lmpi import LmpiClient, LmpiSigner, read_lmpi, signature
-from reconciler.usage.products import TREND_PRODUCT_IDS, product_key
+from reconciler.config.model import Product
+from reconciler.usage import TrendIds, UsageSourceError, read_usage
+from reconciler.usage.lmpi import LmpiClient, LmpiSigner, read_lmpi, read_reported, signature
 
 sandbox = pytest.importorskip("reconciler.sandbox")
 lmpi_mod = pytest.importorskip("reconciler.sandbox.lmpi")
 
-PRODUCTS = list(TREND_PRODUCT_IDS.values())
+# What an MSP's global.yaml says; the tool has no table of its own.
+TREND = {"wfbss-svc": "WFBSS-SVC", "wfs-advanced": "WFS-ADV", "cas": "CAS", "hes": "HES",
+         "apex-one-saas": "APEX-ONE-SAAS", "workload-security": "C1-WLS"}
+CONFIG_PRODUCTS = {k: Product(k, k, k, trend_product_ids=(v,)) for k, v in TREND.items()}
+PRODUCTS = TrendIds.from_products(CONFIG_PRODUCTS)
+
+
+def ids(**trend_product_ids: str) -> TrendIds:
+    return TrendIds.from_products({k.replace("_", "-"): Product(k, k, k, trend_product_ids=(v,))
+                                   for k, v in trend_product_ids.items()})
 
 
 @pytest.fixture
@@ -50,10 +60,15 @@ def test_signature_matches_the_documented_recipe():
     assert "S3CR3T" not in repr(LmpiSigner("T0K3N", "S3CR3T")) + str(LmpiSigner("T0K3N", "S3CR3T"))
 
 
-def test_product_table():
-    assert product_key("wfbss-svc") == "wfbss-svc" and product_key("C1-WLS") == "workload-security"
-    assert product_key("NOPE") is None
-    assert lmpi_mod.TREND_PRODUCT_IDS == TREND_PRODUCT_IDS
+def test_trend_ids_come_from_the_config_products():
+    assert PRODUCTS.product_for("c1-wls") == "workload-security"
+    assert PRODUCTS.product_for(" WFBSS-SVC ") == "wfbss-svc"
+    assert PRODUCTS.product_for("NOPE") is None
+    several = TrendIds.from_products({"edr": Product("edr", "EDR", "TM-EDR", trend_product_ids=("A", "B"),
+                                                     trend_service_plan_ids=("plan-1",), trend_names=("Endpoint",))})
+    assert [several.product_for(x) for x in ("a", "B")] == ["edr", "edr"]
+    assert several.product_for(service_plan_id="PLAN-1") == several.product_for(name="endpoint") == "edr"
+    assert several.product_for("unknown", "plan-1") == "edr"  # falls back to the subscription's plan
 
 
 def test_reads_units_of_enabled_licenses_across_pages(sb):
@@ -85,12 +100,25 @@ def test_reads_units_of_enabled_licenses_across_pages(sb):
     assert any("MYSTERY-PRODUCT" in w for w in usage.warnings)
 
 
-def test_products_missing_from_config_are_reported(sb):
+def test_ids_no_configured_product_counts_are_reported(sb):
     sb.store.add_lmpi_customer("c", "C")
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("HES", 4)])
-    usage = read_lmpi(["cas"], env_for(sb))
+    usage = read_lmpi(ids(cas="CAS"), env_for(sb))
     assert usage.quantities == {}
-    assert any("hes" in w and "not in config" in w for w in usage.warnings)
+    assert any("'HES'" in w and "counted by no product" in w and "4 units" in w for w in usage.warnings)
+
+
+def test_changing_a_products_trend_ids_changes_what_is_counted(sb):
+    sb.store.add_lmpi_customer("c", "C")
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan-x", [lmpi_mod.license_record("HES", 4),
+                                                             lmpi_mod.license_record("CAS", 6)])
+    assert read_lmpi(ids(hes="HES"), env_for(sb)).quantities == {("c", "hes"): 4}
+    both = TrendIds.from_products({"mail": Product("mail", "Mail", "TM-MAIL", trend_product_ids=("hes", "cas"))})
+    usage = read_lmpi(both, env_for(sb))
+    assert usage.quantities == {("c", "mail"): 10} and usage.warnings == ()
+    by_plan = TrendIds.from_products({"bundle": Product("bundle", "B", "TM-B", trend_service_plan_ids=("PLAN-X",))})
+    assert read_lmpi(by_plan, env_for(sb)).quantities == {("c", "bundle"): 10}
+    assert {r["product_id"] for r in usage.rows} == {"HES", "CAS"}  # the evidence names what was counted
 
 
 def test_customer_ids_in_another_case_are_one_customer(sb):
@@ -145,12 +173,12 @@ def test_lmpi_get_retries_faults(sb):
 
 
 def _lmpi_config():
-    from reconciler.config.model import Config, ConnectWiseSettings, Product, UsageSettings
+    from reconciler.config.model import Config, ConnectWiseSettings, UsageSettings
 
     return Config(
         root=None,  # type: ignore[arg-type]
         connectwise=ConnectWiseSettings(url="http://x/apis/3.0", company_id="c", api_version="1"),
-        products={k: Product(k, k, k) for k in PRODUCTS},
+        products=CONFIG_PRODUCTS,
         default_agreement_types=(),
         billing=None,
         executive_summary=None,
@@ -167,4 +195,85 @@ def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, uni
     record["units"] = units
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
     with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
-        read_lmpi(["hes"], env_for(sb))
+        read_lmpi(ids(hes="HES"), env_for(sb))
+
+
+# --- the reported basis and service plans, against the sandbox's LMPI --------------------------
+
+def _this_month_minus(months: int) -> str:
+    now = time.gmtime()
+    index = now.tm_year * 12 + now.tm_mon - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _seed_report(sb):
+    lic = lmpi_mod.license_record
+    sb.store.add_lmpi_customer("c-1", "One")
+    plan = lmpi_mod.service_plan_id("HES")
+    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", plan, [lic("HES", 40), lic("CAS", 8, False)])
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", plan, [lic("WFBSS-SVC", 16)], enabled=False)
+    sb.store.add_lmpi_subscription("c-1", "s-3", "S3", "plan-mystery", [lic("MYSTERY", 3)])
+
+
+@pytest.mark.parametrize("units,expected", [("provisioned", 40), ("used", 35), ("chargeable", 38)])
+def test_reported_basis_bills_the_chosen_figure_of_the_months_report(sb, units, expected):
+    _seed_report(sb)
+    month = _this_month_minus(1)
+    usage = read_reported(PRODUCTS, month, units, env_for(sb))
+    # Consistent with the subscriptions: only the enabled HES license of the enabled subscription.
+    assert usage.quantities == {("c-1", "hes"): expected}
+    assert (usage.basis, usage.report_month, usage.units) == ("reported", month, units)
+    assert any("MYSTERY" in w and "counted by no product" in w for w in usage.warnings)
+    (evidence,) = usage.rows
+    assert evidence["provisioned"] == 40 and evidence["quantity"] == expected and evidence["report_month"] == month
+
+
+def test_reported_rows_match_by_service_plan_id_or_name_when_no_product_id_is_listed(sb):
+    _seed_report(sb)
+    by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M",
+                                                      trend_service_plan_ids=(lmpi_mod.service_plan_id("HES"),))})
+    assert read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
+    by_name = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_names=("hosted email security",))})
+    assert read_reported(by_name, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
+
+
+@pytest.mark.parametrize("months_ago", [-1, 24])
+def test_a_report_month_the_sandbox_does_not_keep_is_a_clear_error(sb, months_ago):
+    with pytest.raises(UsageSourceError, match="HTTP 400"):
+        read_reported(PRODUCTS, _this_month_minus(months_ago), "chargeable", env_for(sb))
+
+
+def test_the_summary_post_is_signed_over_its_body(sb):
+    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key)
+    assert client.summary_report(_this_month_minus(1)) == []
+    # A body other than the one signed is refused, like any request with a wrong signature.
+    request = requests.Request("POST", f"{sb.lmpi_url}/v3/reports/summary", data=b'{"report_cycle_year":"2026"}')
+    prepared = client._auth(request.prepare())
+    prepared.body = b'{"report_cycle_year":"2025","report_cycle_month":"01"}'
+    response = requests.Session().send(prepared, timeout=10)
+    assert response.status_code == 401 and "x-signature" in response.json()["message"]
+    with pytest.raises(UsageSourceError, match="401"):
+        read_reported(PRODUCTS, _this_month_minus(1), "chargeable", env_for(sb, TM_SECRET_KEY="nope"))
+
+
+def test_service_plans_are_listed_with_id_name_product_and_code(sb):
+    client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key)
+    plans = client.service_plans()
+    assert {p["product"] for p in plans} == set(lmpi_mod.DEMO_PRODUCTS)
+    for plan in plans:
+        assert plan["service_plan_id"] == lmpi_mod.service_plan_id(plan["product"])
+        assert plan["name"] and len(plan["product_code"]) <= 9
+
+
+def test_an_lmpi_answer_echoing_our_secret_never_lands_in_warnings_or_saved_rows(sb):
+    secret = sb.credentials.lmpi_secret_key
+    lic = lmpi_mod.license_record
+    sb.store.add_lmpi_customer("c-1", "One")
+    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", "plan-x", [lic(secret, 5)])
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", "plan-y", [lic(secret, 7)])
+    by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_service_plan_ids=("plan-y",))})
+    for usage in (read_lmpi(by_plan, env_for(sb)),
+                  read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb))):
+        assert usage.quantities == {("c-1", "mail"): 7}
+        assert usage.warnings and secret not in " ".join(usage.warnings)
+        assert usage.rows and secret not in repr(usage.rows)

@@ -465,3 +465,10 @@ def test_a_failing_pr_plan_puts_its_reason_in_the_comment(tmp_path, where):
     assert result.returncode == 0, result.stderr
     comment = (tmp_path / "comment.md").read_text()
     assert "Plan failed" in comment and reason in comment
+
+
+def test_billing_keeps_the_usage_rows_the_ledger_hashes_in_the_artifact():
+    doc = load("billing.yml")
+    assert "--save-usage usage-rows" in step_with_id(doc, "apply")["run"]
+    upload = step_named(doc, "Upload run report and ledger")
+    assert "usage-rows/*.json" in upload["with"]["path"]

@@ -21,6 +21,7 @@ from reconciler.cmds.common import (
     PathProblem,
     Runtime,
     check_creatable_dir,
+    check_output_dir,
     check_output_file,
     config_option,
     reports_errors,
@@ -37,6 +38,7 @@ from reconciler.ledger import (
     LedgerView,
     exclusive,
     ledger_files,
+    new_run_id,
     read_ledger,
     shard_ledger_path,
 )
@@ -46,7 +48,7 @@ from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
 from reconciler.runtime import open_backends
 from reconciler.state import AdditionPrint, plain_number
-from reconciler.usage import read_usage
+from reconciler.usage import read_usage, save_usage_reads
 
 
 class ApplyNotApproved(ReconcileError):
@@ -112,6 +114,9 @@ def plan_options(func):
         click.option("--previews/--no-previews", "previews", default=None,
                      help="Also read customers that are not due, to preview their next changes "
                           "(default: on for plan, off for apply and the scheduled job)."),
+        click.option("--save-usage", "save_usage", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     metavar="DIR", help="Keep the exact usage rows this run counted in DIR/usage-RUN.json "
+                     "(their per-customer hash is the one the ledger records)."),
         config_option,
         sandbox_option,
     ]
@@ -137,6 +142,7 @@ class Invocation:
     auto_approve: bool = False
     plan: Plan | None = None  # the plan apply worked from, for `apply --format json`
     previews: bool | None = None  # None: the command's default
+    save_usage: Path | None = None
 
     @property
     def ledger_file(self) -> Path:
@@ -192,8 +198,9 @@ def _progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Plan:
-    usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env)
+def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None) -> Plan:
+    usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
+                       today=inv.today.date() if inv.today else None)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
     options = PlanOptions(
         today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
@@ -203,7 +210,17 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView) -> Pl
     with _progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
     first_run = inv.first_run_note()
-    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + view.warnings + plan.warnings
+    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + view.warnings + list(usage.warnings) \
+        + plan.warnings
+    if inv.save_usage:
+        try:
+            saved = save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}")
+        except OSError as error:
+            raise PathProblem(f"--save-usage {inv.save_usage}: cannot write: {error.strerror or error}") from None
+        for path in saved:
+            click.echo(f"usage rows saved to {display_path(path)}", err=True)
+    plan.usage = {"source": usage.source, "basis": usage.basis or None, "report_month": usage.report_month,
+                  "units": usage.units}
     plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
                     "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
                     "changed_since": inv.changed_since}
@@ -340,7 +357,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
-        plan = make_plan(inv, config, backends, view)
+        plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
         if saved is not None:
             saved_plan_onto(plan, saved)
         inv.plan = plan
@@ -398,6 +415,8 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
         check_output_file(out, "--out")  # before minutes of planning, not after
     if inv.previews is None:
         inv.previews = True  # a person reads a plan (terminal, pull request): show what is coming
+    if inv.save_usage:
+        check_output_dir(inv.save_usage, "--save-usage")
 
     def run() -> int:
         config = _load(inv)
@@ -432,6 +451,8 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
         inv.previews = False  # apply reads only the customers it may write today
     if report_path:
         check_output_file(report_path, "--report")  # checked before anything is sent
+    if inv.save_usage:
+        check_output_dir(inv.save_usage, "--save-usage")
     if not dry_run:
         check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
     sys.exit(run_apply(inv, plan_file, force, dry_run, report_path))

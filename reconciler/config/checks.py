@@ -44,7 +44,53 @@ def slug_problem(path: Path) -> str | None:
 
 
 def check_global(doc: YamlDocument) -> list[Diagnostic]:
-    return [*_timezone(doc, ("billing", "timezone")), *_shared_catalog_items(doc)]
+    return [
+        *_timezone(doc, ("billing", "timezone")),
+        *_shared_catalog_items(doc),
+        *_trend_ids_counted_twice(doc),
+        *_reported_usage_billed_early(doc, doc),
+    ]
+
+
+def _trend_ids_counted_twice(doc: YamlDocument) -> Iterator[Diagnostic]:
+    """A Trend id two products count would bill the same seats twice."""
+    products = doc.data.get("products") if isinstance(doc.data, dict) else None
+    first: dict[tuple[str, str], tuple[str, int]] = {}
+    for key, product in (products or {}).items() if isinstance(products, dict) else ():
+        trend = product.get("trend") if isinstance(product, dict) else None
+        for kind, ids in (trend or {}).items() if isinstance(trend, dict) else ():
+            for index, identifier in enumerate(ids if isinstance(ids, list) else ()):
+                folded = (kind, str(identifier).strip().casefold())
+                path = ("products", key, "trend", kind, index)
+                if folded in first and first[folded][0] != key:
+                    other, line = first[folded]
+                    yield doc.diagnostic(
+                        path, f"Trend {kind[:-1].replace('_', ' ')} '{identifier}' is already counted "
+                        f"by product {other} (line {line}): the same seats would be billed twice")
+                elif folded not in first:
+                    first[folded] = (key, doc.mark(path)[0])
+
+
+def _reported_usage_billed_early(global_doc: YamlDocument | None,
+                                 doc: YamlDocument) -> Iterator[Diagnostic]:
+    """With `usage.basis: reported`, a billing day before the report is final is a warning."""
+    usage = _get(global_doc.data, ("usage",)) if global_doc is not None else None
+    if not isinstance(usage, dict) or usage.get("source") != "lmpi" or usage.get("basis") != "reported":
+        return
+    day = _get(doc.data, ("billing", "day"))
+    if doc is not global_doc and (doc.data.get("integration") != "custom" or day is None):
+        return  # a customer following the global day is warned about once, in global.yaml
+    day = 1 if day is None else day
+    from reconciler.usage.trend_report import ADJUSTABLE_UNTIL_DAY
+
+    if isinstance(day, int) and not isinstance(day, bool) and day <= ADJUSTABLE_UNTIL_DAY:
+        yield doc.diagnostic(
+            ("billing", "day"),
+            f"billing day {day} with usage.basis: reported bills from Trend's monthly report before it "
+            f"is final (partners can adjust it until day {ADJUSTABLE_UNTIL_DAY}): use day "
+            f"{ADJUSTABLE_UNTIL_DAY + 1} or later",
+            level="warning",
+        )
 
 
 def _shared_catalog_items(doc: YamlDocument) -> Iterator[Diagnostic]:
@@ -89,6 +135,7 @@ def check_customers(
         found += _timezone(doc, ("billing", "timezone"))
         found += _unknown_products(doc, products)
         found += _integration(doc)
+        found += _reported_usage_billed_early(global_doc, doc)
         for key, first in seen.items():
             found += _unique(doc, key, first)
     return found

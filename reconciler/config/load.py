@@ -212,6 +212,9 @@ def build_config(
         usage = UsageSettings(
             source=usage_data["source"],
             path=(result.global_doc.path.parent / path).resolve() if path else None,
+            basis=usage_data.get("basis", "licensed"),
+            reported_units=usage_data.get("reported_units", "chargeable"),
+            columns=dict(usage_data["columns"]) if usage_data.get("columns") else None,
         )
     default_types = section("agreements").get("default_types") or ()
 
@@ -219,7 +222,12 @@ def build_config(
         root=config_dir,
         connectwise=ConnectWiseSettings(**connectwise),
         products={
-            key: Product(key=key, name=p["name"], connectwise_product=p["connectwise_product"])
+            key: Product(
+                key=key, name=p["name"], connectwise_product=p["connectwise_product"],
+                trend_product_ids=tuple((p.get("trend") or {}).get("product_ids") or ()),
+                trend_service_plan_ids=tuple((p.get("trend") or {}).get("service_plan_ids") or ()),
+                trend_names=tuple((p.get("trend") or {}).get("names") or ()),
+            )
             for key, p in data["products"].items()
         },
         default_agreement_types=tuple(default_types),

@@ -30,6 +30,10 @@ class Product:
     key: str  # e.g. "wfbss-svc"; the word customer files and usage rows use
     name: str
     connectwise_product: str  # ConnectWise catalog item identifier, e.g. "TM-WFBSS-SVC"
+    # The Trend identifiers this product counts (global.yaml `trend:`); see usage/trend_ids.py.
+    trend_product_ids: tuple[str, ...] = ()
+    trend_service_plan_ids: tuple[str, ...] = ()
+    trend_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,12 @@ class SummarySettings:
 class UsageSettings:
     source: Literal["csv", "lmpi"] = "csv"
     path: Path | None = None  # absolute, resolved against global.yaml's directory
+    # lmpi: "licensed" = enabled subscription licenses' units now; "reported" = Trend's monthly
+    # summary report for the month before the period being billed (usage/lmpi_report.py).
+    basis: Literal["licensed", "reported"] = "licensed"
+    reported_units: Literal["provisioned", "used", "chargeable"] = "chargeable"
+    # csv: our column -> the file's header (e.g. Trend's usage-report export); None = our header
+    columns: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

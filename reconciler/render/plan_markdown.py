@@ -18,6 +18,7 @@ from reconciler.render.plan_text import (
     monthly_line,
     not_read_line,
     summary_line,
+    usage_line,
 )
 
 MARKER = "<!-- reconcile-plan -->"
@@ -47,6 +48,8 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out += ["> **Planned against the embedded sandbox** (`--sandbox`), not your ConnectWise: the numbers "
                 "are demo data and the changes are illustrative. Pull requests from forks plan this way, "
                 "because GitHub gives them no secrets.", ""]
+    if usage_line(plan):
+        out += [cell(usage_line(plan)), ""]
     out += money_table(plan)
     out.append(f"**{summary_line(plan)}**" if plan.has_changes else "**No changes due.**")
     failed = failed_customers(plan)

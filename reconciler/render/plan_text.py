@@ -94,9 +94,22 @@ def customer_header(cp: CustomerPlan) -> str:
     return f"# {cp.customer} ({cp.name}, ConnectWise {cp.connectwise_company}): {state}"
 
 
+def usage_line(plan: Plan) -> str:
+    """For a reported basis: which Trend report month(s) the plan bills from, and the rule."""
+    usage = plan.usage or {}
+    if usage.get("basis") != "reported":
+        return ""  # csv and licensed: the usual case, nothing to point out
+    months = sorted({cp.usage["report_month"] for cp in plan.customers if (cp.usage or {}).get("report_month")})
+    return (f"Usage: Trend's usage report for {', '.join(months or [str(usage.get('report_month'))])} "
+            f"({usage.get('units')} units; usage.basis: reported). Each billing period is billed from "
+            "Trend's report of the month before it.")
+
+
 def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     verbose = options.verbose
     lines: list[str] = sandbox_banner(plan.sandbox)
+    if usage_line(plan):
+        lines += [usage_line(plan), ""]
     for cp in plan.customers:
         if not cp.changes and cp.status == "ok" and not verbose and not cp.notes and not (
                 cp.schedule and cp.schedule.status.value == "missed"):
@@ -106,6 +119,8 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
             lines.append("  # no changes: ConnectWise matches the configuration")
         if cp.reason:
             lines.append(f"  # {cp.reason}")
+        if (cp.usage or {}).get("basis") == "reported":
+            lines.append(f"  # usage: Trend's {cp.usage.get('report_month')} report, {cp.usage.get('units')} units")
         due = [c for c in cp.changes if cp.change_due(c)]
         later = [c for c in cp.changes if not cp.change_due(c)]
         lines += [change_line(c) for c in due]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from reconciler.sandbox.lmpi import PRODUCT_KEY_TO_TREND_ID, license_record, service_plan_id
+from reconciler.sandbox.lmpi import license_record, service_plan_id
 from reconciler.sandbox.store import (
     CURRENCIES,
     Store,
@@ -130,6 +130,17 @@ BOARDS: list[tuple[str, list[tuple[int, str, dict[str, Any]]], dict[str, Any]]] 
     ("Billing", [(4, "New", {"defaultFlag": True}), (5, "In Progress", {}),
                  (6, "Closed", {"closedStatus": True})], {}),
 ]
+
+# The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
+# (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
+PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {
+    "wfbss-svc": "WFBSS-SVC",
+    "wfs-advanced": "WFS-ADV",
+    "cas": "CAS",
+    "hes": "HES",
+    "apex-one-saas": "APEX-ONE-SAAS",
+    "workload-security": "C1-WLS",
+}
 
 # LMPI seat counts: Trend customer id -> {config product key: units}; equals usage/seats.csv.
 LMPI_UNITS: dict[str, dict[str, int]] = {

@@ -11,17 +11,18 @@ Endpoints:
     GET /LMPI/v3/customers/{customer_id}/subscriptions/{subscription_id}   one subscription + licenses[]
     GET /LMPI/v3/me/serviceplans                              service_plans[]
 
-Product mapping. LMPI licenses carry Trend's `product_id`, never our config keys; the usage
-source maps them with this table (kept in sync with reconciler/usage/products.py when present):
+    POST /LMPI/v3/reports/summary {report_cycle_year, report_cycle_month}   summary[] (see below)
 
-    | LMPI product_id | config product key |
-    |-----------------|--------------------|
-    | WFBSS-SVC       | wfbss-svc          |
-    | WFS-ADV         | wfs-advanced       |
-    | CAS             | cas                |
-    | HES             | hes                |
-    | APEX-ONE-SAAS   | apex-one-saas      |
-    | C1-WLS          | workload-security  |
+Product ids. The sandbox's Trend catalog (`DEMO_PRODUCTS`: product id -> name) is its own demo
+data; the reconciler never reads it. The shipped config/global.yaml names the same ids under
+each product's `trend:` block, which is what makes the demo bill.
+
+The summary report is derived from the subscriptions, so the two bases agree on who has what:
+one row per enabled license of an enabled subscription, `provisioned` = its units, `used` =
+units - units // 8 (some seats idle), `chargeable` = units - units // 16 (the partner lowered
+the bill part of the way). Every month within the last two years (Trend keeps two) up to the
+current one has a report; a later or older month is a 400. Row fields follow
+reconciler/usage/trend_report.py (confirmed names plus our assumed ones).
 
 Error bodies (shape unconfirmed for real LMPI): `{"error_code": "...", "message": "..."}`.
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import time
 import uuid
@@ -41,10 +43,16 @@ from urllib.parse import parse_qs, urlsplit
 from reconciler.sandbox.routes import Response
 from reconciler.sandbox.store import Store
 
-# One table for both sides: the sandbox serves the Trend product ids the usage source maps.
-from reconciler.usage.products import TREND_PRODUCT_IDS  # noqa: E402
-
-PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {v: k for k, v in TREND_PRODUCT_IDS.items()}
+# The sandbox's demo Trend catalog: LMPI product id -> product name.
+DEMO_PRODUCTS: dict[str, str] = {
+    "WFBSS-SVC": "Worry-Free Business Security Services",
+    "WFS-ADV": "Worry-Free Services Advanced",
+    "CAS": "Cloud App Security",
+    "HES": "Hosted Email Security",
+    "APEX-ONE-SAAS": "Apex One SaaS",
+    "C1-WLS": "Cloud One Workload Security",
+}
+REPORT_MONTHS_KEPT = 24
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MAX_LIMIT = 100
@@ -61,7 +69,7 @@ def service_plans() -> list[dict[str, Any]]:
     return [
         {
             "service_plan_id": service_plan_id(product_id),
-            "name": f"{product_id} Monthly",
+            "name": f"{DEMO_PRODUCTS[product_id]} Monthly",
             "product": product_id,
             "product_code": (product_id.replace("-", "") + "MONTHLY")[:9],
             "version": "1",
@@ -69,8 +77,13 @@ def service_plans() -> list[dict[str, Any]]:
             "data_center": "US",
             "auto_renewal": True,
         }
-        for product_id in TREND_PRODUCT_IDS
+        for product_id in DEMO_PRODUCTS
     ]
+
+
+def report_units(units: int) -> dict[str, int]:
+    """The report figures of one license (see the module docstring)."""
+    return {"provisioned": units, "used": units - units // 8, "chargeable": units - units // 16}
 
 
 def license_record(product_id: str, units: int, enabled: bool = True) -> dict[str, Any]:
@@ -91,7 +104,7 @@ def sign(secret: str, posix_time: str, method: str, request_uri: str, body: byte
     """The x-signature value for a request (also what a client computes)."""
     message = posix_time + method.upper() + request_uri
     if body:
-        message += base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - LMPI's recipe
+        message += base64.b64encode(hashlib.md5(body).digest()).decode()
     digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
@@ -124,10 +137,14 @@ class Lmpi:
         denied = self.check_signature(method, request_uri, headers, body)
         if denied:
             return denied
-        if method != "GET":
-            return _lmpi_error(405, "MethodNotAllowed", "Only GET is implemented in the sandbox.")
         parts = urlsplit(request_uri)
         path = parts.path.rstrip("/")
+        if path == "/LMPI/v3/reports/summary":
+            if method != "POST":
+                return _lmpi_error(405, "MethodNotAllowed", "Use POST for reports.")
+            return self.summary(body)
+        if method != "GET":
+            return _lmpi_error(405, "MethodNotAllowed", "Only GET is implemented in the sandbox.")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if path == "/LMPI/v3/customers":
             return self.customers(query)
@@ -152,6 +169,41 @@ class Lmpi:
                     return Response(200, {k: v for k, v in sub.items() if k not in ("id", "_info")})
             return _lmpi_error(404, "NotFound", "Subscription not found for this customer.")
         return _lmpi_error(404, "NotFound", f"No LMPI route {path}.")
+
+    def summary(self, body: bytes) -> Response:
+        """Report :: Customer :: Summary for one report cycle, from the subscriptions."""
+        try:
+            request = json.loads(body or b"{}")
+            year, month = str(request["report_cycle_year"]), str(request["report_cycle_month"])
+        except (ValueError, TypeError, KeyError):
+            return _lmpi_error(400, "InvalidParameter", "report_cycle_year and report_cycle_month are required.")
+        if not (re.fullmatch(r"\d{4}", year) and re.fullmatch(r"\d{2}", month) and 1 <= int(month) <= 12):
+            return _lmpi_error(400, "InvalidParameter", "report_cycle_year is YYYY and report_cycle_month is MM.")
+        now = time.gmtime()
+        age = (now.tm_year - int(year)) * 12 + now.tm_mon - int(month)
+        if not 0 <= age < REPORT_MONTHS_KEPT:
+            return _lmpi_error(400, "InvalidParameter", "No report for this cycle (reports are kept for two years).")
+        customers = {c["customer_id"]: c for c in self.store.all("lmpi_customer")}
+        plans = {p["service_plan_id"]: p for p in service_plans()}
+        rows = []
+        for sub in sorted(self.store.all("lmpi_subscription"), key=lambda s: s["id"]):
+            if not sub.get("enabled", True):
+                continue
+            customer = customers.get(sub["customer_id"], {})
+            plan = plans.get(sub.get("service_plan_id"), {})
+            for lic in sub.get("licenses") or []:
+                if not lic.get("enabled", True):
+                    continue
+                product_id = lic.get("product_id")
+                rows.append({
+                    "customer": customer.get("name", ""), "customer_id": sub["customer_id"],
+                    "city": customer.get("city", ""), "state": customer.get("country", "US"),
+                    "owned_by_vendor": "Sandbox MSP", "created_by_vendor": "Sandbox MSP",
+                    "product_name": DEMO_PRODUCTS.get(product_id, str(product_id)), "product_id": product_id,
+                    "service_plan": plan.get("name", ""), "service_plan_id": sub.get("service_plan_id"),
+                    "unit_type": "Seats", **report_units(int(lic.get("units") or 0)),
+                })
+        return Response(200, {"summary": rows})
 
     @staticmethod
     def _page(query: Mapping[str, str], items: list[dict[str, Any]]) -> list[dict[str, Any]] | Response:

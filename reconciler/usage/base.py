@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import ReconcileError
 
@@ -20,6 +22,11 @@ class Usage:
     and a ledger can show it; `warnings` holds anything a source skipped but wants a
     human to see (e.g. an LMPI product id with no product key).
 
+    The audit trail (usage/audit.py): `basis` ("licensed", "reported" or "file"), the Trend
+    `report_month` and `units` figure a reported basis billed, and `rows`: every input row
+    that was counted, each with its `trend_customer_id` and `product`, so a bill can be
+    explained (and its hash recomputed) later.
+
     Trend customer ids are GUIDs, which compare case-insensitively: they are stored in
     lower case here (`trend_key`), so an upper-case id in a CSV row, an LMPI answer or a
     customer file still finds the same customer instead of silently dropping its usage.
@@ -32,6 +39,23 @@ class Usage:
     extra: dict[str, dict[str, int]] = field(default_factory=dict)
     source: str = ""
     warnings: tuple[str, ...] = ()
+    basis: str = ""
+    report_month: str | None = None
+    units: str | None = None
+    rows: tuple[dict[str, Any], ...] = ()
+    # Reported basis: reads another Trend report month on demand (cached), for a customer whose
+    # billing period is not the one this read was made for (a catch-up across a month's end).
+    other_month: Callable[[str], Usage] | None = field(default=None, compare=False, repr=False)
+
+    def for_period(self, period: str | None) -> Usage:
+        """The usage to bill `period` from: this read, or (reported basis) the report of the
+        month before `period` (usage/trend_report.py)."""
+        if self.other_month is None or not self.report_month or not period:
+            return self
+        from .trend_report import report_month_for
+
+        month = report_month_for(period)
+        return self if month == self.report_month else self.other_month(month)
 
     def __post_init__(self) -> None:
         quantities: dict[tuple[str, str], int] = {}

@@ -7,6 +7,12 @@ order; blank lines are skipped; a UTF-8 BOM (Excel's "CSV UTF-8") is accepted. E
 optional per row and summed per customer. Every row problem is collected and raised as one
 `UsageInvalid`, each error as `PATH:LINE: error: MESSAGE`, like `reconcile validate`.
 
+Another header (Trend's usage-report export, say) is read when global.yaml maps it under
+`usage.columns` (our field -> the file's column): then other columns are ignored, the product
+cell may hold a product key or any Trend id or name a product's `trend:` lists, rows of several
+Trend plans counted by one product are summed, and a product no config product counts is a
+warning (as with LMPI), not an error.
+
 Decisions: unknown columns are an error (a misspelt `workstation` column silently ignored
 would drop figures from executive summaries); a header-only file is valid and means "no
 usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
@@ -24,13 +30,15 @@ import csv
 import difflib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from reconciler.config.diagnostics import display_path
 from reconciler.config.paths import FileTooBig, excerpt, read_limited
 
 from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, trend_key
+from .trend_ids import TrendIds
 
 REQUIRED = ("trend_customer_id", "product", "quantity")
 MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: ~90,000 rows; 5,000 customers (bench/) use about 0.35 MB
@@ -40,12 +48,78 @@ _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def read_csv(path: Path, products: Iterable[str]) -> Usage:
-    """Parse a usage CSV. `products` are the known product keys (config.products)."""
+def read_csv(
+    path: Path, products: Iterable[str], columns: Mapping[str, str] | None = None,
+    trend_ids: TrendIds | None = None,
+) -> Usage:
+    """Parse a usage CSV. `products` are the known product keys (config.products); `columns`
+    maps our fields to another header (config `usage.columns`), read with `trend_ids`."""
     shown = display_path(Path(path))
     text = _decode(Path(path), shown)
+    if columns:
+        known = trend_ids or TrendIds(known_products=frozenset(products))
+        quantities, evidence, warnings = _parse_mapped(text, shown, columns, known)
+        return Usage(quantities=quantities, source=f"csv:{shown}", warnings=tuple(warnings),
+                     basis="file", rows=tuple(evidence))
     rows = _parse(text, shown, set(products))
-    return Usage(quantities=rows[0], extra=rows[1], source=f"csv:{shown}")
+    evidence = tuple(
+        {"trend_customer_id": customer, "product": product, "quantity": quantity}
+        for (customer, product), quantity in rows[0].items()
+    )
+    return Usage(quantities=rows[0], extra=rows[1], source=f"csv:{shown}", basis="file",
+                 rows=evidence + tuple(rows[2]))
+
+
+def _parse_mapped(
+    text: str, shown: str, columns: Mapping[str, str], trend_ids: TrendIds
+) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], list[str]]:
+    """A file with its own header (Trend's export), read through the configured column names."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    wanted = {ours: theirs.strip().lower() for ours, theirs in columns.items()}
+    index: dict[str, int] | None = None
+    errors: list[UsageError] = []
+    warnings: list[str] = []
+    quantities: dict[tuple[str, str], int] = {}
+    evidence: list[dict[str, Any]] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if index is None:
+                header = [cell.strip().lower() for cell in row]
+                missing = [f"{theirs!r} (usage.columns.{ours})" for ours, theirs in wanted.items()
+                           if theirs not in header]
+                if missing:
+                    raise UsageInvalid([UsageError(shown, line, f"missing column(s) {', '.join(missing)}; "
+                                                   f"the header has {', '.join(repr(h) for h in header)[:300]}")])
+                index = {ours: header.index(theirs) for ours, theirs in wanted.items()}
+                continue
+            cells = {ours: (row[i].strip() if i < len(row) else "") for ours, i in index.items()}
+            row_errors: list[str] = []
+            customer, product_cell = cells["trend_customer_id"], cells["product"]
+            if not customer:
+                row_errors.append(f"empty {columns['trend_customer_id']}")
+            if not product_cell:
+                row_errors.append(f"empty {columns['product']}")
+            quantity = _count(cells["quantity"], columns["quantity"], row_errors)
+            errors.extend(UsageError(shown, line, message) for message in row_errors)
+            if row_errors or quantity is None:
+                continue
+            key = trend_ids.any_identifier(product_cell)
+            if key is None:
+                warnings.append(f"{shown}:{line}: customer {customer[:64]}: Trend product "
+                                f"{product_cell[:64]!r} ({quantity} units) is counted by no product in "
+                                "global.yaml; not counted")
+                continue
+            quantities[(customer, key)] = quantities.get((customer, key), 0) + quantity
+            evidence.append({"trend_customer_id": customer, "product": key,
+                             "trend_product": product_cell, "quantity": quantity})
+    except csv.Error as exc:
+        errors.append(UsageError(shown, reader.line_num or 1, f"malformed CSV: {exc}"))
+    if errors:
+        raise UsageInvalid(errors)
+    return quantities, evidence, warnings
 
 
 def _decode(path: Path, shown: str) -> str:
@@ -88,7 +162,7 @@ def _decode(path: Path, shown: str) -> str:
 
 def _parse(
     text: str, shown: str, products: set[str]
-) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, int]]]:
+) -> tuple[dict[tuple[str, str], int], dict[str, dict[str, int]], list[dict[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     header_line = 1
@@ -155,7 +229,10 @@ def _parse(
         errors.append(UsageError(shown, reader.line_num or header_line, f"malformed CSV: {exc}"))
     if errors:
         raise UsageInvalid(errors)
-    return quantities, extra
+    # Executive-summary figures are part of what a customer's run used: keep them as evidence.
+    extra_rows = [{"trend_customer_id": customer, "extra": dict(sorted(figures.items()))}
+                  for customer, figures in extra.items()]
+    return quantities, extra, extra_rows
 
 
 def _check_header(header: list[str], shown: str, line: int) -> None:
