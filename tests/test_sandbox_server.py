@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from reconciler.sandbox import FaultPlan, SandboxServer, reset
-from reconciler.sandbox.lmpi import sign
+from reconciler.usage.lmpi import signature as sign
 from reconciler.sandbox.store import catalog_record, company_record
 
 

@@ -29,7 +29,6 @@ Error bodies (shape unconfirmed for real LMPI): `{"error_code": "...", "message"
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -42,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from reconciler.sandbox.routes import Response
 from reconciler.sandbox.store import Store
+from reconciler.usage.lmpi import signature  # one recipe, the client's (checked against Trend's in tests)
 
 # The sandbox's demo Trend catalog: LMPI product id -> product name.
 DEMO_PRODUCTS: dict[str, str] = {
@@ -100,15 +100,6 @@ def license_record(product_id: str, units: int, enabled: bool = True) -> dict[st
     }
 
 
-def sign(secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None = None) -> str:
-    """The x-signature value for a request (also what a client computes)."""
-    message = posix_time + method.upper() + request_uri
-    if body:
-        message += base64.b64encode(hashlib.md5(body).digest()).decode()
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
 def _lmpi_error(status: int, code: str, message: str) -> Response:
     return Response(status, {"error_code": code, "message": message})
 
@@ -123,13 +114,13 @@ class Lmpi:
                         body: bytes) -> Response | None:
         token = headers.get("x-access-token", "")
         posix = headers.get("x-posix-time", "")
-        signature = headers.get("x-signature", "")
+        given = headers.get("x-signature", "")
         if not hmac.compare_digest(token, self.access_token):
             return _lmpi_error(401, "Unauthorized", "Unknown x-access-token.")
         if not posix.isdigit() or abs(int(posix) - time.time()) > MAX_CLOCK_SKEW_SECONDS:
             return _lmpi_error(401, "Unauthorized", "x-posix-time is missing or more than 15 minutes off.")
-        expected = sign(self.secret_key, posix, method, request_uri, body or None)
-        if not hmac.compare_digest(signature, expected):
+        expected = signature(self.secret_key, posix, method, request_uri, body or None)
+        if not hmac.compare_digest(given, expected):
             return _lmpi_error(401, "Unauthorized", "x-signature does not match the request.")
         return None
 

@@ -55,7 +55,7 @@ class LmpiError(UsageSourceError):
 
 
 def signature(
-    secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None
+    secret: str, posix_time: str, method: str, request_uri: str, body: bytes | None = None
 ) -> str:
     """The `x-signature` value for one request (public so the sandbox and tests can verify)."""
     message = posix_time + method.upper() + request_uri
