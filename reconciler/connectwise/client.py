@@ -38,9 +38,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
+
+from reconciler.http import retry_policy, session_for
 
 from .conditions import FIELD, Condition
 from .errors import (
@@ -175,36 +176,11 @@ class Client(ResourcesMixin):
             "Accept": f"application/vnd.connectwise.com+json; version={api_version}",
             "Content-Type": "application/json",
         }
-        retry = _Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=max_retries,
-            status=max_retries,
-            allowed_methods=frozenset({"GET", "PATCH"}),
-            status_forcelist=frozenset({429, 500, 502, 503, 504}),
-            backoff_factor=backoff_factor,
-            backoff_jitter=backoff_factor,
-            backoff_max=30.0,
-            respect_retry_after_header=True,
-            raise_on_status=False,  # give us the last response; we map it to a typed error
-            raise_on_redirect=False,
-            on_retry=self._before_attempt,
-            retry_after_cap=retry_after_max,
-            on_wait=self._announce_retry,
+        retry = retry_policy(
+            max_retries, backoff_factor, ("GET", "PATCH"), retry_class=_Retry,
+            on_retry=self._before_attempt, retry_after_cap=retry_after_max, on_wait=self._announce_retry,
         )
-        self.session = session or requests.Session()
-        if session is None:
-            # requests re-reads proxy and CA-bundle variables on every call (~0.5 ms, a fifth of
-            # a plan's CPU at 5,000 customers); they cannot change mid-run, so read them once.
-            settings = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
-            self.session.proxies.update(settings["proxies"])
-            self.session.verify = settings["verify"]
-            self.session.cert = settings["cert"]
-            self.session.trust_env = False
-        # Mounted on our host only, so a caller's session keeps its behaviour for other hosts.
-        parts = urlsplit(self.base_url)
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
-        self.session.mount(f"{parts.scheme}://{parts.netloc}/", adapter)
+        self.session = session_for(self.base_url, retry, session, pool_maxsize=32)
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r}, {self.credentials!r}, {self.api_version!r})"

@@ -41,7 +41,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from reconciler.sandbox.routes import Response
 from reconciler.sandbox.store import Store
-from reconciler.usage.lmpi import signature  # one recipe, the client's (checked against Trend's in tests)
+from reconciler.usage.lmpi import (
+    signature,  # one recipe, the client's (checked against Trend's in tests)
+)
 
 # The sandbox's demo Trend catalog: LMPI product id -> product name.
 DEMO_PRODUCTS: dict[str, str] = {

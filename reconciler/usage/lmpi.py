@@ -33,9 +33,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from reconciler.http import retry_policy, session_for
 from reconciler.secrets import check_env, redact
 
 from .base import Usage, UsageSourceError, trend_key
@@ -112,19 +111,9 @@ class LmpiClient:
         self.timeout = timeout
         self._auth = LmpiSigner(access_token, secret_key)
         self._secrets = (access_token, secret_key)
-        self.session = session or requests.Session()
-        retry = Retry(
-            total=max_retries,
-            # The only POSTs this client sends are report queries: reads, safe to repeat.
-            allowed_methods=frozenset({"GET", "POST"}),
-            status_forcelist=frozenset({429, 500, 502, 503, 504}),
-            backoff_factor=backoff_factor,
-            backoff_jitter=backoff_factor,
-            backoff_max=30.0,
-            raise_on_status=False,
-            respect_retry_after_header=True,
-        )
-        self.session.mount(self.base_url + "/", HTTPAdapter(max_retries=retry))
+        # The only POSTs this client sends are report queries: reads, safe to repeat.
+        retry = retry_policy(max_retries, backoff_factor, ("GET", "POST"))
+        self.session = session_for(self.base_url, retry, session)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._send("GET", path, params=params)
