@@ -61,7 +61,7 @@ def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: boo
     """
     ctx.obj = common.Runtime(config_dir=config_dir, sandbox=sandbox)
     if ctx.invoked_subcommand is None:
-        from reconciler.cmds.plan import run_scheduled_job
+        from reconciler.run import run_scheduled_job
 
         ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run))
 

@@ -18,7 +18,7 @@ from typing import Iterator, Mapping
 from reconciler import trust
 from reconciler.config.model import Config
 from reconciler.errors import ReconcileError
-from reconciler.repository import ConfigRepository
+from reconciler.repository import ConfigRepository, locate
 from reconciler.secrets import check_env
 from reconciler.target import Target
 
@@ -39,6 +39,21 @@ TARGETS = {"connectwise": "reconciler.connectwise"}
 
 def connect(name: str, **settings) -> Target:
     return importlib.import_module(TARGETS[name]).connect(**settings)
+
+
+@dataclass
+class Runtime:
+    """What the global options say: which config repository, and the sandbox or not."""
+
+    config_dir: Path | None = None
+    sandbox: bool = False
+
+    def repository(self, override: Path | None = None) -> ConfigRepository:
+        """The config repository (raises ConfigNotFound, a one-line usage error, when none)."""
+        return locate(override or self.config_dir)
+
+    def resolve_config_dir(self, override: Path | None = None) -> Path:
+        return self.repository(override).config_dir
 
 
 @dataclass

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from e2e import make_repo, reconcile
-from reconciler.cmds.plan import select_changed
+from reconciler.run import select_changed
 
 
 def test_customer_files_select_their_slugs_and_shared_files_select_everyone():

@@ -324,7 +324,7 @@ def test_sandbox_reset_moves_the_ledger_aside_so_the_demo_plans_as_the_first_tim
 def test_progress_shows_customers_and_is_off_in_ci(monkeypatch):
     import io
 
-    from reconciler.cmds import plan as plan_cmd
+    from reconciler import run as plan_cmd
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -333,12 +333,12 @@ def test_progress_shows_customers_and_is_off_in_ci(monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(plan_cmd.sys, "stderr", terminal)
     monkeypatch.delenv("CI", raising=False)
-    with plan_cmd._progress(30, "planning") as update:
+    with plan_cmd.progress(30, "planning") as update:
         assert update is not None
         update(30)
     assert "30/30 customers" in terminal.getvalue()
     monkeypatch.setenv("CI", "true")
-    with plan_cmd._progress(30, "planning") as update:
+    with plan_cmd.progress(30, "planning") as update:
         assert update is None
 
 

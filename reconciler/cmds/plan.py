@@ -1,24 +1,16 @@
-"""`reconcile plan`, `reconcile apply`, and the scheduled job (`reconcile` with no command)."""
+"""`reconcile plan` and `reconcile apply`: their options; the run itself is `reconciler.run`'s."""
 
 from __future__ import annotations
 
 import calendar
-import json
-import os
 import re
-import subprocess
 import sys
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
 
 import click
 
-from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
 from reconciler.cmds.common import (
-    PathProblem,
     Runtime,
     check_creatable_dir,
     check_output_dir,
@@ -26,34 +18,9 @@ from reconciler.cmds.common import (
     config_option,
     reports_errors,
     sandbox_option,
-    write_text_file,
 )
-from reconciler.config import load_config
 from reconciler.config.diagnostics import display_path
-from reconciler.config.model import Config
-from reconciler.engine import PlanOptions, build_plan
-from reconciler.errors import ReconcileError
-from reconciler.ledger import (
-    Ledger,
-    LedgerView,
-    exclusive,
-    ledger_files,
-    new_run_id,
-    read_ledger,
-    shard_ledger_path,
-)
-from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
-from reconciler.plan import Change, Plan, plan_to_json
-from reconciler.render.common import RenderOptions
-from reconciler.render.plan import render
-from reconciler.runtime import open_backends
-from reconciler.state import AdditionPrint, plain_number
-from reconciler.usage import read_usage, save_usage_reads
-
-
-class ApplyNotApproved(ReconcileError):
-    """The person at the terminal did not answer `yes`."""
-
+from reconciler.run import Invocation, run_apply, run_plan
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
@@ -125,282 +92,6 @@ def plan_options(func):
     return func
 
 
-@dataclass
-class Invocation:
-    runtime: Runtime
-    config_dir: Path | None
-    today: datetime | None
-    customers: tuple[str, ...]
-    send_now: bool
-    usage_path: Path | None
-    ledger_path: Path | None
-    fmt: str
-    changed_since: str | None
-    shard: tuple[int, int] | None
-    workers: int | None
-    verbose: bool
-    auto_approve: bool = False
-    plan: Plan | None = None  # the plan apply worked from, for `apply --format json`
-    previews: bool | None = None  # None: the command's default
-    save_usage: Path | None = None
-
-    @property
-    def ledger_file(self) -> Path:
-        # The default lives in the config repository, whatever the shell's directory.
-        return self.ledger_path or self.runtime.repository(self.config_dir).default_ledger(self.runtime.sandbox)
-
-    def first_run_note(self) -> str | None:
-        """None when the ledger exists; else the plan's warning that this is a first run, so a
-        mistyped --ledger (which would bill everyone as never sent) is visible in the plan."""
-        path = self.ledger_file  # shards are read beside it, so any of them makes this no first run
-        if ledger_files(path):
-            return None
-        return f"no ledger yet at {display_path(path)}: every customer is treated as never sent"
-
-
-def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
-    """Slugs of customer files changed since `ref`, or None (= all) when shared settings changed."""
-    where = config_dir.absolute().parent
-    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=where, capture_output=True,
-                            text=True, check=False)
-    if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
-        raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
-    result = subprocess.run(
-        ["git", "diff", "--name-only", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
-        cwd=where, capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines() or ["git diff failed"]
-        raise click.ClickException(f"--changed-since {ref}: {lines[0]}")
-    return select_changed(result.stdout.split(), config_dir)
-
-
-def select_changed(paths: list[str], config_dir: Path) -> frozenset[str] | None:
-    slugs = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.parts and "schemas" in path.parts[:2] or path.name == "global.yaml":
-            return None
-        if path.parent.name == "customers" and path.suffix in (".yaml", ".yml"):
-            slugs.add(path.stem)
-    return frozenset(slugs)
-
-
-@contextmanager
-def _progress(total: int, label: str) -> Iterator[Any]:
-    """A progress bar on a terminal for big runs; nothing in CI logs or pipes (CI runners may
-    give a job a terminal, so `CI` turns it off too)."""
-    if total >= 25 and sys.stderr.isatty() and not os.environ.get("CI"):
-        with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_percent=False,
-                               bar_template="%(label)s  [%(bar)s]  %(info)s customers") as bar:
-            yield bar.update
-    else:
-        yield None
-
-
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None) -> Plan:
-    usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
-                       today=inv.today.date() if inv.today else None)
-    only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
-    options = PlanOptions(
-        today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
-        shard=inv.shard, only_slugs=only, workers=inv.workers or config.connectwise.workers,
-        sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
-    )
-    with _progress(len(config.customers), "planning") as update:
-        plan = build_plan(backends.target, config, usage, view, options, progress=update)
-    first_run = inv.first_run_note()
-    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + view.warnings + list(usage.warnings) \
-        + plan.warnings
-    if inv.save_usage:
-        try:
-            saved = save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}")
-        except OSError as error:
-            raise PathProblem(f"--save-usage {inv.save_usage}: cannot write: {error.strerror or error}") from None
-        for path in saved:
-            click.echo(f"usage rows saved to {display_path(path)}", err=True)
-    plan.usage = {"source": usage.source, "basis": usage.basis or None, "report_month": usage.report_month,
-                  "units": usage.units}
-    plan.options = {"date": options.today.isoformat() if options.today else None, "send_now": inv.send_now,
-                    "customers": list(inv.customers), "shard": list(inv.shard) if inv.shard else None,
-                    "changed_since": inv.changed_since}
-    return plan
-
-
-def _load(inv: Invocation) -> Config:
-    return load_config(inv.runtime.resolve_config_dir(inv.config_dir))
-
-
-def _plan_exit_code(plan: Plan, detailed: bool) -> int:
-    if plan.has_failures:
-        return 1
-    return 2 if detailed and plan.has_changes else 0
-
-
-def results_table(results: list[CustomerResult]) -> str:
-    width = max([len(r.customer) for r in results] + [8])
-    status_width = max([len(r.status) for r in results] + [6])
-    lines = [f"{'customer'.ljust(width)}  {'status'.ljust(status_width)}  reason"]
-    for r in results:
-        lines.append(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}")
-    totals: dict[str, int] = {}
-    for r in results:
-        totals[r.status] = totals.get(r.status, 0) + 1
-    lines.append("")
-    lines.append("Customers: " + ", ".join(f"{n} {s}" for s, n in sorted(totals.items())) + ".")
-    return "\n".join(lines) + "\n"
-
-
-def attention_line(problems: list[Problem]) -> str:
-    """One line naming every customer a person must look at (the run then exits 1)."""
-    count = len(problems)
-    who = ", ".join(problem.label for problem in problems)
-    return f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}."
-
-
-def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
-                 sandbox: bool, error: str | None = None, tickets: list[TicketOutcome] | None = None) -> None:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    report = {
-        "format_version": "1.0", "run_id": ledger.run_id, "started_at": started,
-        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
-        "customers": [r.as_json() for r in results],
-        "tickets": [t.as_json() for t in tickets or []],
-    }
-    write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
-
-
-def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
-    """Replace the fresh plan's changes with the saved ones, refusing customers whose ConnectWise
-    records moved since the plan was made (and saying which)."""
-    saved_customers = {c["customer"]: c for c in saved.get("customers", [])}
-    saved_changes: dict[str, list[Change]] = {}
-    for change in saved.get("changes", []):
-        saved_changes.setdefault(change["customer"], []).append(Change.from_json(change))
-    fresh.customers = [cp for cp in fresh.customers if cp.customer in saved_customers]
-    for cp in fresh.customers:
-        saved_prints = [AdditionPrint.from_json(p) for p in saved_customers[cp.customer].get("fingerprint") or []]
-        before = {p.id: p for p in saved_prints if p is not None}
-        now = {p.id: p for p in cp.fingerprint}
-        if cp.status == "failed" or not cp.billing_read:
-            continue  # not read: not due today, so nothing of it is applied
-        if before != now or None in saved_prints:
-            moved = _describe_moves(before, now) or "the saved plan's records cannot be read"
-            cp.status, cp.reason = "failed", f"ConnectWise changed since the plan was saved: {moved}; plan again"
-            continue
-        cp.changes = saved_changes.get(cp.customer, [])
-
-
-def _describe_moves(before: dict[int, AdditionPrint], now: dict[int, AdditionPrint]) -> str:
-    parts = []
-    for addition_id in sorted(set(before) | set(now)):
-        old, new = before.get(addition_id), now.get(addition_id)
-        if new is None:
-            parts.append(f"addition {addition_id} is gone or cancelled")
-        elif old is None:
-            parts.append(f"addition {addition_id} is new")
-        elif old != new:
-            parts.append(f"addition {addition_id} ({new.product}) quantity {plain_number(old.quantity)} -> "
-                         f"{plain_number(new.quantity)}" if old.quantity != new.quantity
-                         else f"addition {addition_id} ({new.product}) was edited at {new.last_updated}")
-    return "; ".join(parts)
-
-
-def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, report_path: Path | None,
-              print_plan: bool = True) -> int:
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
-    try:
-        with exclusive(ledger.path) if not dry_run else nullcontext():
-            results, problems, tickets = _apply(inv, plan_file, force, dry_run, ledger, print_plan)
-    except ReconcileError as error:
-        # A run that fails before any customer (bad config, 401, unreadable usage) still leaves a
-        # report, so the billing workflow's artifact always says what happened.
-        if report_path:
-            write_report(report_path, ledger, started, [], dry_run, inv.runtime.sandbox, error=str(error))
-        raise
-    if inv.fmt == "json":  # one document on stdout, so `| jq` works; the attention line goes to stderr
-        click.echo(json.dumps(apply_to_json(inv.plan, results, dry_run), indent=2))
-    else:
-        click.echo("")
-        click.echo(results_table(results), nl=False)
-        if dry_run:
-            click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
-    if problems:
-        click.echo(attention_line(problems), err=inv.fmt == "json")
-    for ticket in tickets:
-        click.echo(ticket.line(), err=inv.fmt == "json" or ticket.action == "failed")
-    if report_path:
-        write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
-    # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
-    # so it predicts the real run's exit code), whether or not its ticket could be filed.
-    return 1 if problems else 0
-
-
-def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
-           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], list[TicketOutcome]]:
-    config = _load(inv)
-    saved = None
-    if plan_file:
-        try:
-            saved = json.loads(plan_file.read_text(encoding="utf-8"))
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as error:
-            raise PathProblem(f"{plan_file}: not a plan saved by `reconcile plan --out`: {error}") from None
-        opts = saved.get("options") or {}
-        inv.today = datetime.fromisoformat(opts["date"]) if opts.get("date") else inv.today
-        inv.send_now = bool(opts.get("send_now", inv.send_now))
-        inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
-    with open_backends(config, inv.runtime.sandbox) as backends:
-        view = read_ledger(inv.ledger_file)
-        plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
-        if saved is not None:
-            saved_plan_onto(plan, saved)
-        inv.plan = plan
-        if print_plan and inv.fmt != "json":
-            click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
-        if not dry_run:
-            confirm_apply(plan, inv.auto_approve)
-        with _progress(len(plan.customers), "applying") as update:
-            results = apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
-                                 progress=update)
-        run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
-        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"))
-        settings = config.notifications.connectwise_ticket
-        tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
-                                                                      ledger.run_id)
-        return results, problems, tickets
-
-
-def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: bool) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    return {"plan": plan_to_json(plan) if plan else None, "dry_run": dry_run, "counts": counts,
-            "results": [r.as_json() for r in results]}
-
-
-def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
-    """Ask only a person at a terminal: --auto-approve, `CI`, or no terminal skip the question."""
-    return not auto_approve and not env.get("CI") and sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def confirm_apply(plan: Plan, auto_approve: bool) -> None:
-    """As `terraform apply` does: show the plan, then write only after a typed `yes`."""
-    if not any(cp.actionable for cp in plan.customers) or not needs_confirmation(auto_approve):
-        return
-    click.echo("\nDo you want to send these changes to ConnectWise?\n"
-               "  Only 'yes' will be accepted to approve (--auto-approve skips this question).\n")
-    answer = click.prompt("  Enter a value", default="", show_default=False)
-    if answer.strip() != "yes":
-        raise ApplyNotApproved("apply cancelled: nothing was written to ConnectWise or the ledger")
-
-
 @click.command()
 @plan_options
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -418,16 +109,7 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
     if inv.save_usage:
         check_output_dir(inv.save_usage, "--save-usage")
 
-    def run() -> int:
-        config = _load(inv)
-        with open_backends(config, runtime.sandbox) as backends:
-            result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
-        click.echo(render(result, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
-        if out:
-            write_text_file(out, json.dumps(plan_to_json(result), indent=2) + "\n", "--out")
-        return _plan_exit_code(result, detailed_exitcode)
-
-    sys.exit(run())
+    sys.exit(run_plan(inv, out, detailed_exitcode))
 
 
 @click.command()
@@ -456,17 +138,5 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
     if not dry_run:
         check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
     sys.exit(run_apply(inv, plan_file, force, dry_run, report_path))
-
-
-def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
-    """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
-    inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
-                     ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
-                     previews=False)
-    try:
-        return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
-    except ReconcileError as error:
-        click.echo(error.line(), err=True)
-        return 1
 
 
