@@ -511,6 +511,8 @@ def build_plan(
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
     plan.catalog_ids = {key: item.id for key, item in ctx.directory.catalog.items()}
+    # A complete plan: what the ledger and the usage source had to say is part of it.
+    plan.warnings += list(ledger.warnings) + list(usage.warnings)
     if missing_catalog:
         plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
 

@@ -135,8 +135,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
     with progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update)
     first_run = inv.first_run_note()
-    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + view.warnings + list(usage.warnings) \
-        + plan.warnings
+    plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + plan.warnings
     if inv.save_usage:
         try:
             saved = save_usage_reads(usage, inv.save_usage, run_name or f"plan-{new_run_id()}")
