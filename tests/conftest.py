@@ -1,5 +1,2 @@
-import sys
-from pathlib import Path
-
-# Shared test helpers (engine_fixtures, e2e helpers) live beside the tests.
-sys.path.insert(0, str(Path(__file__).parent))
+"""The tests are a package (`tests/`): helpers are imported as `tests.support...`, never through
+`sys.path` edits; pytest puts the repository root on the path for the `tests` package."""

@@ -1,0 +1,101 @@
+"""Issue 10, item 4 end to end: nothing fails quietly. The real CLI against the real sandbox.
+
+A run in which any customer is missed, failed or unsafe exits 1 and says so in one line, and with
+`notifications.connectwise_ticket` (on in the example config) files one ConnectWise ticket per
+problem, customer and period, which later runs update instead of opening another.
+"""
+
+import json
+
+from tests.support.e2e import ledger_records, make_repo, reconcile, sandbox_tickets
+
+FJORD_TICKET = "[reconcile] billing missed: fjord-architects 2026-11"
+
+
+def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_update(tmp_path):
+    repo = make_repo(tmp_path)
+    first = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-01", "--report", "run-report.json")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "\n1 customer needs attention: fjord-architects missed.\n" in first.stdout
+    (ticket,) = sandbox_tickets(repo)
+    assert ticket["summary"] == FJORD_TICKET
+    assert (ticket["board"]["name"], ticket["status"]["name"], ticket["company"]["identifier"]) == (
+        "Billing", "New", "FjordArch")
+    assert f"ConnectWise ticket {ticket['id']} opened for fjord-architects (missed 2026-11)" in first.stdout
+    (description,) = ticket["_notes"]
+    assert "was due 2026-11-15" in description["text"] and "--send-now --customer fjord-architects" in description["text"]
+    report = json.loads((repo / "run-report.json").read_text())
+    assert report["tickets"] == [{"customer": "fjord-architects", "kind": "missed", "period": "2026-11",
+                                  "summary": FJORD_TICKET, "action": "opened", "ticket_id": ticket["id"],
+                                  "error": None}]
+
+    for day in ("2026-12-02", "2026-12-03"):
+        again = reconcile(repo, "--sandbox", "apply", "--date", day)
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert f"ConnectWise ticket {ticket['id']} updated (note added) for fjord-architects" in again.stdout
+    (ticket,) = sandbox_tickets(repo)  # still one ticket: the later runs added notes
+    assert [n["text"].split(" (")[0][:len("Still missed in run")] for n in ticket["_notes"][1:]] == [
+        "Still missed in run", "Still missed in run"]
+
+    # The admin sends the missed period by hand; the next scheduled run is clean and files nothing.
+    sent = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "fjord-architects", "--date", "2026-11-20")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    clean = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-04")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "need attention" not in clean.stdout and "needs attention" not in clean.stdout
+    (ticket,) = sandbox_tickets(repo)
+    assert len(ticket["_notes"]) == 3
+
+
+def test_a_failed_customer_opens_a_ticket_and_a_ticket_that_cannot_be_filed_never_hides_the_failure(tmp_path):
+    repo = make_repo(tmp_path)
+    path = repo / "config/customers/brightline-logistics.yaml"
+    path.write_text(path.read_text().replace("    name: Brightline M365\n  hes:", "    name: Brightline Office\n  hes:"))
+    settings = repo / "config/global.yaml"
+    settings.write_text(settings.read_text().replace("board: Billing", "board: Billing Problems"))
+
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20")
+    assert result.returncode == 1
+    assert "1 customer needs attention: brightline-logistics failed." in result.stdout
+    assert ("ConnectWise ticket NOT filed for brightline-logistics (failed 2026-11): " in result.stderr
+            and "Billing Problems" in result.stderr), result.stderr
+    assert sandbox_tickets(repo) == []
+    sent = {r["customer"] for r in ledger_records(repo) if r["event"] == "result" and r["status"] == "sent"}
+    assert "acme-dental" in sent and "brightline-logistics" not in sent  # the others were billed
+
+    settings.write_text(settings.read_text().replace("board: Billing Problems", "board: Billing"))
+    for _ in range(2):
+        rerun = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20")
+        assert rerun.returncode == 1 and "1 customer needs attention: brightline-logistics failed." in rerun.stdout
+    (ticket,) = sandbox_tickets(repo)
+    assert ticket["summary"] == "[reconcile] billing failed: brightline-logistics 2026-11"
+    assert ticket["company"]["identifier"] == "Brightline" and len(ticket["_notes"]) == 2
+    assert "no active agreement Microsoft 365 Services / Brightline Office" in ticket["_notes"][0]["text"]
+
+
+def test_an_executive_summary_never_hides_a_missed_billing_period(tmp_path):
+    repo = make_repo(tmp_path)
+    path = repo / "config/customers/acme-dental.yaml"
+    text = path.read_text()
+    assert "integration: general\n" in text
+    path.write_text(text.replace("integration: general\n", "integration: custom\nbilling:\n  day: 20\n"))
+    # On 5 December Acme's November billing (the 20th) is 15 days late; its summary (day 5) is due.
+    result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05", "--customer", "acme-dental")
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("acme-dental "))
+    assert row.split()[1] == "missed" and "executive summary for 2026-12 posted" in row
+    assert "1 customer needs attention: acme-dental missed." in result.stdout
+
+
+def test_without_notifications_a_problem_still_fails_the_run_and_files_nothing(tmp_path):
+    repo = make_repo(tmp_path)
+    settings = repo / "config/global.yaml"
+    text = settings.read_text()
+    settings.write_text(text[:text.index("notifications:")])
+    result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-01")
+    assert result.returncode == 1
+    assert "1 customer needs attention: fjord-architects missed." in result.stdout
+    assert "ConnectWise ticket" not in result.stdout + result.stderr
+    assert sandbox_tickets(repo) == []
+    dry = reconcile(repo, "--sandbox", "--dry-run")  # the scheduled job's dry run predicts the exit code
+    assert dry.returncode in (0, 1) and (dry.returncode == 1) == ("attention:" in dry.stdout)

@@ -1,0 +1,103 @@
+"""The structure the architecture promises, checked over the source (no imports executed).
+
+- Only the ConnectWise package (and the sandbox, which *is* a ConnectWise simulator) imports
+  `reconciler.connectwise` or builds ConnectWise JSON; everything else speaks `reconciler.target`.
+  The one place that names the implementation is `runtime.TARGETS`, loaded by module path.
+- No import cycles between the modules of `reconciler/`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.support import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "reconciler"
+CONNECTWISE_SIDE = ("connectwise", "sandbox")
+# Field names only ConnectWise's JSON has; a module that writes one is building its JSON.
+CONNECTWISE_WORDS = re.compile(
+    r"""["'](billCustomer|effectiveDate|cancelledDate|groupIdentifier|managementSummaryReports|serialNumber|"""
+    r"""totalManagedMachines|agreementStatus|cancelledFlag|finance/agreements|company/companies)["'/]"""
+)
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    typing_only = {id(n) for block in ast.walk(tree)
+                   if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+                   for n in ast.walk(block)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue  # annotations only: no import at run time
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                out.add(target)
+    return out
+
+
+def _side(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in CONNECTWISE_SIDE else None
+
+
+def test_only_the_connectwise_package_knows_connectwise():
+    mods = modules()
+    offenders = []
+    for name, path in sorted(mods.items()):
+        if _side(name):
+            continue
+        for target in imports_of(name, path, set(mods)):
+            if target.startswith("reconciler.connectwise"):
+                offenders.append(f"{name} imports {target}")
+        for match in CONNECTWISE_WORDS.finditer(path.read_text(encoding="utf-8")):
+            offenders.append(f"{name} writes ConnectWise JSON {match.group(1)!r}")
+    assert offenders == []
+
+
+def test_no_import_cycles():
+    mods = modules()
+    graph = {name: imports_of(name, path, set(mods)) for name, path in mods.items()}
+    # A package's __init__ re-exporting its submodules is not a cycle of concepts.
+    graph = {n: {t for t in ts if not n.startswith(t + ".") and not t.startswith(n + ".")} for n, ts in graph.items()}
+    cycles, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    assert cycles == []

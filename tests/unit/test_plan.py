@@ -1,0 +1,156 @@
+from datetime import date
+
+import pytest
+
+from reconciler.config.model import AgreementRef, SafetySettings
+from reconciler.desired import CustomerError, resolve_agreement
+from reconciler.plan import Change, safety_verdict
+from reconciler.state import Agreement
+from tests.support.engine_fixtures import BLOCK, M365, MANAGED, addition, customer, diff
+
+
+def test_default_resolves_to_the_single_active_default_type_agreement():
+    assert resolve_agreement("hes", "default", [MANAGED, M365, BLOCK], ("TMRM Management Solution", "Managed Service")) == MANAGED
+
+
+def test_default_with_no_candidate_lists_the_agreements_that_exist():
+    with pytest.raises(CustomerError) as error:
+        resolve_agreement("hes", "default", [M365, BLOCK], ("Managed Service",))
+    assert "found none" in str(error.value)
+    assert "Block Hours / Acme Block Hours" in str(error.value) and "Microsoft 365 Services / Acme M365" in str(error.value)
+
+
+def test_default_with_two_candidates_is_ambiguous():
+    other = Agreement(13, "Acme TMRM", "TMRM Management Solution", 1)
+    with pytest.raises(CustomerError, match="ambiguous, 2 active agreements"):
+        resolve_agreement("hes", "default", [MANAGED, other], ("TMRM Management Solution", "Managed Service"))
+
+
+def test_explicit_mapping_to_a_missing_agreement_names_the_existing_ones():
+    with pytest.raises(CustomerError) as error:
+        resolve_agreement("cas", AgreementRef("Microsoft 365 Services", "Nope"), [MANAGED, M365], ())
+    assert "no active agreement Microsoft 365 Services / Nope" in str(error.value)
+    assert "Managed Service / Acme Managed" in str(error.value)
+
+
+def test_inactive_agreements_never_match():
+    cancelled = Agreement(14, "Old", "Managed Service", 1, active=False)
+    with pytest.raises(CustomerError):
+        resolve_agreement("hes", "default", [cancelled], ("Managed Service",))
+
+
+def test_create_update_and_untouched():
+    changes, notes = diff(
+        customer(), {"wfbss-svc": 42, "hes": 38}, [MANAGED, M365],
+        [addition(1, MANAGED, "TM-WFBSS-SVC", 40), addition(2, MANAGED, "MS-365-BP", 7)],
+    )
+    by_action = {c.action: c for c in changes}
+    assert set(by_action) == {"create", "update"}
+    assert (by_action["update"].addition_id, by_action["update"].before, by_action["update"].after) == (1, 40, 42)
+    assert (by_action["create"].product, by_action["create"].after, by_action["create"].agreement) == ("hes", 38, MANAGED)
+    assert by_action["create"].effective_date.isoformat() == "2026-12-01"
+    assert len(changes) == 2  # the non-catalog MS-365-BP addition is never touched
+
+
+def test_matching_state_gives_no_changes_and_cancelled_additions_are_history():
+    changes, _ = diff(
+        customer(), {"wfbss-svc": 42, "hes": 38}, [MANAGED],
+        [addition(1, MANAGED, "TM-WFBSS-SVC", 42), addition(2, MANAGED, "TM-HES", 38),
+         addition(3, MANAGED, "TM-HES", 10, cancelled="2026-01-01T00:00:00Z")],
+    )
+    assert changes == []
+
+
+def test_product_moved_to_another_agreement_cancels_the_old_addition_and_creates_the_new():
+    cust = customer({"wfbss-svc": "default", "hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    changes, _ = diff(
+        cust, {"wfbss-svc": 42, "hes": 38}, [MANAGED, M365],
+        [addition(1, MANAGED, "TM-WFBSS-SVC", 42), addition(2, MANAGED, "TM-HES", 38)],
+    )
+    assert sorted((c.action, c.agreement.id, c.product) for c in changes) == [("cancel", 10, "hes"), ("create", 11, "hes")]
+    cancel = next(c for c in changes if c.action == "cancel")
+    assert cancel.addition_id == 2 and "now bills to Microsoft 365 Services / Acme M365" in cancel.reason
+
+
+def test_a_mapped_product_on_any_other_agreement_of_the_company_is_cancelled_as_moved():
+    # One owner per product and company: an addition on an agreement the config never named
+    # (typed by hand, left from TMRM) would bill the customer twice.
+    cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    adds = [addition(2, BLOCK, "TM-HES", 38)]
+    changes, _ = diff(cust, {"hes": 38}, [BLOCK, M365], adds)
+    assert sorted((c.action, c.agreement.id) for c in changes) == [("cancel", BLOCK.id), ("create", M365.id)]
+    cancel = next(c for c in changes if c.action == "cancel")
+    assert cancel.reason == "hes now bills to Microsoft 365 Services / Acme M365"
+    assert cancel.after is None and cancel.effective_date == date(2026, 12, 1)
+
+
+def test_also_bills_to_leaves_the_other_addition_alone_and_notes_it():
+    cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    adds = [addition(2, BLOCK, "TM-HES", 38)]
+    changes, notes = diff(cust, {"hes": 38}, [BLOCK, M365], adds, also_bills_to={"hes": {BLOCK.id}})
+    assert [(c.action, c.agreement.id) for c in changes] == [("create", M365.id)]
+    assert any("addition 2" in n and "also_bills_to" in n for n in notes)
+
+
+def test_unmapped_catalog_products_on_other_agreements_stay_untouched():
+    cust = customer({"hes": AgreementRef("Microsoft 365 Services", "Acme M365")})
+    adds = [addition(2, BLOCK, "TM-WFBSS-SVC", 5), addition(3, M365, "TM-HES", 38)]
+    changes, _ = diff(cust, {"hes": 38, "wfbss-svc": 5}, [BLOCK, M365], adds)
+    assert changes == []
+
+
+def test_usage_gone_keeps_the_addition_unless_prune():
+    adds = [addition(1, MANAGED, "TM-WFBSS-SVC", 42), addition(2, MANAGED, "TM-HES", 38)]
+    kept, notes = diff(customer(), {"wfbss-svc": 42}, [MANAGED], adds)
+    assert kept == [] and any("billing.prune is off" in n for n in notes)
+    pruned, _ = diff(customer(prune=True), {"wfbss-svc": 42}, [MANAGED], adds)
+    assert [(c.action, c.addition_id) for c in pruned] == [("cancel", 2)]
+
+
+def test_two_active_additions_of_one_product_fail_the_customer():
+    with pytest.raises(CustomerError, match="2 active additions of TM-HES.*addition 2 was not created by this tool"):
+        diff(customer(), {"hes": 1}, [MANAGED], [addition(1, MANAGED, "TM-HES", 1), addition(2, MANAGED, "TM-HES", 1)])
+
+
+def test_duplicates_this_tool_created_converge_on_the_lowest_id():
+    marked = [addition(7, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-b"),
+              addition(5, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a"),
+              addition(9, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-c")]
+    changes, _ = diff(customer(), {"hes": 4}, [MANAGED], marked)
+    cancels = sorted((c.addition_id, c.after) for c in changes if c.action == "cancel")
+    assert cancels == [(7, 0), (9, 0)]  # quantity 0: a duplicate never bills, not even one day
+    assert [(c.action, c.addition_id, c.after) for c in changes if c.action != "cancel"] == [("update", 5, 4)]
+
+
+def test_a_hand_typed_lowest_id_stays_and_marked_duplicates_go():
+    adds = [addition(4, MANAGED, "TM-HES", 3), addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a")]
+    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds)
+    assert [(c.action, c.addition_id) for c in changes] == [("cancel", 8)]
+
+
+def test_zero_usage_with_no_addition_creates_nothing():
+    changes, notes = diff(customer(), {"wfbss-svc": 0, "hes": 3}, [MANAGED], [])
+    assert [(c.action, c.product) for c in changes] == [("create", "hes")]
+    assert any("usage is 0" in n for n in notes)
+
+
+def _update(before, after):
+    return Change("update", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, before, after)
+
+
+def test_safety_quantity_drop_beyond_threshold():
+    assert safety_verdict([_update(100, 60)], 2, True, SafetySettings()) == []
+    reasons = safety_verdict([_update(100, 40)], 2, True, SafetySettings())
+    assert reasons and "drops 100 -> 40 (60% > max_quantity_drop_percent 50%)" in reasons[0]
+
+
+def test_safety_change_percent_applies_only_from_min_additions():
+    changes = [_update(10, 11) for _ in range(4)]
+    assert safety_verdict(changes, 9, True, SafetySettings()) == []
+    reasons = safety_verdict(changes, 10, True, SafetySettings())
+    assert reasons and "changes 4 of 10 managed additions (40% > max_change_percent 30%)" in reasons[0]
+
+
+def test_safety_no_usage_that_would_cancel_is_unsafe():
+    cancel = Change("cancel", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, 5, None)
+    assert "returned nothing" in safety_verdict([cancel], 1, False, SafetySettings())[0]
