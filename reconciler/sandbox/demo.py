@@ -74,15 +74,17 @@ COMPANIES: list[tuple[str, str, str]] = [
 
 # (company identifier, agreement type, agreement name, extra fields)
 # Billing settings vary as they do at an MSP: most agreements invoice monthly without proration;
-# Acme and Brightline prorate mid-period changes; Fjord Architects is billed in euros.
+# Acme and Brightline prorate mid-period changes; Fjord Architects is billed in euros and
+# Cedar & Finch Law LLP in pounds (so a demo run shows totals in more than one currency).
 PRORATED = {"prorateFlag": True, "invoiceProratedAdditionsFlag": True}
 IN_EUROS = {"currency": CURRENCIES["EUR"]}
+IN_POUNDS = {"currency": CURRENCIES["GBP"]}
 
 AGREEMENTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("AcmeDental", "Managed Service", "Acme Managed", PRORATED),
     ("Brightline", "Managed Service", "Brightline Managed Security", PRORATED),
     ("Brightline", "Microsoft 365 Services", "Brightline M365", PRORATED),
-    ("CedarFinchLaw", "TMRM Management Solution", "Cedar & Finch TMRM", {}),
+    ("CedarFinchLaw", "TMRM Management Solution", "Cedar & Finch TMRM", IN_POUNDS),
     ("DeltaPrecision", "Managed Service", "Delta Endpoint Protection", {}),
     ("DeltaPrecision", "Cloud Services", "Delta Server Protection", {}),
     ("EvergreenClinic", "TMRM Management Solution", "Evergreen Managed Care", {}),
@@ -163,7 +165,7 @@ def seed_demo(store: Store) -> None:
         (catalog_record(ident, desc, price, cost, inactiveFlag=inactive), None)
         for ident, (desc, price, cost, inactive) in CATALOG.items()])}
     companies = {r["identifier"]: r for r in store.insert_many("company", [
-        (company_record(ident, name, **(IN_EUROS if ident == "FjordArch" else {})), None)
+        (company_record(ident, name, **{"FjordArch": IN_EUROS, "CedarFinchLaw": IN_POUNDS}.get(ident, {})), None)
         for ident, name, _trend in COMPANIES])}
     agreements = {(r["company"]["identifier"], r["name"]): r for r in store.insert_many("agreement", [
         (agreement_record(companies[co], types[type_name], name, **extra), None)

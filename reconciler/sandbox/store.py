@@ -367,6 +367,8 @@ CURRENCIES: dict[str, Record] = {
             "thousandsSeparator": ",", "negativeParenthesesFlag": False, "displaySymbolFlag": True},
     "EUR": {"id": 2, "symbol": "€", "currencyCode": "EUR", "decimalSeparator": ",", "numberOfDecimals": 2,
             "thousandsSeparator": ".", "negativeParenthesesFlag": False, "displaySymbolFlag": True},
+    "GBP": {"id": 3, "symbol": "£", "currencyCode": "GBP", "decimalSeparator": ".", "numberOfDecimals": 2,
+            "thousandsSeparator": ",", "negativeParenthesesFlag": False, "displaySymbolFlag": True},
 }
 
 

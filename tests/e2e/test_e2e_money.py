@@ -25,7 +25,7 @@ def test_the_plan_prices_every_change_and_the_amounts_match_connectwise_after_ap
     assert plan["format_version"] == "1.1"
     priced = [c for c in plan["changes"] if c["kind"] == "addition"]
     assert priced and all(isinstance(c["money"]["monthly_change"], str) for c in priced)
-    assert {c["money"]["currency"] for c in priced} == {"USD", "EUR"}  # two currencies in the demo
+    assert {c["money"]["currency"] for c in priced} == {"USD", "EUR", "GBP"}  # three currencies in the demo
     for currency, total in plan["money"].items():  # the totals add up, per currency, exactly
         deltas = [Decimal(c["money"]["monthly_change"]) for c in priced if c["money"]["currency"] == currency]
         assert Decimal(total["net"]) == sum(deltas, Decimal(0))
@@ -55,7 +55,7 @@ def test_text_and_markdown_lead_with_money(tmp_path):
     first_table = markdown[markdown.index("|"):].split("\n\n")[0]
     assert first_table.startswith("| customer | change | monthly before | after | difference |")
     rows = [line for line in first_table.splitlines()[2:]]
-    amounts = [abs(Decimal(r.rsplit("|", 2)[1].strip(" *+-$€").replace(",", ""))) for r in rows]
+    amounts = [abs(Decimal(r.rsplit("|", 2)[1].strip(" *+-$€£").replace(",", ""))) for r in rows]
     assert amounts == sorted(amounts, reverse=True)  # largest impact first
 
 
@@ -65,7 +65,7 @@ def test_a_plan_over_a_money_limit_is_refused_with_the_amounts(tmp_path):
     path.write_text(path.read_text().replace("safety:\n", "safety:\n  max_monthly_increase: 20\n", 1))
     cedar = next(c for c in plan_json(repo, "--date", DATE)["customers"] if c["customer"] == "cedar-law")
     assert cedar["status"] == "unsafe"
-    assert "+$21.00" in cedar["reason"] and "max_monthly_increase $20.00" in cedar["reason"]
+    assert "+£21.00" in cedar["reason"] and "max_monthly_increase £20.00" in cedar["reason"]
     applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "cedar-law")
     assert applied.returncode == 1 and "unsafe plan refused" in applied.stdout
 
@@ -128,7 +128,7 @@ def test_the_report_shows_monthly_recurring_revenue_equal_to_connectwise_and_its
     finally:
         store.close()
     markdown = reconcile(repo, "--sandbox", "report", "--format", "markdown", "--period", "2026-11").stdout
-    assert f"| 2026-11 | €235.25 · ${usd:,.2f} |" in markdown  # what ConnectWise bills, per currency
+    assert f"| 2026-11 | €235.25 · £102.00 · ${usd:,.2f} |" in markdown  # what ConnectWise bills, per currency
     assert "more billed" in markdown and "+$17.50" in markdown  # this period's change
     assert "| Acme Dental Group | $" in markdown  # revenue per customer
     html = (repo / "out" / "report" / "index.html")
