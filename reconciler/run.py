@@ -209,13 +209,41 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
     write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
 
 
-def saved_plan_onto(fresh: Plan, saved: dict[str, Any]) -> None:
+@dataclass
+class SavedPlan:
+    """A plan file from `reconcile plan --out`, parsed whole before anything is read or sent."""
+
+    today: datetime | None
+    send_now: bool | None  # None: the file does not say
+    customers: dict[str, dict[str, Any]]  # slug -> its saved customer record
+    changes: dict[str, list[Change]]  # slug -> its saved changes
+
+
+def read_saved_plan(path: Path) -> SavedPlan:
+    """Any damage (a file a person edited, or not a plan at all) is one line naming the file."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+        options = saved.get("options") or {}
+        changes: dict[str, list[Change]] = {}
+        for change in saved.get("changes", []):
+            changes.setdefault(change["customer"], []).append(Change.from_json(change))
+        return SavedPlan(
+            today=datetime.fromisoformat(options["date"]) if options.get("date") else None,
+            send_now=bool(options["send_now"]) if "send_now" in options else None,
+            customers={c["customer"]: c for c in saved.get("customers", [])},
+            changes=changes,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as error:
+        raise PathProblem(f"{path}: not a plan saved by `reconcile plan --out`: "
+                          f"{type(error).__name__}: {error}") from None
+
+
+def saved_plan_onto(fresh: Plan, saved: SavedPlan) -> None:
     """Replace the fresh plan's changes with the saved ones, refusing customers whose ConnectWise
     records moved since the plan was made (and saying which)."""
-    saved_customers = {c["customer"]: c for c in saved.get("customers", [])}
-    saved_changes: dict[str, list[Change]] = {}
-    for change in saved.get("changes", []):
-        saved_changes.setdefault(change["customer"], []).append(Change.from_json(change))
+    saved_customers, saved_changes = saved.customers, saved.changes
     fresh.customers = [cp for cp in fresh.customers if cp.customer in saved_customers]
     for cp in fresh.customers:
         saved_prints = [AdditionPrint.from_json(p) for p in saved_customers[cp.customer].get("fingerprint") or []]
@@ -279,18 +307,11 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
 def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
            print_plan: bool) -> tuple[list[CustomerResult], list[Problem], list[TicketOutcome]]:
     config = load(inv)
-    saved = None
-    if plan_file:
-        try:
-            saved = json.loads(plan_file.read_text(encoding="utf-8"))
-            if not isinstance(saved, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as error:
-            raise PathProblem(f"{plan_file}: not a plan saved by `reconcile plan --out`: {error}") from None
-        opts = saved.get("options") or {}
-        inv.today = datetime.fromisoformat(opts["date"]) if opts.get("date") else inv.today
-        inv.send_now = bool(opts.get("send_now", inv.send_now))
-        inv.customers = tuple(c["customer"] for c in saved.get("customers", []))
+    saved = read_saved_plan(plan_file) if plan_file else None
+    if saved is not None:
+        inv.today = saved.today or inv.today
+        inv.send_now = inv.send_now if saved.send_now is None else saved.send_now
+        inv.customers = tuple(saved.customers)
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
         plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
