@@ -7,6 +7,7 @@ an internal field that invoices do not print by default, unlike `invoiceDescript
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,8 @@ from reconciler.state import (
 from .client import Client
 from .conditions import cond
 from .resources import cw_date
+
+_ISO_CODE = re.compile(r"[A-Z]{3}")
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -50,8 +53,10 @@ def _flag(value: Any) -> bool | None:
 
 
 def _currency(record: dict[str, Any]) -> str | None:
-    code = (record.get("currency") or {}).get("currencyCode") if isinstance(record.get("currency"), dict) else None
-    return str(code)[:3].upper() if code else None
+    """An ISO 4217 code, or None: the code is shown in plans and comments, so nothing else passes."""
+    currency = record.get("currency")
+    code = currency.get("currencyCode") if isinstance(currency, dict) else None
+    return code.upper() if isinstance(code, str) and _ISO_CODE.fullmatch(code.upper()) else None
 
 
 def agreement_from(record: dict[str, Any]) -> Agreement:
