@@ -16,15 +16,12 @@ import json
 from datetime import date
 from pathlib import Path
 
+from tests.support import edit
 from tests.support.e2e import clean_env, ledger_records, make_repo, plan_json, reconcile
 
 ACME = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
 
 
 def use_basis(repo: Path, usage_block: str, day: int = 6) -> None:

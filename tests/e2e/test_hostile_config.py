@@ -22,7 +22,7 @@ from reconciler.config import load_config
 from reconciler.config.diagnostics import MAX_PRINTED
 from reconciler.config.load import check_config
 from reconciler.config.yamlsource import MAX_FILE_BYTES, read_yaml
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, edit
 from tests.support.e2e import RECONCILE, clean_env, make_repo, sandbox_writes
 
 ACME = "config/customers/acme-dental.yaml"
@@ -36,10 +36,6 @@ def at(needle: str, col: int) -> str:
     return f":{next(n for n, line in enumerate(lines, 1) if line.startswith(needle))}:{col}:"
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
 
 
 def errors(repo: Path) -> list[str]:

@@ -5,3 +5,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "tests" / "data"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in a file; the text must be there (a test never edits nothing)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))

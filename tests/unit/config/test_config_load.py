@@ -18,24 +18,14 @@ from reconciler.config.model import (
 )
 from reconciler.config.schemas import load_schemas, schema_errors
 from reconciler.config.yamlsource import YamlDocument
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, edit
 
 SHIPPED = REPO_ROOT / "config"
 GUID = "11111111-2222-4333-8444-555555555555"
 
 
-@pytest.fixture
-def cfg(tmp_path, monkeypatch) -> Path:
-    """A copy of the shipped config, addressed as `config` from the working directory."""
-    shutil.copytree(SHIPPED, tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return Path("config")
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def line_of(path: Path, needle: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,22 +9,13 @@ import yaml
 
 from reconciler.config import load_config, validate_config
 from reconciler.config.trend_ids_writer import CannotEdit, add_service_plan_ids
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, edit
 
 SHIPPED = REPO_ROOT / "config"
 
 
-@pytest.fixture
-def cfg(tmp_path, monkeypatch) -> Path:
-    shutil.copytree(SHIPPED, tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return Path("config")
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 def reported(cfg: Path, day: int = 6) -> None:

@@ -12,22 +12,13 @@ from click.testing import CliRunner
 from reconciler.cli import cli
 from reconciler.config.diagnostics import Diagnostic
 from reconciler.render.validation import render
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, edit
 
 SHIPPED = REPO_ROOT / "config"
 
 
-@pytest.fixture
-def cfg(tmp_path, monkeypatch) -> Path:
-    shutil.copytree(SHIPPED, tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return Path("config")
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 def break_three_files(cfg: Path) -> None:
