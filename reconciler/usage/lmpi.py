@@ -224,7 +224,7 @@ class LmpiClient:
         if subject:
             line += f" {subject}"
         if message:
-            line += f": {message}"
+            line += f": {message.rstrip('.')}"
         line = redact(line, self._secrets)[:400]  # masked before cut: no half key
         if subject == "AuthenticationFailurePosixTime":
             line += "; " + clock_advice(self.last_offset)
@@ -325,7 +325,7 @@ def clock_advice(offset: float | None) -> str:
         return ("this machine's clock is off from Trend's by more than 15 minutes: set it right "
                 "(e.g. enable NTP) and run again")
     direction = "ahead of" if offset > 0 else "behind"
-    return (f"this machine's clock is off: Trend's clock is {abs(offset):.0f} s {direction} it (at most "
+    return (f"this machine's clock is off: Trend's clock is {abs(offset):.0f} s {direction} this machine's (at most "
             f"{CLOCK_SKEW_ALLOWED // 60} minutes are allowed); set it right (e.g. enable NTP) and run again")
 
 
