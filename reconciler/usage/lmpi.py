@@ -56,7 +56,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -115,7 +115,7 @@ def signature(
 
 def lmpi_time(seconds: float) -> str:
     """A timestamp as LMPI's ranges take it: `YYYY-MM-DDThh:mm:ssZ`."""
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def query_string(params: Mapping[str, Any]) -> str:
