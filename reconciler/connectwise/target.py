@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,10 +23,13 @@ from reconciler.state import (
 )
 
 from .client import Client
-from .conditions import cond
+from .conditions import any_of, cond
 from .resources import cw_date
 
 _ISO_CODE = re.compile(r"[A-Z]{3}")
+# How far back a billing date can lie (the latest period, plus catch-up): additions that stopped
+# billing before then cannot matter to any plan and are not read with `active_only`.
+BILLING_LOOKBACK = timedelta(days=93)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -145,13 +148,22 @@ class ConnectWiseTarget:
                 for r in self.client.catalog_items(identifiers)]
 
     def additions(self, agreement_id: int, active_only: bool = True) -> list[Addition]:
+        """`active_only`: the additions without a cancelled date, and those whose cancelled date
+        is later than `BILLING_LOOKBACK` ago. A cancelled date is the day billing stops, so an
+        addition ending later still bills a period whose billing date is before that day (a
+        catch-up run bills a date in the past): the plan judges each against its billing date
+        (`Addition.bills_on`), never "has a cancelled date" alone."""
         if active_only:
+            since = datetime.now(timezone.utc).date() - BILLING_LOOKBACK
             records = self.client.list(f"finance/agreements/{agreement_id}/additions",
-                                       conditions=cond("cancelledDate", "=", None))
+                                       conditions=any_of(cond("cancelledDate", "=", None),
+                                                         cond("cancelledDate", ">", since)))
         else:
             records = self.client.additions(agreement_id)
         additions = [addition_from(r, agreement_id) for r in records]
-        return [a for a in additions if a.active] if active_only else additions
+        if active_only:  # the server's filter, again: an answer is untrusted
+            additions = [a for a in additions if a.ends is None or a.ends > since]
+        return additions
 
     def create_addition(self, agreement_id: int, product_identifier: str, quantity: int | float,
                         effective_date: date | None, marker: str, catalog_id: int | None = None,

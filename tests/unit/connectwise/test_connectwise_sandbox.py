@@ -123,7 +123,7 @@ def test_management_summary_report_create_and_read(sb):
     client = client_for(sb)
     body = {
         "groupIdentifier": "TMRM-2026-11",
-        "managementSolution": {"name": "TMRM"},
+        "managementSolution": {"name": "TMRM Management Solution"},
         "totalWorkstations": 40,
         "totalServers": 2,
     }
