@@ -322,6 +322,16 @@ class Store:
         record = addition_record(agreement, product, quantity, **extra)
         return self.insert("addition", record, parent=agreement["id"])
 
+    def add_management_solution(self, name: str, **extra: Any) -> Record:
+        return self.insert("management_solution", management_solution_record(name, **extra))
+
+    def add_service_board(self, name: str, statuses: list[tuple[str, dict[str, Any]]] | None = None,
+                          types: list[tuple[str, dict[str, Any]]] | None = None, **extra: Any) -> Record:
+        """A board (default: statuses New and Closed, type Billing) for ticket tests."""
+        return seed_board(self, name, statuses if statuses is not None else [
+            ("New", {"defaultFlag": True}), ("Closed", {"closedStatus": True})],
+            types if types is not None else [("Billing", {"defaultFlag": True})], **extra)
+
     def add_lmpi_customer(self, customer_id: str, name: str, status: str = "Active") -> Record:
         return self.insert("lmpi_customer", lmpi_customer_record(customer_id, name, status))
 
