@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from reconciler.config.model import Config
+from reconciler.connectwise import Client
 from reconciler.runtime import CREDENTIAL_VARIABLES, MissingCredentials, open_backends
 from reconciler.secrets import redact
+from reconciler.target import Target
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL
 
 from . import checks
@@ -37,6 +39,7 @@ def judge(config: Config, cw: ConnectWiseFacts, trend: TrendFacts) -> list[Check
         checks.catalog_items(config, cw),
         checks.agreement_types(config, cw),
         *checks.ticket_checks(config, cw),
+        checks.ticket_company(config, cw),
         checks.management_solution(config, cw),
         checks.customer_companies(config, cw),
         checks.trend_credentials(config, trend),
@@ -51,7 +54,8 @@ def judge(config: Config, cw: ConnectWiseFacts, trend: TrendFacts) -> list[Check
 
 @dataclass(frozen=True)
 class _Edges:
-    client: object | None  # the ConnectWise client, None when the keys are missing
+    target: Target | None  # None when the keys are missing
+    client: Client | None
     problem: str | None
     usage_env: Mapping[str, str]
     secrets: tuple[str, ...]
@@ -65,11 +69,12 @@ def _edges(config: Config, sandbox: bool, env: Mapping[str, str]) -> Iterator[_E
         try:
             backends = stack.enter_context(open_backends(config, sandbox, env))
         except MissingCredentials as error:
-            yield _Edges(None, str(error), env, _secrets(env))
+            yield _Edges(None, None, str(error), env, _secrets(env))
             return
+        # The endpoint probes are ConnectWise's (its paths, its security roles): the one PSA.
         client = getattr(backends.target, "client", None)
         secrets = _secrets(backends.usage_env) + tuple(getattr(client, "_secrets", ()))
-        yield _Edges(client, None, backends.usage_env, secrets)
+        yield _Edges(backends.target, client, None, backends.usage_env, secrets)
 
 
 def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -80,10 +85,10 @@ def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
 def run_doctor(config: Config, sandbox: bool, today: date, env: Mapping[str, str] = os.environ) -> DoctorReport:
     """Read both tenants and judge the config against them. `today` picks last month's report."""
     with _edges(config, sandbox, env) as edges:
-        if edges.client is None:
-            cw = ConnectWiseFacts(credentials_problem=edges.problem)
+        if edges.target is None or edges.client is None:
+            cw = ConnectWiseFacts(credentials_problem=edges.problem or "no ConnectWise client")
         else:
-            cw = read_connectwise(config, edges.client)  # type: ignore[arg-type]
+            cw = read_connectwise(config, edges.target, edges.client)
         trend = read_trend(config, edges.usage_env, f"{today:%Y-%m}")
         lmpi_url = edges.usage_env.get(ENV_URL, "") if config.usage.source == "lmpi" else ""
         cw_url = getattr(edges.client, "base_url", "") or config.connectwise.url

@@ -52,7 +52,7 @@ def _refused(key: str, title: str, failure: Failure, fix: str) -> Check:
 
 def connectwise_credentials(config: Config, cw: ConnectWiseFacts) -> Check:
     key, title = CREDENTIALS, "ConnectWise keys and clientId"
-    company = config.connectwise.company_id
+    company = cw.login_company or config.connectwise.company_id
     keys_fix = (f"check connectwise.company_id in global.yaml ({company}), CW_PUBLIC_KEY and CW_PRIVATE_KEY "
                 "(an API member's keys: System > Members > API Members > API Keys) and CW_CLIENT_ID "
                 "(your integration's clientId from developer.connectwise.com)")
@@ -103,10 +103,15 @@ def endpoint(item: Endpoint, cw: ConnectWiseFacts) -> Check:
     return _refused(key, title, failure, f"see the error; `reconcile doctor` reads {item.path} the way plan does")
 
 
-def _found(names: Names, key: str, title: str, fix: str) -> Check | frozenset[str]:
+def prerequisite(cw: ConnectWiseFacts, endpoint_name: str) -> str:
+    """The item to fix first when a read was skipped: the keys, else the endpoint it needs."""
+    return CREDENTIALS if not _credentials_ok(cw) else f"connectwise.read.{endpoint_name}"
+
+
+def _found(names: Names, key: str, title: str, fix: str, cw: ConnectWiseFacts, needs: str) -> Check | frozenset[str]:
     """The names read, or the Check saying why there are none."""
     if names is None:
-        return not_checked(key, title, CREDENTIALS)
+        return not_checked(key, title, prerequisite(cw, needs))
     if isinstance(names, Failure):
         return _refused(key, title, names, fix)
     return names
@@ -116,7 +121,7 @@ def catalog_items(config: Config, cw: ConnectWiseFacts) -> Check:
     key, title = "connectwise.catalog_items", "catalog items in products"
     fix = ("create the item in ConnectWise (Procurement > Product Catalog) with exactly that identifier, or "
            "correct products.<key>.connectwise_product in global.yaml")
-    found = _found(cw.catalog, key, title, fix)
+    found = _found(cw.catalog, key, title, fix, cw, "catalog")
     if isinstance(found, Check):
         return found
     missing = [f"{p.key} ({p.connectwise_product})" for p in config.products.values()
@@ -144,7 +149,7 @@ def agreement_types(config: Config, cw: ConnectWiseFacts) -> Check:
     key, title = "connectwise.agreement_types", "agreement types"
     fix = ("add the type in ConnectWise (Setup Tables > Agreement Type) or correct the name: "
            "agreements.default_types in global.yaml, or the customer file's agreement type")
-    found = _found(cw.agreement_types, key, title, fix)
+    found = _found(cw.agreement_types, key, title, fix, cw, "agreement_types")
     if isinstance(found, Check):
         return found
     named = agreement_types_named(config)
@@ -165,38 +170,77 @@ def ticket_checks(config: Config, cw: ConnectWiseFacts) -> list[Check]:
     if settings is None:
         return [_ok(k, t, "tickets are off (no notifications.connectwise_ticket)") for k, t in zip(keys, titles)]
     board = settings.board
-    board_fix = (f"create the board in ConnectWise (Setup Tables > Service Board) or set "
-                 f"notifications.connectwise_ticket.board in global.yaml to one that exists")
-    if cw.board is None:
-        first = not_checked(keys[0], titles[0], CREDENTIALS)
-    elif isinstance(cw.board, Failure):
-        first = _refused(keys[0], titles[0], cw.board, board_fix)
-    elif not cw.board:
-        first = Check(keys[0], titles[0], Status.BLOCKER, f"service board {board!r} does not exist", board_fix)
+    board_fix = ("create the board in ConnectWise (Setup Tables > Service Board) or set "
+                 "notifications.connectwise_ticket.board in global.yaml to one that exists")
+    refs = cw.tickets
+    if refs is None:
+        return [not_checked(k, t, prerequisite(cw, "service_boards")) for k, t in zip(keys, titles)]
+    if isinstance(refs, Failure):
+        return [_refused(keys[0], titles[0], refs, board_fix),
+                *(not_checked(k, t, keys[0]) for k, t in zip(keys[1:], titles[1:]))]
+    checks = []
+    if refs.board_id is None:
+        checks.append(Check(keys[0], titles[0], Status.BLOCKER, _missing(refs.missing, "board", f"service board "
+                                                                         f"{board!r} does not exist"), board_fix))
     else:
-        first = _ok(keys[0], titles[0], f"service board {board!r} exists")
-    checks = [first]
-    for index, (wanted, names, field) in enumerate(
-            ((settings.status, cw.board_statuses, "status"), (getattr(settings, "type", None), cw.board_types, "type")),
-            start=1):
-        key, title = keys[index], titles[index]
+        checks.append(_ok(keys[0], titles[0], f"service board {board!r} exists"))
+    for key, title, field, wanted, found in ((keys[1], titles[1], "status", refs.status, refs.status_id),
+                                             (keys[2], titles[2], "type", refs.type, refs.type_id)):
         where = "Statuses" if field == "status" else "Types"
         fix = (f"add the {field} to board {board!r} in ConnectWise (Setup Tables > Service Board > {where}) "
                f"or set notifications.connectwise_ticket.{field} in global.yaml to one the board has")
         if not wanted:
             checks.append(_ok(key, title, f"not set: tickets take board {board!r}'s default {field}"))
-        elif not first.ok:
+        elif refs.board_id is None:
             checks.append(not_checked(key, title, keys[0]))
-        elif isinstance(names, Failure):
-            checks.append(_refused(key, title, names, fix))
-        elif names is None:
-            checks.append(not_checked(key, title, keys[0]))
-        elif wanted.casefold() not in names:
+        elif found is None:
             checks.append(Check(key, title, Status.BLOCKER,
-                                f"{field} {wanted!r} does not exist on board {board!r}", fix))
+                                _missing(refs.missing, field, f"{field} {wanted!r} does not exist on board {board!r}"),
+                                fix))
         else:
             checks.append(_ok(key, title, f"{field} {wanted!r} exists on board {board!r}"))
     return checks
+
+
+def _missing(missing: Iterable[str], word: str, default: str) -> str:
+    """The lookup's own sentence about `word` (it lists what does exist), else `default`."""
+    return next((m for m in missing if m.startswith(word + " ")), default)
+
+
+def ticket_company_settings(config: Config, login_company: str) -> dict[str, str]:
+    """Companies the ticket settings name: setting -> identifier (the own company defaults to
+    the API login's company id, as notify.py files it)."""
+    settings = config.notifications.connectwise_ticket
+    if settings is None:
+        return {}
+    named = {"own_company": getattr(settings, "own_company", None) or login_company}
+    if settings.company:
+        named["company"] = settings.company
+    return named
+
+
+def ticket_company(config: Config, cw: ConnectWiseFacts) -> Check:
+    """Where tickets are filed: `company` (every ticket) must exist; the MSP's own company (for
+    a problem whose customer company cannot be trusted) is a warning when missing, since only
+    those tickets fail."""
+    key, title = "connectwise.ticket_company", "companies tickets are filed on"
+    if config.notifications.connectwise_ticket is None:
+        return _ok(key, title, "tickets are off (no notifications.connectwise_ticket)")
+    fix = ("set notifications.connectwise_ticket.{setting} in global.yaml to a company identifier that exists "
+           "(own_company: your own company in ConnectWise)")
+    found = cw.ticket_companies
+    if found is None:
+        return not_checked(key, title, prerequisite(cw, "companies"))
+    if isinstance(found, Failure):
+        return _refused(key, title, found, fix.format(setting="company"))
+    missing = [setting for setting, (_name, exists) in found.items() if not exists]
+    if not missing:
+        return _ok(key, title, ", ".join(f"{s} {found[s][0]!r}" for s in found) + (" exist" if len(found) > 1 else " exists"))
+    status = Status.BLOCKER if "company" in missing else Status.WARNING
+    detail = "; ".join(f"{s} {found[s][0]!r} does not exist in ConnectWise" for s in missing)
+    if missing == ["own_company"]:
+        detail += " (only tickets for a customer whose company cannot be trusted need it)"
+    return Check(key, title, status, detail, fix.format(setting=missing[0]))
 
 
 def solutions_named(config: Config) -> dict[str, list[str]]:
@@ -221,10 +265,11 @@ def management_solution(config: Config, cw: ConnectWiseFacts) -> Check:
         return _ok(key, title, "executive summaries are off")
     fix = ("add the management IT solution in ConnectWise (Setup Tables > Management IT Solutions) or set "
            "executive_summary.management_solution to one that exists")
-    found = _found(cw.solutions, key, title, fix)
-    if isinstance(found, Check):
-        return found
-    missing = [f"{name!r} ({shown(where)})" for name, where in named.items() if name.casefold() not in found]
+    if cw.solutions is None:
+        return not_checked(key, title, prerequisite(cw, "management_solutions"))
+    if isinstance(cw.solutions, Failure):
+        return _refused(key, title, cw.solutions, fix)
+    missing = [f"{name!r} ({shown(where)})" for name, where in named.items() if not cw.solutions.get(name)]
     if missing:
         return Check(key, title, Status.BLOCKER,
                      f"management solution {shown(missing)} does not exist in ConnectWise", fix, tuple(missing))
@@ -236,7 +281,7 @@ def customer_companies(config: Config, cw: ConnectWiseFacts) -> Check:
     fix = ("correct connectwise_company in the file: the company's identifier (its Company ID in "
            "ConnectWise), or create the company")
     if cw.companies is None:
-        return not_checked(key, title, CREDENTIALS)
+        return not_checked(key, title, prerequisite(cw, "companies"))
     if isinstance(cw.companies, Failure):
         return _refused(key, title, cw.companies, fix)
     problems = []

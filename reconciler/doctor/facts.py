@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from reconciler.target import TicketReferences
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -39,14 +41,15 @@ Names = Union[frozenset[str], Failure, None]  # names found (case-folded), a ref
 @dataclass(frozen=True)
 class ConnectWiseFacts:
     credentials_problem: str | None = None  # keys missing or malformed: nothing was sent
+    login_company: str = ""  # the company id the keys log in to
     info: dict[str, Any] | Failure | None = None  # GET system/info
     endpoints: tuple[Endpoint, ...] = ()
     catalog: Names = None  # identifiers of the products' catalog items that exist
     agreement_types: Names = None
-    board: bool | Failure | None = None  # the ticket board exists
-    board_statuses: Names = None
-    board_types: Names = None
-    solutions: Names = None  # management IT solutions
+    tickets: TicketReferences | Failure | None = None  # the ticket board, status and type looked up
+    # ticket setting (company, own_company) -> (the company identifier it names, whether it exists)
+    ticket_companies: dict[str, tuple[str, bool]] | Failure | None = None
+    solutions: dict[str, bool] | Failure | None = None  # management solution -> exists
     companies: dict[str, int] | Failure | None = None  # identifier (case-folded) -> id
 
 

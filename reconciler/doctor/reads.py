@@ -12,16 +12,17 @@ as the demo.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler.config.model import Config
-from reconciler.connectwise import Client, ConnectWiseError, cond
+from reconciler.connectwise import Client, ConnectWiseError
 from reconciler.errors import ReconcileError
 from reconciler.periods import previous_period
+from reconciler.target import Target
 from reconciler.usage.lmpi import LmpiClient, LmpiError, lmpi_from_env
 
-from .checks import agreement_types_named, solutions_named
+from .checks import solutions_named, ticket_company_settings
 from .facts import ConnectWiseFacts, Endpoint, Failure, Names, TrendFacts
 
 T = TypeVar("T")
@@ -57,19 +58,18 @@ def _attempt(read: Callable[[], T]) -> T | Failure:
         return Failure(str(error))
 
 
-def _names(records: Iterable[Any], field: str = "name") -> frozenset[str]:
-    return frozenset(str(r.get(field) or "").casefold() for r in records if isinstance(r, dict))
-
-
 def tickets_on(config: Config) -> bool:
     return config.notifications.connectwise_ticket is not None
 
 
-def read_connectwise(config: Config, client: Client) -> ConnectWiseFacts:
-    """Everything the ConnectWise checks judge, read with the configured keys."""
+def read_connectwise(config: Config, target: Target, client: Client) -> ConnectWiseFacts:
+    """Everything the ConnectWise checks judge, read with the configured keys: system/info and
+    the endpoint probes through the client, the lookups through the target (as plan and apply
+    make them)."""
+    login = client.credentials.company_id
     info = _attempt(lambda: client.get("system/info"))
     if isinstance(info, Failure):
-        return ConnectWiseFacts(info=info)
+        return ConnectWiseFacts(info=info, login_company=login)
     first: dict[str, int | None] = {"company": None, "agreement": None}
 
     def probe(name: str, path: str, role: str) -> Endpoint:
@@ -92,41 +92,35 @@ def read_connectwise(config: Config, client: Client) -> ConnectWiseFacts:
     if tickets_on(config):
         wanted += TICKET_ENDPOINTS
     endpoints = tuple(probe(*spec) for spec in wanted)
-    readable = {e.name for e in endpoints if e.failure is None}
+    readable = {e.name for e in endpoints if e.failure is None and not e.skipped}
 
     def when(name: str, read: Callable[[], T]) -> T | Failure | None:
         return _attempt(read) if name in readable else None
 
     identifiers = [p.connectwise_product for p in config.products.values()]
-    catalog: Names = when("catalog", lambda: _names(client.catalog_items(identifiers), "identifier"))
-    types: Names = None
-    if agreement_types_named(config):
-        types = when("agreement_types", lambda: _names(client.agreement_types()))
-    solutions: Names = None
-    if solutions_named(config):
-        solutions = when("management_solutions", lambda: _names(client.list("company/managementItSolutions")))
+    catalog: Names = when("catalog", lambda: frozenset(
+        item.identifier.casefold() for item in target.catalog_items(identifiers)))
+    types: Names = when("agreement_types", lambda: frozenset(name.casefold() for name in target.agreement_types()))
+    solutions = when("management_solutions", lambda: {
+        name: target.management_solution_exists(name) for name in solutions_named(config)})
     companies = when("companies", lambda: {
-        str(c.get("identifier") or "").casefold(): c.get("id")
-        for c in client.companies([c.connectwise_company for c in config.customers])
-        if isinstance(c, dict)} if config.customers else {})
-    board: bool | Failure | None = None
-    statuses: Names = None
-    service_types: Names = None
+        c.identifier.casefold(): c.id for c in target.companies([c.connectwise_company for c in config.customers])}
+        if config.customers else {})
     settings = config.notifications.connectwise_ticket
-    if settings is not None and "service_boards" in readable:
-        found = _attempt(lambda: [b for b in client.list("service/boards", conditions=cond("name", "=", settings.board))
-                                  if str(b.get("name") or "").casefold() == settings.board.casefold()])
-        if isinstance(found, Failure):
-            board = found
-        else:
-            board = bool(found)
-            if found and isinstance(found[0].get("id"), int):
-                board_id = found[0]["id"]
-                statuses = _attempt(lambda: _names(client.list(f"service/boards/{board_id}/statuses")))
-                service_types = _attempt(lambda: _names(client.list(f"service/boards/{board_id}/types")))
-    return ConnectWiseFacts(info=info, endpoints=endpoints, catalog=catalog, agreement_types=types, board=board,
-                            board_statuses=statuses, board_types=service_types, solutions=solutions,
+    tickets = ticket_companies = None
+    if settings is not None:
+        tickets = when("service_boards", lambda: target.ticket_references(settings.board, settings.status,
+                                                                           getattr(settings, "type", None)))
+        named = ticket_company_settings(config, client.credentials.company_id)
+        ticket_companies = when("companies", lambda: _exist(target, named))
+    return ConnectWiseFacts(info=info, login_company=login, endpoints=endpoints, catalog=catalog, agreement_types=types,
+                            tickets=tickets, ticket_companies=ticket_companies, solutions=solutions,
                             companies=companies)
+
+
+def _exist(target: Target, identifiers: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    found = {c.identifier.casefold() for c in target.companies(list(identifiers.values()))}
+    return {setting: (identifier, identifier.casefold() in found) for setting, identifier in identifiers.items()}
 
 
 def last_month(today_month: str) -> str:
