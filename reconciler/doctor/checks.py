@@ -40,8 +40,8 @@ def _ok(key: str, title: str, detail: str) -> Check:
 
 
 def not_checked(key: str, title: str, prerequisite: str) -> Check:
-    return Check(key, title, Status.WARNING, f"not checked: {prerequisite} failed",
-                 f"fix {prerequisite} first, then run `reconcile doctor` again")
+    """A warning, not a blocker: the blocker is `prerequisite`'s, and fixing it is the fix."""
+    return Check(key, title, Status.WARNING, f"not checked: {prerequisite} failed")
 
 
 def _refused(key: str, title: str, failure: Failure, fix: str) -> Check:
@@ -361,11 +361,16 @@ def trend_clock(config: Config, trend: TrendFacts) -> Check:
     return _ok(key, title, f"within {abs(offset):.0f} s of Trend's clock")
 
 
+def trend_prerequisite(trend: TrendFacts) -> str:
+    """Why Trend's lists were not read: the clock (Trend refused the time), else the keys."""
+    return "trend.clock" if _posix_refusal(trend.clock_failure) else TREND_CREDENTIALS
+
+
 def _trend_read(key: str, title: str, config: Config, trend: TrendFacts, value: Any, what: str) -> Check | list[Any]:
     if not trend.used:
         return _unused(key, title, config)
     if value is None:
-        return not_checked(key, title, TREND_CREDENTIALS)
+        return not_checked(key, title, trend_prerequisite(trend))
     if isinstance(value, Failure):
         return Check(key, title, Status.BLOCKER, f"Trend refused the {what}: {value.text}",
                      "see Trend's message; check the LMPI access of TM_ACCESS_TOKEN's partner account")
@@ -398,7 +403,7 @@ def trend_report(config: Config, trend: TrendFacts) -> Check:
     if not trend.used:
         return _unused(key, title, config)
     if trend.report is None:
-        return not_checked(key, title, TREND_CREDENTIALS)
+        return not_checked(key, title, trend_prerequisite(trend))
     if isinstance(trend.report, Failure):
         if not reported:
             return Check(key, title, Status.WARNING,
