@@ -14,7 +14,7 @@ import click
 
 from reconciler.cmds.common import Runtime, config_option, reports_errors, sandbox_option
 from reconciler.config import load_config
-from reconciler.doctor import run_doctor
+from reconciler.doctor.run import run_doctor
 from reconciler.render.doctor import render
 
 

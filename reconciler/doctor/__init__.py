@@ -1,100 +1,15 @@
 """`reconcile doctor`: a read-only preflight of the configured tenants (ConnectWise and Trend).
 
 The first thing a new MSP runs after `init` and setting the credentials, and what support asks
-for: can the keys read every endpoint the tool uses, does everything the config names exist,
-is the clock close enough to Trend's. One shape, as the plan path: `run_doctor` reads
-(reads.py, the only module here that talks HTTP), the checks judge (checks.py, pure), and
-`reconciler.render.doctor` shows the `DoctorReport`. Nothing is written: no ledger, no file, no
-ConnectWise or Trend record.
+for: are the keys accepted, may they read every endpoint the tool uses, does everything the
+config names exist, is the clock close enough to Trend's. The plan path's shape:
+
+- `run.py` orchestrates (`run_doctor(...) -> DoctorReport`);
+- `reads.py` asks the target and Trend (the only HTTP here; ConnectWise's endpoint probes are
+  the ConnectWise package's own, `reconciler.connectwise.preflight`);
+- `facts.py` holds what was read, `checks.py` judges it (pure), `report.py` is the result;
+- `reconciler.render.doctor` shows it.
+
+Nothing is written: no ledger, no file, no ConnectWise or Trend record. This package's
+`__init__` imports nothing, so the PSA package can speak `facts` without loading the rest.
 """
-
-from __future__ import annotations
-
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
-from datetime import date
-
-from reconciler.config.model import Config
-from reconciler.connectwise import Client
-from reconciler.runtime import CREDENTIAL_VARIABLES, MissingCredentials, open_backends
-from reconciler.secrets import redact
-from reconciler.target import Target
-from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL
-
-from . import checks
-from .facts import ConnectWiseFacts, TrendFacts
-from .reads import read_connectwise, read_trend
-from .report import Check, DoctorReport, Status
-
-__all__ = ["Check", "DoctorReport", "Status", "judge", "run_doctor"]
-
-
-def judge(config: Config, cw: ConnectWiseFacts, trend: TrendFacts) -> list[Check]:
-    """The checklist, in the order an admin fixes things: keys, rights, what the config names."""
-    items = [checks.connectwise_credentials(config, cw)]
-    items += [checks.endpoint(e, cw) for e in cw.endpoints]
-    items += [
-        checks.catalog_items(config, cw),
-        checks.agreement_types(config, cw),
-        *checks.ticket_checks(config, cw),
-        checks.ticket_company(config, cw),
-        checks.management_solution(config, cw),
-        checks.customer_companies(config, cw),
-        checks.trend_credentials(config, trend),
-        checks.trend_clock(config, trend),
-        checks.trend_customers(config, trend),
-        checks.trend_service_plans(config, trend),
-        checks.trend_report(config, trend),
-        checks.customer_trend_ids(config, trend),
-    ]
-    return items
-
-
-@dataclass(frozen=True)
-class _Edges:
-    target: Target | None  # None when the keys are missing
-    client: Client | None
-    problem: str | None
-    usage_env: Mapping[str, str]
-    secrets: tuple[str, ...]
-
-
-@contextmanager
-def _edges(config: Config, sandbox: bool, env: Mapping[str, str]) -> Iterator[_Edges]:
-    """The ConnectWise client and Trend's settings, as every command gets them (runtime.py);
-    missing ConnectWise keys are a finding here, not an error, so Trend is still checked."""
-    with ExitStack() as stack:
-        try:
-            backends = stack.enter_context(open_backends(config, sandbox, env))
-        except MissingCredentials as error:
-            yield _Edges(None, None, str(error), env, _secrets(env))
-            return
-        # The endpoint probes are ConnectWise's (its paths, its security roles): the one PSA.
-        client = getattr(backends.target, "client", None)
-        secrets = _secrets(backends.usage_env) + tuple(getattr(client, "_secrets", ()))
-        yield _Edges(backends.target, client, None, backends.usage_env, secrets)
-
-
-def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
-    names = (*CREDENTIAL_VARIABLES, ENV_TOKEN, ENV_SECRET)
-    return tuple(env[name] for name in names if env.get(name))
-
-
-def run_doctor(config: Config, sandbox: bool, today: date, env: Mapping[str, str] = os.environ) -> DoctorReport:
-    """Read both tenants and judge the config against them. `today` picks last month's report."""
-    with _edges(config, sandbox, env) as edges:
-        if edges.target is None or edges.client is None:
-            cw = ConnectWiseFacts(credentials_problem=edges.problem or "no ConnectWise client")
-        else:
-            cw = read_connectwise(config, edges.target, edges.client)
-        trend = read_trend(config, edges.usage_env, f"{today:%Y-%m}")
-        lmpi_url = edges.usage_env.get(ENV_URL, "") if config.usage.source == "lmpi" else ""
-        cw_url = getattr(edges.client, "base_url", "") or config.connectwise.url
-    # The clients already scrub keys from server text; this is the last line of defence.
-    found = [replace(c, detail=redact(c.detail, edges.secrets), fix=redact(c.fix, edges.secrets),
-                     problems=tuple(redact(p, edges.secrets) for p in c.problems))
-             for c in judge(config, cw, trend)]
-    return DoctorReport(tuple(found), connectwise_url=redact(cw_url, edges.secrets),
-                        lmpi_url=redact(lmpi_url, edges.secrets), sandbox=sandbox)

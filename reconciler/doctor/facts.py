@@ -9,7 +9,7 @@ Every text here is already safe to print (the clients scrub keys from server ans
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from reconciler.target import TicketReferences
 
@@ -35,7 +35,7 @@ class Endpoint:
     skipped: str = ""  # why it was not read (e.g. no agreement exists yet to read additions of)
 
 
-Names = Union[frozenset[str], Failure, None]  # names found (case-folded), a refusal, or not read
+Names = frozenset[str] | Failure | None  # names found (case-folded), a refusal, or not read
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def test_the_demo_passes_every_item_and_nothing_is_written(tmp_path, usage):
         assert "each with a 'used' figure" in item(report, "trend.report")["detail"]
         assert "within" in item(report, "trend.clock")["detail"]
     for key in expected:
-        assert re.search(rf"^  ok +{re.escape(key)} ", text.stdout, re.M), key
+        assert re.search(rf"^  ok +{re.escape(key)} ", text.stdout, re.MULTILINE), key
     assert text.stdout.rstrip().endswith("checks passed: next, `reconcile plan`.")
 
     assert files(repo) == before  # no ledger, no state/, no edited config
