@@ -4,8 +4,10 @@ so it lives here; the doctor's checks judge the answer (`reconciler.doctor`).
 
 Each endpoint is probed with `pageSize=1`, so a tenant with 10,000 companies answers as fast as
 the demo. A 403 means the API member's security role lacks the right; `role` names where in
-ConnectWise's security roles that right is granted (System > Security Roles; the module and
-function names as ConnectWise's role screen shows them).
+ConnectWise's security roles (System > Security Roles) that right is granted, as the README's
+role table ("Credentials and the least-privilege ConnectWise API member role") lists them.
+Only reading is probed: the Add and Edit rights the billing member also needs cannot be tried
+without writing, and doctor writes nothing.
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("companies", "company/companies", "Companies > Company Maintenance"),
     ("agreements", "finance/agreements", "Finance > Agreements"),
     ("additions", "finance/agreements/{agreement}/additions", "Finance > Agreements"),
-    ("agreement_types", "finance/agreements/types", "System > Table Setup (Agreement Type)"),
+    ("agreement_types", "finance/agreements/types", "Finance > Agreements"),
     ("catalog", "procurement/catalog", "Procurement > Product Catalog"),
 )
 SUMMARY_ENDPOINTS = (
     ("management_summary_reports", "company/companies/{company}/managementSummaryReports",
-     "Companies > Company Maintenance (Management Summary Reports)"),
-    ("management_solutions", "company/managementItSolutions", "System > Table Setup (Management IT Solutions)"),
+     "Companies > Management Summary Reports (on some versions under Company Maintenance)"),
+    ("management_solutions", "company/managementItSolutions",
+     "Companies > Management Summary Reports (on some versions under Company Maintenance)"),
 )
 TICKET_ENDPOINTS = (
     ("service_tickets", "service/tickets", "Service Desk > Service Tickets"),
-    ("service_boards", "service/boards", "System > Table Setup (Service Board)"),
+    ("service_boards", "service/boards", "Service Desk > Service Tickets"),
 )
 
 
