@@ -202,8 +202,9 @@ class TicketRun:
             who = ", ".join(f"{o.problem.customer} {o.problem.kind} {o.problem.period}" for o in self.outcomes[:5])
             more = f" and {len(self.outcomes) - 5} more" if len(self.outcomes) > 5 else ""
             count = len(self.outcomes)
-            return [(f"ConnectWise tickets NOT filed for {count} problem{'s' if count != 1 else ''} "
-                     f"({who}{more}): {self.error}", True)]
+            line = (f"ConnectWise tickets NOT filed for {count} problem{'s' if count != 1 else ''} "
+                    f"({who}{more}): {self.error}")
+            return [(line, True)]
         quiet = [o for o in self.outcomes if o.action == "unchanged"]
         lines = [(o.line(), o.action == "failed") for o in self.outcomes if o.action != "unchanged" or len(quiet) <= 5]
         if len(quiet) > 5:

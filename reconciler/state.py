@@ -10,7 +10,7 @@ knows a JSON field name. Only what billing decisions need is kept: server-manage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -87,7 +87,7 @@ class Addition:
         """Billing today (UTC), as ConnectWise's own addition status shows it: an addition whose
         cancelled date is still to come is active. The plan judges against the billing date
         instead (`bills_on`)."""
-        return self.bills_on(datetime.now(timezone.utc).date())
+        return self.bills_on(datetime.now(UTC).date())
 
     @property
     def created_by_tool(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -159,7 +159,7 @@ class ConnectWiseTarget:
         catch-up run bills a date in the past): the plan judges each against its billing date
         (`Addition.bills_on`), never "has a cancelled date" alone."""
         if active_only:
-            since = datetime.now(timezone.utc).date() - BILLING_LOOKBACK
+            since = datetime.now(UTC).date() - BILLING_LOOKBACK
             records = self.client.list(f"finance/agreements/{agreement_id}/additions",
                                        conditions=any_of(cond("cancelledDate", "=", None),
                                                          cond("cancelledDate", ">", since)))

@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -511,7 +511,7 @@ def compute_addition(record: Record, agreement: Record) -> Record:
     # A cancelled date is the day the addition stops billing: one still to come is Active until
     # then (connectwise-api-notes, "Checked again on 2026-12-04").
     cancelled = str(record.get("cancelledDate") or "")[:10]
-    ended = bool(cancelled) and cancelled <= datetime.now(timezone.utc).date().isoformat()
+    ended = bool(cancelled) and cancelled <= datetime.now(UTC).date().isoformat()
     record["agreementStatus"] = "Cancelled" if ended else agreement.get("agreementStatus", "Active")
     return record
 

@@ -107,3 +107,24 @@ def test_without_notifications_a_problem_still_fails_the_run_and_files_nothing(t
     assert sandbox_tickets(repo) == []
     dry = reconcile(repo, "--sandbox", "--dry-run")  # the scheduled job's dry run predicts the exit code
     assert dry.returncode in (0, 1) and (dry.returncode == 1) == ("attention:" in dry.stdout)
+
+
+def test_a_customer_whose_identifier_now_names_another_company_is_never_ticketed_on_that_company(tmp_path):
+    from reconciler.sandbox import Store
+
+    repo = make_repo(tmp_path)
+    sent = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20", "--customer", "acme-dental")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    acme_id = [r for r in ledger_records(repo) if r["event"] == "result"][-1]["connectwise_company_id"]
+    store = Store(repo / ".sandbox")
+    try:  # Acme is renamed away and Harbor Street Bakery's record takes its identifier
+        store.replace("company", {**store.get("company", acme_id), "identifier": "AcmeOld"})
+        harbor = store.find_one("company", identifier="HarborBakery")
+        store.replace("company", {**harbor, "identifier": "AcmeDental"})
+    finally:
+        store.close()
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-12-20", "--customer", "acme-dental")
+    assert result.returncode == 1 and "acme-dental failed" in result.stdout, result.stdout + result.stderr
+    (ticket,) = sandbox_tickets(repo)
+    assert ticket["summary"] == "[reconcile] billing failed: acme-dental 2026-12"
+    assert ticket["company"]["id"] == acme_id != harbor["id"]  # the company it was billed on, by id

@@ -144,8 +144,8 @@ def test_first_run_opens_a_ticket_and_later_runs_note_it_only_when_the_reason_ch
     assert [o.action for o in quiet.outcomes + weekly.outcomes] == ["unchanged", "updated"]
     assert len(sb.store.all("ticket")) == 1
     notes = [n["text"] for n in sb.store.all("ticket_note")]
-    assert notes[1:] == ["Still missed in run run-3 (2026-12-03 11:17 UTC), for another reason: HTTP 403 on "
-                         "finance/agreements",
+    assert notes[1:] == [("Still missed in run run-3 (2026-12-03 11:17 UTC), for another reason: HTTP 403 on "
+                          "finance/agreements"),
                          "Still missed in run run-5 (2026-12-10 11:17 UTC), still: HTTP 403 on finance/agreements"]
 
 
@@ -195,12 +195,12 @@ def test_another_problem_kind_or_period_gets_its_own_ticket_and_a_closed_one_is_
 
 
 @pytest.mark.parametrize("settings, missing", [
-    (TicketSettings(board="Billing Problems"), 'board "Billing Problems" does not exist in ConnectWise (boards: '
-                                               'Billing, Service Desk)'),
-    (TicketSettings(board="Billing", status="Waiting"), 'status "Waiting" does not exist on board "Billing" '
-                                                        '(statuses: Closed, In Progress, New)'),
-    (TicketSettings(board="Billing", type="Invoice"), 'type "Invoice" does not exist on board "Billing" '
-                                                      '(types: Billing, Problem)'),
+    (TicketSettings(board="Billing Problems"),
+     'board "Billing Problems" does not exist in ConnectWise (boards: Billing, Service Desk)'),
+    (TicketSettings(board="Billing", status="Waiting"),
+     'status "Waiting" does not exist on board "Billing" (statuses: Closed, In Progress, New)'),
+    (TicketSettings(board="Billing", type="Invoice"),
+     'type "Invoice" does not exist on board "Billing" (types: Billing, Problem)'),
     (TicketSettings(board="Billing", company="NoSuchCo"), 'company "NoSuchCo" (company) does not exist'),
 ])
 def test_a_missing_board_status_type_or_company_is_one_error_for_the_run_and_no_post(sb, book, settings, missing):
