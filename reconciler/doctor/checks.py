@@ -366,7 +366,8 @@ def trend_prerequisite(trend: TrendFacts) -> str:
     return "trend.clock" if _posix_refusal(trend.clock_failure) else TREND_CREDENTIALS
 
 
-def _trend_read(key: str, title: str, config: Config, trend: TrendFacts, value: Any, what: str) -> Check | list[Any]:
+def _trend_read(key: str, title: str, config: Config, trend: TrendFacts,
+               value: list[dict[str, Any]] | Failure | None, what: str) -> Check | list[dict[str, Any]]:
     if not trend.used:
         return _unused(key, title, config)
     if value is None:

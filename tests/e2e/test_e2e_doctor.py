@@ -301,3 +301,11 @@ def test_a_customer_files_trend_customer_that_does_not_exist(tmp_path):
     assert code == 1 and blockers(report) == ["customers.trend_customer"]
     assert item(report, "customers.trend_customer")["problems"] == [
         "acme-dental (3f2b6c1e-8a4d-4e1b-9c7a-000000000000)"]
+
+
+def test_an_invalid_config_is_one_line_per_problem_and_exit_1(tmp_path):
+    repo = make_repo(tmp_path)
+    edit(repo / "config/global.yaml", "  day: 1\n", "  day: 45\n")
+    result = reconcile(repo, "--sandbox", "doctor")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "config/global.yaml:" in result.stderr and result.stdout == ""
