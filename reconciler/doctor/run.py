@@ -11,7 +11,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
+from reconciler.config import load_config
 from reconciler.config.model import Config
 from reconciler.runtime import CREDENTIAL_VARIABLES, MissingCredentials, open_backends
 from reconciler.secrets import redact
@@ -87,3 +89,9 @@ def run_doctor(config: Config, sandbox: bool, today: date, env: Mapping[str, str
              for c in judge(config, cw, trend)]
     return DoctorReport(tuple(found), connectwise_url=redact(cw_url, edges.secrets),
                         lmpi_url=redact(lmpi_url, edges.secrets), sandbox=sandbox)
+
+
+def doctor_config_dir(config_dir: Path, sandbox: bool, today: date, env: Mapping[str, str] = os.environ) -> DoctorReport:
+    """The command's entry: load the config (a `ConfigInvalid` is the usual one line per
+    problem), then `run_doctor`."""
+    return run_doctor(load_config(config_dir), sandbox, today, env)
