@@ -44,6 +44,7 @@ class DoctorReport:
     connectwise_url: str = ""
     lmpi_url: str = ""
     sandbox: bool = False
+    trend_used: bool = True  # usage.source is lmpi
     format_version: int = field(default=DOCTOR_FORMAT_VERSION)
 
     def count(self, status: Status) -> int:

@@ -12,6 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.config import load_config
 from reconciler.config.model import Config
@@ -87,8 +88,19 @@ def run_doctor(config: Config, sandbox: bool, today: date, env: Mapping[str, str
     found = [replace(c, detail=redact(c.detail, edges.secrets), fix=redact(c.fix, edges.secrets),
                      problems=tuple(redact(p, edges.secrets) for p in c.problems))
              for c in judge(config, cw, trend)]
-    return DoctorReport(tuple(found), connectwise_url=redact(cw_url, edges.secrets),
-                        lmpi_url=redact(lmpi_url, edges.secrets), sandbox=sandbox)
+    return DoctorReport(tuple(found), connectwise_url=redact(_shown_url(cw_url), edges.secrets),
+                        lmpi_url=redact(_shown_url(lmpi_url), edges.secrets), sandbox=sandbox,
+                        trend_used=trend.used)
+
+
+def _shown_url(url: str) -> str:
+    """Scheme, host and path only: a user name, password or query in a URL is never shown."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 def doctor_config_dir(config_dir: Path, sandbox: bool, today: date, env: Mapping[str, str] = os.environ) -> DoctorReport:

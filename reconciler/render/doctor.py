@@ -37,7 +37,8 @@ def _item(check: Check, width: int) -> list[str]:
 
 
 def render_text(report: DoctorReport) -> str:
-    trend = _printable(report.lmpi_url) if report.lmpi_url else "not used"
+    trend = (_printable(report.lmpi_url) if report.lmpi_url
+             else "not used" if not report.trend_used else "not set (TM_LMPI_URL)")
     lines = [*sandbox_banner(report.sandbox),
              f"reconcile doctor: ConnectWise {_printable(report.connectwise_url)}; Trend LMPI {trend}", ""]
     width = max((len(c.key) for c in report.checks), default=0)
@@ -53,6 +54,7 @@ def to_json(report: DoctorReport) -> dict[str, Any]:
         "sandbox": report.sandbox,
         "connectwise_url": report.connectwise_url,
         "lmpi_url": report.lmpi_url or None,
+        "trend_used": report.trend_used,
         "ok": not report.blocked,
         "counts": {status.value: report.count(status) for status in Status},
         "checks": [{"key": c.key, "title": c.title, "status": c.status.value, "detail": c.detail,

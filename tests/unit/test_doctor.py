@@ -279,3 +279,10 @@ def test_json_view_is_the_whole_report():
     assert data["ok"] is False and data["counts"] == {"ok": 0, "warning": 0, "blocker": 1}
     assert data["checks"] == [{"key": "k", "title": "t", "status": "blocker", "detail": "d", "fix": "f",
                                "problems": ["p1", "p2"]}]
+
+
+def test_urls_are_shown_without_user_password_or_query():
+    from reconciler.doctor.run import _shown_url
+
+    assert _shown_url("https://me:pa55@lmpi.example.com:8443/LMPI?token=abc") == "https://lmpi.example.com:8443/LMPI"
+    assert _shown_url("") == ""
