@@ -9,8 +9,8 @@ user's account; the decisions are here.
 One ticket per problem, customer and period, and what a run costs (issue 22: a day with 1,000
 standing problems must cost a handful of requests, not thousands):
 
-- No problem, no request. With problems, the board, status and type are looked up by name once
-  per run (`Target.ticket_references`, 1-3 requests). One that does not exist is ONE error for
+- No problem, no request. With something to write, the board, status and type are looked up by
+  name once per run (`Target.ticket_references`, 1-3 requests). One that does not exist is ONE error for
   the run (`TicketRun.error`), naming what exists, and no POST is tried for any customer.
 - The ticket a problem was given is recorded in the ticket book beside the ledger
   (`reconciler.ticketbook`) and found again by that id. Which recorded tickets are still open
@@ -20,8 +20,11 @@ standing problems must cost a handful of requests, not thousands):
   A problem with no recorded ticket first adopts an open ticket of that board whose summary is
   exactly its own (a lost book, or tickets from an older version), else opens one.
 - A standing problem gets a note only when its reason changes (a reason that differs only in
-  "N days ago" is the same reason), or when its last note is a week old: a quiet day with the
-  same problems costs the lookups and the one search, whatever their number.
+  "N days ago" is the same reason), or when its last note is a week old. A run with nothing to
+  write (every problem has its recorded ticket, the same reason and a note less than a week
+  old) sends no request at all, whatever the number of problems; the lookups and the search
+  happen only on a run that writes, which also notices, within a week, a ticket someone closed
+  while its problem lasts.
 
 Where a ticket is filed (never on a company an identifier merely resolves to today):
 - `company` in the settings: every ticket goes on that company (looked up once per run);
@@ -220,10 +223,12 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
     """Open, note or leave one ticket per problem (see the module doc), then save the book.
     One problem's failure never stops the others."""
     problems = list(problems)
-    if not problems:
-        return TicketRun()
     moment = now or datetime.now(UTC)
     stamp, today = moment.strftime("%Y-%m-%d %H:%M UTC"), moment.date()
+    if all(_quiet(book.get(p.key), p, today) for p in problems):
+        # Nothing to write: every problem has its ticket, the same reason and a recent note. No
+        # request at all (the open state is checked on the next run that writes, within a week).
+        return TicketRun([TicketOutcome(p, "unchanged", book.get(p.key).ticket_id) for p in problems])
     try:
         references = target.ticket_references(settings.board, settings.status, settings.type)
         if references.missing:
@@ -309,6 +314,11 @@ def _credentials_company(target: Target) -> int | None:
     return company.id if company is not None else None
 
 
+def _quiet(entry: TicketEntry | None, problem: Problem, today: date) -> bool:
+    """Nothing to write for this problem: its recorded ticket has its reason, noted this week."""
+    return entry is not None and entry.reason == same_reason(problem.reason) and today - entry.noted_on < NOTE_AGAIN_AFTER
+
+
 def _file_one(target: Target, references: TicketReferences, book: TicketBook, problem: Problem, run_id: str,
               stamp: str, today: date, open_ids: set[int], by_summary: dict[str, int],
               company_of: Callable[[Problem], tuple[int, str]]) -> TicketOutcome:
@@ -319,7 +329,7 @@ def _file_one(target: Target, references: TicketReferences, book: TicketBook, pr
     if entry is None and summary in by_summary:  # adopted: its text already says what happened
         entry = TicketEntry(by_summary[summary], "", date.min)
     if entry is not None:
-        if entry.reason == reason and today - entry.noted_on < NOTE_AGAIN_AFTER:
+        if _quiet(entry, problem, today):
             return TicketOutcome(problem, "unchanged", entry.ticket_id)
         why = "for another reason" if entry.reason not in ("", reason) else "still"
         target.add_ticket_note(entry.ticket_id, f"Still {problem.kind} in run {run_id} ({stamp}), {why}: "

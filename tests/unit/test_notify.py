@@ -188,8 +188,12 @@ def test_another_problem_kind_or_period_gets_its_own_ticket_and_a_closed_one_is_
                        json=[{"op": "replace", "path": "status", "value": {"name": "Closed"}}],
                        auth=(f"{c.company_id}+{c.public_key}", c.private_key), headers={"clientId": "admin"}, timeout=10)
     assert r.status_code == 200 and r.json()["closedFlag"] is True
-    run = file(sb, [_problem(), _problem(kind="failed")], "r2", book, settings=settings)
-    assert [o.action for o in run.outcomes] == ["opened", "unchanged"]
+    # The next day nothing is to be written: no request, so the closing is not seen yet ...
+    quiet = file(sb, [_problem(), _problem(kind="failed")], "r2", book, NOW + timedelta(days=1), settings=settings)
+    assert [o.action for o in quiet.outcomes] == ["unchanged", "unchanged"]
+    # ... and on the run that writes (here the weekly note), the closed ticket is replaced.
+    run = file(sb, [_problem(), _problem(kind="failed")], "r3", book, NOW + timedelta(days=7), settings=settings)
+    assert [o.action for o in run.outcomes] == ["opened", "updated"]
     assert run.outcomes[0].ticket_id not in {t["id"] for t in sb.store.all("ticket")[:3]}
     assert len(sb.store.all("ticket")) == 4
 
@@ -266,17 +270,24 @@ def test_a_lost_book_adopts_the_open_ticket_with_the_same_summary_instead_of_ope
 
 
 @pytest.mark.parametrize("count", [5, 60])
-def test_a_quiet_day_costs_the_same_few_requests_whatever_the_number_of_standing_problems(sb, book, count):
-    problems = [_problem(customer=f"customer-{n:03d}", reason="due 2026-11-15, 16 days ago") for n in range(count)]
-    opened = file(sb, problems, "r1", book)
+def test_standing_problems_cost_no_request_on_a_quiet_day_and_a_constant_few_when_one_changes(sb, book, count):
+    def problems(reason_of_first: str) -> list[Problem]:
+        return [_problem(customer=f"customer-{n:03d}", reason=reason_of_first if n == 0 else "due 2026-11-15, 16 days ago")
+                for n in range(count)]
+
+    opened = file(sb, problems("due 2026-11-15, 16 days ago"), "r1", book)
     assert {o.action for o in opened.outcomes} == {"opened"}
     reset_stats(sb)
-    quiet = file(sb, [_problem(customer=f"customer-{n:03d}", reason="due 2026-11-15, 17 days ago")
-                      for n in range(count)], "r2", book, NOW + timedelta(days=1))
+    quiet = file(sb, problems("due 2026-11-15, 17 days ago"), "r2", book, NOW + timedelta(days=1))
     assert {o.action for o in quiet.outcomes} == {"unchanged"}
-    # board + status + type lookups and the one board search: 4, for 5 problems as for 60.
-    assert stats(sb)["requests"] == 4, stats(sb)["by_path"]
-    assert stats(sb)["by_method"] == {"GET": 4}
+    assert stats(sb)["requests"] == 0  # nothing to write: not even the lookups
+    reset_stats(sb)
+    one = file(sb, problems("HTTP 403 on finance/agreements"), "r3", book, NOW + timedelta(days=2))
+    assert [o.action for o in one.outcomes].count("updated") == 1
+    # board, status and type lookups, the one board search, and the note (its read-back snapshot
+    # and POST): 6, for 5 problems as for 60.
+    assert stats(sb)["requests"] == 6, stats(sb)["by_path"]
+    assert stats(sb)["by_method"] == {"GET": 5, "POST": 1}
 
 
 def test_no_problem_costs_no_request(sb, book):
