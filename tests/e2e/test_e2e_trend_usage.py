@@ -264,3 +264,30 @@ def test_an_unusable_save_usage_directory_is_an_error_before_anything_is_sent(tm
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: --save-usage no-such/evidence: directory ") and "does not exist" in result.stderr
     assert ledger_records(repo) == [] and not (repo / "no-such").exists()
+
+
+@pytest.mark.parametrize("usage_block,figure", [
+    ("usage:\n  source: lmpi\n", lambda units: units),
+    ("usage:\n  source: lmpi\n  basis: reported\n", lambda units: units),
+    ("usage:\n  source: lmpi\n  basis: reported\n  reported_units: used\n", lambda units: units - units // 8),
+])
+def test_each_lmpi_basis_sends_every_customers_seats_per_product(tmp_path, usage_block, figure):
+    """Against the sandbox's documented LMPI: every sent customer's additions carry its Trend
+    seats for each product its file maps, on the licensed and the reported basis alike."""
+    from reconciler.config import load_config
+    from reconciler.sandbox.demo import LMPI_UNITS
+
+    repo = make_repo(tmp_path)
+    use_basis(repo, usage_block)
+    run_date, _month = billing_day_this_month()
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--force", "--date", run_date)
+    assert "Traceback" not in result.stderr, result.stderr
+    config = load_config(repo / "config")
+    sent = [r for r in ledger_records(repo) if r["event"] == "result" and r["kind"] == "billing"
+            and r["status"] == "sent"]
+    assert len(sent) >= 5, result.stdout + result.stderr
+    for record in sent:
+        customer = config.customer(record["customer"])
+        units = LMPI_UNITS[customer.trend_customer_id]
+        expected = {product: figure(count) for product, count in units.items() if product in customer.agreements}
+        assert {p: a["quantity"] for p, a in record["additions"].items()} == expected, record["customer"]
