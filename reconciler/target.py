@@ -7,6 +7,12 @@ new package implementing `Target`, plus its config keys, and `runtime.open_targe
 
 Every method may raise `TargetError` (or a subclass), whose text is safe to print, log and put in
 a ledger: it never carries a key.
+
+Read-only checks a preflight (`reconcile doctor`) can call without writing anything:
+`companies`, `catalog_items`, `agreement_types` (do `agreements.default_types` exist?),
+`ticket_references(board, status, type)` (its `missing` names each ticket setting that does not
+exist, with what does), `management_solution_exists(name)` (executive summaries) and
+`own_company()` (where problems with no trusted company are ticketed).
 """
 
 from __future__ import annotations
@@ -99,7 +105,9 @@ class Target(Protocol):
     def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
         """Post it (no read before: the caller's ledger says none was posted); after an ambiguous
         failure, one with its group key is taken as this post's before any retry. Races between
-        runs are settled by the caller's read-back (`apply.post_summary_once`)."""
+        runs are settled by the caller's read-back (`apply.post_summary_once`). A management
+        solution that does not exist raises TargetError without a POST (checked once per run:
+        `management_solution_exists`)."""
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""

@@ -61,7 +61,8 @@ def _trend_ids_counted_twice(doc: YamlDocument) -> Iterator[Diagnostic]:
         trend = product.get("trend") if isinstance(product, dict) else None
         for kind, ids in (trend or {}).items() if isinstance(trend, dict) else ():
             for index, identifier in enumerate(ids if isinstance(ids, list) else ()):
-                folded = (kind, str(identifier).strip().casefold())
+                # `product_ids` is the older name of `product_codes`: one table, one check.
+                folded = ("product_codes" if kind == "product_ids" else kind, str(identifier).strip().casefold())
                 path = ("products", key, "trend", kind, index)
                 if folded in first and first[folded][0] != key:
                     other, line = first[folded]

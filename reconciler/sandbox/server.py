@@ -277,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # LMPI's answers carry the sandbox's Trend clock (a client reads its offset from `Date`).
-        if timestamp is None and self.path.startswith("/LMPI/"):
+        if timestamp is None and getattr(self, "path", "").startswith("/LMPI/"):
             timestamp = self.sandbox.lmpi.now()
         return super().date_time_string(timestamp)
 

@@ -4,11 +4,14 @@ against the real sandbox, whose ConnectWise keeps such an addition Active until 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from reconciler.sandbox import Store
 from tests.support.e2e import make_repo, reconcile
 
 DATE = "2026-12-01"
-ENDS = "2027-01-31"  # later than the billing date (and than today: ConnectWise shows it Active)
+# Later than the billing date, and than today (so the sandbox's ConnectWise shows it Active).
+ENDS = (datetime.now(UTC).date() + timedelta(days=60)).isoformat()
 
 
 def _acme_hes(repo) -> list[dict]:

@@ -21,8 +21,8 @@ def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_up
     assert "\n1 customer needs attention: fjord-architects missed.\n" in first.stdout
     (ticket,) = sandbox_tickets(repo)
     assert ticket["summary"] == FJORD_TICKET
-    assert (ticket["board"]["name"], ticket["status"]["name"], ticket["company"]["identifier"]) == (
-        "Billing", "New", "FjordArch")
+    assert (ticket["board"]["name"], ticket["status"]["name"], ticket["type"]["name"], ticket["company"]["identifier"]) == (
+        "Billing", "New", "Billing", "FjordArch")
     assert f"ConnectWise ticket {ticket['id']} opened for fjord-architects (missed 2026-11)" in first.stdout
     (description,) = ticket["_notes"]
     assert "was due 2026-11-15" in description["text"] and "--send-now --customer fjord-architects" in description["text"]

@@ -22,7 +22,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import edit
-from tests.support.e2e import clean_env, ledger_records, make_repo, plan_json, reconcile, sandbox_writes
+from tests.support.e2e import (
+    clean_env,
+    ledger_records,
+    make_repo,
+    plan_json,
+    reconcile,
+    sandbox_writes,
+)
 
 ACME = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 # ---- facts ------------------------------------------------------------------------------------
 
@@ -96,7 +96,7 @@ class Replay:
     seen: list[Seen] = field(default_factory=list)
     date: str | None = None  # a fixed `Date` header, if a test wants one
 
-    def __enter__(self) -> Replay:
+    def __enter__(self) -> Self:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,14 +120,14 @@ class Replay:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _serve  # noqa: N815
+            do_GET = do_POST = _serve
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
 

@@ -47,6 +47,12 @@ def test_a_product_code_counted_by_two_products_is_an_error_at_its_line(cfg):
     assert "billed twice" in problem.message
 
 
+def test_a_code_under_the_older_key_is_still_one_code_for_the_twice_check(cfg):
+    edit(cfg / "global.yaml", "      product_codes: [CASMWXE3X]\n", "      product_ids: [CASMWXE3X, HESMWXE3X]\n")
+    (problem,) = [d for d in validate_config(cfg) if d.level == "error"]
+    assert "'HESMWXE3X' is already counted by product cas" in problem.message
+
+
 @pytest.mark.parametrize("code", ["WFBSS-SVC", "HES", "WFSBWXE3XX"])
 def test_a_product_code_of_another_shape_is_refused_saying_what_a_code_is(cfg, code):
     edit(cfg / "global.yaml", "      product_codes: [HESMWXE3X]\n", f"      product_codes: [{code}]\n")

@@ -73,8 +73,8 @@ def test_a_correctly_signed_request_with_colons_unencoded_is_answered(sb):
     (f"/LMPI/v3/customers?{ALL_TIME}&limit=101", "InvalidParametersLimit"),
     (f"/LMPI/v3/customers?{ALL_TIME}&limit=0", "InvalidParametersLimit"),
     ("/LMPI/v2.5/customers/subscriptions", "InvalidParametersCreatedStart"),
-    (f"/LMPI/v2.5/customers/subscriptions?{ALL_TIME}&modified_start=2000-01-01T00:00:00Z"
-     "&modified_end=2099-01-01T00:00:00Z", "InvalidParametersModifiedStart"),
+    ((f"/LMPI/v2.5/customers/subscriptions?{ALL_TIME}&modified_start=2000-01-01T00:00:00Z"
+      "&modified_end=2099-01-01T00:00:00Z"), "InvalidParametersModifiedStart"),
     ("/LMPI/v2.5/customers/subscriptions?modified_start=2000-01-01T00:00:00Z", "InvalidParametersModifiedEnd"),
 ])
 def test_required_ranges_and_limits_are_enforced_with_trends_error_body(sb, uri, subject):

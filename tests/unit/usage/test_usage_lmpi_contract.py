@@ -144,10 +144,9 @@ def test_a_list_shorter_than_paging_total_is_an_error_not_a_silent_drop():
 # ---- errors -------------------------------------------------------------------------------------
 
 def test_trends_error_body_reaches_the_user_even_as_text_html():
-    with Replay(lambda seen: html_error(400, "InvalidParametersCreatedStart",
-                                        f"created_start is required {SECRET}")) as replay:
-        with pytest.raises(UsageSourceError) as info:
-            client_for(replay).customers()
+    refusal = html_error(400, "InvalidParametersCreatedStart", f"created_start is required {SECRET}")
+    with Replay(lambda seen: refusal) as replay, pytest.raises(UsageSourceError) as info:
+        client_for(replay).customers()
     line = str(info.value)
     assert "HTTP 400 InvalidParametersCreatedStart: created_start is required" in line
     assert SECRET not in line and "\n" not in line
@@ -155,9 +154,9 @@ def test_trends_error_body_reaches_the_user_even_as_text_html():
 
 def test_a_posix_time_failure_says_the_clock_is_off_and_by_how_much():
     ahead = formatdate(time.time() + 3600, usegmt=True)
-    with Replay(lambda seen: html_error(401, "AuthenticationFailurePosixTime", "posix time off"), date=ahead) as replay:
-        with pytest.raises(UsageSourceError) as info:
-            client_for(replay).service_plans()
+    refusal = html_error(401, "AuthenticationFailurePosixTime", "posix time off")
+    with Replay(lambda seen: refusal, date=ahead) as replay, pytest.raises(UsageSourceError) as info:
+        client_for(replay).service_plans()
     line = str(info.value)
     assert "AuthenticationFailurePosixTime" in line and "clock is off" in line
     assert re.search(r"Trend's clock is 3\d{3} s ahead", line)
