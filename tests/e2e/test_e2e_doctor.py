@@ -220,7 +220,7 @@ def test_a_ticket_status_that_does_not_exist_on_the_board(tmp_path):
 
 def test_a_ticket_type_that_does_not_exist_on_the_board(tmp_path):
     repo = make_repo(tmp_path)
-    edit(repo / "config/global.yaml", "    status: New\n", "    status: New\n    type: Invoice Dispute\n")
+    edit(repo / "config/global.yaml", "    type: Billing\n", "    type: Invoice Dispute\n")
     code, report = doctor(repo)
     assert code == 1 and blockers(report) == ["connectwise.ticket_type"]
     assert "Invoice Dispute" in item(report, "connectwise.ticket_type")["detail"]
