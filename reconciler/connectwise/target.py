@@ -26,6 +26,7 @@ from reconciler.target import OpenTicket, TargetError, TicketReferences
 
 from .client import Client
 from .conditions import any_of, cond
+from .preflight import Access, read_access
 from .resources import cw_date
 
 _ISO_CODE = re.compile(r"[A-Z]{3}")
@@ -266,6 +267,11 @@ class ConnectWiseTarget:
 
     def agreement_types(self) -> list[str]:
         return [str(r.get("name") or "") for r in self.client.agreement_types()]
+
+    def preflight(self, summaries: bool, tickets: bool) -> Access:
+        """`reconcile doctor`'s first questions: the keys, and the API member's read rights on
+        every endpoint this config makes the tool read (preflight.py)."""
+        return read_access(self.client, summaries, tickets)
 
 
 def _named(records: list[dict[str, Any]], name: str) -> dict[str, Any] | None:

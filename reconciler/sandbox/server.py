@@ -224,6 +224,12 @@ class SandboxServer:
             denied = self.authenticate(headers)
             if denied:
                 return denied
+            resource = path[len(API_PREFIX):].strip("/")
+            for denial in self.store.all("role_denial"):
+                if resource == denial["path"] or resource.startswith(denial["path"] + "/"):
+                    # Real CW's 403 body is unconfirmed; the status is what a client decides on.
+                    return error(403, "Forbidden", "The API member's security role does not allow "
+                                 f"access to {denial['path']}.")
             host = headers.get("Host") or f"{self.host}:{self.port}"
             base = f"http://{host}{API_PREFIX}"
             return self.api.handle(method, path[len(API_PREFIX):], parts.query, body, base)

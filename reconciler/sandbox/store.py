@@ -42,6 +42,8 @@ KINDS: dict[str, str | None] = {
     "lmpi_customer": None,
     "lmpi_subscription": None,
     "lmpi_serviceplan": None,
+    # The API member's security role: endpoints it may not read (`deny_api_member`), answered 403.
+    "role_denial": None,
 }
 
 DB_NAME = "sandbox.db"
@@ -321,6 +323,12 @@ class Store:
     ) -> Record:
         record = addition_record(agreement, product, quantity, **extra)
         return self.insert("addition", record, parent=agreement["id"])
+
+    def deny_api_member(self, path: str) -> Record:
+        """Take a right away from the API member's security role: every request under `path`
+        (e.g. "procurement/catalog") is then answered 403, as ConnectWise answers a role
+        without Inquire on that area (tests of `reconcile doctor` use it)."""
+        return self.insert("role_denial", {"path": path.strip("/")})
 
     def add_management_solution(self, name: str, **extra: Any) -> Record:
         return self.insert("management_solution", management_solution_record(name, **extra))
