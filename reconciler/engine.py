@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, Collection
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
@@ -89,6 +89,14 @@ class PlanContext:
     ledger: LedgerView
     options: PlanOptions
     directory: Directory = field(default_factory=Directory)
+    # Runs whose lease ended without a release (they died mid-send: reconciler.lease), filled
+    # when the lease is taken, before any customer is decided.
+    ended_runs: Collection[str] = frozenset()
+
+    def run_accounted_for(self, run_id: str) -> bool:
+        """Can this run explain an addition created by run `run_id`: its ledger knows that run,
+        or the run died holding the lease (its late create is a duplicate to converge)?"""
+        return self.ledger.knows_run(run_id) or run_id in self.ended_runs
 
 
 def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
@@ -352,6 +360,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
         effective_date=cp.schedule.billing_date, prune=billing.prune,
         also_bills_to=_resolve_also_bills_to(customer, agreements),
+        run_accounted_for=ctx.run_accounted_for,
     )
     cp.changes = [_priced(ctx, change, actual, company) for change in changes]
     cp.notes += notes
@@ -492,13 +501,18 @@ def executive_summary(ctx: PlanContext, customer: Customer, company_id: int, agr
 
 def build_plan(
     target: Target, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, before_reads: Callable[[], None] | None = None,
+    ended_runs: Collection[str] = frozenset(),
 ) -> Plan:
+    """`before_reads`: called once before the first request, only when the plan reads the PSA
+    (apply takes the run lease there); `ended_runs`: see PlanContext (filled by it)."""
     customers = select_customers(config, options)
-    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
+    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, ended_runs=ended_runs)
     # The directory is read only when some customer's plan reads the PSA: on a day when nobody
     # is due (and no previews are asked for) a run sends no request at all.
     needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
+    if needed and before_reads is not None:
+        before_reads()
     if needed:
         ctx.directory = read_directory(
             target, [c.connectwise_company for c in needed],

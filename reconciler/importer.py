@@ -97,7 +97,8 @@ def read_companies(target: Target, identifiers: Sequence[str] | None, workers: i
         )
 
     wanted = None if identifiers is None else {i.casefold() for i in identifiers}
-    companies = [c for key, c in directory.companies.items() if wanted is None or key in wanted]
+    own = target.own_company.casefold()  # the MSP itself is nobody's customer
+    companies = [c for key, c in directory.companies.items() if (key in wanted if wanted is not None else key != own)]
     records = fan_out(companies, read, workers)
     return sorted(records, key=lambda c: c.identifier.casefold())
 

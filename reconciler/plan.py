@@ -31,7 +31,14 @@ from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.money import ChangeMoney, Totals, show, text, totals
 from reconciler.schedule import Schedule
-from reconciler.state import Addition, AdditionPrint, Agreement, CompanyState, is_legacy_marker, plain_number
+from reconciler.state import (
+    Addition,
+    AdditionPrint,
+    Agreement,
+    CompanyState,
+    is_legacy_marker,
+    plain_number,
+)
 
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 

@@ -27,6 +27,7 @@ from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
 from reconciler.engine import PlanOptions, build_plan
 from reconciler.errors import ReconcileError
+from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
 from reconciler.ledger import (
     Ledger,
     LedgerView,
@@ -42,7 +43,7 @@ from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
 from reconciler.runtime import Runtime, open_backends
-from reconciler.state import AdditionPrint, plain_number
+from reconciler.state import AdditionPrint, LeasePlace, plain_number
 from reconciler.usage import read_usage, save_usage_reads
 
 
@@ -123,7 +124,8 @@ def progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None) -> Plan:
+def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None,
+              lease: RunLease | None = None) -> Plan:
     usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
                        today=inv.today.date() if inv.today else None)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
@@ -133,7 +135,9 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
         sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
     )
     with progress(len(config.customers), "planning") as update:
-        plan = build_plan(backends.target, config, usage, view, options, progress=update)
+        plan = build_plan(backends.target, config, usage, view, options, progress=update,
+                          before_reads=lease.acquire if lease else None,
+                          ended_runs=lease.ended_runs if lease else frozenset())
     first_run = inv.first_run_note()
     plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + plan.warnings
     if inv.save_usage:
@@ -314,24 +318,40 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         inv.customers = tuple(saved.customers)
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
-        plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
-        if saved is not None:
-            saved_plan_onto(plan, saved)
-        inv.plan = plan
-        if print_plan and inv.fmt != "json":
-            click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
-        if not dry_run:
-            confirm_apply(plan, inv.auto_approve)
-        with progress(len(plan.customers), "applying") as update:
-            results = apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
-                                 progress=update)
+        # One writer at a time across machines: taken before the plan's first read (only when it
+        # reads anything), held through the writes, released before tickets are filed.
+        lease = None if dry_run else RunLease(backends.target, ledger.run_id, lease_place(config),
+                                              LeaseTimes.from_env())
+        try:
+            plan = make_plan(inv, config, backends, view, run_name=ledger.run_id, lease=lease)
+            if saved is not None:
+                saved_plan_onto(plan, saved)
+            inv.plan = plan
+            if print_plan and inv.fmt != "json":
+                click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
+            if not dry_run:
+                confirm_apply(plan, inv.auto_approve)
+            target = LeasedTarget(backends.target, lease) if lease and lease.held else backends.target
+            with progress(len(plan.customers), "applying") as update:
+                results = apply_plan(target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
+                                     plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
+                                     progress=update)
+        finally:
+            if lease is not None:
+                lease.release()
         run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
         problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"))
         settings = config.notifications.connectwise_ticket
         tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
                                                                       ledger.run_id)
         return results, problems, tickets
+
+
+def lease_place(config: Config) -> LeasePlace:
+    """The run lease's record goes where billing-problem tickets go (their board and, when set,
+    their company); otherwise the PSA's defaults: the default board, the MSP's own company."""
+    settings = config.notifications.connectwise_ticket
+    return LeasePlace(board=settings.board if settings else None, company=settings.company if settings else None)
 
 
 def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: bool) -> dict[str, Any]:

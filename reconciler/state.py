@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -217,3 +217,27 @@ class SummaryReport:
 
     id: int
     group: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One apply's claim on the run lease, as the PSA holds it (`reconciler.lease`): the run that
+    asked, until when it is live (renewed while the run works), and whether it is still open
+    (released leases are closed). Ids order the claims: the oldest live open one holds."""
+
+    id: int
+    run_id: str
+    until: datetime  # UTC
+    open: bool = True
+
+    def live(self, now: datetime) -> bool:
+        return self.open and self.until > now
+
+
+@dataclass(frozen=True)
+class LeasePlace:
+    """Where lease records are filed (ConnectWise: the board and company of a service ticket,
+    from `notifications.connectwise_ticket`; None: the board's default, the MSP's own company)."""
+
+    board: str | None = None
+    company: str | None = None

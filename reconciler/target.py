@@ -12,7 +12,7 @@ a ledger: it never carries a key.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from reconciler.errors import ReconcileError
@@ -22,6 +22,8 @@ from reconciler.state import (
     CatalogItem,
     Company,
     ExecutiveSummary,
+    Lease,
+    LeasePlace,
     SummaryReport,
 )
 
@@ -35,6 +37,7 @@ class Target(Protocol):
     """What billing needs from a PSA. Reads return records; writes take the values to set."""
 
     name: str  # shown to people, e.g. "ConnectWise"
+    own_company: str  # the identifier of the MSP's own company: never a customer; the lease's home
 
     @property
     def request_count(self) -> int:
@@ -78,6 +81,19 @@ class Target(Protocol):
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
+
+    # -- the run lease (reconciler.lease): one apply writes at a time, across machines ---------
+    def leases(self) -> list[Lease]:
+        """Every open lease record, lowest id first (one request)."""
+
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
+        """Create this run's lease record (never twice after an ambiguous failure)."""
+
+    def renew_lease(self, lease: Lease, until: datetime) -> None:
+        """Move the record's end (the run still works)."""
+
+    def end_lease(self, lease: Lease) -> None:
+        """Close the record: the run is done (history is kept: never a delete)."""
 
     # -- notifications ------------------------------------------------------------------------
     def open_tickets(self, summary: str, board: str) -> list[int]:

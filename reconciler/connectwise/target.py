@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reconciler.state import (
+    RUN_ID_PATTERN,
     Addition,
     Agreement,
     CatalogItem,
     Company,
     ExecutiveSummary,
+    Lease,
+    LeasePlace,
     SummaryReport,
 )
 
 from .client import Client
-from .conditions import cond
+from .conditions import all_of, cond
 from .resources import cw_date
 
 _ISO_CODE = re.compile(r"[A-Z]{3}")
@@ -125,6 +128,8 @@ class ConnectWiseTarget:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        # ConnectWise's login company id is the identifier of the MSP's own company record.
+        self.own_company = client.credentials.company_id
 
     def __repr__(self) -> str:
         return f"ConnectWiseTarget({self.client!r})"
@@ -199,3 +204,61 @@ class ConnectWiseTarget:
 
     def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
         self.client.add_ticket_note(ticket_id, {"text": internal_text, "internalAnalysisFlag": True})
+
+    # -- the run lease: a service ticket on the MSP's own company (docs/lease.md) -------------
+    def leases(self) -> list[Lease]:
+        records = self.client.list("service/tickets", order_by="id asc", conditions=all_of(
+            cond("summary", "contains", LEASE_PREFIX), cond("closedFlag", "=", False)))
+        return sorted((lease for lease in map(lease_from, records) if lease is not None), key=lambda x: x.id)
+
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
+        summary = lease_summary(run_id, until)
+        body: dict[str, Any] = {
+            "summary": summary,
+            "company": {"identifier": place.company or self.own_company},
+            "initialInternalAnalysis": LEASE_EXPLANATION,
+            "automaticEmailContactFlag": False,
+        }
+        if place.board:
+            body["board"] = {"name": place.board}
+
+        def find_existing() -> dict[str, Any] | None:  # the run id makes the summary unique
+            return next((r for r in self.client.list("service/tickets", conditions=cond("summary", "=", summary))
+                         if r.get("summary") == summary), None)
+
+        lease = lease_from(self.client.create("service/tickets", body, find_existing))
+        return lease or Lease(0, run_id, until)
+
+    def renew_lease(self, lease: Lease, until: datetime) -> None:
+        self.client.patch(f"service/tickets/{int(lease.id)}",
+                          [{"op": "replace", "path": "summary", "value": lease_summary(lease.run_id, until)}])
+
+    def end_lease(self, lease: Lease) -> None:
+        self.client.patch(f"service/tickets/{int(lease.id)}", [
+            {"op": "replace", "path": "summary", "value": f"{LEASE_PREFIX}{lease.run_id} ended"},
+            {"op": "replace", "path": "closedFlag", "value": True},
+        ])
+
+
+# A lease ticket's summary (at most 100 characters): what every apply lists and parses. Only a
+# summary that matches exactly is a lease: a ticket a person titled alike is not one.
+LEASE_PREFIX = "Billing run lease R-"
+_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN}) until (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+LEASE_EXPLANATION = (
+    "Opened by `reconcile apply` while it writes billing: the oldest open ticket whose summary time "
+    "is still ahead holds the run lease, so no two applies write at once. The run closes it when it "
+    "ends. One left open past its time is a run that was killed: check that run's log; close the "
+    "ticket when you have looked."
+)
+
+
+def lease_summary(run_id: str, until: datetime) -> str:
+    return f"{LEASE_PREFIX}{run_id} until {until.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def lease_from(record: dict[str, Any]) -> Lease | None:
+    match = _LEASE.fullmatch(str(record.get("summary") or ""))
+    if match is None or not isinstance(record.get("id"), int):
+        return None
+    until = datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return Lease(id=record["id"], run_id=match.group(1), until=until, open=not record.get("closedFlag"))

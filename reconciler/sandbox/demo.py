@@ -18,6 +18,10 @@ Drift, so the first `reconcile plan --sandbox` has real work:
   the last row of seats.csv).
 - GraniteCU: LMPI reports 9 `wfs-advanced` seats, but its config maps no such product.
 
+The MSP's own company, identifier "sandbox" (the sandbox's login company id, as a real tenant's
+own company carries its login company id): where `reconcile apply` files its run-lease ticket.
+It is nobody's customer, so `import --all` leaves it out.
+
 Service boards (for billing-problem tickets, `notifications.connectwise_ticket`): "Service
 Desk" (the default board) and "Billing", each with a default "New" status and a closed status.
 """
@@ -71,6 +75,9 @@ COMPANIES: list[tuple[str, str, str]] = [
     ("GraniteCU", "Granite Credit Union", "8f9a0b1c-2d3e-4f4a-8b5c-6d7e8f9a0b66"),
     ("HarborBakery", "Harbor Street Bakery", "c4d5e6f7-0a1b-4c2d-9e3f-4a5b6c7d8e67"),  # in no config
 ]
+
+# The MSP itself (inserted after the customers, so their ids stay as they were).
+OWN_COMPANY = ("sandbox", "Sandbox MSP")
 
 # (company identifier, agreement type, agreement name, extra fields)
 # Billing settings vary as they do at an MSP: most agreements invoice monthly without proration;
@@ -167,6 +174,7 @@ def seed_demo(store: Store) -> None:
     companies = {r["identifier"]: r for r in store.insert_many("company", [
         (company_record(ident, name, **{"FjordArch": IN_EUROS, "CedarFinchLaw": IN_POUNDS}.get(ident, {})), None)
         for ident, name, _trend in COMPANIES])}
+    store.insert("company", company_record(*OWN_COMPANY), None)
     agreements = {(r["company"]["identifier"], r["name"]): r for r in store.insert_many("agreement", [
         (agreement_record(companies[co], types[type_name], name, **extra), None)
         for co, type_name, name, extra in AGREEMENTS])}
