@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Callable, Collection
+from typing import Callable
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
+from reconciler.lease import LeaseFacts
 from reconciler.ledger import LedgerView
 from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
 from reconciler.plan import (
@@ -89,14 +90,22 @@ class PlanContext:
     ledger: LedgerView
     options: PlanOptions
     directory: Directory = field(default_factory=Directory)
-    # Runs whose lease ended without a release (they died mid-send: reconciler.lease), filled
-    # when the lease is taken, before any customer is decided.
-    ended_runs: Collection[str] = frozenset()
+    # What the run lease's records say about other runs (reconciler.lease), known once it is
+    # taken, before any customer is decided; None for a run without the lease (`plan`).
+    lease: LeaseFacts | None = None
 
     def run_accounted_for(self, run_id: str) -> bool:
         """Can this run explain an addition created by run `run_id`: its ledger knows that run,
         or the run died holding the lease (its late create is a duplicate to converge)?"""
-        return self.ledger.knows_run(run_id) or run_id in self.ended_runs
+        return self.ledger.knows_run(run_id) or (self.lease is not None and run_id in self.lease.ended_runs)
+
+    def another_ledger_may_have_written(self) -> bool:
+        """Did a run this ledger does not know write to the PSA (another machine's ledger), or
+        does the lease history not reach back far enough to say (the first run with it)? Then
+        an executive summary is looked for before it is posted, since the ledger cannot say."""
+        if self.lease is None:
+            return False
+        return not self.lease.has_history or any(not self.ledger.knows_run(r) for r in self.lease.writers)
 
 
 def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
@@ -175,12 +184,14 @@ def reads_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedu
 
 def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: Schedule) -> bool:
     """The ledger decides whether a summary was posted; ConnectWise is asked only when the ledger
-    cannot say: an intent for this period without its result (a run died around the POST).
+    cannot say: an intent for this period without its result (a run died around the POST), or a
+    run of another ledger wrote (`PlanContext.another_ledger_may_have_written`).
     Every other case is settled without a read: a period the ledger records as sent is done,
     and one it does not is posted, with the post-and-read-back of `apply.post_summary_once`
     keeping one report per period even against a racing run."""
     period = summary_schedule.period
-    return any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+    return (any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+            or ctx.another_ledger_may_have_written())
 
 
 def needs_target(ctx: PlanContext, customer: Customer, billing_schedule: Schedule, summary_schedule: Schedule) -> bool:
@@ -501,18 +512,17 @@ def executive_summary(ctx: PlanContext, customer: Customer, company_id: int, agr
 
 def build_plan(
     target: Target, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
-    progress: Callable[[int], None] | None = None, before_reads: Callable[[], None] | None = None,
-    ended_runs: Collection[str] = frozenset(),
+    progress: Callable[[int], None] | None = None, lease: LeaseFacts | None = None,
 ) -> Plan:
-    """`before_reads`: called once before the first request, only when the plan reads the PSA
-    (apply takes the run lease there); `ended_runs`: see PlanContext (filled by it)."""
+    """`lease`: apply's run lease, taken here before the first request and only when the plan
+    reads the PSA at all (a day with nothing to do costs no request, not even the lease's)."""
     customers = select_customers(config, options)
-    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, ended_runs=ended_runs)
+    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, lease=lease)
     # The directory is read only when some customer's plan reads the PSA: on a day when nobody
     # is due (and no previews are asked for) a run sends no request at all.
     needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
-    if needed and before_reads is not None:
-        before_reads()
+    if needed and lease is not None:
+        lease.acquire()
     if needed:
         ctx.directory = read_directory(
             target, [c.connectwise_company for c in needed],

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from reconciler.errors import ReconcileError
 from reconciler.state import Lease, LeasePlace
@@ -64,6 +65,16 @@ class LeaseTimes:
                    poll=max(0.05, seconds("RECONCILE_LEASE_POLL_SECONDS", cls.poll)))
 
 
+class LeaseFacts(Protocol):
+    """What the plan learns from the lease records once the lease is taken (`RunLease`)."""
+
+    ended_runs: set[str]  # runs whose lease ended without a release: they died mid-run
+    writers: set[str]  # other runs that wrote to the PSA (or may have: they died)
+    has_history: bool  # some other run's lease has ended: the records reach back before this run
+
+    def acquire(self) -> None: ...
+
+
 class LeaseError(ReconcileError):
     """The lease could not be taken (another apply holds it, or the PSA refused the record)."""
 
@@ -90,6 +101,9 @@ class RunLease:
         self.target, self.run_id, self.place, self.times = target, run_id, place, times
         self.clock, self.sleep = clock, sleep
         self.ended_runs: set[str] = set()  # runs whose lease ended unreleased: they died
+        self.writers: set[str] = set()  # other runs that wrote (or died, so may have)
+        self.has_history = False
+        self.wrote = False  # set by LeasedTarget before this run's first write
         self._mine: Lease | None = None
         self._until: datetime | None = None
         self._held = False
@@ -128,8 +142,10 @@ class RunLease:
             except TargetError as error:
                 raise LeaseError(f"cannot read the run lease in {self.target.name}: {error}") from None
             now = self.clock()
-            self.ended_runs |= {lease.run_id for lease in leases
-                                if not lease.live(now) and lease.id != self._mine.id}
+            others = [lease for lease in leases if lease.id != self._mine.id and not lease.live(now)]
+            self.ended_runs = {lease.run_id for lease in others if lease.wrote is None}
+            self.writers = {lease.run_id for lease in others if lease.wrote is not False}
+            self.has_history = bool(others)
             holder = next((lease for lease in leases if lease.id == self._mine.id or lease.live(now)), None)
             if holder is None or holder.id == self._mine.id:
                 # Not listed yet (a list that lags the POST) counts as held only when nobody
@@ -167,7 +183,7 @@ class RunLease:
         if mine is None or not mine.id:
             return
         try:
-            self.target.end_lease(mine)
+            self.target.end_lease(mine, self.wrote)
         except TargetError as error:  # it ends by itself after ttl
             log.warning("could not close the run lease record %s: %s", mine.id, error)
 
@@ -184,6 +200,7 @@ class LeasedTarget:
 
     def _checked(self, name: str):
         self._lease.check()
+        self._lease.wrote = True  # before the request: a write whose answer is lost may still land
         return getattr(self._target, name)
 
     def create_addition(self, *args, **kwargs):

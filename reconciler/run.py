@@ -136,8 +136,7 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
     )
     with progress(len(config.customers), "planning") as update:
         plan = build_plan(backends.target, config, usage, view, options, progress=update,
-                          before_reads=lease.acquire if lease else None,
-                          ended_runs=lease.ended_runs if lease else frozenset())
+                          lease=lease)
     first_run = inv.first_run_note()
     plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + plan.warnings
     if inv.save_usage:

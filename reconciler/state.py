@@ -222,16 +222,17 @@ class SummaryReport:
 @dataclass(frozen=True)
 class Lease:
     """One apply's claim on the run lease, as the PSA holds it (`reconciler.lease`): the run that
-    asked, until when it is live (renewed while the run works), and whether it is still open
-    (released leases are closed). Ids order the claims: the oldest live open one holds."""
+    asked, until when it is live (renewed while the run works), and, once the run released it,
+    whether it wrote anything. Ids order the claims: the oldest live open one holds."""
 
     id: int
     run_id: str
-    until: datetime  # UTC
+    until: datetime | None  # UTC; None once released
     open: bool = True
+    wrote: bool | None = None  # None: not released (still working, or it died)
 
     def live(self, now: datetime) -> bool:
-        return self.open and self.until > now
+        return self.open and self.until is not None and self.until > now
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Target(Protocol):
 
     # -- the run lease (reconciler.lease): one apply writes at a time, across machines ---------
     def leases(self) -> list[Lease]:
-        """Every open lease record, lowest id first (one request)."""
+        """Every lease record, open and released, lowest id first (one request per 1,000)."""
 
     def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
         """Create this run's lease record (never twice after an ambiguous failure)."""
@@ -92,8 +92,8 @@ class Target(Protocol):
     def renew_lease(self, lease: Lease, until: datetime) -> None:
         """Move the record's end (the run still works)."""
 
-    def end_lease(self, lease: Lease) -> None:
-        """Close the record: the run is done (history is kept: never a delete)."""
+    def end_lease(self, lease: Lease, wrote: bool) -> None:
+        """Close the record: the run is done, and whether it wrote (history is kept: never a delete)."""
 
     # -- notifications ------------------------------------------------------------------------
     def open_tickets(self, summary: str, board: str) -> list[int]:

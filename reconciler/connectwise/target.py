@@ -26,7 +26,7 @@ from reconciler.state import (
 )
 
 from .client import Client
-from .conditions import all_of, cond
+from .conditions import cond
 from .resources import cw_date
 
 _ISO_CODE = re.compile(r"[A-Z]{3}")
@@ -207,8 +207,8 @@ class ConnectWiseTarget:
 
     # -- the run lease: a service ticket on the MSP's own company (docs/lease.md) -------------
     def leases(self) -> list[Lease]:
-        records = self.client.list("service/tickets", order_by="id asc", conditions=all_of(
-            cond("summary", "contains", LEASE_PREFIX), cond("closedFlag", "=", False)))
+        records = self.client.list("service/tickets", order_by="id asc",
+                                   conditions=cond("summary", "contains", LEASE_PREFIX))
         return sorted((lease for lease in map(lease_from, records) if lease is not None), key=lambda x: x.id)
 
     def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
@@ -233,9 +233,10 @@ class ConnectWiseTarget:
         self.client.patch(f"service/tickets/{int(lease.id)}",
                           [{"op": "replace", "path": "summary", "value": lease_summary(lease.run_id, until)}])
 
-    def end_lease(self, lease: Lease) -> None:
+    def end_lease(self, lease: Lease, wrote: bool) -> None:
+        ended = f"{LEASE_PREFIX}{lease.run_id} ended {'after writes' if wrote else 'without writes'}"
         self.client.patch(f"service/tickets/{int(lease.id)}", [
-            {"op": "replace", "path": "summary", "value": f"{LEASE_PREFIX}{lease.run_id} ended"},
+            {"op": "replace", "path": "summary", "value": ended},
             {"op": "replace", "path": "closedFlag", "value": True},
         ])
 
@@ -243,7 +244,8 @@ class ConnectWiseTarget:
 # A lease ticket's summary (at most 100 characters): what every apply lists and parses. Only a
 # summary that matches exactly is a lease: a ticket a person titled alike is not one.
 LEASE_PREFIX = "Billing run lease R-"
-_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN}) until (\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN}) "
+                    r"(?:until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)|ended (after|without) writes)")
 LEASE_EXPLANATION = (
     "Opened by `reconcile apply` while it writes billing: the oldest open ticket whose summary time "
     "is still ahead holds the run lease, so no two applies write at once. The run closes it when it "
@@ -260,5 +262,8 @@ def lease_from(record: dict[str, Any]) -> Lease | None:
     match = _LEASE.fullmatch(str(record.get("summary") or ""))
     if match is None or not isinstance(record.get("id"), int):
         return None
+    if match.group(2) is None:  # released: closed (a person may have reopened it: still released)
+        return Lease(id=record["id"], run_id=match.group(1), until=None, open=False, wrote=match.group(3) == "after")
     until = datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    # A ticket a person closed by hand ends the lease too.
     return Lease(id=record["id"], run_id=match.group(1), until=until, open=not record.get("closedFlag"))
