@@ -152,7 +152,9 @@ def _usage_fields(cp: CustomerPlan) -> dict[str, Any]:
 
 def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
-    """Billing first, then the executive summary; each has its own schedule and ledger records."""
+    """Interrupted periods that can no longer be finished first (recorded as failed), then
+    billing, then the executive summary; each has its own schedule and ledger records."""
+    interrupted = settle_interrupted(cp, ledger, options)
     result = apply_billing(target, cp, ledger, view, options, catalog_ids)
     outcome = apply_summary(target, cp, ledger, view, options)
     if outcome is not None:
@@ -162,7 +164,35 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
             result.status = ResultStatus.FAILED
         elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
             result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
+    if interrupted:
+        # A problem for a person, whatever else this run did: exit 1 and, with tickets on, a
+        # ticket for the interrupted period (the one that needs checking).
+        result.status, result.period = ResultStatus.FAILED, str(cp.interrupted[0].get("period"))
+        result.reason = f"{interrupted}; {result.reason}" if result.reason else interrupted
     return result
+
+
+def settle_interrupted(cp: CustomerPlan, ledger: Ledger, options: ApplyOptions) -> str | None:
+    """Record a `failed` result for each intent of a period that can no longer be finished
+    (`engine.interrupted_intents`), which settles it in the ledger, and say what to check. The
+    run that wrote the intent may have changed additions before it died; a later period's send
+    has since set them, so only that period's invoice can be wrong, and a person decides."""
+    if not cp.interrupted:
+        return None
+    texts = []
+    for intent in cp.interrupted:
+        kind, period, run_id = intent["kind"], str(intent.get("period")), intent.get("run_id")
+        what = "billing" if kind == "billing" else "executive summary"
+        error = (f"{what} for {period} was interrupted (run {run_id} stopped after its intent, with no result) and "
+                 f"a later period has come, so it cannot be finished: check {period}'s invoice and the "
+                 "additions in ConnectWise")
+        if not options.dry_run:
+            ledger.result(kind=kind, customer=cp.customer, connectwise_company=cp.connectwise_company, period=period,
+                          trigger=str(intent.get("trigger") or "scheduled"), status="failed", error=error, changes=[],
+                          connectwise_company_id=intent.get("connectwise_company_id"),
+                          connectwise_company_name=intent.get("connectwise_company_name"), day=intent.get("day"))
+        texts.append(error)
+    return "; ".join(texts)
 
 
 def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView,

@@ -258,10 +258,21 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
     billing, summary = customer.billing, customer.executive_summary
     cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
+    cp.interrupted = interrupted_intents(ctx, customer.slug, cp.schedule, cp.summary_schedule)
+    for intent in cp.interrupted:
+        what = "billing" if intent.get("kind", "billing") == "billing" else "the executive summary"
+        cp.notes.append(
+            f"run {intent.get('run_id')} stopped after its intent for {what} of {intent.get('period')} without a "
+            "result, and a later period has come, so it cannot be finished: it is recorded as failed and reported; "
+            f"check {intent.get('period')}'s invoice and the additions in ConnectWise"
+        )
+    stale = {(i.get("run_id"), i.get("period")) for i in cp.interrupted if i["kind"] == "billing"}
     if not billing.enabled and not summary.enabled:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "billing and executive summaries disabled"
         return cp
     for intent in ctx.ledger.unsettled_intents(customer.slug):
+        if (intent.get("run_id"), intent.get("period")) in stale:
+            continue
         cp.notes.append(
             f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
             "ConnectWise was re-read, so this plan starts from what actually happened"
@@ -301,6 +312,23 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     except CustomerError as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
+
+
+def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary: Schedule) -> list[dict]:
+    """Intents without a result for a period earlier than the one this run would send (pure).
+
+    An interrupted period is finished while it is still the latest one (schedule.decide makes it
+    due however late). Once a later period has come it cannot be: the additions now bill the
+    later period, and what the killed run did to the earlier invoice is for a person to check.
+    So it is never left silent: apply records a `failed` result for it (which settles the intent)
+    and the customer fails the run, with a ticket when tickets are on."""
+    stale = []
+    for kind, schedule in (("billing", billing), ("summary", summary)):
+        for intent in ctx.ledger.unsettled_intents(slug, kind):
+            period = intent.get("period")
+            if isinstance(period, str) and period < schedule.period:
+                stale.append({**intent, "kind": kind})
+    return stale
 
 
 def check_company(customer: Customer, company: Company, previous: dict | None) -> None:

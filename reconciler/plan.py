@@ -133,6 +133,9 @@ class CustomerPlan:
     # The usage behind this customer's numbers (source, basis, report month, rows hash), which
     # apply writes into the ledger result: see reconciler/usage/audit.py.
     usage: dict[str, Any] | None = None
+    # Intents left without a result for a period earlier than the one this run would send
+    # (engine.interrupted_intents): apply records each as failed and reports the customer.
+    interrupted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def due(self) -> bool:
