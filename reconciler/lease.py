@@ -135,7 +135,7 @@ class RunLease:
         self._until = until
         self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         self._renewer.start()
-        deadline = time.monotonic() + self.times.wait
+        deadline = self.clock() + timedelta(seconds=self.times.wait)
         while True:
             try:
                 leases = self.target.leases()
@@ -151,12 +151,12 @@ class RunLease:
                 # Not listed yet (a list that lags the POST) counts as held only when nobody
                 # else holds it either: then ours is the oldest live one.
                 return
-            if time.monotonic() >= deadline:
+            if now >= deadline:
                 raise LeaseError(
                     f"another reconcile apply (run {holder.run_id}) holds the run lease until "
                     f"{_stamp(holder.until)}; nothing was written: run again when it is done")
             log.info("waiting for run %s to release the run lease (until %s)", holder.run_id, _stamp(holder.until))
-            self.sleep(min(self.times.poll, max(0.0, deadline - time.monotonic())))
+            self.sleep(min(self.times.poll, max(0.0, (deadline - now).total_seconds())))
 
     def _renew_loop(self) -> None:
         interval = self.times.ttl / 3
