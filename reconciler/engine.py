@@ -187,8 +187,7 @@ def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: S
     cannot say: an intent for this period without its result (a run died around the POST), or a
     run of another ledger wrote (`PlanContext.another_ledger_may_have_written`).
     Every other case is settled without a read: a period the ledger records as sent is done,
-    and one it does not is posted, with the post-and-read-back of `apply.post_summary_once`
-    keeping one report per period even against a racing run."""
+    and one it does not is posted: the run lease keeps any other run from posting meanwhile."""
     period = summary_schedule.period
     return (any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
             or ctx.another_ledger_may_have_written())

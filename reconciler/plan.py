@@ -126,8 +126,8 @@ class CustomerPlan:
     # False: not due and planned without previews, so its additions were not read (no changes
     # shown, nothing claimed about ConnectWise)
     billing_read: bool = True
-    # The plan's read of each agreement's additions and when (time.monotonic()): a create soon
-    # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
+    # The plan's read of each agreement's additions and when (time.monotonic()): under the run
+    # lease a create relies on it instead of reading the agreement again (apply.create_once)
     additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     read_at: float | None = field(default=None, repr=False, compare=False)
     # The usage behind this customer's numbers (source, basis, report month, rows hash), which

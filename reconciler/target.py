@@ -76,8 +76,8 @@ class Target(Protocol):
 
     def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
         """Post it (no read before: the caller's ledger says none was posted); after an ambiguous
-        failure, one with its group key is taken as this post's before any retry. Races between
-        runs are settled by the caller's read-back (`apply.post_summary_once`)."""
+        failure, one with its group key is taken as this post's before any retry. The run lease
+        keeps other runs from posting meanwhile (`reconciler.lease`)."""
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
