@@ -4,7 +4,8 @@ Two applies with different ledgers (two laptops, a laptop and CI) share nothing 
 the lease lives there (`Target.take_lease`: in ConnectWise a service ticket on the MSP's own
 company, docs/lease.md). Each apply that is about to read what it will write creates its own
 lease record, stamped with its run id and an end time, and lists the open ones once: the oldest
-(lowest id) whose end is still ahead holds the lease. The others wait, listing again every few
+(lowest id) whose end is still ahead holds the lease (runs of different shards, `--shard K/N`
+of one N, never meet the same customer, so each shard has its own). The others wait, listing again every few
 seconds, and stop with one line when the wait runs out. The holder renews its end while it
 works (a background thread) and closes its record when it is done; a killed run stops renewing,
 so its lease ends by itself after `ttl` and the next run goes ahead. A run whose lease ended
@@ -97,8 +98,9 @@ class RunLease:
 
     def __init__(self, target: Target, run_id: str, place: LeasePlace = LeasePlace(),
                  times: LeaseTimes = LeaseTimes(), clock: Callable[[], datetime] = _now,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, shard: tuple[int, int] | None = None) -> None:
         self.target, self.run_id, self.place, self.times = target, run_id, place, times
+        self.shard = shard  # `--shard K/N`: runs of other shards of the same N go on at once
         self.clock, self.sleep = clock, sleep
         self.ended_runs: set[str] = set()  # runs whose lease ended unreleased: they died
         self.writers: set[str] = set()  # other runs that wrote (or died, so may have)
@@ -129,7 +131,7 @@ class RunLease:
     def _take_and_wait(self) -> None:
         until = self.clock() + timedelta(seconds=self.times.ttl)
         try:
-            self._mine = self.target.take_lease(self.run_id, until, self.place)
+            self._mine = self.target.take_lease(self.run_id, until, self.place, self.shard)
         except TargetError as error:
             raise LeaseError(f"cannot take the run lease in {self.target.name}: {error}") from None
         self._until = until
@@ -146,7 +148,8 @@ class RunLease:
             self.ended_runs = {lease.run_id for lease in others if lease.wrote is None}
             self.writers = {lease.run_id for lease in others if lease.wrote is not False}
             self.has_history = bool(others)
-            holder = next((lease for lease in leases if lease.id == self._mine.id or lease.live(now)), None)
+            holder = next((lease for lease in leases if lease.id == self._mine.id
+                           or (lease.live(now) and lease.overlaps(self.shard))), None)
             if holder is None or holder.id == self._mine.id:
                 # Not listed yet (a list that lags the POST) counts as held only when nobody
                 # else holds it either: then ours is the oldest live one.

@@ -320,7 +320,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         # One writer at a time across machines: taken before the plan's first read (only when it
         # reads anything), held through the writes, released before tickets are filed.
         lease = None if dry_run else RunLease(backends.target, ledger.run_id, lease_place(config),
-                                              LeaseTimes.from_env())
+                                              LeaseTimes.from_env(), shard=inv.shard)
         try:
             plan = make_plan(inv, config, backends, view, run_name=ledger.run_id, lease=lease)
             if saved is not None:

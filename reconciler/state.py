@@ -230,9 +230,17 @@ class Lease:
     until: datetime | None  # UTC; None once released
     open: bool = True
     wrote: bool | None = None  # None: not released (still working, or it died)
+    shard: tuple[int, int] | None = None  # (K, N) of a `--shard K/N` run; None: every customer
 
     def live(self, now: datetime) -> bool:
         return self.open and self.until is not None and self.until > now
+
+    def overlaps(self, shard: tuple[int, int] | None) -> bool:
+        """Could this run and a run of `shard` write the same customer? Shards of one N split the
+        customers (engine.shard_of), so only different shards of the same N never meet."""
+        if self.shard is None or shard is None:
+            return True
+        return self.shard[1] != shard[1] or self.shard[0] == shard[0]
 
 
 @dataclass(frozen=True)

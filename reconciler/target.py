@@ -86,8 +86,10 @@ class Target(Protocol):
     def leases(self) -> list[Lease]:
         """Every lease record, open and released, lowest id first (one request per 1,000)."""
 
-    def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
-        """Create this run's lease record (never twice after an ambiguous failure)."""
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace,
+                   shard: tuple[int, int] | None = None) -> Lease:
+        """Create this run's lease record (never twice after an ambiguous failure); `shard`: the
+        customers it covers (`--shard K/N`), None for all."""
 
     def renew_lease(self, lease: Lease, until: datetime) -> None:
         """Move the record's end (the run still works)."""

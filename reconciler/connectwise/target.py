@@ -211,8 +211,9 @@ class ConnectWiseTarget:
                                    conditions=cond("summary", "contains", LEASE_PREFIX))
         return sorted((lease for lease in map(lease_from, records) if lease is not None), key=lambda x: x.id)
 
-    def take_lease(self, run_id: str, until: datetime, place: LeasePlace) -> Lease:
-        summary = lease_summary(run_id, until)
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace,
+                   shard: tuple[int, int] | None = None) -> Lease:
+        summary = lease_summary(run_id, until, shard)
         body: dict[str, Any] = {
             "summary": summary,
             "company": {"identifier": place.company or self.own_company},
@@ -227,14 +228,14 @@ class ConnectWiseTarget:
                          if r.get("summary") == summary), None)
 
         lease = lease_from(self.client.create("service/tickets", body, find_existing))
-        return lease or Lease(0, run_id, until)
+        return lease or Lease(0, run_id, until, shard=shard)
 
     def renew_lease(self, lease: Lease, until: datetime) -> None:
         self.client.patch(f"service/tickets/{int(lease.id)}",
-                          [{"op": "replace", "path": "summary", "value": lease_summary(lease.run_id, until)}])
+                          [{"op": "replace", "path": "summary", "value": lease_summary(lease.run_id, until, lease.shard)}])
 
     def end_lease(self, lease: Lease, wrote: bool) -> None:
-        ended = f"{LEASE_PREFIX}{lease.run_id} ended {'after writes' if wrote else 'without writes'}"
+        ended = f"{LEASE_PREFIX}{lease.run_id}{_shard_text(lease.shard)} ended {'after writes' if wrote else 'without writes'}"
         self.client.patch(f"service/tickets/{int(lease.id)}", [
             {"op": "replace", "path": "summary", "value": ended},
             {"op": "replace", "path": "closedFlag", "value": True},
@@ -244,7 +245,7 @@ class ConnectWiseTarget:
 # A lease ticket's summary (at most 100 characters): what every apply lists and parses. Only a
 # summary that matches exactly is a lease: a ticket a person titled alike is not one.
 LEASE_PREFIX = "Billing run lease R-"
-_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN}) "
+_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN})(?: shard ([1-9]\d{{0,3}})of([1-9]\d{{0,3}}))? "
                     r"(?:until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)|ended (after|without) writes)")
 LEASE_EXPLANATION = (
     "Opened by `reconcile apply` while it writes billing: the oldest open ticket whose summary time "
@@ -254,16 +255,23 @@ LEASE_EXPLANATION = (
 )
 
 
-def lease_summary(run_id: str, until: datetime) -> str:
-    return f"{LEASE_PREFIX}{run_id} until {until.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+def _shard_text(shard: tuple[int, int] | None) -> str:
+    return f" shard {shard[0]}of{shard[1]}" if shard else ""
+
+
+def lease_summary(run_id: str, until: datetime, shard: tuple[int, int] | None = None) -> str:
+    stamp = until.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return f"{LEASE_PREFIX}{run_id}{_shard_text(shard)} until {stamp}"
 
 
 def lease_from(record: dict[str, Any]) -> Lease | None:
     match = _LEASE.fullmatch(str(record.get("summary") or ""))
     if match is None or not isinstance(record.get("id"), int):
         return None
-    if match.group(2) is None:  # released: closed (a person may have reopened it: still released)
-        return Lease(id=record["id"], run_id=match.group(1), until=None, open=False, wrote=match.group(3) == "after")
-    until = datetime.strptime(match.group(2), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    run_id, k, n, until_text, ended = match.groups()
+    shard = (int(k), int(n)) if k and int(k) <= int(n) else None
+    if until_text is None:  # released: closed (a person may have reopened it: still released)
+        return Lease(id=record["id"], run_id=run_id, until=None, open=False, wrote=ended == "after", shard=shard)
+    until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     # A ticket a person closed by hand ends the lease too.
-    return Lease(id=record["id"], run_id=match.group(1), until=until, open=not record.get("closedFlag"))
+    return Lease(id=record["id"], run_id=run_id, until=until, open=not record.get("closedFlag"), shard=shard)

@@ -42,9 +42,9 @@ class LeasePSA:
         self.calls.append("leases")
         return sorted(self.records, key=lambda x: x.id)
 
-    def take_lease(self, run_id, until, place):
+    def take_lease(self, run_id, until, place, shard=None):
         self.calls.append("take")
-        lease = Lease(max([r.id for r in self.records], default=0) + 1, run_id, until)
+        lease = Lease(max([r.id for r in self.records], default=0) + 1, run_id, until, shard=shard)
         self.records.append(lease)
         return lease
 
@@ -94,6 +94,21 @@ def test_a_younger_applicant_waits_for_the_holder_and_stops_with_one_line():
         lease.acquire()
     assert psa.calls.count("leases") == 7  # listed every 5 s for 30 s, then gave up
     assert psa.records[-1].open is False  # its own request was closed again
+
+
+def test_shards_of_one_matrix_hold_their_own_leases_and_a_whole_run_waits_for_them():
+    clock = Clock()
+    psa = LeasePSA([Lease(1, OTHER, T0 + timedelta(seconds=600), shard=(1, 4))])
+    second_shard = RunLease(psa, RUN, LeasePlace(), TIMES, clock=clock, sleep=clock.sleep, shard=(2, 4))
+    second_shard._renew_loop = lambda: None
+    second_shard.acquire()
+    assert second_shard.held and clock.now == T0  # no wait: they never meet a customer
+    for shard in (None, (1, 4), (1, 3)):
+        lease = RunLease(psa, DEAD, LeasePlace(), LeaseTimes(ttl=600, wait=10, poll=5), clock=clock,
+                         sleep=clock.sleep, shard=shard)
+        lease._renew_loop = lambda: None
+        with pytest.raises(LeaseError, match="holds the run lease"):
+            lease.acquire()
 
 
 def test_a_dead_holders_lease_ends_by_itself_and_the_waiter_goes_ahead():

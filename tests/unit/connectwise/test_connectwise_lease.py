@@ -33,6 +33,9 @@ def test_a_lease_is_a_ticket_on_the_msps_own_company_renewed_and_closed_with_its
     assert cw.leases() == [lease] and lease.open and lease.until == UNTIL
     cw.renew_lease(lease, UNTIL + timedelta(minutes=5))
     assert cw.leases()[0].until == UNTIL + timedelta(minutes=5)
+    sharded = cw.take_lease("20261201T060000Z-bbbbbb", UNTIL, LeasePlace(), shard=(3, 8))
+    assert cw.leases()[1] == sharded and sharded.shard == (3, 8)
+    assert server.store.get("ticket", sharded.id)["board"]["name"] == "Service Desk"  # the default board
     cw.end_lease(lease, wrote=True)
     ended = cw.leases()[0]
     assert not ended.open and ended.wrote is True and ended.until is None
@@ -46,5 +49,8 @@ def test_only_a_summary_of_exactly_the_lease_shape_is_a_lease():
                     "Billing run lease R-someone until 2026-12-01T06:10:00Z", f"Re: Billing run lease R-{RUN} ended after writes",
                     f"Billing run lease R-{RUN} ended"):
         assert lease_from({**base, "summary": summary}) is None, summary
+    sharded = lease_from({**base, "summary": f"Billing run lease R-{RUN} shard 2of4 until 2026-12-01T06:10:00Z"})
+    assert sharded.shard == (2, 4) and sharded.open
+    assert lease_from({**base, "closedFlag": True, "summary": f"Billing run lease R-{RUN} shard 2of4 ended after writes"}).shard == (2, 4)
     closed_by_hand = lease_from({**base, "closedFlag": True, "summary": f"Billing run lease R-{RUN} until 2026-12-01T06:10:00Z"})
     assert not closed_by_hand.open and closed_by_hand.wrote is None  # ended unreleased: its run may have died
