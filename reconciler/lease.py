@@ -133,7 +133,15 @@ class RunLease:
         try:
             self._mine = self.target.take_lease(self.run_id, until, self.place, self.shard)
         except TargetError as error:
-            raise LeaseError(f"cannot take the run lease in {self.target.name}: {error}") from None
+            if self.place == LeasePlace():
+                raise LeaseError(f"cannot take the run lease in {self.target.name}: {error}") from None
+            # A ticket board or company that does not exist must not stop billing: the PSA's
+            # defaults (its default board, the MSP's own company) hold the lease as well.
+            log.warning("run lease: %s; using the default board and the MSP's own company", error)
+            try:
+                self._mine = self.target.take_lease(self.run_id, until, LeasePlace(), self.shard)
+            except TargetError as again:
+                raise LeaseError(f"cannot take the run lease in {self.target.name}: {again}") from None
         self._until = until
         self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
         self._renewer.start()

@@ -164,8 +164,9 @@ LMPI_UNITS: dict[str, dict[str, int]] = {
 }
 
 
-def seed_demo(store: Store) -> None:
-    """Insert the demo data into an empty store (ids are assigned in the order above)."""
+def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
+    """Insert the demo data into an empty store (ids are assigned in the order above);
+    `own_company`: the MSP's own company identifier, the sandbox's login company id."""
     types = {r["name"]: r for r in store.insert_many(
         "agreement_type", [(agreement_type_record(n), None) for n in AGREEMENT_TYPES])}
     catalog = {r["identifier"]: r for r in store.insert_many("catalog", [
@@ -174,7 +175,7 @@ def seed_demo(store: Store) -> None:
     companies = {r["identifier"]: r for r in store.insert_many("company", [
         (company_record(ident, name, **{"FjordArch": IN_EUROS, "CedarFinchLaw": IN_POUNDS}.get(ident, {})), None)
         for ident, name, _trend in COMPANIES])}
-    store.insert("company", company_record(*OWN_COMPANY), None)
+    store.insert("company", company_record(own_company, OWN_COMPANY[1]), None)
     agreements = {(r["company"]["identifier"], r["name"]): r for r in store.insert_many("agreement", [
         (agreement_record(companies[co], types[type_name], name, **extra), None)
         for co, type_name, name, extra in AGREEMENTS])}
