@@ -374,7 +374,8 @@ def confirm_apply(plan: Plan, auto_approve: bool) -> None:
                "  Only 'yes' will be accepted to approve (--auto-approve skips this question).\n")
     answer = click.prompt("  Enter a value", default="", show_default=False)
     if answer.strip() != "yes":
-        raise ApplyNotApproved("apply cancelled: nothing was written to ConnectWise or the ledger")
+        raise ApplyNotApproved("apply cancelled: nothing was written to the ledger and no billing was sent "
+                               "to ConnectWise (only the run lease's ticket was opened and closed)")
 
 
 def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
