@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from reconciler.errors import ReconcileError
@@ -48,7 +48,7 @@ class LeaseTimes:
     poll: float = 5.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "LeaseTimes":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> LeaseTimes:
         def seconds(name: str, default: float) -> float:
             raw = env.get(name)
             if raw is None or raw == "":
@@ -64,6 +64,10 @@ class LeaseTimes:
         return cls(ttl=max(1.0, seconds("RECONCILE_LEASE_TTL_SECONDS", cls.ttl)),
                    wait=seconds("RECONCILE_LEASE_WAIT_SECONDS", cls.wait),
                    poll=max(0.05, seconds("RECONCILE_LEASE_POLL_SECONDS", cls.poll)))
+
+
+DEFAULT_TIMES = LeaseTimes()
+DEFAULT_PLACE = LeasePlace()  # the PSA's defaults: the default board, the MSP's own company
 
 
 class LeaseFacts(Protocol):
@@ -85,7 +89,7 @@ class LeaseLost(TargetError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _stamp(moment: datetime) -> str:
@@ -96,8 +100,8 @@ class RunLease:
     """One run's lease. `acquire` before the first read that a write is decided from (idempotent),
     `release` when the run is done (safe to call when never acquired)."""
 
-    def __init__(self, target: Target, run_id: str, place: LeasePlace = LeasePlace(),
-                 times: LeaseTimes = LeaseTimes(), clock: Callable[[], datetime] = _now,
+    def __init__(self, target: Target, run_id: str, place: LeasePlace = DEFAULT_PLACE,
+                 times: LeaseTimes = DEFAULT_TIMES, clock: Callable[[], datetime] = _now,
                  sleep: Callable[[float], None] = time.sleep, shard: tuple[int, int] | None = None) -> None:
         self.target, self.run_id, self.place, self.times = target, run_id, place, times
         self.shard = shard  # `--shard K/N`: runs of other shards of the same N go on at once
@@ -133,13 +137,13 @@ class RunLease:
         try:
             self._mine = self.target.take_lease(self.run_id, until, self.place, self.shard)
         except TargetError as error:
-            if self.place == LeasePlace():
+            if self.place == DEFAULT_PLACE:
                 raise LeaseError(f"cannot take the run lease in {self.target.name}: {error}") from None
             # A ticket board or company that does not exist must not stop billing: the PSA's
             # defaults (its default board, the MSP's own company) hold the lease as well.
             log.warning("run lease: %s; using the default board and the MSP's own company", error)
             try:
-                self._mine = self.target.take_lease(self.run_id, until, LeasePlace(), self.shard)
+                self._mine = self.target.take_lease(self.run_id, until, DEFAULT_PLACE, self.shard)
             except TargetError as again:
                 raise LeaseError(f"cannot take the run lease in {self.target.name}: {again}") from None
         self._until = until

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -260,7 +260,7 @@ def _shard_text(shard: tuple[int, int] | None) -> str:
 
 
 def lease_summary(run_id: str, until: datetime, shard: tuple[int, int] | None = None) -> str:
-    stamp = until.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    stamp = until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
     return f"{LEASE_PREFIX}{run_id}{_shard_text(shard)} until {stamp}"
 
 
@@ -272,6 +272,6 @@ def lease_from(record: dict[str, Any]) -> Lease | None:
     shard = (int(k), int(n)) if k and int(k) <= int(n) else None
     if until_text is None:  # released: closed (a person may have reopened it: still released)
         return Lease(id=record["id"], run_id=run_id, until=None, open=False, wrote=ended == "after", shard=shard)
-    until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     # A ticket a person closed by hand ends the lease too.
     return Lease(id=record["id"], run_id=run_id, until=until, open=not record.get("closedFlag"), shard=shard)

@@ -25,6 +25,7 @@ assert the checker notices, so a regression cannot pass the suite silently.
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import subprocess
@@ -332,13 +333,13 @@ def test_racing_and_killed_applies_leave_one_addition_per_product_and_one_summar
             (min(r["ts"] for r in records), max(r["ts"] for r in records))
             for n in range(processes) if (records := ledger_records(repo, f"state/racer{n}.jsonl"))
         )
-        assert all(earlier[1] < later[0] for earlier, later in zip(spans, spans[1:])), spans
+        assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(spans)), spans
         server.faults.install(FaultPlan())
         # The next run, with a killed racer's ledger (which may hold an intent without its result):
         # it waits out a killed holder's lease, then finishes and closes any window.
         ledger = f"state/racer{min(doomed)}.jsonl"
         after = subprocess.run([str(RECONCILE), "apply", "--date", DATE, "--ledger", ledger],
-                               cwd=repo, env=env, capture_output=True, text=True, timeout=240)
+                               cwd=repo, env=env, capture_output=True, text=True, timeout=240, check=False)
         assert after.returncode == 0, after.stdout + after.stderr
         additions, summaries, leases = _race_world(repo)
         assert [key for key, n in additions.items() if n > 1] == []
@@ -346,5 +347,5 @@ def test_racing_and_killed_applies_leave_one_addition_per_product_and_one_summar
         assert len([k for k in summaries if k[1].endswith(":2026-11")]) == 6  # every enabled customer, once
         assert leases and all(t["closedFlag"] for t in leases if t["summary"].endswith("writes"))
         again = subprocess.run([str(RECONCILE), "plan", "--date", DATE, "--send-now", "--detailed-exitcode",
-                                "--ledger", ledger], cwd=repo, env=env, capture_output=True, text=True)
+                                "--ledger", ledger], cwd=repo, env=env, capture_output=True, text=True, check=False)
         assert again.returncode == 0, again.stdout + again.stderr

@@ -8,7 +8,7 @@ tested against the sandbox in tests/unit/connectwise/test_connectwise_lease.py.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from reconciler.lease import LeasedTarget, LeaseError, LeaseLost, LeaseTimes, Ru
 from reconciler.state import Lease, LeasePlace
 from reconciler.target import TargetError
 
-T0 = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
 
 class Clock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from reconciler.sandbox import SandboxServer
 from reconciler.state import LeasePlace
 
 RUN = "20261201T060000Z-aaaaaa"
-UNTIL = datetime(2026, 12, 1, 6, 10, tzinfo=timezone.utc)
+UNTIL = datetime(2026, 12, 1, 6, 10, tzinfo=UTC)
 
 
 @pytest.fixture
