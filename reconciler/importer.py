@@ -97,8 +97,7 @@ def read_companies(target: Target, identifiers: Sequence[str] | None, workers: i
         )
 
     wanted = None if identifiers is None else {i.casefold() for i in identifiers}
-    own = target.own_company.casefold()  # the MSP itself is nobody's customer
-    companies = [c for key, c in directory.companies.items() if (key in wanted if wanted is not None else key != own)]
+    companies = [c for key, c in directory.companies.items() if wanted is None or key in wanted]
     records = fan_out(companies, read, workers)
     return sorted(records, key=lambda c: c.identifier.casefold())
 

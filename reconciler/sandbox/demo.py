@@ -18,12 +18,18 @@ Drift, so the first `reconcile plan --sandbox` has real work:
   the last row of seats.csv).
 - GraniteCU: LMPI reports 9 `wfs-advanced` seats, but its config maps no such product.
 
-The MSP's own company, identifier "sandbox" (the sandbox's login company id, as a real tenant's
-own company carries its login company id): where `reconcile apply` files its run-lease ticket.
-It is nobody's customer, so `import --all` leaves it out.
-
 Service boards (for billing-problem tickets, `notifications.connectwise_ticket`): "Service
-Desk" (the default board) and "Billing", each with a default "New" status and a closed status.
+Desk" (the default board) and "Billing", each with a default "New" status, a closed status and
+the service types "Billing" and "Problem". Tickets, like in a real tenant, are refused when the
+board, status or type they name does not exist.
+
+Management IT solutions (what executive summaries reference, and must exist): "TMRM Management
+Solution" (the config's default) and "Custom".
+
+The MSP's own company, `sandbox` (the sandbox's credentials company id; a sandbox started with
+another login company id gets that one): where a billing problem whose customer company cannot
+be trusted is ticketed (see reconciler/notify.py), and where `reconcile apply` files its
+run-lease ticket (docs/lease.md). It is nobody's customer, so `import --all` leaves it out.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from reconciler.sandbox.store import (
     agreement_type_record,
     catalog_record,
     company_record,
-    service_board_record,
+    management_solution_record,
+    seed_board,
 )
 
 AGREEMENT_TYPES = [
@@ -75,9 +82,6 @@ COMPANIES: list[tuple[str, str, str]] = [
     ("GraniteCU", "Granite Credit Union", "8f9a0b1c-2d3e-4f4a-8b5c-6d7e8f9a0b66"),
     ("HarborBakery", "Harbor Street Bakery", "c4d5e6f7-0a1b-4c2d-9e3f-4a5b6c7d8e67"),  # in no config
 ]
-
-# The MSP itself (inserted after the customers, so their ids stay as they were).
-OWN_COMPANY = ("sandbox", "Sandbox MSP")
 
 # (company identifier, agreement type, agreement name, extra fields)
 # Billing settings vary as they do at an MSP: most agreements invoice monthly without proration;
@@ -132,13 +136,18 @@ ADDITIONS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("HarborBakery", "Harbor Managed Services", "TM-WFBSS-SVC", 15, {}),
 ]
 
-# Service boards: (name, [(status id, status name, extra)], extra). Status ids are unique across boards.
-BOARDS: list[tuple[str, list[tuple[int, str, dict[str, Any]]], dict[str, Any]]] = [
-    ("Service Desk", [(1, "New", {"defaultFlag": True}), (2, "In Progress", {}),
-                      (3, "Closed", {"closedStatus": True})], {"defaultFlag": True}),
-    ("Billing", [(4, "New", {"defaultFlag": True}), (5, "In Progress", {}),
-                 (6, "Closed", {"closedStatus": True})], {}),
+# Service boards: (name, [(status, extra)], [(type, extra)], extra).
+BOARDS: list[tuple[str, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], dict[str, Any]]] = [
+    ("Service Desk", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Problem", {"defaultFlag": True}), ("Billing", {})], {"defaultFlag": True}),
+    ("Billing", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Billing", {"defaultFlag": True}), ("Problem", {})], {}),
 ]
+
+MANAGEMENT_SOLUTIONS = ["TMRM Management Solution", "Custom"]
+
+# The MSP's own company (identifier, name): the sandbox's credentials company id.
+OWN_COMPANY = ("sandbox", "Sandbox MSP")
 
 # The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
 # (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
@@ -175,7 +184,6 @@ def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
     companies = {r["identifier"]: r for r in store.insert_many("company", [
         (company_record(ident, name, **{"FjordArch": IN_EUROS, "CedarFinchLaw": IN_POUNDS}.get(ident, {})), None)
         for ident, name, _trend in COMPANIES])}
-    store.insert("company", company_record(own_company, OWN_COMPANY[1]), None)
     agreements = {(r["company"]["identifier"], r["name"]): r for r in store.insert_many("agreement", [
         (agreement_record(companies[co], types[type_name], name, **extra), None)
         for co, type_name, name, extra in AGREEMENTS])}
@@ -184,8 +192,10 @@ def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
         agreement = agreements[(co, agreement_name)]
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
-    store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
-                                        for name, statuses, extra in BOARDS])
+    store.insert("company", company_record(own_company, OWN_COMPANY[1]))
+    for name, statuses, types, extra in BOARDS:
+        seed_board(store, name, statuses, types, **extra)
+    store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])
 
     names = {trend: name for _ident, name, trend in COMPANIES}
     store.insert_many("lmpi_customer", [
