@@ -207,6 +207,7 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
     shutil.copytree(world / "ledger", work / "ledger")
     runs = []
     with SandboxServer(data_dir=work / "cw", port=0, seed_demo=False, faults=FaultPlan(latency_ms=latency_ms)) as sb:
+        _add_lease_home(sb.store)
         for label, day in DAYS:
             sb.stats.clear()
             child = subprocess.run(
@@ -229,6 +230,19 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
     return runs
 
 
+def _add_lease_home(store) -> None:
+    """The MSP's own company and a default service board, where the run lease's ticket goes
+    (worlds generated before the lease have neither)."""
+    from reconciler.sandbox.demo import BOARDS, OWN_COMPANY
+    from reconciler.sandbox.store import company_record, service_board_record
+
+    if store.find_one("company", identifier=OWN_COMPANY[0]) is None:
+        store.insert("company", company_record(*OWN_COMPANY), None)
+    if not store.all("service_board"):
+        store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
+                                            for name, statuses, extra in BOARDS])
+
+
 def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
     """Runs in the child: what `reconcile apply --date DAY` (and the scheduled job) does, through
     the engine API with the client-side limit off; ConnectWise tickets are not filed here."""
@@ -238,7 +252,9 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
     from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
     from reconciler.engine import PlanOptions, build_plan
     from reconciler.ledger import Ledger, read_ledger
-    from reconciler.render import render
+    from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
+    from reconciler.render.plan import render
+    from reconciler.state import LeasePlace
     from reconciler.usage import read_usage
 
     config = load_config(world / "config", env={})
@@ -251,10 +267,15 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
     ledger_seconds = time.perf_counter() - ledger_started
     options = PlanOptions(today=date.fromisoformat(day), workers=config.connectwise.workers, sandbox=True,
                           previews=False)
-    plan = build_plan(target, config, usage, view, options)
-    render(plan, "text")
-    results = apply_plan(target, plan, Ledger(ledger_path), view, ApplyOptions(), plan.catalog_ids,
-                         workers=options.workers)
+    ledger = Ledger(ledger_path)
+    lease = RunLease(target, ledger.run_id, LeasePlace(), LeaseTimes())  # as `reconcile apply` holds it
+    try:
+        plan = build_plan(target, config, usage, view, options, lease=lease)
+        render(plan, "text")
+        results = apply_plan(LeasedTarget(target, lease) if lease.held else target, plan, ledger, view,
+                             ApplyOptions(), plan.catalog_ids, workers=options.workers)
+    finally:
+        lease.release()
     failed = [r for r in results if r.status == "failed" and "unsafe" not in r.reason]
     if failed:
         raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
@@ -388,6 +409,7 @@ def main() -> None:
                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
             history_rows.append(f"| {size:,} | load the 12-month ledger's index | {load['records']:,} records, "
                                 f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
+            (world / "report").mkdir(exist_ok=True)
             for fmt in ("html", "markdown"):
                 seconds, rss = measured([str(BIN / "reconcile"), "report", "--ledger", str(ledger), "--format", fmt,
                                          "--out", str(world / "report" / fmt), "--period", "2026-10"], world)

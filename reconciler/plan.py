@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from deepdiff import DeepDiff
 
@@ -31,7 +31,14 @@ from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.money import ChangeMoney, Totals, show, text, totals
 from reconciler.schedule import Schedule
-from reconciler.state import Addition, AdditionPrint, Agreement, CompanyState, plain_number
+from reconciler.state import (
+    Addition,
+    AdditionPrint,
+    Agreement,
+    CompanyState,
+    is_legacy_marker,
+    plain_number,
+)
 
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 
@@ -119,13 +126,16 @@ class CustomerPlan:
     # False: not due and planned without previews, so its additions were not read (no changes
     # shown, nothing claimed about ConnectWise)
     billing_read: bool = True
-    # The plan's read of each agreement's additions and when (time.monotonic()): a create soon
-    # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
+    # The plan's read of each agreement's additions and when (time.monotonic()): under the run
+    # lease a create relies on it instead of reading the agreement again (apply.create_once)
     additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     read_at: float | None = field(default=None, repr=False, compare=False)
     # The usage behind this customer's numbers (source, basis, report month, rows hash), which
     # apply writes into the ledger result: see reconciler/usage/audit.py.
     usage: dict[str, Any] | None = None
+    # Intents left without a result for a period earlier than the one this run would send
+    # (engine.interrupted_intents): apply records each as failed and reports the customer.
+    interrupted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def due(self) -> bool:
@@ -199,6 +209,7 @@ def diff_customer(
     effective_date: date,
     prune: bool,
     also_bills_to: dict[str, set[int]] | None = None,
+    run_accounted_for: Callable[[str], bool] | None = None,
 ) -> tuple[list[Change], list[str]]:
     """Changes that make ConnectWise match the desired state, plus notes for the reader.
 
@@ -207,6 +218,11 @@ def diff_customer(
     `also_bills_to`: product key -> agreement ids where the customer file allows a second,
     hand-kept addition of it. Two active additions of one mapped product on one agreement are
     resolved when every extra one was created by this tool (a race); otherwise CustomerError.
+    `run_accounted_for(run_id)`: whether the run named in an extra's marker is one this run can
+    account for (the ledger holds its records, or its lease expired: it died mid-send). Under
+    the run lease no two applies write at once, so a duplicate from a run that is neither is
+    not a race this tool can explain: it fails the customer (docs/markers.md). Markers written
+    before the lease (`is_legacy_marker`) keep the race rule. None: every marker is accounted for.
     """
     also_bills_to = also_bills_to or {}
     customer: Customer = desired.customer
@@ -233,6 +249,15 @@ def diff_customer(
         if identifier not in mapped_identifiers:
             continue  # a catalog product this customer does not map: not ours to touch
         typed_by_hand = [a for a in extras if not a.created_by_tool]
+        unexplained = [a for a in extras if a.created_by_tool and not is_legacy_marker(a.marker)
+                       and run_accounted_for is not None and not run_accounted_for(a.created_by_run or "")]
+        if unexplained and not typed_by_hand:
+            raise CustomerError(
+                f"{len(group)} active additions of {keep.product_identifier} on agreement "
+                f"{agreement_of(keep).label} (ids {', '.join(str(a.id) for a in group)}); addition "
+                f"{unexplained[0].id} carries the marker of run {unexplained[0].created_by_run}, which neither "
+                "this ledger nor the run lease knows: check which one bills and cancel the other in ConnectWise"
+            )
         if typed_by_hand:
             raise CustomerError(
                 f"{len(group)} active additions of {keep.product_identifier} on agreement "

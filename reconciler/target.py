@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from reconciler.errors import ReconcileError
@@ -29,6 +29,8 @@ from reconciler.state import (
     CatalogItem,
     Company,
     ExecutiveSummary,
+    Lease,
+    LeasePlace,
     SummaryReport,
 )
 
@@ -104,13 +106,28 @@ class Target(Protocol):
 
     def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
         """Post it (no read before: the caller's ledger says none was posted); after an ambiguous
-        failure, one with its group key is taken as this post's before any retry. Races between
-        runs are settled by the caller's read-back (`apply.post_summary_once`). A management
-        solution that does not exist raises TargetError without a POST (checked once per run:
+        failure, one with its group key is taken as this post's before any retry. The run lease
+        keeps other runs from posting meanwhile (`reconciler.lease`). A management solution that
+        does not exist raises TargetError without a POST (checked once per run:
         `management_solution_exists`)."""
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
+
+    # -- the run lease (reconciler.lease): one apply writes at a time, across machines ---------
+    def leases(self) -> list[Lease]:
+        """Every lease record, open and released, lowest id first (one request per 1,000)."""
+
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace,
+                   shard: tuple[int, int] | None = None) -> Lease:
+        """Create this run's lease record (never twice after an ambiguous failure); `shard`: the
+        customers it covers (`--shard K/N`), None for all."""
+
+    def renew_lease(self, lease: Lease, until: datetime) -> None:
+        """Move the record's end (the run still works)."""
+
+    def end_lease(self, lease: Lease, wrote: bool) -> None:
+        """Close the record: the run is done, and whether it wrote (history is kept: never a delete)."""
 
     # -- notifications ------------------------------------------------------------------------
     def ticket_references(self, board: str, status: str | None, type_: str | None) -> TicketReferences:

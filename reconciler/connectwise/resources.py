@@ -128,8 +128,8 @@ class ResourcesMixin:
         self: Client, company_id: int, body: dict[str, Any]
     ) -> dict[str, Any]:
         """POST an executive summary. No read before it: the caller knows from its ledger (and,
-        after an interrupted run, from its plan's read) that none was posted, and reads back
-        after the POST to settle a racing run (`apply.post_summary_once`). After an ambiguous
+        after an interrupted run, from its plan's read) that none was posted, and the run lease
+        keeps other runs from posting meanwhile (`reconciler.lease`). After an ambiguous
         failure, a report with the same groupIdentifier is taken as this POST's before any retry."""
         group = body.get("groupIdentifier")
         if not isinstance(group, str) or not group:

@@ -15,11 +15,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reconciler.state import (
+    RUN_ID_PATTERN,
     Addition,
     Agreement,
     CatalogItem,
     Company,
     ExecutiveSummary,
+    Lease,
+    LeasePlace,
     SummaryReport,
 )
 from reconciler.target import OpenTicket, TargetError, TicketReferences
@@ -273,6 +276,43 @@ class ConnectWiseTarget:
         every endpoint this config makes the tool read (preflight.py)."""
         return read_access(self.client, summaries, tickets)
 
+    # -- the run lease: a service ticket on the MSP's own company (docs/lease.md) -------------
+    def leases(self) -> list[Lease]:
+        records = self.client.list("service/tickets", order_by="id asc",
+                                   conditions=cond("summary", "contains", LEASE_PREFIX))
+        return sorted((lease for lease in map(lease_from, records) if lease is not None), key=lambda x: x.id)
+
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace,
+                   shard: tuple[int, int] | None = None) -> Lease:
+        summary = lease_summary(run_id, until, shard)
+        body: dict[str, Any] = {
+            "summary": summary,
+            # The MSP's own company: ConnectWise's login company id is its identifier (own_company).
+            "company": {"identifier": place.company or self.client.credentials.company_id},
+            "initialInternalAnalysis": LEASE_EXPLANATION,
+            "automaticEmailContactFlag": False,
+        }
+        if place.board:
+            body["board"] = {"name": place.board}
+
+        def find_existing() -> dict[str, Any] | None:  # the run id makes the summary unique
+            return next((r for r in self.client.list("service/tickets", conditions=cond("summary", "=", summary))
+                         if r.get("summary") == summary), None)
+
+        lease = lease_from(self.client.create("service/tickets", body, find_existing))
+        return lease or Lease(0, run_id, until, shard=shard)
+
+    def renew_lease(self, lease: Lease, until: datetime) -> None:
+        self.client.patch(f"service/tickets/{int(lease.id)}",
+                          [{"op": "replace", "path": "summary", "value": lease_summary(lease.run_id, until, lease.shard)}])
+
+    def end_lease(self, lease: Lease, wrote: bool) -> None:
+        ended = f"{LEASE_PREFIX}{lease.run_id}{_shard_text(lease.shard)} ended {'after writes' if wrote else 'without writes'}"
+        self.client.patch(f"service/tickets/{int(lease.id)}", [
+            {"op": "replace", "path": "summary", "value": ended},
+            {"op": "replace", "path": "closedFlag", "value": True},
+        ])
+
 
 def _named(records: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     """The record with this name (ConnectWise compares names case-insensitively); lowest id first."""
@@ -287,3 +327,38 @@ def _names(records: list[dict[str, Any]]) -> str:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# A lease ticket's summary (at most 100 characters): what every apply lists and parses. Only a
+# summary that matches exactly is a lease: a ticket a person titled alike is not one.
+LEASE_PREFIX = "Billing run lease R-"
+_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN})(?: shard ([1-9]\d{{0,3}})of([1-9]\d{{0,3}}))? "
+                    r"(?:until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)|ended (after|without) writes)")
+LEASE_EXPLANATION = (
+    "Opened by `reconcile apply` while it writes billing: the oldest open ticket whose summary time "
+    "is still ahead holds the run lease, so no two applies write at once. The run closes it when it "
+    "ends. One left open past its time is a run that was killed: check that run's log; close the "
+    "ticket when you have looked."
+)
+
+
+def _shard_text(shard: tuple[int, int] | None) -> str:
+    return f" shard {shard[0]}of{shard[1]}" if shard else ""
+
+
+def lease_summary(run_id: str, until: datetime, shard: tuple[int, int] | None = None) -> str:
+    stamp = until.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return f"{LEASE_PREFIX}{run_id}{_shard_text(shard)} until {stamp}"
+
+
+def lease_from(record: dict[str, Any]) -> Lease | None:
+    match = _LEASE.fullmatch(str(record.get("summary") or ""))
+    if match is None or not isinstance(record.get("id"), int):
+        return None
+    run_id, k, n, until_text, ended = match.groups()
+    shard = (int(k), int(n)) if k and int(k) <= int(n) else None
+    if until_text is None:  # released: closed (a person may have reopened it: still released)
+        return Lease(id=record["id"], run_id=run_id, until=None, open=False, wrote=ended == "after", shard=shard)
+    until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    # A ticket a person closed by hand ends the lease too.
+    return Lease(id=record["id"], run_id=run_id, until=until, open=not record.get("closedFlag"), shard=shard)

@@ -26,8 +26,10 @@ board, status or type they name does not exist.
 Management IT solutions (what executive summaries reference, and must exist): "TMRM Management
 Solution" (the config's default) and "Custom".
 
-The MSP's own company, `sandbox` (the sandbox's credentials company id): where a billing problem
-whose customer company cannot be trusted is ticketed (see reconciler/notify.py).
+The MSP's own company, `sandbox` (the sandbox's credentials company id; a sandbox started with
+another login company id gets that one): where a billing problem whose customer company cannot
+be trusted is ticketed (see reconciler/notify.py), and where `reconcile apply` files its
+run-lease ticket (docs/lease.md). It is nobody's customer, so `import --all` leaves it out.
 """
 
 from __future__ import annotations
@@ -172,8 +174,9 @@ LMPI_UNITS: dict[str, dict[str, int]] = {
 }
 
 
-def seed_demo(store: Store) -> None:
-    """Insert the demo data into an empty store (ids are assigned in the order above)."""
+def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
+    """Insert the demo data into an empty store (ids are assigned in the order above);
+    `own_company`: the MSP's own company identifier, the sandbox's login company id."""
     types = {r["name"]: r for r in store.insert_many(
         "agreement_type", [(agreement_type_record(n), None) for n in AGREEMENT_TYPES])}
     catalog = {r["identifier"]: r for r in store.insert_many("catalog", [
@@ -190,7 +193,7 @@ def seed_demo(store: Store) -> None:
         agreement = agreements[(co, agreement_name)]
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
-    store.insert("company", company_record(*OWN_COMPANY))
+    store.insert("company", company_record(own_company, OWN_COMPANY[1]))
     for name, statuses, types, extra in BOARDS:
         seed_board(store, name, statuses, types, **extra)
     store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])

@@ -180,7 +180,8 @@ _READ_ONLY: dict[str, set[str]] = {
                  "extendedProratePrice"},
     "Agreement": {"id", "_info"},
     "CompanyManagementSummary": {"id", "_info"},
-    "Ticket": {"id", "_info", "closedFlag", "closedDate", "closedBy"},
+    # closedFlag is writable (the schema does not mark it readOnly): the run lease closes its ticket with it.
+    "Ticket": {"id", "_info", "closedDate", "closedBy"},
     "ServiceNote": {"id", "_info", "ticketId", "dateCreated", "createdBy"},
 }
 
@@ -505,8 +506,13 @@ class Api:
                 record["type"] = {"id": service_type["id"], "name": service_type["name"], "_board": board["id"]}
         if status is None:
             return
+        if record.get("closedFlag") is True and not status.get("closedStatus"):
+            # Closed by its flag (the run lease's release): the board's closed status follows.
+            status = next((st for st in statuses if st.get("closedStatus")), status)
+            record["status"] = {"id": status["id"], "name": status["name"], "sort": status.get("sortOrder", 0),
+                                "_board": board["id"]}
         record.setdefault("recordType", "ServiceTicket")
-        record["closedFlag"] = bool(status.get("closedStatus"))
+        record["closedFlag"] = bool(status.get("closedStatus")) or record.get("closedFlag") is True
 
     def _build_ticket_note(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
         """A note needs text; CW files it where its flag says (unconfirmed default: the discussion)."""

@@ -111,7 +111,7 @@ class SandboxServer:
         self.credentials = SandboxCredentials(company_id, public_key, private_key)
         self.store = Store(self.data_dir, updated_by=public_key)
         if seed_demo and self.store.is_empty():
-            _seed(self.store)
+            _seed(self.store, company_id)
         self.faults = FaultInjector(faults or FaultPlan())
         self.stats = _Stats()
         self.api = Api(self.store, updated_by=public_key)
@@ -182,7 +182,7 @@ class SandboxServer:
     def reset(self) -> None:
         """Restore the demo data (what POST /_sandbox/reset does)."""
         self.store.clear()
-        _seed(self.store)
+        _seed(self.store, self.credentials.company_id)
         self.stats.clear()
 
     # ---- request handling -----------------------------------------------------------------
@@ -260,8 +260,8 @@ class SandboxServer:
         return error(404, "NotFound", f"No sandbox control route {method} {path}.")
 
 
-def _seed(store: Store) -> None:
-    seed_demo(store)
+def _seed(store: Store, own_company: str) -> None:
+    seed_demo(store, own_company)
 
 
 class _Handler(BaseHTTPRequestHandler):
