@@ -23,6 +23,9 @@ from reconciler.config.diagnostics import display_path
 from reconciler.run import Invocation, run_apply, run_plan
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# A run looks a month back (the period being billed) and months ahead (previews, the next
+# invoice), and the ledger stamps times: the years Python's dates and POSIX times both hold.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
@@ -34,6 +37,9 @@ def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
     if not match:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
     year, month, day = (int(part) for part in match.groups())
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise click.BadParameter(
+            f"{value}: use a year from {FIRST_YEAR} to {LAST_YEAR} (a run reads the periods around the date)")
     if not 1 <= month <= 12:
         raise click.BadParameter(f"{value}: there is no month {month:02d} (months are 01-12)")
     days = calendar.monthrange(year, month)[1]

@@ -1,0 +1,185 @@
+"""A walk of every command with hostile input (issue 21): impossible dates, files the tool may
+not read or write, a damaged sandbox, a full disk, Ctrl-C. Each ends in one line and exit 1
+(130 for Ctrl-C), never a traceback. Real CLI in a subprocess, real sandbox over loopback.
+
+Permission cases run the CLI without root's power to ignore file modes: as root, under
+`unshare -U` (a user namespace in which the files' owner has no capabilities); as anyone else,
+directly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.e2e import RECONCILE, clean_env, ledger_records, make_repo, reconcile
+
+
+def unprivileged() -> list[str]:
+    return ["unshare", "-U"] if os.geteuid() == 0 else []
+
+
+def run(repo: Path, *args: str, env: dict[str, str] | None = None, as_user: bool = False,
+        stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    command = [*(unprivileged() if as_user else []), str(RECONCILE), *args]
+    return subprocess.run(command, cwd=repo, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          env=env or clean_env(), timeout=120, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_exit_1(result: subprocess.CompletedProcess, *expected: str) -> str:
+    output = (result.stdout or "") + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output, output
+    error_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert error_lines, output
+    for text in expected:
+        assert text in result.stderr, output
+    return result.stderr
+
+
+# ------------------------------------------------------------------ dates beyond the calendar
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1969-12-31"])
+def test_a_date_beyond_the_supported_years_is_one_line(tmp_path, command, day):
+    repo = make_repo(tmp_path)
+    result = run(repo, "--sandbox", command, "--date", day)
+    assert_one_line_exit_1(result, f"--date", day)
+    assert len(result.stderr.strip().splitlines()) <= 3  # click's usage line, a hint, the error
+
+
+@pytest.mark.parametrize("day", ["1970-01-01", "9998-12-31"])
+def test_the_first_and_last_supported_dates_plan(tmp_path, day):
+    repo = make_repo(tmp_path)
+    result = run(repo, "--sandbox", "plan", "--date", day)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    assert "Plan: " in result.stdout, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ files the tool may not use
+
+
+def test_an_unreadable_customers_directory_is_an_error_at_its_path(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "config" / "customers").chmod(0)
+    try:
+        for args in (["validate"], ["--sandbox", "plan"], ["--sandbox", "import", "--all"]):
+            result = run(repo, *args, as_user=True)
+            output = result.stdout + result.stderr
+            assert result.returncode == 1, (args, output)
+            assert "Traceback" not in output, output
+            assert "config/customers" in output and "ermission denied" in output, output
+            assert "config OK" not in output
+    finally:
+        (repo / "config" / "customers").chmod(0o755)
+
+
+def test_import_into_a_read_only_customers_directory_is_one_line(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "config" / "customers").chmod(0o555)
+    try:
+        result = run(repo, "--sandbox", "import", "--all", as_user=True)
+    finally:
+        (repo / "config" / "customers").chmod(0o755)
+    assert_one_line_exit_1(result, "config/customers/", "ermission denied")
+
+
+def test_trend_products_write_to_a_read_only_global_yaml_is_one_line(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / "config" / "global.yaml").chmod(0o444)
+    before = (repo / "config" / "global.yaml").read_bytes()
+    result = run(repo, "--sandbox", "trend", "products", "--write", as_user=True)
+    assert_one_line_exit_1(result, "global.yaml", "ermission denied")
+    assert (repo / "config" / "global.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", [0o555, 0o000])
+def test_a_read_only_or_unreadable_sandbox_directory_is_one_line(tmp_path, mode):
+    repo = make_repo(tmp_path)
+    assert reconcile(repo, "--sandbox", "plan").returncode == 0  # creates .sandbox/sandbox.db
+    (repo / ".sandbox").chmod(mode)
+    try:
+        result = run(repo, "--sandbox", "plan", as_user=True)
+    finally:
+        (repo / ".sandbox").chmod(0o755)
+    assert_one_line_exit_1(result, ".sandbox")
+
+
+# ------------------------------------------------------------------ a damaged sandbox
+
+
+def test_a_garbage_sandbox_db_is_one_line_and_sandbox_reset_repairs_it(tmp_path):
+    repo = make_repo(tmp_path)
+    (repo / ".sandbox").mkdir()
+    (repo / ".sandbox" / "sandbox.db").write_bytes(b"this is not SQLite\n" * 300)
+    result = run(repo, "--sandbox", "plan")
+    assert_one_line_exit_1(result, "sandbox.db", "reconcile sandbox reset")
+
+    reset = run(repo, "sandbox", "reset")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert "Traceback" not in reset.stdout + reset.stderr
+    damaged = list((repo / ".sandbox").glob("sandbox.db.damaged-*"))
+    assert len(damaged) == 1 and damaged[0].read_bytes().startswith(b"this is not SQLite")  # kept aside
+    assert run(repo, "--sandbox", "plan").returncode == 0
+
+
+@pytest.mark.parametrize("variable", ["SANDBOX_LATENCY_MS", "SANDBOX_FAULT_RATE", "SANDBOX_FAULT_SEED",
+                                      "SANDBOX_RETRY_AFTER"])
+def test_a_sandbox_variable_that_is_not_a_number_is_one_line(tmp_path, variable):
+    repo = make_repo(tmp_path)
+    result = run(repo, "--sandbox", "plan", env=clean_env(**{variable: "abc"}))
+    assert_one_line_exit_1(result, variable, "'abc'")
+
+
+# ------------------------------------------------------------------ output that cannot be written
+
+
+@pytest.mark.parametrize("args", [["validate"], ["--sandbox", "plan"], ["--sandbox", "plan", "--format", "json"],
+                                  ["--help"], ["--sandbox", "report", "--format", "markdown"]])
+def test_output_to_a_full_device_is_one_line(tmp_path, args):
+    repo = make_repo(tmp_path)
+    with open("/dev/full", "w") as full:
+        result = run(repo, *args, stdout=full)
+    assert_one_line_exit_1(result, "cannot write the output", "No space left on device")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    repo = make_repo(tmp_path)
+    process = subprocess.Popen([str(RECONCILE), "--sandbox", "plan", "--verbose"], cwd=repo, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.read(10)  # as `| head -c 10` does
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+@pytest.mark.parametrize("command", [["plan", "--send-now"], ["apply", "--send-now", "--auto-approve"]])
+def test_ctrl_c_during_a_sandbox_run_is_one_line_and_the_ledger_stays_consistent(tmp_path, command):
+    repo = make_repo(tmp_path)
+    env = clean_env(SANDBOX_LATENCY_MS="150", CI="true")
+    process = subprocess.Popen([str(RECONCILE), "--sandbox", *command, "--workers", "1"], cwd=repo, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # well into the run: the sandbox is up and customers are being read (or sent)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "interrupted" in stderr.lower(), stderr
+    ledger_records(repo)  # every line is a whole record (the read raises otherwise)
+    # A rerun converges: what was sent is not sent again, the rest is sent now, nothing fails.
+    again = reconcile(repo, "--sandbox", "apply", "--send-now", "--auto-approve", env=clean_env(CI="true"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    final = reconcile(repo, "--sandbox", "plan", "--send-now", env=clean_env(CI="true"))
+    assert "Plan: 0 to add, 0 to change, 0 to cancel." in final.stdout, final.stdout
