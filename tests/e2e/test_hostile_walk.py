@@ -50,8 +50,8 @@ def assert_one_line_exit_1(result: subprocess.CompletedProcess, *expected: str) 
 def test_a_date_beyond_the_supported_years_is_one_line(tmp_path, command, day):
     repo = make_repo(tmp_path)
     result = run(repo, "--sandbox", command, "--date", day)
-    assert_one_line_exit_1(result, f"--date", day)
-    assert len(result.stderr.strip().splitlines()) <= 3  # click's usage line, a hint, the error
+    assert_one_line_exit_1(result, "--date", day)
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) <= 3  # click's usage, hint, error
 
 
 @pytest.mark.parametrize("day", ["1970-01-01", "9998-12-31"])
@@ -148,15 +148,15 @@ def test_output_to_a_full_device_is_one_line(tmp_path, args):
     with open("/dev/full", "w") as full:
         result = run(repo, *args, stdout=full)
     assert_one_line_exit_1(result, "cannot write the output", "No space left on device")
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert errors == ["error: cannot write the output: No space left on device"], result.stderr
 
 
 def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     repo = make_repo(tmp_path)
     process = subprocess.Popen([str(RECONCILE), "--sandbox", "plan", "--verbose"], cwd=repo, env=clean_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    process.stdout.read(10)  # as `| head -c 10` does
-    process.stdout.close()
+    process.stdout.close()  # as `| head -c 0` does: the reader is gone before the plan is printed
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
@@ -168,10 +168,10 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
 @pytest.mark.parametrize("command", [["plan", "--send-now"], ["apply", "--send-now", "--auto-approve"]])
 def test_ctrl_c_during_a_sandbox_run_is_one_line_and_the_ledger_stays_consistent(tmp_path, command):
     repo = make_repo(tmp_path)
-    env = clean_env(SANDBOX_LATENCY_MS="150", CI="true")
+    env = clean_env(SANDBOX_LATENCY_MS="1000", CI="true")
     process = subprocess.Popen([str(RECONCILE), "--sandbox", *command, "--workers", "1"], cwd=repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # well into the run: the sandbox is up and customers are being read (or sent)
+    time.sleep(3)  # well into the run: the sandbox is up and customers are being read (or sent)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stdout + stderr
@@ -182,4 +182,4 @@ def test_ctrl_c_during_a_sandbox_run_is_one_line_and_the_ledger_stays_consistent
     again = reconcile(repo, "--sandbox", "apply", "--send-now", "--auto-approve", env=clean_env(CI="true"))
     assert again.returncode == 0, again.stdout + again.stderr
     final = reconcile(repo, "--sandbox", "plan", "--send-now", env=clean_env(CI="true"))
-    assert "Plan: 0 to add, 0 to change, 0 to cancel." in final.stdout, final.stdout
+    assert final.returncode == 0 and "No changes due." in final.stdout, final.stdout
