@@ -183,3 +183,16 @@ def test_ctrl_c_during_a_sandbox_run_is_one_line_and_the_ledger_stays_consistent
     assert again.returncode == 0, again.stdout + again.stderr
     final = reconcile(repo, "--sandbox", "plan", "--send-now", env=clean_env(CI="true"))
     assert final.returncode == 0 and "No changes due." in final.stdout, final.stdout
+
+
+# ------------------------------------------------------------------ nothing dropped in silence
+
+
+def test_a_usage_row_whose_guid_is_in_braces_is_billed(tmp_path):
+    repo = make_repo(tmp_path)
+    csv = repo / "usage" / "seats.csv"
+    acme = "3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60"
+    csv.write_text(csv.read_text().replace(f"{acme},hes,38", f"{{{acme.upper()}}},hes,38"))
+    result = reconcile(repo, "--sandbox", "plan", "--send-now", "--customer", "acme-dental")
+    assert "quantity = 35 -> 38" in result.stdout, result.stdout + result.stderr
+    assert "no usage" not in result.stdout
