@@ -68,6 +68,13 @@ class Backends:
     notes: list[str] = field(default_factory=list)  # for the plan's warnings (see trust.py)
 
 
+def in_ci(env: Mapping[str, str] = os.environ) -> bool:
+    """True when `CI` says this is a CI job: `true` or `1`, in any case (what GitHub Actions,
+    GitLab and most runners set). Any other value, `false` included, is not CI: a person who
+    exported CI=false still gets the confirmation question."""
+    return env.get("CI", "").strip().lower() in ("true", "1")
+
+
 def default_ledger(sandbox: bool) -> Path:
     return SANDBOX_DIR / "ledger.jsonl" if sandbox else DEFAULT_LEDGER
 

@@ -196,3 +196,26 @@ def test_a_usage_row_whose_guid_is_in_braces_is_billed(tmp_path):
     result = reconcile(repo, "--sandbox", "plan", "--send-now", "--customer", "acme-dental")
     assert "quantity = 35 -> 38" in result.stdout, result.stdout + result.stderr
     assert "no usage" not in result.stdout
+
+
+# ------------------------------------------------------------------ the question before sending
+
+
+def test_apply_asks_a_person_at_a_terminal_even_when_its_output_is_piped(tmp_path):
+    import pty
+
+    repo = make_repo(tmp_path)
+    env = clean_env(CI="false")  # not CI: only `true` or `1` are
+    master, slave = pty.openpty()
+    process = subprocess.Popen([str(RECONCILE), "--sandbox", "apply", "--send-now", "--customer", "acme-dental"],
+                               cwd=repo, stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    os.write(master, b"no\n")  # as `reconcile apply | tee log` with a person typing `no`
+    stdout, _ = process.communicate(timeout=120)
+    os.close(master)
+    assert process.returncode == 1, stdout
+    assert b"Plan: " in stdout
+    assert ledger_records(repo) == []
+    from tests.support.e2e import sandbox_writes
+
+    assert sandbox_writes(repo) == 0
