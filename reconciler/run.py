@@ -92,7 +92,7 @@ def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
     if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
         raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
     result = subprocess.run(
-        ["git", "diff", "--name-only", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
+        ["git", "diff", "--name-only", "--end-of-options", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
         cwd=where, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:

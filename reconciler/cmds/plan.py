@@ -49,6 +49,14 @@ def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
     return datetime(year, month, day)
 
 
+def _parse_ref(_ctx, _param, value: str | None) -> str | None:
+    """A git revision, never an option: `--changed-since=--output=FILE` reached `git diff` as
+    one and wrote FILE. (A pull request's workflow may build this value from untrusted text.)"""
+    if value is not None and (not value.strip() or value.startswith("-") or "\0" in value):
+        raise click.BadParameter(f"{value!r} is not a git revision; give a branch, tag or commit, e.g. origin/main")
+    return value
+
+
 def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
@@ -77,7 +85,7 @@ def plan_options(func):
                           "--sandbox). A missing file means a first run: every customer is treated as never sent."),
         click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
                      show_default=True, help="How to print the plan."),
-        click.option("--changed-since", "changed_since", default=None, metavar="GIT_REF",
+        click.option("--changed-since", "changed_since", default=None, metavar="GIT_REF", callback=_parse_ref,
                      help="Only customers whose files changed since GIT_REF (all when global.yaml or a schema changed)."),
         click.option("--shard", callback=_parse_shard, default=None, metavar="K/N",
                      help="Only shard K of N (stable by customer id); the ledger goes to ledger.KofN.jsonl."),

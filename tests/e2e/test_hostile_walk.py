@@ -219,3 +219,32 @@ def test_apply_asks_a_person_at_a_terminal_even_when_its_output_is_piped(tmp_pat
     from tests.support.e2e import sandbox_writes
 
     assert sandbox_writes(repo) == 0
+
+
+# ------------------------------------------------------------------ rough edges
+
+
+def test_report_out_creates_its_parents_inside_the_repository(tmp_path):
+    repo = make_repo(tmp_path)  # a fresh clone: no out/
+    assert reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "acme-dental",
+                     env=clean_env(CI="true")).returncode == 0
+    result = reconcile(repo, "--sandbox", "report", "--out", "out/report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (repo / "out" / "report" / "index.html").is_file()
+
+
+def test_report_out_still_refuses_a_missing_parent_outside_the_repository(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    result = reconcile(repo, "--sandbox", "report", "--out", str(tmp_path / "elsewhere" / "report"))
+    assert_one_line_exit_1(result, "--out", "does not exist")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_changed_since_value_is_never_a_git_option(tmp_path):
+    repo = make_repo(tmp_path)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init"]):
+        subprocess.run(command, cwd=repo, check=True)
+    result = run(repo, "--sandbox", "plan", "--changed-since=--output=written-by-git")
+    assert_one_line_exit_1(result, "--changed-since")
+    assert not (repo / "written-by-git").exists()
