@@ -34,7 +34,7 @@ from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
 from reconciler.target import Target, TargetError
-from reconciler.usage import Usage, UsageSourceError, usage_record
+from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
 
 
 @dataclass(frozen=True)
@@ -536,9 +536,9 @@ def build_plan(
 
     plan.customers = fan_out(customers, work, options.workers)
 
-    known = {c.trend_customer_id.lower() for c in config.customers}
+    known = {trend_key(c.trend_customer_id) for c in config.customers}
     if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):
         for trend_id in sorted(usage.customers()):
-            if trend_id.lower() not in known:
+            if trend_key(trend_id) not in known:
                 plan.unknown_usage_customers[trend_id] = usage.for_customer(trend_id)
     return plan

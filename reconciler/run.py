@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -119,7 +120,13 @@ def progress(total: int, label: str) -> Iterator[Any]:
     if total >= 25 and sys.stderr.isatty() and not in_ci():
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_percent=False,
                                bar_template="%(label)s  [%(bar)s]  %(info)s customers") as bar:
-            yield bar.update
+            lock = threading.Lock()  # click's bar is not thread-safe: workers at once counted twice (36/31)
+
+            def update(steps: int) -> None:
+                with lock:
+                    bar.update(steps)
+
+            yield update
     else:
         yield None
 
