@@ -21,7 +21,7 @@ from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.ledger import LedgerView
-from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
+from reconciler.money import ZERO, customer_invoice_warnings, monthly_amount, price_change, price_fields
 from reconciler.plan import (
     Change,
     CustomerPlan,
@@ -366,11 +366,10 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
                                                else mapped_identifiers)
     )
     cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
-    for change in cp.changes:
-        if change.money is not None:
-            cp.invoice_warnings += invoice_warnings(
-                change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
-                change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
+    cp.invoice_warnings += customer_invoice_warnings(
+        (change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
+         change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
+        for change in cp.changes if change.money is not None)
     cp.unsafe_reasons = safety_verdict(cp.changes, cp.managed_count, desired.has_usage, config.safety, cp.monthly)
     if not desired.has_usage:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
