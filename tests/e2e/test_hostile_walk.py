@@ -248,3 +248,42 @@ def test_a_changed_since_value_is_never_a_git_option(tmp_path):
     result = run(repo, "--sandbox", "plan", "--changed-since=--output=written-by-git")
     assert_one_line_exit_1(result, "--changed-since")
     assert not (repo / "written-by-git").exists()
+
+
+# ------------------------------------------------------------------ a saved plan with nulls
+
+
+def _nulls(value, depth: int):
+    """`value` with everything at `depth` (0: the top-level values) replaced by null."""
+    if isinstance(value, dict):
+        return {k: None if depth == 0 else _nulls(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [None if depth == 0 else _nulls(v, depth - 1) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 4])
+def test_a_saved_plan_whose_values_are_null_is_one_line(tmp_path, depth):
+    import json
+
+    repo = make_repo(tmp_path)
+    saved = reconcile(repo, "--sandbox", "plan", "--send-now", "--out", "plan.json")
+    assert saved.returncode in (0, 2), saved.stderr
+    plan = json.loads((repo / "plan.json").read_text())
+    (repo / "plan.json").write_text(json.dumps(_nulls(plan, depth)))
+    before = _additions(repo)
+    result = run(repo, "--sandbox", "apply", "plan.json", "--auto-approve", env=clean_env(CI="true"))
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 1, output
+    assert _additions(repo) == before  # refused whole, or each customer failed: nothing billed
+
+
+def _additions(repo: Path) -> list[dict]:
+    from reconciler.sandbox import Store
+
+    store = Store(repo / ".sandbox")
+    try:
+        return store.all("addition")
+    finally:
+        store.close()
