@@ -287,3 +287,76 @@ def _additions(repo: Path) -> list[dict]:
         return store.all("addition")
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ the walk: every command, wrong input
+
+# (id, arguments, extra environment). Each must end in exit 1 with a message and no traceback.
+WALK = [
+    ("unknown-command", ["nosuchcommand"], {}),
+    ("config-missing", ["--config", "nowhere", "validate"], {}),
+    ("config-is-a-file", ["--config", "usage/seats.csv", "plan"], {}),
+    ("bare-job-config-missing", ["--dry-run", "--config", "nowhere"], {}),
+    ("bare-job-no-credentials", ["--dry-run"], {}),
+    ("validate-format", ["validate", "--format", "xml"], {}),
+    ("validate-config-missing", ["validate", "--config", "nowhere"], {}),
+    ("plan-no-credentials", ["plan"], {}),
+    ("plan-date-not-a-day", ["--sandbox", "plan", "--date", "2026-02-30"], {}),
+    ("plan-date-word", ["--sandbox", "plan", "--date", "yesterday"], {}),
+    ("plan-date-year-1", ["--sandbox", "plan", "--date", "0001-01-01"], {}),
+    ("plan-date-year-9999", ["--sandbox", "plan", "--date", "9999-12-31"], {}),
+    ("plan-customer-unknown", ["--sandbox", "plan", "--customer", "nobody"], {}),
+    ("plan-shard-beyond", ["--sandbox", "plan", "--shard", "5/4"], {}),
+    ("plan-shard-word", ["--sandbox", "plan", "--shard", "half"], {}),
+    ("plan-usage-missing", ["--sandbox", "plan", "--usage", "missing.csv"], {}),
+    ("plan-usage-directory", ["--sandbox", "plan", "--usage", "config"], {}),
+    ("plan-usage-binary", ["--sandbox", "plan", "--usage", "/bin/sh"], {}),
+    ("plan-ledger-directory", ["--sandbox", "plan", "--ledger", "config"], {}),
+    ("plan-out-no-directory", ["--sandbox", "plan", "--out", "nodir/plan.json"], {}),
+    ("plan-out-directory", ["--sandbox", "plan", "--out", "config"], {}),
+    ("plan-workers-zero", ["--sandbox", "plan", "--workers", "0"], {}),
+    ("plan-changed-since-option", ["--sandbox", "plan", "--changed-since", "--output=x"], {}),
+    ("plan-changed-since-no-git", ["--sandbox", "plan", "--changed-since", "main"], {}),
+    ("plan-save-usage-file", ["--sandbox", "plan", "--save-usage", "usage/seats.csv"], {}),
+    ("plan-format", ["--sandbox", "plan", "--format", "yaml"], {}),
+    ("plan-latency-word", ["--sandbox", "plan"], {"SANDBOX_LATENCY_MS": "abc"}),
+    ("plan-fault-kind", ["--sandbox", "plan"], {"SANDBOX_FAULT_KINDS": "gremlins"}),
+    ("apply-no-credentials", ["apply", "--send-now"], {}),
+    ("apply-plan-missing", ["--sandbox", "apply", "missing-plan.json"], {}),
+    ("apply-plan-not-a-plan", ["--sandbox", "apply", "usage/seats.csv"], {}),
+    ("apply-plan-binary", ["--sandbox", "apply", "/bin/sh"], {}),
+    ("apply-report-no-directory", ["--sandbox", "apply", "--report", "nodir/r.json"], {}),
+    ("apply-date-year-1", ["--sandbox", "apply", "--date", "0001-01-01"], {}),
+    ("apply-ledger-unwritable", ["--sandbox", "apply", "--send-now", "--ledger", "/proc/version/ledger.jsonl"], {}),
+    ("import-nothing-asked", ["--sandbox", "import"], {}),
+    ("import-both", ["--sandbox", "import", "--all", "--company", "AcmeDental"], {}),
+    ("import-unknown-company", ["--sandbox", "import", "--company", "NoSuchCompany"], {}),
+    ("import-no-credentials", ["import", "--all"], {}),
+    ("init-over-a-file", ["init", "usage/seats.csv"], {}),
+    ("drift-no-credentials", ["drift"], {}),
+    ("drift-usage-missing", ["--sandbox", "drift", "--usage", "missing.csv"], {}),
+    ("drift-format", ["--sandbox", "drift", "--format", "pdf"], {}),
+    ("report-period", ["--sandbox", "report", "--period", "2026-13"], {}),
+    ("report-ledger-missing", ["--sandbox", "report", "--ledger", "missing.jsonl"], {}),
+    ("report-out-file", ["--sandbox", "report", "--out", "usage/seats.csv"], {}),
+    ("report-format", ["--sandbox", "report", "--format", "pdf"], {}),
+    ("trend-no-credentials", ["trend", "products"], {}),
+    ("trend-map-garbage", ["--sandbox", "trend", "products", "--map", "nonsense"], {}),
+    ("trend-map-unknown-product", ["--sandbox", "trend", "products", "--map", "nope=abc"], {}),
+    ("sandbox-port", ["sandbox", "serve", "--port", "99999"], {}),
+    ("sandbox-latency-negative", ["sandbox", "serve", "--latency-ms", "-1"], {}),
+    ("sandbox-fault-kind", ["sandbox", "serve", "--fault-kinds", "gremlins"], {}),
+    ("sandbox-latency-env", ["sandbox", "serve", "--port", "0"], {"SANDBOX_LATENCY_MS": "abc"}),
+    ("sandbox-data-file", ["sandbox", "serve", "--port", "0", "--data", "usage/seats.csv"], {}),
+    ("sandbox-reset-data-file", ["sandbox", "reset", "--data", "usage/seats.csv"], {}),
+]
+
+
+@pytest.mark.parametrize("args,extra_env", [case[1:] for case in WALK], ids=[case[0] for case in WALK])
+def test_every_command_with_wrong_input_is_one_clear_failure(tmp_path, args, extra_env):
+    repo = make_repo(tmp_path)
+    result = run(repo, *args, env=clean_env(**extra_env))
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.returncode == 1, output
+    assert output.strip(), "a failure must say what went wrong"
