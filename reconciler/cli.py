@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -99,7 +100,20 @@ def main(argv: list[str] | None = None) -> None:
             code = 1
     except (KeyboardInterrupt, OSError) as error:
         code = _stopped_by(error)
+    except Exception as error:  # noqa: BLE001 - the last net: a bug, said as one line
+        code = _internal_error(error)
     sys.exit(code or 0)
+
+
+def _internal_error(error: Exception) -> int:
+    """A bug in reconcile (nothing the user did): one `internal error` line, as the engine says
+    for one customer's surprise, so it is visible and reportable; RECONCILE_DEBUG=1 adds the
+    traceback for whoever fixes it. Exit 1: a run with a problem never exits 0."""
+    if os.environ.get("RECONCILE_DEBUG", "").strip().lower() in ("1", "true"):
+        traceback.print_exc()
+    _say(f"internal error (a bug in reconcile; please report it with the command you ran): "
+         f"{type(error).__name__}: {error}")
+    return 1
 
 
 def _stopped_by(error: BaseException) -> int:
@@ -107,7 +121,7 @@ def _stopped_by(error: BaseException) -> int:
     directory the tool may not read or write, a full disk, a closed pipe. One line, exit 130 for
     Ctrl-C (the shell's convention) and 1 otherwise. Whatever was sent before it is in the
     ledger already (each customer's record is written as it is sent), so a rerun converges.
-    Any other exception is a bug and keeps its traceback, so it gets reported and fixed."""
+    Any other exception is a bug: `_internal_error` says so."""
     if isinstance(error, BrokenPipeError) or _stdout_failed(error):
         _silence_stdout()
         if isinstance(error, BrokenPipeError):  # `| head`: the reader had enough; nothing to say

@@ -21,7 +21,13 @@ from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.ledger import LedgerView
-from reconciler.money import ZERO, customer_invoice_warnings, monthly_amount, price_change, price_fields
+from reconciler.money import (
+    ZERO,
+    customer_invoice_warnings,
+    monthly_amount,
+    price_change,
+    price_fields,
+)
 from reconciler.plan import (
     Change,
     CustomerPlan,

@@ -27,7 +27,7 @@ def unprivileged() -> list[str]:
 def run(repo: Path, *args: str, env: dict[str, str] | None = None, as_user: bool = False,
         stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
     command = [*(unprivileged() if as_user else []), str(RECONCILE), *args]
-    return subprocess.run(command, cwd=repo, stdout=stdout, stderr=subprocess.PIPE, text=True,
+    return subprocess.run(command, cwd=repo, stdout=stdout, stderr=subprocess.PIPE, text=True, check=False,
                           env=env or clean_env(), timeout=120, stdin=subprocess.DEVNULL)
 
 

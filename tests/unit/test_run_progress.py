@@ -38,5 +38,5 @@ def test_the_count_never_passes_the_total_with_many_workers(monkeypatch):
         for thread in pool:
             thread.join()
     sys.setswitchinterval(interval)
-    counts = [int(n) for n in re.findall(r"(\d+)/%d customers" % total, terminal.getvalue())]
+    counts = [int(n) for n in re.findall(rf"(\d+)/{total} customers", terminal.getvalue())]
     assert counts and max(counts) == total, counts[-5:]
