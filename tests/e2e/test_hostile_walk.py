@@ -93,9 +93,13 @@ def test_import_into_a_read_only_customers_directory_is_one_line(tmp_path):
 
 def test_trend_products_write_to_a_read_only_global_yaml_is_one_line(tmp_path):
     repo = make_repo(tmp_path)
-    (repo / "config" / "global.yaml").chmod(0o444)
-    before = (repo / "config" / "global.yaml").read_bytes()
-    result = run(repo, "--sandbox", "trend", "products", "--write", as_user=True)
+    global_yaml = repo / "config" / "global.yaml"
+    text = global_yaml.read_text()
+    assert "    trend:\n      product_codes: [WFSAWXE3X]\n" in text
+    global_yaml.write_text(text.replace("    trend:\n      product_codes: [WFSAWXE3X]\n", "", 1))  # something to write
+    global_yaml.chmod(0o444)
+    before = global_yaml.read_bytes()
+    result = run(repo, "--sandbox", "trend", "products", "--map", "wfs-advanced=WFSAWXE3X", "--write", as_user=True)
     assert_one_line_exit_1(result, "global.yaml", "ermission denied")
     assert (repo / "config" / "global.yaml").read_bytes() == before
 
