@@ -7,9 +7,12 @@ read as "changes", so `main` remaps them to 1.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -84,12 +87,77 @@ def main(argv: list[str] | None = None) -> None:
     _show_retries_on_a_terminal()
     try:
         code = cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+        sys.stdout.flush()  # a full disk or a closed pipe is found here, not at interpreter exit
     except click.exceptions.Exit as exit_:
         code = exit_.exit_code
     except click.ClickException as error:  # usage errors must never read as "changes present"
         error.show()
         code = 1
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        code = 1
+    except click.Abort as abort:  # click turns Ctrl-C into Abort; a refused prompt is one too
+        if isinstance(abort.__context__, KeyboardInterrupt):
+            code = _stopped_by(abort.__context__)
+        else:
+            click.echo("Aborted.", err=True)
+            code = 1
+    except (KeyboardInterrupt, OSError) as error:
+        code = _stopped_by(error)
+    except Exception as error:  # noqa: BLE001 - the last net: a bug, said as one line
+        code = _internal_error(error)
     sys.exit(code or 0)
+
+
+def _internal_error(error: Exception) -> int:
+    """A bug in reconcile (nothing the user did): one `internal error` line, as the engine says
+    for one customer's surprise, so it is visible and reportable; RECONCILE_DEBUG=1 adds the
+    traceback for whoever fixes it. Exit 1: a run with a problem never exits 0."""
+    if os.environ.get("RECONCILE_DEBUG", "").strip().lower() in ("1", "true"):
+        traceback.print_exc()
+    _say(f"internal error (a bug in reconcile; please report it with the command you ran): "
+         f"{type(error).__name__}: {error}")
+    return 1
+
+
+def _stopped_by(error: BaseException) -> int:
+    """The safety net for what the person or the machine did, not the code: Ctrl-C, a file or
+    directory the tool may not read or write, a full disk, a closed pipe. One line, exit 130 for
+    Ctrl-C (the shell's convention) and 1 otherwise. Whatever was sent before it is in the
+    ledger already (each customer's record is written as it is sent), so a rerun converges.
+    Any other exception is a bug: `_internal_error` says so."""
+    if isinstance(error, BrokenPipeError) or _stdout_failed(error):
+        _silence_stdout()
+        if isinstance(error, BrokenPipeError):  # `| head`: the reader had enough; nothing to say
+            return 1
+        _say(f"error: cannot write the output: {error.strerror or error}")
+        return 1
+    if isinstance(error, KeyboardInterrupt):
+        _say("Interrupted: stopped before the run finished (what was sent is in the ledger; a rerun "
+             "sends the rest).")
+        return 130
+    assert isinstance(error, OSError)
+    where = f"{error.filename}: " if error.filename else ""
+    _say(f"error: {where}{error.strerror or error}")
+    return 1
+
+
+def _stdout_failed(error: BaseException) -> bool:
+    """True when `error` came from writing our own output (stdout has no file name)."""
+    return isinstance(error, OSError) and error.filename is None and error.errno in (errno.ENOSPC, errno.EPIPE,
+                                                                                     errno.EIO, errno.EFBIG)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    cannot fail a second time ("Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _say(line: str) -> None:
+    try:
+        click.echo(line, err=True)
+    except OSError:  # stderr is gone too: the exit code is all that is left
+        pass

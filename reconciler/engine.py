@@ -22,7 +22,13 @@ from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.lease import LeaseFacts
 from reconciler.ledger import LedgerView
-from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
+from reconciler.money import (
+    ZERO,
+    customer_invoice_warnings,
+    monthly_amount,
+    price_change,
+    price_fields,
+)
 from reconciler.plan import (
     Change,
     CustomerPlan,
@@ -35,7 +41,7 @@ from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
 from reconciler.target import Target, TargetError
-from reconciler.usage import Usage, UsageSourceError, usage_record
+from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
 
 
 @dataclass(frozen=True)
@@ -413,11 +419,10 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
                                                else mapped_identifiers)
     )
     cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
-    for change in cp.changes:
-        if change.money is not None:
-            cp.invoice_warnings += invoice_warnings(
-                change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
-                change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
+    cp.invoice_warnings += customer_invoice_warnings(
+        (change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
+         change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
+        for change in cp.changes if change.money is not None)
     cp.unsafe_reasons = safety_verdict(cp.changes, cp.managed_count, desired.has_usage, config.safety, cp.monthly)
     if not desired.has_usage:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
@@ -587,9 +592,9 @@ def build_plan(
 
     plan.customers = fan_out(customers, work, options.workers)
 
-    known = {c.trend_customer_id.lower() for c in config.customers}
+    known = {trend_key(c.trend_customer_id) for c in config.customers}
     if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):
         for trend_id in sorted(usage.customers()):
-            if trend_id.lower() not in known:
+            if trend_key(trend_id) not in known:
                 plan.unknown_usage_customers[trend_id] = usage.for_customer(trend_id)
     return plan

@@ -143,23 +143,40 @@ def previous_invoice(next_invoice: date, cycle: str | None) -> date | None:
 def invoice_warnings(product: str, action: str, agreement_label: str, effective: date | None,
                      next_invoice: date | None, cycle: str | None, prorate: bool | None) -> list[str]:
     """What to check before this change is sent (see the module docstring)."""
-    warnings: list[str] = []
-    if effective is None or next_invoice is None:
-        return warnings
-    before = previous_invoice(next_invoice, cycle)
-    if before is not None and effective <= before < next_invoice:
+    return customer_invoice_warnings([(product, action, agreement_label, effective, next_invoice, cycle, prorate)])
+
+
+InvoiceFacts = tuple[str, str, str, date | None, date | None, str | None, bool | None]
+
+
+def customer_invoice_warnings(changes: Iterable[InvoiceFacts]) -> list[str]:
+    """One customer's invoice warnings, from (product, action, agreement label, effective date,
+    next invoice date, billing cycle, prorate) per change: one "already out" line per invoice
+    that was missed, naming every change it concerns (a line per change said the same long
+    sentence up to three times), then one proration line per new addition."""
+    late: dict[tuple[date, date, date], list[str]] = {}
+    proration: list[str] = []
+    for product, action, agreement_label, effective, next_invoice, cycle, prorate in changes:
+        if effective is None or next_invoice is None:
+            continue
+        before = previous_invoice(next_invoice, cycle)
+        if before is not None and effective <= before < next_invoice:
+            late.setdefault((before, effective, next_invoice), []).append(f"{action} {product} on {agreement_label}")
+        if action == "create" and prorate is False and effective != next_invoice:
+            proration.append(
+                f"{product} on {agreement_label}: proration is off on this agreement, so the addition effective "
+                f"{effective.isoformat()} bills a whole month on the {next_invoice.isoformat()} invoice; check the "
+                "agreement's prorate setting if it should bill part of the month"
+            )
+    warnings = []
+    for (before, effective, next_invoice), what in late.items():
+        lands = "this change lands" if len(what) == 1 else f"these {len(what)} changes land"
         warnings.append(
-            f"{product} on {agreement_label}: the {before.isoformat()} invoice, the first on or after the billing "
-            f"date {effective.isoformat()}, is already out; this {action} lands on the {next_invoice.isoformat()} "
-            "invoice. Check the customer's last invoice before sending"
+            f"the {before.isoformat()} invoice, the first on or after the billing date {effective.isoformat()}, is "
+            f"already out; {lands} on the {next_invoice.isoformat()} invoice ({'; '.join(what)}). Check the "
+            "customer's last invoice before sending"
         )
-    if action == "create" and prorate is False and effective != next_invoice:
-        warnings.append(
-            f"{product} on {agreement_label}: proration is off on this agreement, so the addition effective "
-            f"{effective.isoformat()} bills a whole month on the {next_invoice.isoformat()} invoice; check the "
-            "agreement's prorate setting if it should bill part of the month"
-        )
-    return warnings
+    return warnings + proration
 
 
 @dataclass

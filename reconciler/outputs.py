@@ -29,15 +29,20 @@ def check_output_file(path: Path, option: str) -> None:
         raise PathProblem(f"{option} {path}: not writable")
 
 
-def check_output_dir(path: Path, option: str) -> None:
+def check_output_dir(path: Path, option: str, inside: Path | None = None) -> None:
     """An output directory may be created, but only inside one that exists (a typo in the
-    parent must not create a tree somewhere unexpected)."""
+    parent must not create a tree somewhere unexpected). Inside the repository `inside`,
+    missing parents are fine too: `--out out/report` in a fresh clone, which has no `out/`
+    yet, is what the README shows."""
     if path.is_dir():
         if not os.access(path, os.W_OK | os.X_OK):
             raise PathProblem(f"{option} {path}: directory is not writable")
         return
     if path.exists():
         raise PathProblem(f"{option} {path}: is a file, not a directory")
+    if inside is not None and path.absolute().resolve().is_relative_to(inside.absolute().resolve()):
+        check_creatable_dir(path, f"{option} {path}")
+        return
     check_output_file(path, option)
 
 

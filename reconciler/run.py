@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,7 +44,7 @@ from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
-from reconciler.runtime import Runtime, open_backends
+from reconciler.runtime import Runtime, in_ci, open_backends
 from reconciler.state import AdditionPrint, LeasePlace, plain_number
 from reconciler.usage import read_usage, save_usage_reads
 
@@ -70,6 +71,7 @@ class Invocation:
     plan: Plan | None = None  # the plan apply worked from, for `apply --format json`
     previews: bool | None = None  # None: the command's default
     save_usage: Path | None = None
+    how_to_skip_question: str = "--auto-approve skips this question"  # what this command offers
 
     @property
     def ledger_file(self) -> Path:
@@ -93,7 +95,7 @@ def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
     if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
         raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
     result = subprocess.run(
-        ["git", "diff", "--name-only", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
+        ["git", "diff", "--name-only", "--end-of-options", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
         cwd=where, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -117,10 +119,16 @@ def select_changed(paths: list[str], config_dir: Path) -> frozenset[str] | None:
 def progress(total: int, label: str) -> Iterator[Any]:
     """A progress bar on a terminal for big runs; nothing in CI logs or pipes (CI runners may
     give a job a terminal, so `CI` turns it off too)."""
-    if total >= 25 and sys.stderr.isatty() and not os.environ.get("CI"):
+    if total >= 25 and sys.stderr.isatty() and not in_ci():
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_percent=False,
                                bar_template="%(label)s  [%(bar)s]  %(info)s customers") as bar:
-            yield bar.update
+            lock = threading.Lock()  # click's bar is not thread-safe: workers at once counted twice (36/31)
+
+            def update(steps: int) -> None:
+                with lock:
+                    bar.update(steps)
+
+            yield update
     else:
         yield None
 
@@ -331,7 +339,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
             if print_plan and inv.fmt != "json":
                 click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
             if not dry_run:
-                confirm_apply(plan, inv.auto_approve)
+                confirm_apply(plan, inv.auto_approve, inv.how_to_skip_question)
             target = LeasedTarget(backends.target, lease) if lease and lease.held else backends.target
             with progress(len(plan.customers), "applying") as update:
                 results = apply_plan(target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
@@ -375,17 +383,20 @@ def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: boo
 
 
 def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
-    """Ask only a person at a terminal: --auto-approve, `CI`, or no terminal skip the question."""
-    return not auto_approve and not env.get("CI") and sys.stdin.isatty() and sys.stdout.isatty()
+    """Ask whenever a person can answer (stdin is a terminal), even when the output is piped
+    (`reconcile apply | tee log`); --auto-approve, CI (`CI=true` or `1`) or no terminal on
+    stdin skip the question."""
+    return not auto_approve and not in_ci(env) and sys.stdin.isatty()
 
 
-def confirm_apply(plan: Plan, auto_approve: bool) -> None:
-    """As `terraform apply` does: show the plan, then write only after a typed `yes`."""
+def confirm_apply(plan: Plan, auto_approve: bool, how_to_skip: str = "--auto-approve skips this question") -> None:
+    """As `terraform apply` does: show the plan, then write only after a typed `yes`. The
+    question goes to stderr, so a person sees it when stdout is piped into a file."""
     if not any(cp.actionable for cp in plan.customers) or not needs_confirmation(auto_approve):
         return
     click.echo("\nDo you want to send these changes to ConnectWise?\n"
-               "  Only 'yes' will be accepted to approve (--auto-approve skips this question).\n")
-    answer = click.prompt("  Enter a value", default="", show_default=False)
+               f"  Only 'yes' will be accepted to approve ({how_to_skip}).\n", err=True)
+    answer = click.prompt("  Enter a value", default="", show_default=False, err=True)
     if answer.strip() != "yes":
         raise ApplyNotApproved("apply cancelled: nothing was written to the ledger and no billing was sent "
                                "to ConnectWise (only the run lease's ticket was opened and closed)")
@@ -395,7 +406,7 @@ def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
     """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
     inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
                      ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
-                     previews=False)
+                     previews=False, how_to_skip_question="CI=true skips it, as in a scheduled job")
     try:
         return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
     except ReconcileError as error:

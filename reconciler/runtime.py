@@ -31,6 +31,10 @@ class MissingCredentials(ReconcileError):
     pass
 
 
+class SandboxSettingsInvalid(ReconcileError):
+    pass
+
+
 # The PSA implementations, by name -> the module whose `connect(...)` builds one. Loaded lazily
 # (octoDNS loads its providers the same way), so a command that never talks to the PSA never
 # imports its client, and no module but this registry names the implementation.
@@ -64,6 +68,13 @@ class Backends:
     notes: list[str] = field(default_factory=list)  # for the plan's warnings (see trust.py)
 
 
+def in_ci(env: Mapping[str, str] = os.environ) -> bool:
+    """True when `CI` says this is a CI job: `true` or `1`, in any case (what GitHub Actions,
+    GitLab and most runners set). Any other value, `false` included, is not CI: a person who
+    exported CI=false still gets the confirmation question."""
+    return env.get("CI", "").strip().lower() in ("true", "1")
+
+
 def default_ledger(sandbox: bool) -> Path:
     return SANDBOX_DIR / "ledger.jsonl" if sandbox else DEFAULT_LEDGER
 
@@ -75,7 +86,11 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
 
         # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
         data_dir = ConfigRepository(config.root).sandbox_dir  # beside config/, whatever the cwd
-        with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=FaultPlan.from_env(env)) as server:
+        try:
+            faults = FaultPlan.from_env(env)
+        except ValueError as error:  # a mistyped SANDBOX_* variable, or a fault kind that does not exist
+            raise SandboxSettingsInvalid(f"sandbox settings: {error}") from None
+        with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=faults) as server:
             creds = server.credentials
             target = connect(
                 "connectwise", url=server.connectwise_url, company_id=creds.company_id, public_key=creds.public_key,

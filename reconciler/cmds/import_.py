@@ -45,7 +45,8 @@ def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer
 
     result = check_config(config_dir)
     files = customer_files(config_dir)
-    customer_paths = {display_path(p) for p in files}
+    inside = display_path(config_dir / "customers") + "/"  # a problem in one customer's file is not fatal
+    customer_paths = {d.path for d in result.diagnostics if d.path.startswith(inside)}
     fatal = [d for d in result.diagnostics if d.level == "error" and d.path not in customer_paths]
     if fatal or result.global_doc is None:
         raise ConfigInvalid(fatal or result.diagnostics)
@@ -80,6 +81,7 @@ class Outcome:
     written: int = 0
     skipped: int = 0
     missing: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # files that could not be written
 
 
 def prepare_config_dir(root: Path) -> list[str]:
@@ -145,14 +147,18 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         assert imported is not None  # billing companies have catalog additions
         text = importer.render_customer(imported, now, schema_modeline(root.absolute().parent, action.path.absolute(),
                                                                        "customer"))
-        action.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            action.path.parent.mkdir(parents=True, exist_ok=True)
             # "x" refuses a file that appeared since the directory was read: never clobber silently.
             with open(action.path, "w" if action.action == "overwrite" else "x", encoding="utf-8") as handle:
                 handle.write(text)
         except FileExistsError:
             out.skipped += 1
             out.lines.append(f"skipped  {company.identifier} -> {display_path(action.path)}: exists (--overwrite replaces it)")
+            continue
+        except OSError as error:  # a read-only customers/, a full disk: say so, try the others
+            out.failed.append(f"{display_path(action.path)}: cannot write {company.identifier}'s file: "
+                              f"{error.strerror or error}")
             continue
         if not imported.placeholder:
             assigned.add(imported.trend_customer_id)
@@ -175,8 +181,12 @@ def _echo_outcome(out: Outcome) -> None:
         click.echo(f"error: --company {identifier}: no ConnectWise company has this identifier", err=True)
     summary = (f"Import: {out.written} written, {out.skipped} skipped, {len(out.warnings)} "
                f"warning{'s' if len(out.warnings) != 1 else ''}")
+    for line in out.failed:
+        click.echo(f"error: {line}", err=True)
     if out.missing:
         summary += f", {len(out.missing)} not found"
+    if out.failed:
+        summary += f", {len(out.failed)} not written"
     click.echo(summary + ".")
     if out.written:
         click.echo("Next: fill in any REPLACE-ME ids, run `reconcile validate`, then "
@@ -201,4 +211,4 @@ def import_command(runtime: Runtime, companies: tuple[str, ...], import_all: boo
 
     out = run_import(runtime, config_dir, companies, overwrite, datetime.now(UTC))
     _echo_outcome(out)
-    sys.exit(1 if out.missing else 0)
+    sys.exit(1 if out.missing or out.failed else 0)

@@ -23,6 +23,9 @@ from reconciler.config.diagnostics import display_path
 from reconciler.run import Invocation, run_apply, run_plan
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# A run looks a month back (the period being billed) and months ahead (previews, the next
+# invoice), and the ledger stamps times: the years Python's dates and POSIX times both hold.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
@@ -34,6 +37,9 @@ def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
     if not match:
         raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
     year, month, day = (int(part) for part in match.groups())
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise click.BadParameter(
+            f"{value}: use a year from {FIRST_YEAR} to {LAST_YEAR} (a run reads the periods around the date)")
     if not 1 <= month <= 12:
         raise click.BadParameter(f"{value}: there is no month {month:02d} (months are 01-12)")
     days = calendar.monthrange(year, month)[1]
@@ -41,6 +47,14 @@ def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
         raise click.BadParameter(
             f"{value}: {calendar.month_name[month]} {year} has no day {day} (it has {days} days)")
     return datetime(year, month, day)
+
+
+def _parse_ref(_ctx, _param, value: str | None) -> str | None:
+    """A git revision, never an option: `--changed-since=--output=FILE` reached `git diff` as
+    one and wrote FILE. (A pull request's workflow may build this value from untrusted text.)"""
+    if value is not None and (not value.strip() or value.startswith("-") or "\0" in value):
+        raise click.BadParameter(f"{value!r} is not a git revision; give a branch, tag or commit, e.g. origin/main")
+    return value
 
 
 def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -71,7 +85,7 @@ def plan_options(func):
                           "--sandbox). A missing file means a first run: every customer is treated as never sent."),
         click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
                      show_default=True, help="How to print the plan."),
-        click.option("--changed-since", "changed_since", default=None, metavar="GIT_REF",
+        click.option("--changed-since", "changed_since", default=None, metavar="GIT_REF", callback=_parse_ref,
                      help="Only customers whose files changed since GIT_REF (all when global.yaml or a schema changed)."),
         click.option("--shard", callback=_parse_shard, default=None, metavar="K/N",
                      help="Only shard K of N (stable by customer id); the ledger goes to ledger.KofN.jsonl."),

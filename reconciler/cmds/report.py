@@ -108,7 +108,7 @@ def report(
     if ledger_path is None:
         ledger_path = repository.default_ledger(runtime.sandbox)
     if out_dir is not None:
-        check_output_dir(out_dir, "--out")  # before reading a year of ledger
+        check_output_dir(out_dir, "--out", inside=repository.root)  # before reading a year of ledger
 
     if not ledger_files(ledger_path):
         if explicit_ledger:  # a typo must not produce a calm, empty report

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cmds.common import PathProblem
+from reconciler.cmds.common import PathProblem, reports_errors
 from reconciler.repository import SANDBOX_DIR_NAME, root_or_cwd
 
 
@@ -45,6 +45,7 @@ def sandbox() -> None:
 @click.option("--fault-kinds", default=None,
               help="Comma list among 429,409,500,502,503,504,drop,drop_after,timeout [env SANDBOX_FAULT_KINDS].")
 @click.option("--retry-after", type=int, default=None, help="Retry-After seconds on 429 (default 0).")
+@reports_errors
 def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, private_key: str,
           latency_ms: int | None, fault_rate: float | None, fault_seed: int | None,
           fault_kinds: str | None, retry_after: int | None) -> None:
@@ -91,6 +92,7 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
 @sandbox.command("reset")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help=DATA_HELP)
+@reports_errors
 def reset_command(data_dir: Path | None) -> None:
     """Restore the demo data (drops every change made through the API) and move the sandbox
     ledger aside, so the next `--sandbox` run plans as the first one did."""
@@ -99,9 +101,11 @@ def reset_command(data_dir: Path | None) -> None:
     data_dir = _data_dir(data_dir)
     try:
         moved = move_ledger_aside(data_dir)
-        reset(data_dir)
+        damaged = reset(data_dir)
     except OSError as error:
         raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
+    if damaged:
+        click.echo(f"The damaged sandbox state was moved aside to {damaged}.")
     click.echo(f"Sandbox data in {data_dir} restored to the demo state.")
     if moved:
         click.echo(f"Sandbox ledger moved aside to {moved}.")

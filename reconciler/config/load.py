@@ -4,8 +4,10 @@ Pipeline (each stage testable alone): `yamlsource.read_yaml` per file -> `schema
 per file -> `checks` across files -> either diagnostics or the frozen model.
 
 Decisions:
-- Customer files are `customers/*.yaml` and `*.yml` (not recursive); anything else there is
-  ignored, so READMEs and editor backups do not break a run.
+- Customer files are `customers/*.yaml` and `*.yml` (not recursive); other names there are
+  ignored, so READMEs and editor backups do not break a run. Anything that looks like a
+  customer but cannot be read as one (a broken symlink, a FIFO, `acme.YAML`, a YAML file in a
+  subdirectory) is an error at its path: a customer is never dropped in silence.
 - Two files with the same slug (`acme.yaml` and `acme.yml`) are an error on the second.
 - Problems with the directory itself (no global.yaml, no customers/) sit at line 1:1 of the
   missing path.
@@ -20,6 +22,7 @@ Decisions:
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -64,12 +67,96 @@ class ConfigCheck:
 
 
 def customer_files(config_dir: Path) -> list[Path]:
-    """The customer files of a config directory, in slug order."""
+    """The customer files of a config directory, in slug order (the readable ones; see
+    `find_customer_files` for what is wrong with the others)."""
+    return find_customer_files(config_dir)[0]
+
+
+def find_customer_files(config_dir: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """The customer files of `config_dir`, in slug order, and a diagnostic for every entry of
+    `customers/` that looks like a customer but cannot be read as one.
+
+    Nothing that looks like a customer is skipped in silence: a dropped file is a customer
+    nobody bills. A `.yaml`/`.yml` name (in any case) that is not a regular file (a dangling
+    symlink, a symlink loop, a FIFO, a directory), an upper-case extension, a YAML file in a
+    subdirectory, or a directory that cannot be listed is an error at its path. Other names
+    (README.md, editor backups such as `acme.yaml~`) are not customers and stay ignored.
+    """
     folder = config_dir / "customers"
     if not folder.is_dir():
-        return []
-    files = [p for p in folder.iterdir() if p.suffix in CUSTOMER_SUFFIXES and p.is_file()]
-    return sorted(files, key=lambda p: (p.stem, p.suffix))
+        return [], []
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as error:
+        return [], [_whole(folder, f"cannot list the customers directory: {error.strerror or error}")]
+    for entry in entries:
+        path = Path(entry.path)
+        is_customer_name = path.suffix.lower() in CUSTOMER_SUFFIXES
+        problem = _entry_problem(entry, path, is_customer_name)
+        if problem:
+            problems.append(_whole(path, problem))
+        elif is_customer_name:
+            files.append(path)
+        elif _is_dir(entry):
+            problems += _nested_customer_files(path)
+    return sorted(files, key=lambda p: (p.stem, p.suffix)), problems
+
+
+def _entry_problem(entry: os.DirEntry, path: Path, is_customer_name: bool) -> str | None:
+    if entry.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as error:
+            if not is_customer_name:
+                return None  # a broken link named README is not a customer either
+            if error.errno == errno.ELOOP:
+                return "symlink loop: the link never reaches a file, so this customer cannot be read"
+            return f"symlink to a missing file ({os.readlink(path)}): this customer cannot be read"
+        if _is_dir(entry):
+            return ("symlink to a directory: customer files must sit directly in customers/ "
+                    "(files in subdirectories are not read)")
+    if not is_customer_name:
+        return None
+    if path.suffix not in CUSTOMER_SUFFIXES:
+        return (f"customer files end in lower-case .yaml or .yml: rename it to "
+                f"{path.stem}{path.suffix.lower()} (this file is not read)")
+    if _is_dir(entry):
+        return "a directory named like a customer file: customer files must be files (this one is not read)"
+    try:
+        regular = entry.is_file()
+    except OSError as error:
+        return f"cannot read file: {error.strerror or error}"
+    if not regular:
+        return "not a regular file (a FIFO, socket or device): refusing to read it as a customer"
+    return None
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _nested_customer_files(folder: Path) -> list[Diagnostic]:
+    """Customer-looking files below a subdirectory of customers/: they are not read, so each
+    is an error (an `archive/` of old customers is fine once the files are renamed)."""
+    problems: list[Diagnostic] = []
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else folder
+        problems.append(_whole(where, f"cannot list this directory inside customers/: {error.strerror or error}"))
+
+    for directory, _dirs, names in os.walk(folder, onerror=unreadable):
+        for name in sorted(names):
+            if Path(name).suffix.lower() in CUSTOMER_SUFFIXES:
+                problems.append(_whole(
+                    Path(directory) / name,
+                    "customer files must sit directly in customers/: this one, in a subdirectory, "
+                    "is not read (move it up, or out of customers/)"))
+    return problems
 
 
 def check_config(config_dir: Path) -> ConfigCheck:
@@ -105,7 +192,10 @@ def check_config(config_dir: Path) -> ConfigCheck:
         )
     seen_slugs: dict[str, Path] = {}
     customers_outside = leaves(config_dir / "customers", root)
-    for path in customer_files(config_dir):
+    files, discovery_problems = find_customer_files(config_dir)
+    result.diagnostics += discovery_problems
+    result.customer_files += len(discovery_problems)
+    for path in files:
         result.customer_files += 1
         problem = checks.slug_problem(path)
         if problem:

@@ -170,7 +170,10 @@ class Config:
 
     def customer(self, key: str) -> Customer | None:
         """A customer by file slug or by Trend customer id (a GUID: any case)."""
+        from reconciler.usage.base import trend_key  # the one normal form of a Trend id
+
+        wanted = trend_key(key)
         for customer in self.customers:
-            if key == customer.slug or key.lower() == customer.trend_customer_id.lower():
+            if key == customer.slug or wanted == trend_key(customer.trend_customer_id):
                 return customer
         return None

@@ -72,7 +72,8 @@ def _change_line(change: Change) -> str:
 def not_read_line(plan: Plan) -> str:
     """Says that customers not due were left unread (no previews), so a short plan is not
     mistaken for "everything matches"."""
-    unread = sum(1 for cp in plan.customers if not cp.billing_read)
+    unread = sum(1 for cp in plan.customers if not cp.billing_read  # a missed one has its own MISSED line
+                 and not (cp.schedule and cp.schedule.status.value == "missed"))
     if not unread:
         return ""
     return (f"({counted(unread, 'customer')} not due today: ConnectWise not read for "
@@ -136,7 +137,8 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         lines.append("")
     unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes and cp.billing_read]
     if unchanged and not verbose:
-        lines.append(f"# ({len(unchanged)} customer{'s' if len(unchanged) != 1 else ''} already match ConnectWise)")
+        lines.append(f"# ({counted(len(unchanged), 'customer')} already {'matches' if len(unchanged) == 1 else 'match'} "
+                     "ConnectWise)")
         lines.append("")
     unread = not_read_line(plan)
     if unread:

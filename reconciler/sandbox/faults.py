@@ -50,6 +50,8 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("fault rate must be between 0 and 1")
+        if self.latency_ms < 0 or self.retry_after < 0:
+            raise ValueError("latency and Retry-After cannot be negative")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "FaultPlan":
@@ -57,16 +59,16 @@ class FaultPlan:
         (comma list), SANDBOX_RETRY_AFTER; `overrides` that are not None win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        if env.get("SANDBOX_LATENCY_MS"):
-            values["latency_ms"] = int(env["SANDBOX_LATENCY_MS"])
-        if env.get("SANDBOX_FAULT_RATE"):
-            values["rate"] = float(env["SANDBOX_FAULT_RATE"])
-        if env.get("SANDBOX_FAULT_SEED"):
-            values["seed"] = int(env["SANDBOX_FAULT_SEED"])
+        for variable, name, kind in (("SANDBOX_LATENCY_MS", "latency_ms", int), ("SANDBOX_FAULT_RATE", "rate", float),
+                                     ("SANDBOX_FAULT_SEED", "seed", int), ("SANDBOX_RETRY_AFTER", "retry_after", int)):
+            if env.get(variable):
+                try:
+                    values[name] = kind(env[variable])
+                except ValueError:
+                    what = "a whole number" if kind is int else "a number"
+                    raise ValueError(f"{variable}={env[variable]!r} is not {what}") from None
         if env.get("SANDBOX_FAULT_KINDS"):
             values["kinds"] = tuple(env["SANDBOX_FAULT_KINDS"].split(","))
-        if env.get("SANDBOX_RETRY_AFTER"):
-            values["retry_after"] = int(env["SANDBOX_RETRY_AFTER"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -35,7 +35,7 @@ from reconciler.sandbox.demo import seed_demo
 from reconciler.sandbox.faults import FaultInjector, FaultPlan
 from reconciler.sandbox.lmpi import Lmpi, LmpiReadings
 from reconciler.sandbox.routes import API_VERSION, SERVER_VERSION, Api, Response, error
-from reconciler.sandbox.store import Store
+from reconciler.sandbox.store import DB_NAME, SandboxStateError, Store
 
 CODEBASE = "v4_6_release/"
 API_PREFIX = "/" + CODEBASE + "apis/3.0/"
@@ -53,14 +53,37 @@ class SandboxCredentials:
     lmpi_secret_key: str = "sandbox-lmpi-secret"
 
 
-def reset(data_dir: Path) -> None:
-    """Restore the demo data in `data_dir` (wipes everything else, zeroes the write counter)."""
-    store = Store(Path(data_dir))
+def reset(data_dir: Path) -> Path | None:
+    """Restore the demo data in `data_dir` (wipes everything else, zeroes the write counter).
+
+    A damaged `sandbox.db` (the case reset is the documented fix for) is moved aside, kept
+    for a look, and a new one made; returns where it went (None when it was fine)."""
+    data_dir = Path(data_dir)
+    moved = None
+    try:
+        store = Store(data_dir)
+    except SandboxStateError as error:
+        if not error.damaged:
+            raise
+        moved = _move_damaged_aside(data_dir / DB_NAME)
+        store = Store(data_dir)
     try:
         store.clear()
         seed_demo(store)
     finally:
         store.close()
+    return moved
+
+
+def _move_damaged_aside(db: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = db.with_name(f"{db.name}.damaged-{stamp}")
+    db.rename(target)
+    for suffix in ("-wal", "-shm"):  # SQLite's side files belong to the damaged database
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    return target
 
 
 class _Stats:

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import ReconcileError
 from reconciler.sandbox.conditions import Condition, get_path
 
 Record = dict[str, Any]
@@ -54,6 +55,23 @@ def cw_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class SandboxStateError(ReconcileError):
+    """`sandbox.db` cannot be used: damaged (not SQLite, or not ours), or not readable or
+    writable. One line naming the file and the fix."""
+
+    damaged = False
+
+    @classmethod
+    def about(cls, path: Path, error: sqlite3.DatabaseError) -> SandboxStateError:
+        if isinstance(error, sqlite3.OperationalError) and "not a database" not in str(error):
+            return cls(f"{path}: cannot use the sandbox state ({error}): check that its directory "
+                       "is readable and writable")
+        problem = cls(f"{path}: the sandbox state is damaged ({error}): run `reconcile sandbox reset` "
+                      "to start again from the demo data (the damaged file is kept beside it)")
+        problem.damaged = True
+        return problem
+
+
 class Store:
     """SQLite-backed records. Direct-insert helpers are for seeding, tests and benchmarks."""
 
@@ -63,24 +81,36 @@ class Store:
         self.path = self.data_dir / DB_NAME
         self.updated_by = updated_by
         self._lock = threading.RLock()
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so id allocation is race-free
-        # even against another process writing the same file.
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS records (
-                kind TEXT NOT NULL, id INTEGER NOT NULL, parent INTEGER, body TEXT NOT NULL,
-                PRIMARY KEY (kind, id));
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """
-        )
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as error:
+            raise SandboxStateError.about(self.path, error) from None
         self._cache: dict[str, dict[int, Record]] = {}
         self._parents: dict[str, dict[int, list[int]]] = {}
         self._indexes: dict[tuple[str, tuple[str, ...]], dict[Any, list[int]]] = {}
         self._cache_version: int | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so id allocation is race-free
+        # even against another process writing the same file.
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS records (
+                    kind TEXT NOT NULL, id INTEGER NOT NULL, parent INTEGER, body TEXT NOT NULL,
+                    PRIMARY KEY (kind, id));
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """
+            )
+            conn.execute("SELECT kind, id, parent, body FROM records LIMIT 0")  # the columns we need
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
 
     # ---- plumbing -------------------------------------------------------------------------
     def close(self) -> None:

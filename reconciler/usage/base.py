@@ -91,8 +91,13 @@ class Usage:
 
 
 def trend_key(trend_id: str) -> str:
-    """The form Trend customer ids are compared in: GUIDs are case-insensitive."""
-    return trend_id.strip().lower()
+    """The form Trend ids are compared in. GUIDs are case-insensitive, and Windows tools and
+    Excel exports write them in braces (`{3F2B...}`): every spelling of one GUID is one key,
+    so a row is never dropped because of how it was written."""
+    key = trend_id.strip().lower()
+    if key.startswith("{") and key.endswith("}"):
+        key = key[1:-1].strip()
+    return key
 
 
 class UsageError(ReconcileError):

@@ -28,12 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .base import trend_key
+
 if TYPE_CHECKING:
     from reconciler.config.model import Product
 
 
 def normal(identifier: object) -> str:
-    return str(identifier or "").strip().casefold()
+    return trend_key(str(identifier or "")).casefold()  # a GUID in braces is the same GUID
 
 
 @dataclass(frozen=True)
