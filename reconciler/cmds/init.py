@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from reconciler.cmds.common import PathProblem
+from reconciler.config.schemas import SCHEMA_DIR
 
 PACKAGE = "tmrm-billing-reconciler"
 
@@ -58,7 +59,7 @@ def write_repository(root: Path, requirement: str) -> list[str]:
     planned = [(render(t, requirement), root / d) for t, d in FILES]
     planned.append((requirement + "\n", root / "requirements.txt"))
     for name in SCHEMAS:
-        text = (resources.files("reconciler") / "schemas" / name).read_text(encoding="utf-8")
+        text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
         planned.append((text, root / "schemas" / name))
     try:
         for text, path in planned:

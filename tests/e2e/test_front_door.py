@@ -408,13 +408,13 @@ def test_init_then_validate_and_plan_from_the_new_repository(tmp_path):
     assert [c["customer"] for c in json.loads(plan.stdout)["customers"]] == ["acme-dental"]
 
 
-def test_the_modelines_of_this_repository_point_at_the_shipped_schemas():
+def test_the_modelines_of_this_repository_point_at_the_top_level_schemas():
     files = [REPO / "config" / "global.yaml", *sorted((REPO / "config" / "customers").glob("*.yaml"))]
     for path in files:
         first = path.read_text().splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("$schema=", 1)[1]).resolve()
-        assert target.is_file() and target.parent == REPO / "reconciler" / "schemas", path
+        assert target.is_file() and target.parent == REPO / "schemas", path
 
 
 def test_retries_are_shown_on_a_terminal_and_nowhere_else(monkeypatch):

@@ -73,7 +73,7 @@ def test_check_jsonschema_resolves_the_shipped_schemas_without_base_uri(tmp_path
 
     write_repository(tmp_path / "billing", "x")
     config = tmp_path / "billing" / "config"
-    schemas = REPO / "reconciler" / "schemas"
+    schemas = REPO / "schemas"
     checker = BIN / "check-jsonschema"
     ok = run([checker, "--schemafile", schemas / "customer.schema.json", config / "customers" / "acme-dental.yaml"],
              tmp_path)
