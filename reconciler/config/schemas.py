@@ -1,10 +1,9 @@
 """Schema checks: JSON Schema 2020-12 validation of parsed YAML, with human messages at line:col.
 
 The schemas live in the tool repository's top-level `schemas/` directory (shipped in the wheel
-as `reconciler/schemas/`), are loaded and compiled once per process, and
-`customer.schema.json`'s `$ref: global.schema.json#/...` resolves offline through a
-`referencing.Registry` keyed by each schema's `$id`, its file name (editors resolve the same
-relative reference to the sibling file).
+as `reconciler/schemas/`), are loaded and compiled once per process, each standing alone under
+its `$id` (the customer schema carries a copy of the global `billing` and `executive_summary`
+definitions it overrides, kept equal by a test).
 
 Every error is reported (`iter_errors`), each at the offending node:
 - a missing required key: at the key naming the mapping that lacks it (the first line of the
@@ -158,12 +157,12 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
             )
     if problems:
         return Schemas({}, documents, tuple(problems))
-    # Each `$id` is the schema's file name, a relative URI: resolved against where the file is
-    # read from, so the relative `$ref` between the two files still resolves for any tool
-    # (check-jsonschema --schemafile, editors) offline, without a --base-uri, while the schemas
-    # are named. Here the registry names each by that same file name.
+    # Each schema stands alone under its `$id` (a URN: it names the schema without pretending to
+    # be a URL anyone serves) and refers only to its own `$defs`, so check-jsonschema and editors
+    # resolve it offline from the file alone; the registry names each by its `$id`.
     registry: Registry = Registry().with_resources(
-        (SCHEMA_FILES[kind], Resource.from_contents(document)) for kind, document in documents.items()
+        (document.get("$id", SCHEMA_FILES[kind]), Resource.from_contents(document))
+        for kind, document in documents.items()
     )
     validators = {
         kind: Validator(document, registry=registry)
@@ -171,7 +170,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
     }
     quick = {}
     for kind, document in documents.items():
-        check = compile_quick_check({**document, "$id": SCHEMA_FILES[kind]}, registry)
+        check = compile_quick_check({"$id": SCHEMA_FILES[kind], **document}, registry)
         if check is not None:
             quick[kind] = check
     return Schemas(validators, documents, quick=quick)
