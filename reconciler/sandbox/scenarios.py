@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reconciler.ledger import Ledger
 from reconciler.periods import period_of, previous_period
+from reconciler.sandbox import demo
 from reconciler.schedule import billing_date_for, latest_billing_date
 
 FJORD = {"customer": "fjord-architects", "connectwise_company": "FjordArch", "day": 15}
@@ -25,11 +26,15 @@ SCENARIOS = ("missed",)
 
 def record_sent(ledger_path: Path, *, customer: str, connectwise_company: str, period: str, day: int) -> None:
     """Write a `sent` billing result for `period`, dated that period's billing date: the history
-    of a customer the tool has billed (nothing is sent to the sandbox)."""
+    of a customer the tool has billed (nothing is sent to the sandbox). Like a real result it
+    names the demo company it went to (the demo assigns company ids in `demo.COMPANIES` order)."""
     sent_on = billing_date_for(period, day)
+    identifiers = [identifier for identifier, _name, _trend in demo.COMPANIES]
+    company = {"connectwise_company_id": identifiers.index(connectwise_company) + 1,
+               "connectwise_company_name": demo.COMPANIES[identifiers.index(connectwise_company)][1]}
     Ledger(ledger_path, run_id="sandbox-scenario").result(
         kind="billing", customer=customer, connectwise_company=connectwise_company, period=period,
-        trigger="schedule", status="sent", error=None, changes=[], day=day,
+        trigger="schedule", status="sent", error=None, changes=[], **company, day=day,
         ts=f"{sent_on.isoformat()}T11:17:00.000000Z")
 
 
