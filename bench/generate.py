@@ -77,7 +77,7 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
         shutil.rmtree(out)
     (out / "config" / "customers").mkdir(parents=True)
     (out / "usage").mkdir()
-    shutil.copytree(REPO / "reconciler" / "schemas", out / "schemas")  # for editors and check-jsonschema
+    shutil.copytree(REPO / "schemas", out / "schemas")  # for editors and check-jsonschema
     shutil.copy(REPO / "config" / "global.yaml", out / "config" / "global.yaml")
 
     next_id = {"company": 0, "agreement": 0, "addition": 0}

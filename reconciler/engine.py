@@ -21,7 +21,7 @@ from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.lease import LeaseFacts
-from reconciler.ledger import LedgerView
+from reconciler.ledger import LedgerView, timestamp_key
 from reconciler.money import (
     ZERO,
     customer_invoice_warnings,
@@ -114,14 +114,20 @@ class PlanContext:
         return not self.lease.has_history or any(not self.ledger.knows_run(r) for r in self.lease.writers)
 
 
+def _first_seen(ledger: LedgerView, slug: str, kind: str, zone: str) -> date | None:
+    """The day (in the billing time zone) of the customer's first ledger record of this kind."""
+    ts = ledger.first_seen(slug, kind)
+    return today_in(zone, timestamp_key(ts)) if ts else None
+
+
 def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
-              catch_up_days: int) -> Schedule:
+              catch_up_days: int, zone: str) -> Schedule:
     last = ctx.ledger.last_sent(slug, kind)
     return decide(
         today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
         sent_periods=ctx.ledger.sent_periods(slug, kind), send_now=ctx.options.send_now and enabled,
         what="billing" if kind == "billing" else "executive summary", ever_sent=last is not None,
-        sent_day=last.get("day") if last else None,
+        first_seen=_first_seen(ctx.ledger, slug, kind, zone), sent_day=last.get("day") if last else None,
         interrupted_periods={i.get("period") for i in ctx.ledger.unsettled_intents(slug, kind)},
     )
 
@@ -131,9 +137,9 @@ def schedules_for(ctx: PlanContext, customer: Customer) -> tuple[Schedule, Sched
     billing, summary, options = customer.billing, customer.executive_summary, ctx.options
     return (
         _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
-                  options.today or today_in(billing.timezone), billing.catch_up_days),
+                  options.today or today_in(billing.timezone), billing.catch_up_days, billing.timezone),
         _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
-                  options.today or today_in(summary.timezone), billing.catch_up_days),
+                  options.today or today_in(summary.timezone), billing.catch_up_days, summary.timezone),
     )
 
 

@@ -202,6 +202,7 @@ class _Track:
     last_failed: dict[str, Any] | None = None
     last_failed_order: tuple = ()
     pending: dict[tuple[Any, Any], tuple[tuple, dict[str, Any]]] = field(default_factory=dict)  # open intents
+    first_ts: str | None = None  # the earliest record's `ts` (sortable form): when the tool first saw it
 
 
 # The parts of a record no engine question reads: dropped from the index to keep it small.
@@ -255,6 +256,8 @@ class LedgerView:
         track = self._tracks.get((customer, kind))
         if track is None:
             track = self._tracks[(customer, kind)] = _Track()
+        if track.first_ts is None or order[0] < track.first_ts:
+            track.first_ts = order[0]
         key = (run_id, period)
         if event == "intent":
             track.pending[key] = (order, payload)
@@ -321,6 +324,12 @@ class LedgerView:
         if not track or not track.pending:
             return []
         return [_record(record) for _, record in sorted(track.pending.values(), key=lambda item: item[0])]
+
+    def first_seen(self, customer: str, kind: str = "billing") -> str | None:
+        """The `ts` of the customer's earliest record of this kind (intent or result, any status):
+        when the tool first saw it (the schedule's never-sent rule); None when there is none."""
+        track = self._track(customer, kind)
+        return track.first_ts if track else None
 
     def last_failed(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
         """The latest `failed` result (drift: its partial writes are not hand edits)."""

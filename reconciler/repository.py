@@ -82,11 +82,8 @@ def _absolute(path: Path, here: Path) -> Path:
 
 def schema_modeline(root: Path, yaml_file: Path, kind: str) -> str:
     """The `yaml-language-server` line that points an editor at the schema, relative to the
-    YAML file: the repository's `schemas/` copy (what `reconcile init` writes), or the package's
-    own `reconciler/schemas/` when the config lives in the tool's repository."""
-    name = f"{kind}.schema.json"
-    target = root / "schemas" / name
-    if not target.is_file() and (root / "reconciler" / "schemas" / name).is_file():
-        target = root / "reconciler" / "schemas" / name
+    YAML file: the repository's `schemas/` (the copy `reconcile init` writes, or in the tool's own
+    repository the source itself)."""
+    target = root / "schemas" / f"{kind}.schema.json"
     relative = os.path.relpath(target, yaml_file.parent).replace(os.sep, "/")
     return f"# yaml-language-server: $schema={relative}"

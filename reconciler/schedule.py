@@ -11,9 +11,13 @@ Rules, as TMRM had them and as docs/how-it-decides.md states:
   that period, nothing is due. Otherwise it is due when at most `catch_up_days` have passed
   since that date (a missed CI run is caught up), and "missed" beyond that: the run warns and
   asks for a manual send instead of billing a stale period on its own.
-- A customer the ledger has never recorded a send for has no missed run to catch up on: it is
-  due as soon as this month's billing date has come (onboarding mid-month bills this month).
-  Its previous month is still subject to `catch_up_days`, so nothing stale is sent unasked.
+- A customer the ledger has never recorded a send for is never *missed*: a period is the tool's
+  to send only if its catch-up window (billing date + `catch_up_days`) reaches the day the tool
+  first saw the customer, the date of the customer's first ledger record of this kind of send
+  (an intent or a failed result), or today when the ledger has none. An earlier period is not
+  due and nobody's miss: the customer waits for its next billing date (or `--send-now`). So a
+  new customer is due on its first billing date from today on (and caught up within
+  `catch_up_days` like any other), while one the tool tried and failed to send stays missed.
 - A period whose billing date moved into the past because the day changed (sent on the 31st for
   October, changed to the 5th on 20 November) is due at once: under the day the customer was
   last sent with, it was not missed yet (the ledger records the day with each send).
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -94,25 +98,27 @@ def decide(
     send_now: bool = False,
     what: str = "billing",
     ever_sent: bool = True,
+    first_seen: date | None = None,
     sent_day: int | None = None,
     interrupted_periods: frozenset[str] | set[str] = frozenset(),
 ) -> Schedule:
     """Decide whether a send is due today.
 
     `sent_periods` are the periods the ledger records a successful send of this kind for;
-    `ever_sent` is False for a customer the ledger has no send for at all; `sent_day` is the
+    `ever_sent` is False for a customer the ledger has no send for at all; `first_seen` is then the
+    date of its first ledger record of this kind (None: it has none, so today); `sent_day` is the
     day of the month the last send was made under (None when the ledger does not say);
     `interrupted_periods` have an intent in the ledger and no result.
     A manual send (`send_now`) is recorded under the latest period, so it settles a missed one.
     """
     decision = _decide(today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
                        sent_periods=sent_periods, send_now=send_now, what=what, ever_sent=ever_sent,
-                       sent_day=sent_day, interrupted_periods=interrupted_periods)
+                       first_seen=first_seen, sent_day=sent_day, interrupted_periods=interrupted_periods)
     return replace(decision, day=day)
 
 
-def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what, ever_sent, sent_day,
-            interrupted_periods) -> Schedule:
+def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what, ever_sent, first_seen,
+            sent_day, interrupted_periods) -> Schedule:
     latest = latest_billing_date(today, day)
     period = period_of(latest)
     upcoming = billing_date_for(next_period(period), day)
@@ -135,10 +141,16 @@ def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what,
             f"{what} for {period} already sent; next on {upcoming.isoformat()}",
         )
     late_by = (today - latest).days
-    if not ever_sent and period == period_of(today):
+    if not ever_sent and (today if first_seen is None else first_seen) > latest + timedelta(days=catch_up_days):
+        # Its catch-up window closed before the tool first saw the customer: there was never a
+        # run that should have sent it, so nothing was missed. The next billing date is its first.
+        return Schedule(Due.NOT_DUE, period, latest, upcoming,
+                        f"first {what} send on {upcoming.isoformat()} ({latest.isoformat()} was before "
+                        f"the tool first saw this customer)")
+    if not ever_sent and late_by == 0:
         return Schedule(Due.DUE, period, latest, upcoming, f"first {what} send, date {latest.isoformat()}")
     if late_by <= catch_up_days:
-        why = f"{what} date {latest.isoformat()}"
+        why = f"{'first ' if not ever_sent else ''}{what} date {latest.isoformat()}"
         if late_by:
             why += f" (catching up, {late_by} day{'s' if late_by != 1 else ''} late)"
         return Schedule(Due.DUE, period, latest, upcoming, why)

@@ -2,22 +2,40 @@
 
 The files come from `reconciler/templates/` (shipped in the package): config with an example
 customer the sandbox knows, a usage CSV, the three workflows installing the tool from
-`requirements.txt` (one pinned version), a pre-commit hook with the same pin, and copies of the
-schemas for editors (the `$schema` modelines point at them; validation always uses the
-package's own). Never replaces an existing file, except the schema copies, which follow the
-installed tool so that `reconcile init .` after a version bump refreshes them.
+`requirements.txt`, a pre-commit hook installing the same, and copies of the schemas for editors
+(the `$schema` modelines point at them; validation always uses the package's own). Never
+replaces an existing file, except the schema copies, which follow the installed tool so that
+`reconcile init .` after a version bump refreshes them.
+
+`requirements.txt` installs exactly what runs now: pip records where it installed a package from
+(`direct_url.json`, PEP 610), so a VCS install is pinned to its commit, a wheel or archive to its
+URL and hash, and a package from an index (no record) to its version. An editable install, or
+one pip did not record, cannot be pinned: `init` then stops and asks for `--requirement`.
 """
 
 from __future__ import annotations
 
+import json
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 import click
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from reconciler.cmds.common import PathProblem
+from reconciler.config.schemas import SCHEMA_DIR
 
 PACKAGE = "tmrm-billing-reconciler"
+EXAMPLE = f"{PACKAGE} @ git+https://github.com/ORG/REPO@v0.1.0"
+
+
+class RequirementProblem(click.ClickException):
+    """The requirement `init` would write cannot be known or used: one line, exit 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 # (template, destination) pairs; destinations are relative to DIR.
 FILES = (
@@ -41,10 +59,70 @@ def tool_version() -> str:
         return "0.1.0"
 
 
+def installed_requirement(distribution: metadata.Distribution | None = None) -> str:
+    """The requirement that installs exactly the running tool, from pip's record of where it
+    came from (PEP 610 `direct_url.json`); RequirementProblem when there is none to write."""
+    ask = f"pass --requirement SPEC, e.g. --requirement '{EXAMPLE}'"
+    try:
+        dist = distribution or metadata.distribution(PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise RequirementProblem(f"{PACKAGE} is not installed (running from a source tree): {ask}") from None
+    raw = dist.read_text("direct_url.json")
+    if raw is None:  # pip writes no record for a package it took from an index
+        return f"{PACKAGE}=={dist.version}"
+    try:
+        record: Any = json.loads(raw)
+        url = record["url"]
+        if not isinstance(url, str) or not url:
+            raise ValueError("no url")
+    except (ValueError, KeyError, TypeError):
+        raise RequirementProblem(f"pip's record of where {PACKAGE} came from (direct_url.json) is unreadable: "
+                                 f"{ask}") from None
+    subdirectory = record.get("subdirectory")
+    fragment = f"#subdirectory={subdirectory}" if isinstance(subdirectory, str) and subdirectory else ""
+    if isinstance(record.get("vcs_info"), dict):
+        vcs = record["vcs_info"]
+        if not vcs.get("commit_id") or not vcs.get("vcs"):
+            raise RequirementProblem(f"pip recorded {url} without a commit: {ask}")
+        return f"{PACKAGE} @ {vcs['vcs']}+{url}@{vcs['commit_id']}{fragment}"
+    if isinstance(record.get("archive_info"), dict):
+        hashes = record["archive_info"].get("hashes") or {}
+        digest = hashes.get("sha256") if isinstance(hashes, dict) else None
+        if digest:
+            fragment = f"#sha256={digest}"
+        elif isinstance(record["archive_info"].get("hash"), str):  # the older single-hash form
+            fragment = "#" + record["archive_info"]["hash"]
+        return f"{PACKAGE} @ {url}{fragment}"
+    if isinstance(record.get("dir_info"), dict):
+        if record["dir_info"].get("editable"):
+            raise RequirementProblem(f"{PACKAGE} is an editable install of {url}, which no other machine can "
+                                     f"install: {ask}")
+        return f"{PACKAGE} @ {url}"
+    raise RequirementProblem(f"pip recorded {url} in a form init does not know: {ask}")
+
+
+def checked_requirement(spec: str) -> str:
+    """`spec` as one requirements.txt line, refused unless it is a single PEP 508 requirement
+    for this tool: no pip options (`-e`, `--index-url`), no second line, no other package."""
+    text = spec.strip()
+    if not text or any(ord(c) < 32 or ord(c) == 127 for c in text) or text.startswith("-"):
+        raise RequirementProblem(f"--requirement {spec!r}: not a single requirement, e.g. '{EXAMPLE}'")
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        raise RequirementProblem(f"--requirement {spec!r}: not a valid requirement ({str(error).splitlines()[0]})") from None
+    if canonicalize_name(requirement.name) != PACKAGE:
+        raise RequirementProblem(f"--requirement {spec!r}: names {requirement.name}, not {PACKAGE}")
+    return str(requirement)
+
+
 def render(template: str, requirement: str) -> str:
     text = (resources.files("reconciler") / "templates" / template).read_text(encoding="utf-8")
-    if template in ("pre-commit-config.yaml", "README.md"):
-        text = text.replace("{requirement}", requirement).replace("{version}", tool_version())
+    if template == "pre-commit-config.yaml":
+        # A JSON string is a YAML double-quoted scalar: whatever the requirement holds stays one value.
+        text = text.replace('"{requirement}"', json.dumps(requirement))
+    if template == "README.md":
+        text = text.replace("{version}", tool_version())
     return text
 
 
@@ -58,7 +136,7 @@ def write_repository(root: Path, requirement: str) -> list[str]:
     planned = [(render(t, requirement), root / d) for t, d in FILES]
     planned.append((requirement + "\n", root / "requirements.txt"))
     for name in SCHEMAS:
-        text = (resources.files("reconciler") / "schemas" / name).read_text(encoding="utf-8")
+        text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
         planned.append((text, root / "schemas" / name))
     try:
         for text, path in planned:
@@ -78,13 +156,17 @@ def write_repository(root: Path, requirement: str) -> list[str]:
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @click.option("--requirement", default=None, metavar="SPEC",
-              help=f"How the workflows and the pre-commit hook install the tool (default: {PACKAGE}==THIS "
-                   f"VERSION); e.g. '{PACKAGE} @ git+https://github.com/ORG/REPO@v1.2.0'.")
+              help="How the workflows and the pre-commit hook install the tool (default: exactly what "
+                   f"runs now, as pip recorded it: a Git commit, a wheel, or an index version); e.g. '{EXAMPLE}'.")
 def init_command(directory: Path, requirement: str | None) -> None:
     """Write a billing config repository in DIRECTORY (default: here): config/ with an example
     customer, usage/, the GitHub workflows, the pre-commit hook and the schemas for editors.
     Existing files are kept."""
-    requirement = requirement or f"{PACKAGE}=={tool_version()}"
+    requirement = checked_requirement(requirement if requirement is not None else installed_requirement())
+    if " @ file:" in requirement:
+        click.echo(f"note: requirements.txt installs from a file on this machine ({requirement.split(' @ ', 1)[1]}); "
+                   "GitHub's runners cannot reach it: give them a URL with --requirement (or in requirements.txt "
+                   "and .pre-commit-config.yaml)", err=True)
     for line in write_repository(directory, requirement):
         click.echo(line)
     click.echo(f"Next: cd {directory} && reconcile validate && reconcile --sandbox plan --send-now")

@@ -92,8 +92,11 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
 @sandbox.command("reset")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help=DATA_HELP)
+@click.option("--scenario", type=click.Choice(["missed"]), default=None,
+              help="Also write ledger history that shows a billing problem: 'missed' (fjord-architects was "
+                   "billed last period and not since; see docs/sandbox.md).")
 @reports_errors
-def reset_command(data_dir: Path | None) -> None:
+def reset_command(data_dir: Path | None, scenario: str | None) -> None:
     """Restore the demo data (drops every change made through the API) and move the sandbox
     ledger aside, so the next `--sandbox` run plans as the first one did."""
     from reconciler.sandbox import reset
@@ -109,6 +112,16 @@ def reset_command(data_dir: Path | None) -> None:
     click.echo(f"Sandbox data in {data_dir} restored to the demo state.")
     if moved:
         click.echo(f"Sandbox ledger moved aside to {moved}.")
+    if scenario == "missed":
+        from reconciler.sandbox.scenarios import seed_missed
+        from reconciler.schedule import today_in
+
+        try:
+            period = seed_missed(data_dir / "ledger.jsonl", today_in("Europe/Oslo"))
+        except OSError as error:
+            raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
+        click.echo(f"Scenario 'missed': fjord-architects was billed the period before {period} and not since "
+                   "(missed once its catch-up window has passed).")
 
 
 def move_ledger_aside(data_dir: Path) -> Path | None:

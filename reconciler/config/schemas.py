@@ -1,9 +1,9 @@
 """Schema checks: JSON Schema 2020-12 validation of parsed YAML, with human messages at line:col.
 
-The schemas live in the repository's `schemas/` directory (next to `config/`), are loaded and
-compiled once per process, and `customer.schema.json`'s `$ref: global.schema.json#/...`
-resolves offline through a `referencing.Registry` keyed by each schema's `$id` (editors resolve
-the same relative reference to the sibling file instead).
+The schemas live in the tool repository's top-level `schemas/` directory (shipped in the wheel
+as `reconciler/schemas/`), are loaded and compiled once per process, each standing alone under
+its `$id` (the customer schema carries a copy of the global `billing` and `executive_summary`
+definitions it overrides, kept equal by a test).
 
 Every error is reported (`iter_errors`), each at the offending node:
 - a missing required key: at the key naming the mapping that lacks it (the first line of the
@@ -56,9 +56,14 @@ Validator = validators.extend(Draft202012Validator, type_checker=TYPE_CHECKER)
 
 
 def _schema_dir() -> Path:
-    # The schemas ship inside the package (reconciler/schemas/), so a wheel installed anywhere
-    # validates a config repository that holds only config/ (no copy beside it is needed).
-    return Path(str(resources.files("reconciler") / "schemas"))
+    """Where the JSON Schemas are: the repository's top-level `schemas/` is their one source.
+    The build ships it inside the package as `reconciler/schemas/` (setup.py), so a wheel
+    installed anywhere validates a config repository that holds only config/. From a source
+    tree (an editable install, or tests) the package directory has no copy: read the source."""
+    packaged = Path(str(resources.files("reconciler") / "schemas"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 SCHEMA_DIR = _schema_dir()
@@ -152,11 +157,12 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
             )
     if problems:
         return Schemas({}, documents, tuple(problems))
-    # No `$id`: a schema's base URI is where it is read from, so the relative `$ref` between the
-    # two files resolves for any tool (check-jsonschema --schemafile, editors) without a
-    # --base-uri. Here the registry names each by its file name, which is what the refs say.
+    # Each schema stands alone under its `$id` (a URN: it names the schema without pretending to
+    # be a URL anyone serves) and refers only to its own `$defs`, so check-jsonschema and editors
+    # resolve it offline from the file alone; the registry names each by its `$id`.
     registry: Registry = Registry().with_resources(
-        (SCHEMA_FILES[kind], Resource.from_contents(document)) for kind, document in documents.items()
+        (document.get("$id", SCHEMA_FILES[kind]), Resource.from_contents(document))
+        for kind, document in documents.items()
     )
     validators = {
         kind: Validator(document, registry=registry)
@@ -164,7 +170,7 @@ def load_schemas(schema_dir: Path = SCHEMA_DIR) -> Schemas:
     }
     quick = {}
     for kind, document in documents.items():
-        check = compile_quick_check({**document, "$id": SCHEMA_FILES[kind]}, registry)
+        check = compile_quick_check({"$id": SCHEMA_FILES[kind], **document}, registry)
         if check is not None:
             quick[kind] = check
     return Schemas(validators, documents, quick=quick)

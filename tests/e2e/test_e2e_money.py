@@ -47,11 +47,12 @@ def test_the_plan_prices_every_change_and_the_amounts_match_connectwise_after_ap
 
 def test_text_and_markdown_lead_with_money(tmp_path):
     repo = make_repo(tmp_path)
-    text = reconcile(repo, "--sandbox", "plan", "--date", DATE).stdout
+    # --send-now: every customer is due (a customer never sent is not due on a date long past, issue 21)
+    text = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now").stdout
     assert "quantity = 35 -> 38  (+3 x $1.75 = +$5.25/mo)" in text
     assert "# monthly recurring: $250.25 -> $255.50 (+$5.25)" in text
     assert "Monthly, EUR: +€72.50 more billed, -€72.50 less billed, net €0.00" in text
-    markdown = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--format", "markdown").stdout
+    markdown = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now", "--format", "markdown").stdout
     first_table = markdown[markdown.index("|"):].split("\n\n")[0]
     assert first_table.startswith("| customer | change | monthly before | after | difference |")
     rows = [line for line in first_table.splitlines()[2:]]

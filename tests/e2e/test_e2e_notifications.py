@@ -9,13 +9,15 @@ issue 22 item 3).
 
 import json
 
-from tests.support.e2e import ledger_records, make_repo, reconcile, sandbox_tickets
+from reconciler.sandbox.scenarios import record_sent
+from tests.support.e2e import ledger_records, make_repo, reconcile, sandbox_tickets, seed_missed
 
 FJORD_TICKET = "[reconcile] billing missed: fjord-architects 2026-11"
 
 
 def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_update(tmp_path):
     repo = make_repo(tmp_path)
+    seed_missed(repo, "2026-12-01")  # Fjord was billed for October, then never again
     first = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-01", "--report", "run-report.json")
     assert first.returncode == 1, first.stdout + first.stderr
     assert "\n1 customer needs attention: fjord-architects missed.\n" in first.stdout
@@ -87,6 +89,8 @@ def test_an_executive_summary_never_hides_a_missed_billing_period(tmp_path):
     text = path.read_text()
     assert "integration: general\n" in text
     path.write_text(text.replace("integration: general\n", "integration: custom\nbilling:\n  day: 20\n"))
+    record_sent(repo / ".sandbox/ledger.jsonl", customer="acme-dental", connectwise_company="AcmeDental",
+                period="2026-10", day=20)  # billed before, so a late period is missed
     # On 5 December Acme's November billing (the 20th) is 15 days late; its summary (day 5) is due.
     result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05", "--customer", "acme-dental")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -100,6 +104,7 @@ def test_without_notifications_a_problem_still_fails_the_run_and_files_nothing(t
     settings = repo / "config/global.yaml"
     text = settings.read_text()
     settings.write_text(text[:text.index("notifications:")])
+    seed_missed(repo, "2026-12-01")
     result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-01")
     assert result.returncode == 1
     assert "1 customer needs attention: fjord-architects missed." in result.stdout

@@ -13,7 +13,8 @@ import requests
 from reconciler.sandbox import SandboxServer, Store
 from tests.support.e2e import clean_env, ledger_records, make_repo, plan_json, reconcile
 
-DATE = "2026-11-30"  # every demo customer with billing enabled is due (Cedar bills on the 31st)
+DATE = "2026-11-30"  # with --send-now every demo customer with billing enabled is due (Cedar bills on the 31st);
+# without it, a customer the tool never saw is not due for a long-past date (issue 21)
 
 
 class Admin:
@@ -56,12 +57,12 @@ def test_a_hand_typed_addition_of_a_mapped_product_on_another_agreement_is_cance
         admin = Admin(server)
         block = admin.agreement("FjordArch", "Fjord Block Hours")
         stray = admin.add(block["id"], "TM-APEX1-SAAS", 31)  # apex-one-saas is mapped to Fjord Managed
-    plan = plan_json(repo, "--date", DATE)
+    plan = plan_json(repo, "--date", DATE, "--send-now")
     cancels = [c for c in plan["changes"] if c["action"] == "cancel" and c["addition_id"] == stray["id"]]
     assert len(cancels) == 1
     assert cancels[0]["reason"] == "apex-one-saas now bills to Managed Service / Fjord Managed"
     assert cancels[0]["effective_date"] == "2026-11-15"  # Fjord bills on the 15th
-    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE)
+    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     with admin_session(repo) as server:
         admin = Admin(server)
@@ -82,7 +83,7 @@ def test_also_bills_to_keeps_the_second_agreement_and_says_so(tmp_path):
         admin = Admin(server)
         block = admin.agreement("FjordArch", "Fjord Block Hours")
         stray = admin.add(block["id"], "TM-APEX1-SAAS", 3)
-    plan = plan_json(repo, "--date", DATE)
+    plan = plan_json(repo, "--date", DATE, "--send-now")
     assert not [c for c in plan["changes"] if c["addition_id"] == stray["id"]]
     notes = _customer(plan, "fjord-architects")["notes"]
     assert any(f"addition {stray['id']}" in n and "also_bills_to" in n for n in notes), notes
@@ -96,7 +97,7 @@ def test_a_cancel_of_a_moved_product_counts_towards_the_safety_thresholds(tmp_pa
         admin = Admin(server)
         block = admin.agreement("FjordArch", "Fjord Block Hours")
         admin.add(block["id"], "TM-APEX1-SAAS", 31)
-    fjord = _customer(plan_json(repo, "--date", DATE), "fjord-architects")
+    fjord = _customer(plan_json(repo, "--date", DATE, "--send-now"), "fjord-architects")
     assert fjord["status"] == "unsafe" and "max_change_percent" in fjord["reason"]
 
 
@@ -109,7 +110,7 @@ def test_duplicates_left_by_racing_runs_converge_on_the_lowest_id_and_hand_typed
         extra = admin.add(acme["id"], "TM-HES", 38, serialNumber="tmrm-reconcile 20261130T111700Z-aaaaaa")
         cedar = admin.agreement("CedarFinchLaw", "Cedar & Finch TMRM")
         admin.add(cedar["id"], "TM-WFBSS-SVC", 18)  # a second one typed by hand
-    planned = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--format", "json")
+    planned = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now", "--format", "json")
     assert planned.returncode == 1  # cedar fails
     plan = json.loads(planned.stdout)
     acme_changes = [c for c in plan["changes"] if c["customer"] == "acme-dental"]
@@ -118,7 +119,7 @@ def test_duplicates_left_by_racing_runs_converge_on_the_lowest_id_and_hand_typed
     assert "duplicate of addition" in void[0]["reason"]
     cedar_plan = _customer(plan, "cedar-law")
     assert cedar_plan["status"] == "failed" and "not created by this tool" in cedar_plan["reason"]
-    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE)
+    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now")
     assert applied.returncode != 0  # cedar failed: a run with a problem never exits 0
     with admin_session(repo) as server:
         admin = Admin(server)
@@ -130,7 +131,7 @@ def test_duplicates_left_by_racing_runs_converge_on_the_lowest_id_and_hand_typed
 
 def test_an_identifier_that_now_names_another_company_fails_the_customer_until_pinned(tmp_path):
     repo = make_repo(tmp_path)
-    first = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    first = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")
     assert first.returncode == 0, first.stdout + first.stderr
     sent = [r for r in ledger_records(repo) if r["event"] == "result" and r["kind"] == "billing"]
     old_id = sent[-1]["connectwise_company_id"]
@@ -160,12 +161,12 @@ def test_a_quantity_that_cannot_be_right_is_unsafe_and_not_sent(tmp_path):
     repo = make_repo(tmp_path)
     csv = repo / "usage" / "seats.csv"
     csv.write_text(csv.read_text().replace("wfbss-svc,42", "wfbss-svc,1000000000000000000"))
-    acme = _customer(plan_json(repo, "--date", DATE), "acme-dental")
+    acme = _customer(plan_json(repo, "--date", DATE, "--send-now"), "acme-dental")
     assert acme["status"] == "unsafe" and "max_quantity 10000" in acme["reason"]
     csv.write_text(csv.read_text().replace("wfbss-svc,1000000000000000000", "wfbss-svc,420"))
-    acme = _customer(plan_json(repo, "--date", DATE), "acme-dental")
+    acme = _customer(plan_json(repo, "--date", DATE, "--send-now"), "acme-dental")
     assert acme["status"] == "unsafe" and "max_quantity_increase_percent" in acme["reason"]
-    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")
     assert applied.returncode == 1 and "unsafe plan refused" in applied.stdout
     assert not [r for r in ledger_records(repo) if r["customer"] == "acme-dental"]
 
@@ -175,7 +176,7 @@ def test_non_integer_or_non_finite_quantities_are_refused_with_file_and_line(tmp
     csv = repo / "usage" / "seats.csv"
     for bad in ("42.5", "inf", "nan", "1e18"):
         csv.write_text(csv.read_text().splitlines()[0] + f"\n3f2b6c1e-8a4d-4e1b-9c7a-1d2e3f4a5b60,wfbss-svc,{bad}\n")
-        result = reconcile(repo, "--sandbox", "plan", "--date", DATE, env=clean_env())
+        result = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now", env=clean_env())
         assert result.returncode == 1, bad
         assert "seats.csv:2" in result.stderr and "whole number" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
@@ -193,7 +194,7 @@ def test_a_summary_posted_twice_by_racing_runs_is_left_once_by_the_next_run(tmp_
                 "agreement": {"id": agreement["id"]}, "totalManagedMachines": 80}
         path = f"company/companies/{company['id']}/managementSummaryReports"
         first, second = admin.call("POST", path, body), admin.call("POST", path, body)
-    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     with admin_session(repo) as server:
         reports = Admin(server).call("GET", path, params={"conditions": f'groupIdentifier="{group}"'})
@@ -202,7 +203,7 @@ def test_a_summary_posted_twice_by_racing_runs_is_left_once_by_the_next_run(tmp_
 
 def test_a_mapped_agreement_replaced_under_the_same_type_and_name_is_noted(tmp_path):
     repo = make_repo(tmp_path)
-    first = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--customer", "acme-dental")
+    first = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")
     assert first.returncode == 0, first.stdout + first.stderr
     store = Store(repo / ".sandbox")
     try:

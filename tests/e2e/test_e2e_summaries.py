@@ -1,6 +1,6 @@
 """Executive summaries end to end: posted once per customer and period, never twice."""
 
-from tests.support.e2e import ledger_records, make_repo, reconcile
+from tests.support.e2e import ledger_records, make_repo, reconcile, seed_missed
 
 
 def _reports(repo):
@@ -15,10 +15,11 @@ def _reports(repo):
 
 def test_two_applies_leave_one_summary_per_enabled_customer_and_none_for_disabled(tmp_path):
     repo = make_repo(tmp_path)
+    seed_missed(repo, "2026-12-05")
     for _ in range(2):
         result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05")
-        # Fjord's November billing (day 15) is past catch_up_days and never sent: the run fails
-        # so that someone looks; the summaries of the others are posted all the same.
+        # Fjord's November billing (day 15) is past catch_up_days and, although October was
+        # sent, never sent: the run fails so that someone looks; the others' summaries are posted.
         assert result.returncode == 1, result.stdout + result.stderr
         assert "1 customer needs attention: fjord-architects missed." in result.stdout
     reports = _reports(repo)

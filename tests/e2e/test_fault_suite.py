@@ -53,7 +53,14 @@ from tests.support.e2e import RECONCILE, clean_env, ledger_records, make_repo
 REPO = REPO_ROOT
 CONFIG = REPO / "config"
 SEEDS = range(1, 51)
-DATE = "2026-11-30"  # every demo customer with billing enabled is due (Cedar bills on the 31st)
+# Billing is due for the day-1 customers (4 days late) and Cedar (its 30 November, 5 days late),
+# executive summaries for every customer with them on (day 5; Evergreen 3). Fjord (the 15th) is
+# not: the demo has no ledger, and a customer the tool never saw is not due for a date whose
+# catch-up window had closed (issue 21); no date of the month has every customer due.
+DATE = "2026-12-05"
+# Convergence is checked on the customers a run on DATE writes (`plan --send-now` of them).
+WRITTEN = [arg for path in sorted((REPO / "config" / "customers").glob("*.yaml")) if path.stem != "fjord-architects"
+           for arg in ("--customer", path.stem)]
 KINDS = ("429", "500", "503", "drop", "drop_after", "timeout")
 CLIENT_TIMEOUT = 0.25  # seconds; the sandbox's timeout fault holds the request a little longer
 MAX_ATTEMPTS = 15
@@ -194,7 +201,7 @@ def check_world(w: World, monkeypatch) -> list[str]:
     violations: list[str] = []
     store = w.server.store
     w.server.set_faults(FaultPlan())
-    code = run(w, monkeypatch, ["plan", "--send-now", "--detailed-exitcode"])
+    code = run(w, monkeypatch, ["plan", "--send-now", "--detailed-exitcode", *WRITTEN])
     if code != 0:
         violations.append(f"not converged: fault-free plan --send-now exited {code}:\n{w.outputs[-1]}")
 
@@ -344,8 +351,8 @@ def test_racing_and_killed_applies_leave_one_addition_per_product_and_one_summar
         additions, summaries, leases = _race_world(repo)
         assert [key for key, n in additions.items() if n > 1] == []
         assert [key for key, n in summaries.items() if n > 1] == []
-        assert len([k for k in summaries if k[1].endswith(":2026-11")]) == 6  # every enabled customer, once
+        assert len(summaries) == 6  # every enabled customer, once
         assert leases and all(t["closedFlag"] for t in leases if t["summary"].endswith("writes"))
-        again = subprocess.run([str(RECONCILE), "plan", "--date", DATE, "--send-now", "--detailed-exitcode",
+        again = subprocess.run([str(RECONCILE), "plan", "--date", DATE, "--send-now", "--detailed-exitcode", *WRITTEN,
                                 "--ledger", ledger], cwd=repo, env=env, capture_output=True, text=True, check=False)
         assert again.returncode == 0, again.stdout + again.stderr

@@ -401,7 +401,7 @@ def test_init_writes_a_config_repository_whose_relative_paths_are_right(tmp_path
 
 def test_init_then_validate_and_plan_from_the_new_repository(tmp_path):
     root = tmp_path / "billing"
-    result = reconcile(tmp_path, "init", "billing")
+    result = reconcile(tmp_path, "init", "billing", "--requirement", "tmrm-billing-reconciler==0.1.0")
     assert result.returncode == 0, result.stderr
     assert reconcile(root, "validate").returncode == 0
     plan = reconcile(root, "--sandbox", "plan", "--send-now", "--format", "json")
@@ -409,13 +409,40 @@ def test_init_then_validate_and_plan_from_the_new_repository(tmp_path):
     assert [c["customer"] for c in json.loads(plan.stdout)["customers"]] == ["acme-dental"]
 
 
-def test_the_modelines_of_this_repository_point_at_the_shipped_schemas():
+def test_init_from_an_editable_install_stops_and_asks_for_requirement_writing_nothing(tmp_path):
+    # The suite runs from an editable install: no other machine could install that (issue 21).
+    result = reconcile(tmp_path, "init", "billing")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: tmrm-billing-reconciler is an editable install of file://")
+    assert "pass --requirement SPEC" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "billing").exists()
+
+
+@pytest.mark.parametrize("spec", ["tmrm-billing-reconciler==1\n-e .", "--index-url=http://x tmrm-billing-reconciler",
+                                  "requests==2.0", "tmrm-billing-reconciler @ ", "", 'tmrm-billing-reconciler"]\nx: [1'])
+def test_init_refuses_a_requirement_that_is_not_one_requirement_of_this_tool(tmp_path, spec):
+    result = reconcile(tmp_path, "init", "billing", "--requirement", spec)
+    assert result.returncode == 1 and result.stderr.startswith("error: --requirement ")
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "billing").exists()
+
+
+def test_init_writes_the_requirement_as_one_yaml_string_and_one_requirements_line(tmp_path):
+    spec = "tmrm-billing-reconciler[extra] @ git+https://github.com/o/r@0123abc#subdirectory=a"
+    assert reconcile(tmp_path, "init", "billing", "--requirement", spec).returncode == 0
+    import yaml
+
+    hook = yaml.safe_load((tmp_path / "billing" / ".pre-commit-config.yaml").read_text())
+    assert hook["repos"][0]["hooks"][0]["additional_dependencies"] == [spec]
+    assert (tmp_path / "billing" / "requirements.txt").read_text() == spec + "\n"
+
+
+def test_the_modelines_of_this_repository_point_at_the_top_level_schemas():
     files = [REPO / "config" / "global.yaml", *sorted((REPO / "config" / "customers").glob("*.yaml"))]
     for path in files:
         first = path.read_text().splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("$schema=", 1)[1]).resolve()
-        assert target.is_file() and target.parent == REPO / "reconciler" / "schemas", path
+        assert target.is_file() and target.parent == REPO / "schemas", path
 
 
 def test_retries_are_shown_on_a_terminal_and_nowhere_else(monkeypatch):

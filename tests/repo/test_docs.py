@@ -53,7 +53,7 @@ def _schema_keys(schema, prefix=""):
 
 @pytest.mark.parametrize("name", ["global.schema.json", "customer.schema.json"])
 def test_every_schema_key_is_in_the_config_reference(name):
-    schema = json.loads((ROOT / "reconciler" / "schemas" / name).read_text())
+    schema = json.loads((ROOT / "schemas" / name).read_text())
     for key in _schema_keys(schema):
         assert f"`{key}" in CONFIG_DOC, f"{name}: {key} undocumented in docs/config.md"
 
@@ -86,7 +86,7 @@ def test_every_relative_link_points_at_a_file_and_heading_that_exist(page):
             assert anchor in _anchors(path.read_text()), f"{page.name}: link to {target}: no such heading"
 
 
-SAMPLE = re.compile(r"<!-- the real output of: (?P<command>[^>]*?) -->\n\n```\n(?P<output>.*?)```", re.S)
+SAMPLE = re.compile(r"<!-- the real output of: (?P<command>[^>]*?) -->\n\n```\n(?P<output>.*?)```", re.DOTALL)
 
 
 def test_the_readme_sample_plan_is_the_real_output(tmp_path):
@@ -102,3 +102,13 @@ def test_the_readme_sample_plan_is_the_real_output(tmp_path):
     assert result.stdout == match["output"], (
         "README.md's sample plan is stale; replace it with this output of "
         f"`{match['command']}` on a fresh clone:\n{result.stdout}")
+
+
+def test_each_schema_has_an_id_and_the_customer_schema_copies_the_global_definitions_exactly():
+    documents = {name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+                 for name in ("global", "customer")}
+    assert {d["$id"] for d in documents.values()} == {f"urn:tmrm-billing-reconciler:schema:{n}" for n in documents}
+    copied = documents["customer"]["$defs"]
+    assert copied == {key: documents["global"]["$defs"][key] for key in copied}
+    refs = re.findall(r'"\$ref": "([^"]*)"', json.dumps(documents["customer"]))
+    assert refs and all(ref.startswith("#/") for ref in refs)  # no cross-file reference

@@ -23,6 +23,17 @@ def make_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def seed_missed(repo: Path, today: str) -> None:
+    """The documented sandbox scenario `missed` (`reconcile sandbox reset --scenario missed`) as
+    of `today`: fjord-architects has ledger history (sent the period before its latest billing
+    date), so a run past its catch-up window reports it missed. Without history nothing is missed."""
+    from datetime import date
+
+    from reconciler.sandbox.scenarios import seed_missed as seed
+
+    seed(repo / ".sandbox" / "ledger.jsonl", date.fromisoformat(today))
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CW_", "TM_", "SANDBOX_"))}
     env.update(extra)

@@ -92,9 +92,42 @@ def test_each_period_is_due_exactly_once_when_runs_happen_daily(start, day):
     assert len(sent) >= 1
 
 
-def test_a_never_sent_customer_is_due_once_this_months_date_has_come():
-    first = _decide(date(2026, 11, 27), day=1, ever_sent=False)
-    assert first.status is Due.DUE and first.period == "2026-11" and "first" in first.reason
-    # ...but last month's date is still bound by catch_up_days: day 31 on Feb 27 is not due.
-    assert _decide(date(2027, 2, 27), day=31, ever_sent=False).status is Due.MISSED
+def test_a_never_sent_customer_is_due_on_its_billing_date_and_caught_up_like_any_other():
+    first = _decide(date(2026, 12, 15), day=15, ever_sent=False)
+    assert first.status is Due.DUE and first.period == "2026-12" and "first" in first.reason
+    late = _decide(date(2026, 12, 18), day=15, ever_sent=False)  # the run on the 15th was dropped
+    assert late.status is Due.DUE and "catching up, 3 days late" in late.reason
+
+
+def test_a_never_sent_customer_whose_date_passed_before_the_tool_saw_it_is_not_missed_but_waits():
+    # Issue 21: adopting the tool on 1 December, Fjord (day 15) last had a billing date on 15
+    # November, before anyone ran the tool: nothing was missed. It waits for 15 December.
+    s = _decide(date(2026, 12, 1), day=15, ever_sent=False)
+    assert s.status is Due.NOT_DUE and s.next_date == date(2026, 12, 15)
+    assert "first billing send on 2026-12-15" in s.reason
+    # this month's date long gone: the next one is the first (no stale period is sent unasked)
+    assert _decide(date(2026, 11, 27), day=1, ever_sent=False).status is Due.NOT_DUE
+    assert _decide(date(2027, 2, 27), day=31, ever_sent=False).status is Due.NOT_DUE
+    # a customer the tool has sent for does miss it
     assert _decide(date(2026, 11, 27), day=1, ever_sent=True).status is Due.MISSED
+    # --send-now sends it at once
+    assert _decide(date(2026, 12, 1), day=15, ever_sent=False, send_now=True).status is Due.MANUAL
+
+
+def test_a_never_sent_customer_the_tool_tried_to_send_is_missed_once_catch_up_runs_out():
+    # A failed send on 20 November (its first ledger record) was within November's window, so
+    # November was the tool's to send: on 1 December it is missed, as for anyone else.
+    s = _decide(date(2026, 12, 1), day=15, ever_sent=False, first_seen=date(2026, 11, 20))
+    assert s.status is Due.MISSED
+    # first seen only after November's window closed: not missed
+    s = _decide(date(2026, 12, 1), day=15, ever_sent=False, first_seen=date(2026, 11, 23))
+    assert s.status is Due.NOT_DUE
+
+
+@given(st.dates(min_value=date(2001, 1, 1), max_value=date(2099, 12, 31)), st.integers(1, 31), st.integers(0, 27))
+def test_a_customer_with_no_ledger_history_is_never_missed(today, day, catch_up):
+    s = decide(today=today, day=day, enabled=True, catch_up_days=catch_up, sent_periods=set(), ever_sent=False)
+    assert s.status in (Due.DUE, Due.NOT_DUE)
+    assert s.status is Due.DUE or s.next_date > today
+
+
