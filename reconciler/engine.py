@@ -27,6 +27,7 @@ from reconciler.plan import (
     CustomerPlan,
     CustomerStatus,
     Plan,
+    apply_run_safety,
     diff_customer,
     safety_verdict,
 )
@@ -535,6 +536,7 @@ def build_plan(
                 progress(1)
 
     plan.customers = fan_out(customers, work, options.workers)
+    apply_run_safety(plan, config.safety)  # the run as a whole, after every customer's own verdict
 
     known = {c.trend_customer_id.lower() for c in config.customers}
     if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):
