@@ -266,6 +266,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         company, agreements, desired = _prepare(ctx, customer)
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
         cp.usage = usage_record(usage_for(ctx, customer), customer.trend_customer_id)
+        cp.notes += summed_usage_notes(usage_for(ctx, customer), customer)
         if read_error is not None:
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
@@ -424,6 +425,14 @@ def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreemen
         if change.money is not None and change.money.known:
             after[change.money.currency] = after.get(change.money.currency, ZERO) + change.money.delta
     return {currency: (before.get(currency, ZERO), after[currency]) for currency in after}
+
+
+def summed_usage_notes(usage: Usage, customer: Customer) -> list[str]:
+    """A count the source summed from several subscriptions or plans, with its parts, so a
+    reviewer sees 35 + 12 rather than a 47 from nowhere."""
+    return [f"{product}: {sum(q for _, q in parts)} seats, the sum of {len(parts)} usage rows: "
+            + ", ".join(f"{label} = {quantity}" for label, quantity in parts)
+            for product, parts in sorted(usage.parts_for(customer.trend_customer_id).items())]
 
 
 def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[str]:
