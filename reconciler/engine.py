@@ -21,7 +21,15 @@ from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.ledger import LedgerView
-from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
+from reconciler.money import (
+    ZERO,
+    MoneyOutOfRange,
+    invoice_warnings,
+    monthly_amount,
+    price_change,
+    price_fields,
+    price_warnings,
+)
 from reconciler.plan import (
     Change,
     CustomerPlan,
@@ -281,7 +289,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
             decide_summary(ctx, customer, cp, company, snapshot, desired)
-    except CustomerError as error:
+    except (CustomerError, MoneyOutOfRange) as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
 
@@ -369,6 +377,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
     )
     cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
     for change in cp.changes:
+        cp.invoice_warnings += price_warnings(change.product, change.agreement.label, change.money)
         if change.money is not None:
             cp.invoice_warnings += invoice_warnings(
                 change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
@@ -386,6 +395,14 @@ def _priced(ctx: PlanContext, change: Change, actual: CompanyState, company: Com
     """The change with its monthly money: an existing addition's own prices, a new one's from the
     catalog item (what ConnectWise puts on it); the agreement's currency, else the company's."""
     agreement = next((a for a in actual.agreements if a.id == change.agreement.id), change.agreement)
+    try:
+        return _priced_at(ctx, change, actual, company, agreement)
+    except MoneyOutOfRange as error:
+        raise MoneyOutOfRange(f"{change.product} ({change.connectwise_product}) on {agreement.label}: {error}") from None
+
+
+def _priced_at(ctx: PlanContext, change: Change, actual: CompanyState, company: Company | None,
+               agreement: Agreement) -> Change:
     currency = agreement.currency or (company.currency if company else None)
     if change.action == "create":
         item = ctx.directory.catalog.get(change.connectwise_product.casefold())

@@ -40,6 +40,7 @@ from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tic
 from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Plan, plan_to_json
 from reconciler.render.common import RenderOptions
+from reconciler.render.escape import plain_line
 from reconciler.render.plan import render
 from reconciler.runtime import Runtime, open_backends
 from reconciler.saved_plan import check_matches, read_saved_plan
@@ -177,8 +178,8 @@ def results_table(results: list[CustomerResult]) -> str:
     width = max([len(r.customer) for r in results] + [8])
     status_width = max([len(r.status) for r in results] + [6])
     lines = [f"{'customer'.ljust(width)}  {'status'.ljust(status_width)}  reason"]
-    for r in results:
-        lines.append(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}")
+    for r in results:  # reasons quote ConnectWise and config text: escaped (render/escape.py)
+        lines.append(plain_line(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}"))
     totals: dict[str, int] = {}
     for r in results:
         totals[r.status] = totals.get(r.status, 0) + 1
@@ -191,7 +192,7 @@ def attention_line(problems: list[Problem]) -> str:
     """One line naming every customer a person must look at (the run then exits 1)."""
     count = len(problems)
     who = ", ".join(problem.label for problem in problems)
-    return f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}."
+    return plain_line(f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}.")
 
 
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.money import ZERO, show
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.render.common import RenderOptions, counted, sandbox_banner
+from reconciler.render.escape import plain_line
 from reconciler.state import quantity_text
 
 SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
@@ -192,7 +193,9 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     failed = failed_customers(plan)
     if failed:
         lines.append(f"{counted(len(failed), 'customer')} failed or unsafe: {', '.join(failed)}")
-    return "\n".join(lines) + "\n"
+    # Each entry is one line by construction; names, reasons and notes from config, Trend and
+    # ConnectWise inside it cannot break it or reorder it (render/escape.py).
+    return "\n".join(plain_line(line) for line in lines) + "\n"
 
 
 def summary_line(plan: Plan) -> str:

@@ -51,6 +51,7 @@ REQUIRED = ("trend_customer_id", "product", "quantity")
 MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: ~90,000 rows; 5,000 customers (bench/) use about 0.35 MB
 MAX_ERRORS = 1_000  # row errors collected before reading stops
 _INTEGER = re.compile(r"^[0-9]+$")
+MAX_DIGITS = 9  # a count above 999,999,999 is a wrong column or a wrong file, and beyond what money.py prices
 _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -282,6 +283,10 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
 
 
 def _count(cell: str, name: str, errors: list[str]) -> int | None:
+    if _INTEGER.match(cell) and len(cell.lstrip("0")) > MAX_DIGITS:
+        errors.append(f"{name} {excerpt(cell)} is out of range (at most {MAX_DIGITS} digits; no bill has "
+                      "a billion seats)")
+        return None
     if _INTEGER.match(cell):
         return int(cell)
     if _NEGATIVE.match(cell):
