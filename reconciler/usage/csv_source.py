@@ -23,7 +23,8 @@ column; the plan then shows the parts (`Usage.parts`).
 Decisions: unknown columns are an error (a misspelt `workstation` column silently ignored
 would drop figures from executive summaries); a header-only file is valid and means "no
 usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
-quantities are plain non-negative integers (no `+5`, `1.0` or `1e3`).
+quantities are plain non-negative integers of at most 9 digits (no `+5`, `1.0` or `1e3`; a
+billion seats is a wrong column or file, refused here rather than left to a --force).
 
 Untrusted content: the file may not be what it claims (a pull request can point usage.path at
 any file in the repository), so messages quote a cell only as a short escaped excerpt
