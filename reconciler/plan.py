@@ -225,7 +225,7 @@ def diff_customer(
     changes: list[Change] = []
     notes: list[str] = []
     actual_index: dict[str, Addition] = {}
-    for key, group in sorted(_active_by_key(actual, catalog).items()):
+    for key, group in sorted(_active_by_key(actual, catalog, effective_date).items()):
         keep, *extras = sorted(group, key=lambda a: a.id)
         actual_index[key] = keep
         if not extras:
@@ -276,8 +276,13 @@ def diff_customer(
         d, a = desired_index[key], actual_index[key]
         changes.append(Change(
             "update", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
-            a.id, plain_number(a.quantity), d.quantity,
+            a.id, plain_number(a.quantity), d.quantity, reason=f"ends {a.ends.isoformat()}" if a.ends else "",
         ))
+    for key in sorted(actual_index):
+        a = actual_index[key]
+        product = by_identifier.get(a.product_identifier.casefold())
+        if a.ends is not None and product in desired.agreements:
+            notes.append(ending_note(product, a, agreement_of(a)))
     for key in sorted(removed):
         a = actual_index[key]
         product = by_identifier.get(a.product_identifier.casefold())
@@ -313,12 +318,26 @@ def diff_customer(
     return changes, notes
 
 
-def _active_by_key(actual: CompanyState, catalog: set[str]) -> dict[str, list[Addition]]:
-    """Active additions of catalog items, grouped by (agreement, catalog item)."""
+def ending_note(product: str, addition: Addition, agreement: Agreement) -> str:
+    """What the plan says about an addition a person scheduled to end (a cancelled date after the
+    billing date). Decision (issue 19): it is still this product's addition, so the plan updates
+    its quantity like any other and never creates a second one beside it; the tool never moves
+    or clears the date a person set. Once the date has passed it bills nothing, and a product
+    that still has usage then gets a new addition on the next billing date, as any product
+    without one does: to stop billing the product for good, remove its mapping from the file."""
+    return (f"{product}: addition {addition.id} on {agreement.label} ends {addition.ends.isoformat()} "
+            "(a cancelled date set in ConnectWise): it bills until then, its quantity is kept up to date "
+            "and the date is left as it is")
+
+
+def _active_by_key(actual: CompanyState, catalog: set[str], billing_date: date) -> dict[str, list[Addition]]:
+    """Additions of catalog items still billing on the billing date, grouped by (agreement,
+    catalog item). One whose cancelled date is later than the billing date bills until then:
+    it is the product's addition (never a second one beside it), see `ending_note`."""
     groups: dict[str, list[Addition]] = {}
     for agreement_id, additions in actual.additions.items():
         for addition in additions:
-            if addition.active and addition.product_identifier.casefold() in catalog:
+            if addition.bills_on(billing_date) and addition.product_identifier.casefold() in catalog:
                 groups.setdefault(_key(agreement_id, addition.product_identifier), []).append(addition)
     return groups
 

@@ -36,7 +36,8 @@ from reconciler.ledger import (
     read_ledger,
     shard_ledger_path,
 )
-from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
+from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets, trusted_company_ids
+from reconciler.ticketbook import TicketBook, book_path
 from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Plan, plan_to_json
 from reconciler.render.common import RenderOptions
@@ -196,7 +197,7 @@ def attention_line(problems: list[Problem]) -> str:
 
 
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
-                 sandbox: bool, error: str | None = None, tickets: list[TicketOutcome] | None = None) -> None:
+                 sandbox: bool, error: str | None = None, tickets: TicketRun | None = None) -> None:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -205,7 +206,8 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
         "customers": [r.as_json() for r in results],
-        "tickets": [t.as_json() for t in tickets or []],
+        "tickets": tickets.as_json() if tickets else [],
+        "tickets_error": tickets.error if tickets else None,
     }
     write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
 
@@ -232,8 +234,8 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
             click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
     if problems:
         click.echo(attention_line(problems), err=inv.fmt == "json")
-    for ticket in tickets:
-        click.echo(ticket.line(), err=inv.fmt == "json" or ticket.action == "failed")
+    for line, is_error in tickets.lines():
+        click.echo(line, err=inv.fmt == "json" or is_error)
     if report_path:
         write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
     # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
@@ -242,7 +244,7 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
 
 
 def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
-           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], list[TicketOutcome]]:
+           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], TicketRun]:
     config = load(inv)
     saved = read_saved_plan(plan_file) if plan_file else None
     if saved is not None:
@@ -263,10 +265,18 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
                                  plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
                                  progress=update)
         run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
-        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"))
+        # A ticket goes on a company the tool trusts for the customer: the one the plan checked,
+        # else the one its last send went to (see reconciler.notify).
+        failing = {r.customer for r in results if r.status in ("missed", "failed")}
+        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, "summary") for slug in failing}
+        trusted = trusted_company_ids(
+            {cp.customer: cp.connectwise_company_id for cp in plan.customers if cp.customer in failing},
+            {c.slug: c.connectwise_company_id for c in config.customers if c.slug in failing}, last_sent)
+        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"), trusted_companies=trusted,
+                                    sent_customers={slug for slug, record in last_sent.items() if record})
         settings = config.notifications.connectwise_ticket
-        tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
-                                                                      ledger.run_id)
+        tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
+            backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
         return results, problems, tickets
 
 

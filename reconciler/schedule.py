@@ -1,6 +1,6 @@
 """When a customer's bill (or executive summary) is due. Pure functions of dates and settings.
 
-Rules, as TMRM had them and as the README states:
+Rules, as TMRM had them and as docs/how-it-decides.md states:
 - A period is a calendar month, named "YYYY-MM".
 - The billing date of a period is its configured day; 29, 30 and 31 fall back to the month's
   last day in shorter months ("day 31" is Feb 28, or Feb 29 in a leap year).

@@ -10,7 +10,7 @@ knows a JSON field name. Only what billing decisions need is kept: server-manage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -65,8 +65,29 @@ class Addition:
     prorate_price: Decimal | None = None  # what the PSA computed for a prorated period, when it says
 
     @property
+    def ends(self) -> date | None:
+        """The day it stops billing (its cancelled date), or None when none is set. A cancelled
+        date that is not a date reads as already past: nothing is assumed to still bill."""
+        if not self.cancelled_date:
+            return None
+        try:
+            return date.fromisoformat(str(self.cancelled_date)[:10])
+        except ValueError:
+            return date.min
+
+    def bills_on(self, day: date) -> bool:
+        """Still billing on `day`: no cancelled date, or one later than `day`. A cancelled date is
+        the day an addition *stops* billing (ConnectWise), so an addition a person scheduled to
+        end later is still the product's addition until then."""
+        ends = self.ends
+        return ends is None or ends > day
+
+    @property
     def active(self) -> bool:
-        return not self.cancelled_date
+        """Billing today (UTC), as ConnectWise's own addition status shows it: an addition whose
+        cancelled date is still to come is active. The plan judges against the billing date
+        instead (`bills_on`)."""
+        return self.bills_on(datetime.now(UTC).date())
 
     @property
     def created_by_tool(self) -> bool:

@@ -107,6 +107,10 @@ class TicketSettings:
     board: str
     status: str | None = None  # None: the board's default status
     company: str | None = None  # ConnectWise company identifier; None: the customer's own company
+    type: str | None = None  # a service type of that board; None: none set
+    # Where a problem whose customer company cannot be trusted is ticketed (a company
+    # identifier); None: the company whose identifier is the API login's company id.
+    own_company: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,8 @@ class NotificationSettings:
         ticket = (data or {}).get("connectwise_ticket")
         if not ticket or not ticket.get("enabled", True):
             return cls()
-        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company")))
+        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company"),
+                                  type=ticket.get("type"), own_company=ticket.get("own_company")))
 
 
 @dataclass(frozen=True)

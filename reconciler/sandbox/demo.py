@@ -19,7 +19,15 @@ Drift, so the first `reconcile plan --sandbox` has real work:
 - GraniteCU: LMPI reports 9 `wfs-advanced` seats, but its config maps no such product.
 
 Service boards (for billing-problem tickets, `notifications.connectwise_ticket`): "Service
-Desk" (the default board) and "Billing", each with a default "New" status and a closed status.
+Desk" (the default board) and "Billing", each with a default "New" status, a closed status and
+the service types "Billing" and "Problem". Tickets, like in a real tenant, are refused when the
+board, status or type they name does not exist.
+
+Management IT solutions (what executive summaries reference, and must exist): "TMRM Management
+Solution" (the config's default) and "Custom".
+
+The MSP's own company, `sandbox` (the sandbox's credentials company id): where a billing problem
+whose customer company cannot be trusted is ticketed (see reconciler/notify.py).
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from reconciler.sandbox.store import (
     agreement_type_record,
     catalog_record,
     company_record,
-    service_board_record,
+    management_solution_record,
+    seed_board,
 )
 
 AGREEMENT_TYPES = [
@@ -125,13 +134,18 @@ ADDITIONS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("HarborBakery", "Harbor Managed Services", "TM-WFBSS-SVC", 15, {}),
 ]
 
-# Service boards: (name, [(status id, status name, extra)], extra). Status ids are unique across boards.
-BOARDS: list[tuple[str, list[tuple[int, str, dict[str, Any]]], dict[str, Any]]] = [
-    ("Service Desk", [(1, "New", {"defaultFlag": True}), (2, "In Progress", {}),
-                      (3, "Closed", {"closedStatus": True})], {"defaultFlag": True}),
-    ("Billing", [(4, "New", {"defaultFlag": True}), (5, "In Progress", {}),
-                 (6, "Closed", {"closedStatus": True})], {}),
+# Service boards: (name, [(status, extra)], [(type, extra)], extra).
+BOARDS: list[tuple[str, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], dict[str, Any]]] = [
+    ("Service Desk", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Problem", {"defaultFlag": True}), ("Billing", {})], {"defaultFlag": True}),
+    ("Billing", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Billing", {"defaultFlag": True}), ("Problem", {})], {}),
 ]
+
+MANAGEMENT_SOLUTIONS = ["TMRM Management Solution", "Custom"]
+
+# The MSP's own company (identifier, name): the sandbox's credentials company id.
+OWN_COMPANY = ("sandbox", "Sandbox MSP")
 
 # The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
 # (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
@@ -175,8 +189,10 @@ def seed_demo(store: Store) -> None:
         agreement = agreements[(co, agreement_name)]
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
-    store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
-                                        for name, statuses, extra in BOARDS])
+    store.insert("company", company_record(*OWN_COMPANY))
+    for name, statuses, types, extra in BOARDS:
+        seed_board(store, name, statuses, types, **extra)
+    store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])
 
     names = {trend: name for _ident, name, trend in COMPANIES}
     store.insert_many("lmpi_customer", [

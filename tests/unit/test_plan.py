@@ -213,3 +213,36 @@ def test_a_run_within_its_limits_changes_nobody_and_already_unsafe_customers_are
     apply_run_safety(plan, settings)
     assert plan.run_safety.reasons == [] and plan.run_safety.customers_changed == 1
     assert plan.customers[0].status == CustomerStatus.OK
+
+
+# -- issue 19, item 5: a cancelled date is the day billing stops, not "cancelled already" ---------
+
+def test_an_addition_ending_after_the_billing_date_is_the_products_addition_and_is_updated_not_doubled():
+    # Billing date 2026-12-01; a person set the addition to end on 2026-12-31: it bills December.
+    changes, notes = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 35, cancelled="2026-12-31T00:00:00Z")])
+    assert [(c.action, c.addition_id, c.before, c.after) for c in changes] == [("update", 2, 35, 38)]
+    assert changes[0].reason == "ends 2026-12-31"
+    assert any("addition 2" in n and "ends 2026-12-31" in n and "left as it is" in n for n in notes), notes
+
+
+def test_an_addition_ending_after_the_billing_date_with_the_right_quantity_plans_nothing_but_says_when_it_ends():
+    changes, notes = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 38, cancelled="2027-01-15T00:00:00Z")])
+    assert changes == []
+    assert any("ends 2027-01-15" in n for n in notes), notes
+
+
+def test_an_addition_ending_on_or_before_the_billing_date_no_longer_bills_so_a_new_one_is_created():
+    for day in ("2026-12-01", "2026-11-30"):
+        changes, _ = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 35, cancelled=f"{day}T00:00:00Z")])
+        assert [(c.action, c.after) for c in changes] == [("create", 38)], day
+
+
+def test_the_plan_text_says_when_an_updated_addition_ends():
+    from reconciler.render.plan_text import change_line
+
+    (change,), _ = diff(customer(), {"hes": 38}, [MANAGED],
+                        [addition(2, MANAGED, "TM-HES", 35, cancelled="2026-12-31T00:00:00Z")])
+    assert change_line(change).endswith("quantity = 35 -> 38 (ends 2026-12-31)")
