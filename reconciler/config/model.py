@@ -97,7 +97,7 @@ class SafetySettings:
     # how many customers one run changes; beyond any of them every change of the run waits for --force.
     max_run_monthly_increase: float | None = 10_000
     max_run_monthly_decrease: float | None = 5_000
-    max_run_customers_changed: int | None = 250
+    max_run_customers_changed: int | None = 500
 
 
 @dataclass(frozen=True)

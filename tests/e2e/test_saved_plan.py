@@ -163,9 +163,10 @@ def test_a_plan_for_another_period_never_bills_this_one(tmp_path):
     (lambda text: text.replace('"after": 38', '"after": null', 1).replace('"action": "update"', '"action": null'),
      "None is not one of"),
     (lambda text: text.replace('"send_now": true', '"send_now": "yes"'), "$.options.send_now"),
+    (lambda text: text.replace('"product": "hes"', '"product": null', 1), "an addition change needs a product"),
     (lambda text: text.replace('"format_version": "1.1"', '"format_version": "0.9"'), "format_version 0.9"),
 ], ids=["truncated", "empty-object", "array", "empty-file", "null-changes", "no-customers", "nan-string",
-        "nan-literal", "infinity", "quantity-as-text", "null-action", "send-now-text", "old-format"])
+        "nan-literal", "infinity", "quantity-as-text", "null-action", "send-now-text", "null-product", "old-format"])
 def test_a_damaged_plan_file_is_one_line_and_sends_nothing(saved, damage, says):
     (saved / "edited.json").write_text(damage((saved / "plan.json").read_text()))
     stderr = _apply_refused(saved)
