@@ -147,15 +147,16 @@ MANAGEMENT_SOLUTIONS = ["TMRM Management Solution", "Custom"]
 # The MSP's own company (identifier, name): the sandbox's credentials company id.
 OWN_COMPANY = ("sandbox", "Sandbox MSP")
 
-# The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
-# (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
+# The demo's Trend product codes (9 characters, like a real licence's `product_id`), by the
+# product key the shipped config/global.yaml gives them (its `trend: product_codes`);
+# tests/unit/sandbox/test_sandbox_demo.py keeps the two in sync.
 PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {
-    "wfbss-svc": "WFBSS-SVC",
-    "wfs-advanced": "WFS-ADV",
-    "cas": "CAS",
-    "hes": "HES",
-    "apex-one-saas": "APEX-ONE-SAAS",
-    "workload-security": "C1-WLS",
+    "wfbss-svc": "WFSBWXE3X",
+    "wfs-advanced": "WFSAWXE3X",
+    "cas": "CASMWXE3X",
+    "hes": "HESMWXE3X",
+    "apex-one-saas": "APX1WXE3X",
+    "workload-security": "C1WLWXE3X",
 }
 
 # LMPI seat counts: Trend customer id -> {config product key: units}; equals usage/seats.csv.

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from reconciler.sandbox.demo import seed_demo
 from reconciler.sandbox.faults import FaultInjector, FaultPlan
-from reconciler.sandbox.lmpi import Lmpi
+from reconciler.sandbox.lmpi import Lmpi, LmpiReadings
 from reconciler.sandbox.routes import API_VERSION, SERVER_VERSION, Api, Response, error
 from reconciler.sandbox.store import Store
 
@@ -235,6 +235,13 @@ class SandboxServer:
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Response(200, {"reset": True})
+        if path == "/_sandbox/lmpi" and method == "POST":  # the LMPI readings (sandbox/lmpi.py)
+            try:
+                data = json.loads(body or b"{}")
+                self.lmpi.readings = LmpiReadings(**data) if isinstance(data, dict) else LmpiReadings(used_field="?")
+            except (ValueError, TypeError) as exc:
+                return error(400, "InvalidObject", f"Invalid LMPI readings: {exc}")
+            return Response(200, asdict(self.lmpi.readings))
         if path == "/_sandbox/faults" and method == "GET":
             return Response(200, self.faults.plan.to_json())
         if path == "/_sandbox/faults" and method == "POST":
@@ -261,6 +268,12 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes; without TCP_NODELAY, Nagle + delayed ACK
         # add ~40 ms to every keep-alive request, which would swamp the benchmarks.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # LMPI's answers carry the sandbox's Trend clock (a client reads its offset from `Date`).
+        if timestamp is None and getattr(self, "path", "").startswith("/LMPI/"):
+            timestamp = self.sandbox.lmpi.now()
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: tests and the CLI print what matters

@@ -332,17 +332,21 @@ class Store:
             ("New", {"defaultFlag": True}), ("Closed", {"closedStatus": True})],
             types if types is not None else [("Billing", {"defaultFlag": True})], **extra)
 
-    def add_lmpi_customer(self, customer_id: str, name: str, status: str = "Active") -> Record:
-        return self.insert("lmpi_customer", lmpi_customer_record(customer_id, name, status))
+    def add_lmpi_customer(self, customer_id: str, name: str, status: str = "Active",
+                          created: str | None = None) -> Record:
+        record = lmpi_customer_record(customer_id, name, status)
+        if created:
+            record["_created"] = created  # LMPI's ranges filter on it; never shown
+        return self.insert("lmpi_customer", record)
 
     def add_lmpi_subscription(
         self, customer_id: str, subscription_id: str, name: str, service_plan_id: str,
-        licenses: list[dict[str, Any]], enabled: bool = True,
+        licenses: list[dict[str, Any]], enabled: bool = True, created: str | None = None,
     ) -> Record:
-        return self.insert(
-            "lmpi_subscription",
-            lmpi_subscription_record(customer_id, subscription_id, name, service_plan_id, licenses, enabled),
-        )
+        record = lmpi_subscription_record(customer_id, subscription_id, name, service_plan_id, licenses, enabled)
+        if created:
+            record["_created"] = created  # LMPI's ranges filter on it; never shown
+        return self.insert("lmpi_subscription", record)
 
     def bulk_insert(self, kind: str, records: list[Record], parent_field: str | None = None) -> list[Record]:
         """Insert many already-shaped records in one transaction (benchmarks: 5,000 customers).
