@@ -78,7 +78,13 @@ def generate(out: Path, n: int, seed: int = 7) -> Meta:
     (out / "config" / "customers").mkdir(parents=True)
     (out / "usage").mkdir()
     shutil.copytree(REPO / "schemas", out / "schemas")  # for editors and check-jsonschema
-    shutil.copy(REPO / "config" / "global.yaml", out / "config" / "global.yaml")
+    # A synthetic book of N customers changes most of them each month: the run-wide limits an
+    # MSP of a few hundred customers would keep (safety.max_run_*) are raised here, so the
+    # benchmark measures the billing day's writes rather than a run refused as too big.
+    global_yaml = (REPO / "config" / "global.yaml").read_text(encoding="utf-8")
+    (out / "config" / "global.yaml").write_text(global_yaml.replace(
+        "\nsafety:\n", "\nsafety:\n  max_run_monthly_increase: 100000000\n  max_run_monthly_decrease: 100000000\n"
+        "  max_run_customers_changed: 1000000\n", 1), encoding="utf-8")
 
     next_id = {"company": 0, "agreement": 0, "addition": 0}
 

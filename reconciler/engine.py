@@ -24,16 +24,19 @@ from reconciler.lease import LeaseFacts
 from reconciler.ledger import LedgerView, timestamp_key
 from reconciler.money import (
     ZERO,
+    MoneyOutOfRange,
     customer_invoice_warnings,
     monthly_amount,
     price_change,
     price_fields,
+    price_warnings,
 )
 from reconciler.plan import (
     Change,
     CustomerPlan,
     CustomerStatus,
     Plan,
+    apply_run_safety,
     diff_customer,
     safety_verdict,
 )
@@ -306,6 +309,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         company, agreements, desired = _prepare(ctx, customer)
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
         cp.usage = usage_record(usage_for(ctx, customer), customer.trend_customer_id)
+        cp.notes += summed_usage_notes(usage_for(ctx, customer), customer)
         if read_error is not None:
             raise CustomerError(str(read_error))
         snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
@@ -320,7 +324,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
             decide_summary(ctx, customer, cp, company, snapshot, desired)
-    except CustomerError as error:
+    except (CustomerError, MoneyOutOfRange) as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
 
@@ -425,6 +429,8 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
                                                else mapped_identifiers)
     )
     cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
+    for change in cp.changes:
+        cp.invoice_warnings += price_warnings(change.product, change.agreement.label, change.money)
     cp.invoice_warnings += customer_invoice_warnings(
         (change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
          change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
@@ -442,6 +448,14 @@ def _priced(ctx: PlanContext, change: Change, actual: CompanyState, company: Com
     """The change with its monthly money: an existing addition's own prices, a new one's from the
     catalog item (what ConnectWise puts on it); the agreement's currency, else the company's."""
     agreement = next((a for a in actual.agreements if a.id == change.agreement.id), change.agreement)
+    try:
+        return _priced_at(ctx, change, actual, company, agreement)
+    except MoneyOutOfRange as error:
+        raise MoneyOutOfRange(f"{change.product} ({change.connectwise_product}) on {agreement.label}: {error}") from None
+
+
+def _priced_at(ctx: PlanContext, change: Change, actual: CompanyState, company: Company | None,
+               agreement: Agreement) -> Change:
     currency = agreement.currency or (company.currency if company else None)
     if change.action == "create":
         item = ctx.directory.catalog.get(change.connectwise_product.casefold())
@@ -481,6 +495,14 @@ def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreemen
         if change.money is not None and change.money.known:
             after[change.money.currency] = after.get(change.money.currency, ZERO) + change.money.delta
     return {currency: (before.get(currency, ZERO), after[currency]) for currency in after}
+
+
+def summed_usage_notes(usage: Usage, customer: Customer) -> list[str]:
+    """A count the source summed from several subscriptions or plans, with its parts, so a
+    reviewer sees 35 + 12 rather than a 47 from nowhere."""
+    return [f"{product}: {sum(q for _, q in parts)} seats, the sum of {len(parts)} usage rows: "
+            + ", ".join(f"{label} = {quantity}" for label, quantity in parts)
+            for product, parts in sorted(usage.parts_for(customer.trend_customer_id).items())]
 
 
 def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[str]:
@@ -597,6 +619,7 @@ def build_plan(
                 progress(1)
 
     plan.customers = fan_out(customers, work, options.workers)
+    apply_run_safety(plan, config.safety)  # the run as a whole, after every customer's own verdict
 
     known = {trend_key(c.trend_customer_id) for c in config.customers}
     if not options.customers and options.only_slugs is None and (not options.shard or options.shard[0] == 1):

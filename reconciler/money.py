@@ -25,20 +25,45 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from reconciler.errors import ReconcileError
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "AUD": "A$", "CAD": "C$", "NZD": "NZ$"}
+# Far above any real seat price, seat count or monthly bill, and far inside Decimal's 28 digits,
+# so a price near 1e26 or a usage of 1e30 is refused by name instead of failing a computation.
+MAX_FIGURE = Decimal(10) ** 12
+
+
+class MoneyOutOfRange(ReconcileError):
+    """A price, quantity or amount no bill can hold (from ConnectWise, a usage source or a file)."""
+
+
+def in_range(value: Decimal | None, what: str) -> Decimal | None:
+    """`value`, or MoneyOutOfRange naming `what` when it is not a finite number below MAX_FIGURE."""
+    if value is not None and (not value.is_finite() or abs(value) >= MAX_FIGURE):
+        raise MoneyOutOfRange(f"{what} {_short(value)} is out of range (a bill holds figures below {MAX_FIGURE:.0e}); "
+                              "check it at its source")
+    return value
+
+
+def _short(value: Decimal) -> str:
+    return f"{value.normalize():.6g}" if value.is_finite() else str(value)
 
 
 def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT, ROUND_HALF_UP)
+    try:
+        return in_range(value, "amount").quantize(CENT, ROUND_HALF_UP)
+    except InvalidOperation:  # beyond Decimal's precision: the same answer as a figure out of range
+        raise MoneyOutOfRange(f"amount {_short(value)} is out of range; check the prices and quantities at their "
+                              "source") from None
 
 
 def billed(quantity: Any, less_included: Decimal = ZERO) -> Decimal:
-    return max(Decimal(str(quantity or 0)) - less_included, ZERO)
+    return max(in_range(Decimal(str(quantity or 0)), "quantity") - less_included, ZERO)
 
 
 def monthly_amount(quantity: Any, unit_price: Decimal | None, less_included: Decimal = ZERO) -> Decimal | None:
@@ -224,13 +249,28 @@ class Totals:
 def price_change(action: str, before: Any, after: Any, *, currency: str | None, unit_price: Decimal | None,
                  unit_cost: Decimal | None, less_included: Decimal = ZERO, invoice_date: date | None = None,
                  prorated: bool | None = None, prorate_price: Decimal | None = None) -> ChangeMoney:
-    """A change's money from the prices the PSA gave (see the module docstring for which)."""
+    """A change's money from the prices the PSA gave (see the module docstring for which).
+    A figure out of range is MoneyOutOfRange, never an arithmetic error."""
+    in_range(unit_price, "unit price")
+    in_range(unit_cost, "unit cost")
+    in_range(less_included, "included quantity")
+    in_range(prorate_price, "prorated price")
     return ChangeMoney(
         currency=currency, unit_price=unit_price, unit_cost=unit_cost, less_included=less_included,
         quantity_before=ZERO if action == "create" or before is None else billed(before, less_included),
         quantity_after=ZERO if after is None else billed(after, less_included),
         invoice_date=invoice_date, prorated=prorated, prorate_price=prorate_price,
     )
+
+
+def price_warnings(product: str | None, agreement_label: str, money: ChangeMoney | None) -> list[str]:
+    """A price of zero or below from the PSA: billed as free (or as a credit), which is rarely
+    meant; the plan says so before it is sent."""
+    if money is None or money.unit_price is None or money.unit_price > 0:
+        return []
+    what = "nothing" if money.unit_price == 0 else "a negative price (a credit)"
+    return [(f"{product} on {agreement_label}: ConnectWise prices it at {show(money.unit_price, money.currency)} a "
+             f"unit, so it bills {what}; check the catalog item or the addition's price before sending")]
 
 
 def totals(moneys: Iterable[ChangeMoney]) -> Totals:

@@ -165,6 +165,7 @@ class Plan:
     sandbox: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # what the plan was made with, for `apply PLAN_FILE`
     catalog_ids: dict[str, int] = field(default_factory=dict)  # catalog identifier (casefolded) -> id
+    run_safety: RunSafety | None = None  # the run as a whole against its limits (run_safety_verdict)
 
     def due_changes(self) -> list[Change]:
         return [c for cp in self.customers for c in cp.changes if cp.change_due(c)]
@@ -390,6 +391,10 @@ def safety_verdict(
                 f"max_change_percent {safety.max_change_percent:g}%)"
             )
     for change in additions:
+        if change.money is None or not change.money.known:
+            # Unpriced is unknown, never free: the money limits cannot vouch for it.
+            reasons.append(f"{change.product}: this {change.action} cannot be priced (ConnectWise gave no price "
+                           f"for {change.connectwise_product}), so the money limits cannot check it")
         if change.action in ("create", "update") and change.after is not None and change.after > safety.max_quantity:
             reasons.append(
                 f"{change.product} quantity {change.after} is above max_quantity {safety.max_quantity}"
@@ -423,6 +428,80 @@ def safety_verdict(
                                f"{show(before, currency)} (> max_monthly_change_percent "
                                f"{safety.max_monthly_change_percent:g}%)")
     return reasons
+
+
+@dataclass
+class RunSafety:
+    """The run as a whole against `safety.max_run_*`: what the customers it sends (due, safe on
+    their own) add up to, per currency, and why that is unsafe (empty when safe)."""
+
+    increase: dict[str | None, Decimal]  # currency -> sum of the customers' net monthly rises
+    decrease: dict[str | None, Decimal]  # currency -> sum of their net falls (negative)
+    customers_changed: int
+    max_increase: Decimal | None
+    max_decrease: Decimal | None
+    max_customers: int | None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        currencies = sorted(set(self.increase) | set(self.decrease), key=lambda c: c or "")
+        return {
+            "monthly": {(c or "unknown"): {"increase": text(self.increase.get(c, Decimal(0))),
+                                           "decrease": text(self.decrease.get(c, Decimal(0)))} for c in currencies},
+            "customers_changed": self.customers_changed,
+            "limits": {"max_run_monthly_increase": text(self.max_increase),
+                       "max_run_monthly_decrease": text(self.max_decrease),
+                       "max_run_customers_changed": self.max_customers},
+            "unsafe_reasons": self.reasons,
+        }
+
+
+def _limit(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def run_safety_verdict(plan: Plan, safety: SafetySettings) -> RunSafety:
+    """The run-wide limits, octoDNS's "too much change" for the whole plan: forty customers each
+    just under their own money limit still add up. Counted: the customers this run would send
+    (due and safe on their own); per currency, each customer's net monthly change."""
+    sending = [cp for cp in plan.customers if cp.actionable and any(c.kind == "addition" for c in cp.changes)]
+    increase: dict[str | None, Decimal] = {}
+    decrease: dict[str | None, Decimal] = {}
+    for cp in sending:
+        for currency, (before, after) in cp.monthly.items():
+            change = after - before
+            if change > 0:
+                increase[currency] = increase.get(currency, Decimal(0)) + change
+            elif change < 0:
+                decrease[currency] = decrease.get(currency, Decimal(0)) + change
+    verdict = RunSafety(increase, decrease, len(sending), _limit(safety.max_run_monthly_increase),
+                        _limit(safety.max_run_monthly_decrease), safety.max_run_customers_changed)
+    for currency, amount in sorted(increase.items(), key=lambda item: item[0] or ""):
+        if verdict.max_increase is not None and amount > verdict.max_increase:
+            verdict.reasons.append(f"the run raises monthly totals by {show(amount, currency, signed=True)} in all, "
+                                   f"beyond max_run_monthly_increase {show(verdict.max_increase, currency)}")
+    for currency, amount in sorted(decrease.items(), key=lambda item: item[0] or ""):
+        if verdict.max_decrease is not None and -amount > verdict.max_decrease:
+            verdict.reasons.append(f"the run lowers monthly totals by {show(amount, currency, signed=True)} in all, "
+                                   f"beyond max_run_monthly_decrease {show(verdict.max_decrease, currency)}")
+    if verdict.max_customers is not None and len(sending) > verdict.max_customers:
+        verdict.reasons.append(f"the run changes {len(sending)} customers, beyond max_run_customers_changed "
+                               f"{verdict.max_customers}")
+    return verdict
+
+
+def apply_run_safety(plan: Plan, safety: SafetySettings) -> None:
+    """Judge the run as a whole; when it is unsafe, every customer it would send is unsafe too
+    (with the run's reasons), so apply sends none of them without --force."""
+    verdict = run_safety_verdict(plan, safety)
+    plan.run_safety = verdict
+    if not verdict.reasons:
+        return
+    for cp in plan.customers:
+        if cp.actionable and any(c.kind == "addition" for c in cp.changes):
+            reasons = [f"the run as a whole: {reason}" for reason in verdict.reasons]
+            cp.unsafe_reasons += reasons
+            cp.status, cp.reason = CustomerStatus.UNSAFE, "; ".join(reasons)
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -475,6 +554,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "money": plan.money().as_json(),
         "unknown_usage_customers": plan.unknown_usage_customers,
         "warnings": plan.warnings,
+        "run_safety": plan.run_safety.as_json() if plan.run_safety else None,
     }
 
 

@@ -2,7 +2,7 @@
 
 It turns what a command was asked (an `Invocation`) into a run: load the config, open the
 target and the usage source, read the ledger, build the plan (`engine.build_plan`), add what
-only a run knows (a first run, a pull request's URL change), replay a saved plan, ask for
+only a run knows (a first run, a pull request's URL change), check a saved plan against today's, ask for
 confirmation on a terminal, take the ledger lock, apply, file tickets for billing problems, and
 write the run report. The commands in `reconciler/cmds/` only parse options and pick an exit code.
 """
@@ -41,11 +41,13 @@ from reconciler.ledger import (
 from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets, trusted_company_ids
 from reconciler.ticketbook import TicketBook, book_path
 from reconciler.outputs import PathProblem, write_text_file
-from reconciler.plan import Change, Plan, plan_to_json
+from reconciler.plan import Plan, plan_to_json
 from reconciler.render.common import RenderOptions
+from reconciler.render.escape import plain_line
 from reconciler.render.plan import render
 from reconciler.runtime import Runtime, in_ci, open_backends
-from reconciler.state import AdditionPrint, LeasePlace, plain_number
+from reconciler.state import LeasePlace
+from reconciler.saved_plan import check_matches, read_saved_plan
 from reconciler.usage import read_usage, save_usage_reads
 
 
@@ -189,8 +191,8 @@ def results_table(results: list[CustomerResult]) -> str:
     width = max([len(r.customer) for r in results] + [8])
     status_width = max([len(r.status) for r in results] + [6])
     lines = [f"{'customer'.ljust(width)}  {'status'.ljust(status_width)}  reason"]
-    for r in results:
-        lines.append(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}")
+    for r in results:  # reasons quote ConnectWise and config text: escaped (render/escape.py)
+        lines.append(plain_line(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}"))
     totals: dict[str, int] = {}
     for r in results:
         totals[r.status] = totals.get(r.status, 0) + 1
@@ -203,7 +205,7 @@ def attention_line(problems: list[Problem]) -> str:
     """One line naming every customer a person must look at (the run then exits 1)."""
     count = len(problems)
     who = ", ".join(problem.label for problem in problems)
-    return f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}."
+    return plain_line(f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}.")
 
 
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
@@ -220,70 +222,6 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
         "tickets_error": tickets.error if tickets else None,
     }
     write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
-
-
-@dataclass
-class SavedPlan:
-    """A plan file from `reconcile plan --out`, parsed whole before anything is read or sent."""
-
-    today: datetime | None
-    send_now: bool | None  # None: the file does not say
-    customers: dict[str, dict[str, Any]]  # slug -> its saved customer record
-    changes: dict[str, list[Change]]  # slug -> its saved changes
-
-
-def read_saved_plan(path: Path) -> SavedPlan:
-    """Any damage (a file a person edited, or not a plan at all) is one line naming the file."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(saved, dict):
-            raise ValueError("not a JSON object")
-        options = saved.get("options") or {}
-        changes: dict[str, list[Change]] = {}
-        for change in saved.get("changes", []):
-            changes.setdefault(change["customer"], []).append(Change.from_json(change))
-        return SavedPlan(
-            today=datetime.fromisoformat(options["date"]) if options.get("date") else None,
-            send_now=bool(options["send_now"]) if "send_now" in options else None,
-            customers={c["customer"]: c for c in saved.get("customers", [])},
-            changes=changes,
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as error:
-        raise PathProblem(f"{path}: not a plan saved by `reconcile plan --out`: "
-                          f"{type(error).__name__}: {error}") from None
-
-
-def saved_plan_onto(fresh: Plan, saved: SavedPlan) -> None:
-    """Replace the fresh plan's changes with the saved ones, refusing customers whose ConnectWise
-    records moved since the plan was made (and saying which)."""
-    saved_customers, saved_changes = saved.customers, saved.changes
-    fresh.customers = [cp for cp in fresh.customers if cp.customer in saved_customers]
-    for cp in fresh.customers:
-        saved_prints = [AdditionPrint.from_json(p) for p in saved_customers[cp.customer].get("fingerprint") or []]
-        before = {p.id: p for p in saved_prints if p is not None}
-        now = {p.id: p for p in cp.fingerprint}
-        if cp.status == "failed" or not cp.billing_read:
-            continue  # not read: not due today, so nothing of it is applied
-        if before != now or None in saved_prints:
-            moved = _describe_moves(before, now) or "the saved plan's records cannot be read"
-            cp.status, cp.reason = "failed", f"ConnectWise changed since the plan was saved: {moved}; plan again"
-            continue
-        cp.changes = saved_changes.get(cp.customer, [])
-
-
-def _describe_moves(before: dict[int, AdditionPrint], now: dict[int, AdditionPrint]) -> str:
-    parts = []
-    for addition_id in sorted(set(before) | set(now)):
-        old, new = before.get(addition_id), now.get(addition_id)
-        if new is None:
-            parts.append(f"addition {addition_id} is gone or cancelled")
-        elif old is None:
-            parts.append(f"addition {addition_id} is new")
-        elif old != new:
-            parts.append(f"addition {addition_id} ({new.product}) quantity {plain_number(old.quantity)} -> "
-                         f"{plain_number(new.quantity)}" if old.quantity != new.quantity
-                         else f"addition {addition_id} ({new.product}) was edited at {new.last_updated}")
-    return "; ".join(parts)
 
 
 def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, report_path: Path | None,
@@ -322,9 +260,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
     config = load(inv)
     saved = read_saved_plan(plan_file) if plan_file else None
     if saved is not None:
-        inv.today = saved.today or inv.today
-        inv.send_now = inv.send_now if saved.send_now is None else saved.send_now
-        inv.customers = tuple(saved.customers)
+        # Today's plan for what the file covered; its own date is not replayed (saved_plan.py).
+        inv.send_now, inv.customers, inv.shard, inv.changed_since = saved.send_now, saved.selected, None, None
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
         # One writer at a time across machines: taken before the plan's first read (only when it
@@ -334,7 +271,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         try:
             plan = make_plan(inv, config, backends, view, run_name=ledger.run_id, lease=lease)
             if saved is not None:
-                saved_plan_onto(plan, saved)
+                check_matches(saved, plan)  # exactly what was reviewed, or nothing
             inv.plan = plan
             if print_plan and inv.fmt != "json":
                 click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)

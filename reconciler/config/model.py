@@ -95,6 +95,12 @@ class SafetySettings:
     max_monthly_increase: float | None = 2500
     max_monthly_decrease: float | None = 1000
     max_monthly_change_percent: float | None = 50
+    # The run as a whole (plan.run_safety_verdict): forty customers each just under the limits
+    # above still add up. Per currency, the sum of the customers' net monthly rises (falls), and
+    # how many customers one run changes; beyond any of them every change of the run waits for --force.
+    max_run_monthly_increase: float | None = 10_000
+    max_run_monthly_decrease: float | None = 5_000
+    max_run_customers_changed: int | None = 500
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from reconciler.config.model import Customer
 from reconciler.drift import DRIFT_FORMAT_VERSION, KIND_WORDS, KINDS, DriftReport, Finding
 from reconciler.money import show
 from reconciler.render.common import RenderOptions, cell, sandbox_banner
+from reconciler.render.escape import plain_line
 
 SYMBOL = {"changed": "~", "unmanaged": "?", "unmapped_product": "?", "unresolved": "!", "unknown_customer": "?"}
 
@@ -69,7 +70,7 @@ def render_text(report: DriftReport, options: RenderOptions = RenderOptions()) -
     leak = leakage_line(report)
     if leak:
         lines.append(leak)
-    return "\n".join(lines) + "\n"
+    return "\n".join(plain_line(line) for line in lines) + "\n"  # ConnectWise text cannot forge a line
 
 
 def _side(record: dict[str, Any] | None) -> str:

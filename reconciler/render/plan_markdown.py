@@ -17,6 +17,7 @@ from reconciler.render.plan_text import (
     money_lines,
     monthly_line,
     not_read_line,
+    run_safety_lines,
     summary_line,
     usage_line,
 )
@@ -52,6 +53,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         out += [cell(usage_line(plan)), ""]
     out += money_table(plan)
     out.append(f"**{summary_line(plan)}**" if plan.has_changes else "**No changes due.**")
+    out += [f"**{cell(line)}**" for line in run_safety_lines(plan)]
     failed = failed_customers(plan)
     if failed:  # never let "no changes" read as "all is well"
         out.append("")
@@ -66,8 +68,8 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         if not cp.changes and not cp.notes:
             continue
         out += [f"<details><summary>{md_text(cp.customer)}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
-        out += [code_line(change_line(c).strip()) + ("" if cp.change_due(c) else "   (not due yet)")
-                for c in cp.changes]
+        held = "   (unsafe: sent only with --force)" if cp.due and cp.status == "unsafe" else "   (not due yet)"
+        out += [code_line(change_line(c).strip()) + ("" if cp.change_due(c) else held) for c in cp.changes]
         monthly = monthly_line(cp)
         out += [code_line(f"# {monthly}")] if monthly else []
         out += [code_line(f"# invoice: {w}") for w in cp.invoice_warnings]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.money import ZERO, show
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.render.common import RenderOptions, counted, sandbox_banner
+from reconciler.render.escape import plain_line
 from reconciler.state import quantity_text
 
 SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
@@ -50,6 +51,26 @@ def money_lines(plan: Plan, previews: bool = False) -> list[str]:
     return lines
 
 
+def run_safety_lines(plan: Plan) -> list[str]:
+    """The run against its run-wide limits (`safety.max_run_*`), per currency; when it is beyond
+    one, why every change waits for --force."""
+    verdict = plan.run_safety
+    if verdict is None or not verdict.customers_changed:
+        return []
+    parts = []
+    for currency in sorted(set(verdict.increase) | set(verdict.decrease), key=lambda c: c or ""):
+        rise, fall = verdict.increase.get(currency, ZERO), verdict.decrease.get(currency, ZERO)
+        rise_limit = f" of {show(verdict.max_increase, currency)}" if verdict.max_increase is not None else ""
+        fall_limit = f" of {show(-verdict.max_decrease, currency)}" if verdict.max_decrease is not None else ""
+        parts.append(f"{show(rise, currency, signed=True)}{rise_limit} rise, {show(fall, currency, signed=True)}"
+                     f"{fall_limit} fall per month")
+    limit = f" of {verdict.max_customers}" if verdict.max_customers is not None else ""
+    customers = f"{verdict.customers_changed}{limit} customer{'s' if verdict.customers_changed != 1 or limit else ''}"
+    lines = [f"Run limits: {'; '.join(parts) + '; ' if parts else ''}{customers} changed."]
+    lines += [f"UNSAFE run: {reason}; every customer with changes waits for --force." for reason in verdict.reasons]
+    return lines
+
+
 def _change_line(change: Change) -> str:
     what = change.product or "executive summary"
     where = change.agreement.label
@@ -67,6 +88,16 @@ def _change_line(change: Change) -> str:
            f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}" \
            f"{' at quantity 0' if change.after == 0 else ''}, " \
            f"was quantity = {quantity_text(change.before)}" + (f" ({change.reason})" if change.reason else "")
+
+
+def held_back_label(cp: CustomerPlan) -> str:
+    """Why a customer's changes are not sent by this run: not due yet, or due but unsafe or failed
+    (never called "not due" when it is: `--send-now` makes every customer due)."""
+    if cp.due and cp.status == CustomerStatus.UNSAFE:
+        return "  # UNSAFE, not sent: apply sends these only with --force (reasons above)"
+    if cp.due and cp.status != CustomerStatus.OK:
+        return f"  # not sent: the customer is {cp.status} (reason above)"
+    return "  # preview, not due yet: sent when the customer is due (or with --send-now)"
 
 
 def not_read_line(plan: Plan) -> str:
@@ -127,7 +158,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         later = [c for c in cp.changes if not cp.change_due(c)]
         lines += [change_line(c) for c in due]
         if later:
-            lines.append("  # preview, not due yet: sent when the customer is due (or with --send-now)")
+            lines.append(held_back_label(cp))
             lines += [change_line(c) for c in later]
         monthly = monthly_line(cp)
         if monthly:
@@ -157,6 +188,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         lines.append("No changes due for the customers that could be planned.")
     else:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
+    lines += run_safety_lines(plan)
     pending = sum(1 for cp in plan.customers if cp.status == "ok" for c in cp.changes if not cp.change_due(c))
     if pending:
         lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
@@ -164,7 +196,9 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     failed = failed_customers(plan)
     if failed:
         lines.append(f"{counted(len(failed), 'customer')} failed or unsafe: {', '.join(failed)}")
-    return "\n".join(lines) + "\n"
+    # Each entry is one line by construction; names, reasons and notes from config, Trend and
+    # ConnectWise inside it cannot break it or reorder it (render/escape.py).
+    return "\n".join(plain_line(line) for line in lines) + "\n"
 
 
 def summary_line(plan: Plan) -> str:

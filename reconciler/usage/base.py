@@ -43,6 +43,10 @@ class Usage:
     report_month: str | None = None
     units: str | None = None
     rows: tuple[dict[str, Any], ...] = ()
+    # (trend customer id in lower case, product key) -> the (label, quantity) parts a count was
+    # summed from, when the source listed it as several subscriptions or plans (so the plan can
+    # show them); absent for a count read from one row
+    parts: dict[tuple[str, str], tuple[tuple[str, int], ...]] = field(default_factory=dict)
     # Reported basis: reads another Trend report month on demand (cached), for a customer whose
     # billing period is not the one this read was made for (a catch-up across a month's end).
     other_month: Callable[[str], Usage] | None = field(default=None, compare=False, repr=False)
@@ -73,6 +77,11 @@ class Usage:
     def for_customer(self, trend_id: str) -> dict[str, int]:
         """product key -> quantity for one customer (empty if the source has none)."""
         return dict(self._by_customer.get(trend_key(trend_id), {}))
+
+    def parts_for(self, trend_id: str) -> dict[str, tuple[tuple[str, int], ...]]:
+        """product key -> the parts its count was summed from (only counts of several parts)."""
+        key = trend_key(trend_id)
+        return {product: parts for (customer, product), parts in self.parts.items() if customer == key}
 
     def extra_for(self, trend_id: str) -> dict[str, int]:
         """The optional executive-summary figures of one customer (empty if none)."""

@@ -13,10 +13,18 @@ cell may hold a product key or any Trend id or name a product's `trend:` lists, 
 Trend plans counted by one product are summed, and a product no config product counts is a
 warning (as with LMPI), not an error.
 
+One row per customer, product and subscription: an export row repeated (the same customer and
+the same product cell, and the same `subscription` cell when `usage.columns.subscription` maps
+one) is refused at `file:line`, naming the line it repeats, whatever its quantity: 35 seats listed
+twice must never bill 70. Rows are summed only when the source says they are different things:
+another Trend plan or product in the product cell, or another subscription in the subscription
+column; the plan then shows the parts (`Usage.parts`).
+
 Decisions: unknown columns are an error (a misspelt `workstation` column silently ignored
 would drop figures from executive summaries); a header-only file is valid and means "no
 usage" (the plan's safety thresholds, not the parser, decide whether that is plausible);
-quantities are plain non-negative integers (no `+5`, `1.0` or `1e3`).
+quantities are plain non-negative integers of at most 9 digits (no `+5`, `1.0` or `1e3`; a
+billion seats is a wrong column or file, refused here rather than left to a --force).
 
 Untrusted content: the file may not be what it claims (a pull request can point usage.path at
 any file in the repository), so messages quote a cell only as a short escaped excerpt
@@ -44,6 +52,7 @@ REQUIRED = ("trend_customer_id", "product", "quantity")
 MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: ~90,000 rows; 5,000 customers (bench/) use about 0.35 MB
 MAX_ERRORS = 1_000  # row errors collected before reading stops
 _INTEGER = re.compile(r"^[0-9]+$")
+MAX_DIGITS = 9  # a count above 999,999,999 is a wrong column or a wrong file, and beyond what money.py prices
 _NEGATIVE = re.compile(r"^-[0-9]+$")
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -58,9 +67,9 @@ def read_csv(
     text = _decode(Path(path), shown)
     if columns:
         known = trend_ids or TrendIds(known_products=frozenset(products))
-        quantities, evidence, warnings = _parse_mapped(text, shown, columns, known)
+        quantities, evidence, warnings, parts = _parse_mapped(text, shown, columns, known)
         return Usage(quantities=quantities, source=f"csv:{shown}", warnings=tuple(warnings),
-                     basis="file", rows=tuple(evidence))
+                     basis="file", rows=tuple(evidence), parts=parts)
     rows = _parse(text, shown, set(products))
     evidence = tuple(
         {"trend_customer_id": customer, "product": product, "quantity": quantity}
@@ -72,7 +81,7 @@ def read_csv(
 
 def _parse_mapped(
     text: str, shown: str, columns: Mapping[str, str], trend_ids: TrendIds
-) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], list[str]]:
+) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], list[str], dict[tuple[str, str], tuple]]:
     """A file with its own header (Trend's export), read through the configured column names."""
     reader = csv.reader(io.StringIO(text, newline=""))
     wanted = {ours: theirs.strip().lower() for ours, theirs in columns.items()}
@@ -81,6 +90,8 @@ def _parse_mapped(
     warnings: list[str] = []
     quantities: dict[tuple[str, str], int] = {}
     evidence: list[dict[str, Any]] = []
+    first_seen: dict[tuple[str, str, str], int] = {}  # (customer, product cell, subscription) -> line
+    parts: dict[tuple[str, str], list[tuple[str, int]]] = {}
     try:
         for row in reader:
             line = reader.line_num
@@ -106,6 +117,18 @@ def _parse_mapped(
             errors.extend(UsageError(shown, line, message) for message in row_errors)
             if row_errors or quantity is None:
                 continue
+            subscription = cells.get("subscription", "")
+            row_key = (trend_key(customer), product_cell.casefold(), subscription.casefold())
+            if row_key in first_seen:
+                named = f", {columns['subscription']} {excerpt(subscription)}" if "subscription" in columns else ""
+                hint = "" if "subscription" in columns else (
+                    "; if they are two subscriptions, map their subscription column as usage.columns.subscription")
+                errors.append(UsageError(shown, line, (
+                    f"duplicate row: customer {excerpt(customer)}, {columns['product']} {excerpt(product_cell)}{named} "
+                    f"is already at line {first_seen[row_key]} (one row per customer, product and subscription; "
+                    f"summing them would bill {quantity} seats twice){hint}")))
+                continue
+            first_seen[row_key] = line
             key = trend_ids.any_identifier(product_cell)
             if key is None:
                 warnings.append(f"{shown}:{line}: customer {customer[:64]}: Trend product "
@@ -113,13 +136,16 @@ def _parse_mapped(
                                 "global.yaml; not counted")
                 continue
             quantities[(customer, key)] = quantities.get((customer, key), 0) + quantity
-            evidence.append({"trend_customer_id": customer, "product": key,
-                             "trend_product": product_cell, "quantity": quantity})
+            label = product_cell + (f" / {subscription}" if subscription else "")
+            parts.setdefault((trend_key(customer), key), []).append((label, quantity))
+            evidence.append({"trend_customer_id": customer, "product": key, "trend_product": product_cell,
+                             **({"subscription": subscription} if "subscription" in columns else {}),
+                             "quantity": quantity})
     except csv.Error as exc:
         errors.append(UsageError(shown, reader.line_num or 1, f"malformed CSV: {exc}"))
     if errors:
         raise UsageInvalid(errors)
-    return quantities, evidence, warnings
+    return quantities, evidence, warnings, {key: tuple(found) for key, found in parts.items() if len(found) > 1}
 
 
 def _decode(path: Path, shown: str) -> str:
@@ -258,6 +284,10 @@ def _check_header(header: list[str], shown: str, line: int) -> None:
 
 
 def _count(cell: str, name: str, errors: list[str]) -> int | None:
+    if _INTEGER.match(cell) and len(cell.lstrip("0")) > MAX_DIGITS:
+        errors.append(f"{name} {excerpt(cell)} is out of range (at most {MAX_DIGITS} digits; no bill has "
+                      "a billion seats)")
+        return None
     if _INTEGER.match(cell):
         return int(cell)
     if _NEGATIVE.match(cell):

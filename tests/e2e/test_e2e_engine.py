@@ -51,8 +51,7 @@ def test_dry_run_shows_real_changes_and_writes_nothing(tmp_path):
         assert "- cas (TM-CAS-M365) on Managed Service / Fjord Managed" in out
     else:  # the scheduled job reads only the customers it may write today, and says so
         assert "Fjord M365 Protection" not in out
-        if "fjord-architects" not in missed:  # a missed customer has its MISSED line, not a "not due" count
-            assert re.search(r"^# \(\d+ customers? not due today: ConnectWise not read", out, re.MULTILINE)
+        assert re.search(r"^# \(\d+ customers? not due today: ConnectWise not read", out, re.MULTILINE)
     assert "no customer file" in out and "no agreement mapping" in out  # reported, never dropped
     assert "Dry run: nothing was written" in out
     assert sandbox_writes(repo) == 0
@@ -155,19 +154,6 @@ def test_a_large_drop_is_unsafe_and_needs_force(tmp_path):
     forced = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "acme-dental", "--force")
     assert forced.returncode == 0, forced.stdout
     assert sandbox_writes(repo) == 1 + 3 + 2 * LEASE_WRITES  # two quantity updates and the executive summary
-
-
-def test_saved_plan_refuses_when_connectwise_changed_and_names_the_record(tmp_path):
-    repo = make_repo(tmp_path)
-    saved = reconcile(repo, "--sandbox", "plan", "--send-now", "--out", "plan.json")
-    assert saved.returncode == 0
-    patch_addition_by_hand(repo, agreement_id=1, addition_id=2, quantity=36)
-    result = reconcile(repo, "--sandbox", "apply", "plan.json")
-    assert result.returncode == 1
-    line = next(row for row in result.stdout.splitlines() if row.startswith("acme-dental"))
-    assert "ConnectWise changed since the plan was saved: addition 2 (TM-HES) quantity 35 -> 36" in line
-    fjord = next(row for row in result.stdout.splitlines() if row.startswith("fjord-architects"))
-    assert "sent" in fjord
 
 
 def test_no_credentials_without_sandbox_is_a_clear_error(tmp_path):

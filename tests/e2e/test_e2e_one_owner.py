@@ -160,10 +160,15 @@ def test_an_identifier_that_now_names_another_company_fails_the_customer_until_p
 def test_a_quantity_that_cannot_be_right_is_unsafe_and_not_sent(tmp_path):
     repo = make_repo(tmp_path)
     csv = repo / "usage" / "seats.csv"
+    # Beyond any bill (and beyond what --force could send): refused where it is written.
     csv.write_text(csv.read_text().replace("wfbss-svc,42", "wfbss-svc,1000000000000000000"))
+    refused = reconcile(repo, "--sandbox", "plan", "--date", DATE)
+    assert refused.returncode == 1 and "seats.csv:2: error: quantity '1000000000000000000' is out of range" \
+        in refused.stderr
+    csv.write_text(csv.read_text().replace("wfbss-svc,1000000000000000000", "wfbss-svc,20000"))
     acme = _customer(plan_json(repo, "--date", DATE, "--send-now"), "acme-dental")
     assert acme["status"] == "unsafe" and "max_quantity 10000" in acme["reason"]
-    csv.write_text(csv.read_text().replace("wfbss-svc,1000000000000000000", "wfbss-svc,420"))
+    csv.write_text(csv.read_text().replace("wfbss-svc,20000", "wfbss-svc,420"))
     acme = _customer(plan_json(repo, "--date", DATE, "--send-now"), "acme-dental")
     assert acme["status"] == "unsafe" and "max_quantity_increase_percent" in acme["reason"]
     applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")

@@ -73,3 +73,31 @@ def test_money_limits_make_a_plan_unsafe_with_the_amounts():
     assert safety_verdict([], 0, True, safety, {"EUR": (D("200.00"), D("180.00"))}) == []
     falls = safety_verdict([], 0, True, safety, {"EUR": (D("200.00"), D("140.00"))})
     assert any("-€60.00" in r and "max_monthly_decrease €50.00" in r for r in falls)
+
+
+def test_figures_out_of_decimal_range_are_refused_by_name_not_an_arithmetic_error():
+    import pytest
+
+    from reconciler.money import MoneyOutOfRange
+
+    with pytest.raises(MoneyOutOfRange, match=r"unit price 1e\+26 is out of range"):
+        price_change("create", None, 4, currency="USD", unit_price=D("1E+26"), unit_cost=None)
+    with pytest.raises(MoneyOutOfRange, match=r"quantity 1e\+30 is out of range"):
+        price_change("update", 1, 10**30, currency="USD", unit_price=D("4.20"), unit_cost=None)
+    with pytest.raises(MoneyOutOfRange):
+        monthly_amount(D("1E+27"), D("1"))
+    with pytest.raises(MoneyOutOfRange):
+        price_change("update", 1, 2, currency="USD", unit_price=D("NaN"), unit_cost=None)
+
+
+def test_a_zero_or_negative_price_is_a_warning():
+    from reconciler.money import price_warnings
+
+    free = price_change("update", 1, 2, currency="USD", unit_price=D("0"), unit_cost=None)
+    credit = price_change("create", None, 2, currency="EUR", unit_price=D("-1.50"), unit_cost=None)
+    assert price_warnings("hes", "Managed Service / M", free) == [
+        "hes on Managed Service / M: ConnectWise prices it at $0.00 a unit, so it bills nothing; check the "
+        "catalog item or the addition's price before sending"]
+    assert "at -€1.50 a unit, so it bills a negative price (a credit)" in price_warnings("cas", "X / Y", credit)[0]
+    paid = price_change("update", 1, 2, currency="USD", unit_price=D("0.01"), unit_cost=None)
+    assert price_warnings("hes", "X / Y", paid) == [] and price_warnings("hes", "X / Y", None) == []

@@ -1,10 +1,13 @@
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from reconciler.config.model import AgreementRef, SafetySettings
 from reconciler.desired import CustomerError, resolve_agreement
-from reconciler.plan import Change, safety_verdict
+from reconciler.money import price_change
+from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan, apply_run_safety, safety_verdict
+from reconciler.schedule import Due, Schedule
 from reconciler.state import Agreement
 from tests.support.engine_fixtures import BLOCK, M365, MANAGED, addition, customer, diff
 
@@ -163,8 +166,9 @@ def test_zero_usage_with_no_addition_creates_nothing():
     assert any("usage is 0" in n for n in notes)
 
 
-def _update(before, after):
-    return Change("update", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, before, after)
+def _update(before, after, unit_price=Decimal("1.00")):
+    money = price_change("update", before, after, currency="USD", unit_price=unit_price, unit_cost=None)
+    return Change("update", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, before, after, money=money)
 
 
 def test_safety_quantity_drop_beyond_threshold():
@@ -183,6 +187,61 @@ def test_safety_change_percent_applies_only_from_min_additions():
 def test_safety_no_usage_that_would_cancel_is_unsafe():
     cancel = Change("cancel", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, 5, None)
     assert "returned nothing" in safety_verdict([cancel], 1, False, SafetySettings())[0]
+
+
+def test_a_create_that_cannot_be_priced_is_unsafe_never_free():
+    unpriced = price_change("create", None, 9_999, currency="USD", unit_price=None, unit_cost=None)
+    create = Change("create", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", None, None, 9_999, money=unpriced)
+    reasons = safety_verdict([create], 0, True, SafetySettings())
+    assert reasons == ["hes: this create cannot be priced (ConnectWise gave no price for TM-HES), "
+                       "so the money limits cannot check it"]
+    unknown = Change("update", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, 10, 11)  # never priced
+    assert "cannot be priced" in safety_verdict([unknown], 1, True, SafetySettings())[0]
+
+
+def _due_customer(slug, monthly_before, monthly_after, currency="USD"):
+    schedule = Schedule(status=Due.DUE, period="2026-11", billing_date=date(2026, 11, 1),
+                        next_date=date(2026, 12, 1), reason="due")
+    cp = CustomerPlan(customer=slug, name=slug, connectwise_company=slug, schedule=schedule)
+    cp.changes = [_update(10, 11)]
+    cp.monthly = {currency: (Decimal(monthly_before), Decimal(monthly_after))}
+    return cp
+
+
+def test_forty_customers_just_under_their_own_limit_make_the_run_unsafe():
+    settings = SafetySettings()
+    just_under = Decimal(str(settings.max_monthly_increase)) - Decimal("1.00")
+    plan = Plan(today="2026-11-01", customers=[_due_customer(f"c{i:02}", "100", str(100 + just_under))
+                                               for i in range(40)])
+    apply_run_safety(plan, settings)
+    assert plan.run_safety.increase["USD"] == 40 * just_under
+    assert all(cp.status == CustomerStatus.UNSAFE for cp in plan.customers)
+    assert plan.customers[0].reason == ("the run as a whole: the run raises monthly totals by +$99,960.00 in all, "
+                                        "beyond max_run_monthly_increase $10,000.00")
+    assert not plan.has_changes  # nothing goes out without --force
+
+
+def test_run_limits_are_per_currency_and_count_customers():
+    settings = SafetySettings(max_run_monthly_decrease=100, max_run_customers_changed=3)
+    euros = [_due_customer(f"e{i}", "100", "40", currency="EUR") for i in range(2)]  # -120 EUR in all
+    dollars = [_due_customer("d1", "100", "40")]  # -60 USD: under the limit on its own
+    plan = Plan(today="2026-11-01", customers=euros + dollars)
+    apply_run_safety(plan, settings)
+    assert plan.run_safety.reasons == ["the run lowers monthly totals by -€120.00 in all, beyond "
+                                       "max_run_monthly_decrease €100.00"]
+    plan = Plan(today="2026-11-01", customers=[_due_customer(f"d{i}", "100", "101") for i in range(4)])
+    apply_run_safety(plan, settings)
+    assert plan.run_safety.reasons == ["the run changes 4 customers, beyond max_run_customers_changed 3"]
+
+
+def test_a_run_within_its_limits_changes_nobody_and_already_unsafe_customers_are_not_counted():
+    settings = SafetySettings()
+    unsafe = _due_customer("big", "0", "50000")
+    unsafe.status = CustomerStatus.UNSAFE
+    plan = Plan(today="2026-11-01", customers=[_due_customer("a", "100", "200"), unsafe])
+    apply_run_safety(plan, settings)
+    assert plan.run_safety.reasons == [] and plan.run_safety.customers_changed == 1
+    assert plan.customers[0].status == CustomerStatus.OK
 
 
 # -- issue 19, item 5: a cancelled date is the day billing stops, not "cancelled already" ---------

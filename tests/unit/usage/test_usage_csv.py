@@ -189,3 +189,10 @@ def test_usage_built_by_any_source_compares_ids_in_lower_case():
     assert usage.quantities == {(GUID, "cas"): 7, (GUID, "hes"): 1}
     assert usage.for_customer(GUID.upper()) == {"cas": 7, "hes": 1}
     assert usage.extra == {GUID: {"servers": 3}}
+
+
+def test_a_quantity_beyond_any_bill_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, "trend_customer_id,product,quantity\nc-1,hes,1000000000000000000000000000000\n"
+                           "c-2,hes,999999999\nc-3,hes,0000000000012\n")
+    (error,) = errors_of(path)
+    assert ":2: error: quantity '1000000000000000000000000000000' is out of range (at most 9 digits" in error

@@ -66,3 +66,40 @@ def test_our_own_header_still_works_unchanged(tmp_path):
     usage = read_csv(write(tmp_path, "trend_customer_id,product,quantity\nc-1,hes,3\n"), PRODUCTS)
     assert usage.quantities == {("c-1", "hes"): 3}
     assert usage.rows == ({"trend_customer_id": "c-1", "product": "hes", "quantity": 3},)
+
+
+TWICE = """\
+Customer,Customer ID,Service Plan,Subscription,Chargeable Units
+Acme,c-1,Hosted Email Security,SUB-1,35
+Acme,c-1,Hosted Email Security,SUB-1,35
+"""
+
+
+def test_a_row_listed_twice_is_refused_at_both_lines_never_billed_twice(tmp_path):
+    with pytest.raises(UsageInvalid) as info:
+        read_csv(write(tmp_path, TWICE), PRODUCTS, columns=COLUMNS, trend_ids=IDS)
+    (error,) = info.value.errors
+    assert error.line == 3 and "is already at line 2" in error.message
+    assert "summing them would bill 35 seats twice" in error.message
+    assert "usage.columns.subscription" in error.message  # how to say they are two subscriptions
+    # The same rows with a subscription column that names the same subscription: still one row.
+    with pytest.raises(UsageInvalid) as info:
+        read_csv(write(tmp_path, TWICE), PRODUCTS, columns=dict(COLUMNS, subscription="Subscription"), trend_ids=IDS)
+    assert "Subscription 'SUB-1' is already at line 2" in info.value.errors[0].message
+
+
+def test_a_repeat_in_another_case_or_with_another_quantity_is_still_a_duplicate(tmp_path):
+    text = TWICE.replace("Acme,c-1,Hosted Email Security,SUB-1,35\n", "Acme,C-1,hosted email security,SUB-1,36\n", 1)
+    with pytest.raises(UsageInvalid) as info:
+        read_csv(write(tmp_path, text), PRODUCTS, columns=COLUMNS, trend_ids=IDS)
+    assert info.value.errors[0].line == 3
+
+
+def test_two_subscriptions_are_summed_when_the_source_says_so_and_the_parts_are_kept(tmp_path):
+    text = TWICE.replace("SUB-1,35\n", "SUB-2,12\n").replace("SUB-2,12\n", "SUB-1,35\n", 1)
+    usage = read_csv(write(tmp_path, text), PRODUCTS, columns=dict(COLUMNS, subscription="Subscription"),
+                     trend_ids=IDS)
+    assert usage.quantities == {("c-1", "hes"): 47}
+    assert usage.parts_for("C-1") == {"hes": (("Hosted Email Security / SUB-1", 35),
+                                              ("Hosted Email Security / SUB-2", 12))}
+    assert [row["subscription"] for row in usage.rows] == ["SUB-1", "SUB-2"]
