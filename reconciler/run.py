@@ -264,6 +264,10 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         inv.send_now, inv.customers, inv.shard, inv.changed_since = saved.send_now, saved.selected, None, None
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
+        if saved is not None and not dry_run:
+            # A stale saved plan is refused before the run lease is taken, so a refusal writes
+            # nothing at all; a plan that still matches is read again under the lease below.
+            check_matches(saved, make_plan(inv, config, backends, view, run_name=ledger.run_id))
         # One writer at a time across machines: taken before the plan's first read (only when it
         # reads anything), held through the writes, released before tickets are filed.
         lease = None if dry_run else RunLease(backends.target, ledger.run_id, lease_place(config),
