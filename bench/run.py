@@ -170,7 +170,11 @@ class DayRun:
     directory: int  # list pages of companies, agreements, catalog
     additions_reads: int
     summary_reads: int
-    writes: int  # POST, PATCH, DELETE
+    writes: int  # POST, PATCH, DELETE of additions and executive summaries
+    tickets: int  # ticket searches, notes and new tickets for billing problems (notify.py)
+    other: int  # anything else (read-backs of single records, the run lease)
+    exit_code: int  # the scheduled job's: 1 when some customer had a problem
+    problems: int  # customers failed, missed or unsafe in the plan
     bound_reads: int  # active agreements of the customers due for billing today
     due_billing: int
     due_summary: int
@@ -182,6 +186,8 @@ class DayRun:
 
 def _kind_of(request: str) -> str:
     method, path = request.split(" ", 1)
+    if "/service/tickets" in path:
+        return "tickets"
     if method != "GET":
         return "writes"
     if path.endswith("/additions"):
@@ -209,61 +215,79 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
     with SandboxServer(data_dir=work / "cw", port=0, seed_demo=False, faults=FaultPlan(latency_ms=latency_ms)) as sb:
         for label, day in DAYS:
             sb.stats.clear()
+            result = work / f"day-{day}.json"
+            credentials = sb.credentials
+            env = {key: value for key, value in os.environ.items() if not key.startswith(("CW_", "TM_", "SANDBOX_"))}
+            env.update(CW_URL=sb.connectwise_url, CW_COMPANY_ID=credentials.company_id,
+                       CW_PUBLIC_KEY=credentials.public_key, CW_PRIVATE_KEY=credentials.private_key,
+                       CW_CLIENT_ID="bench", CI="true")
             child = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--day-child", str(world), "--url", sb.connectwise_url,
-                 "--date", day, "--ledger", str(work / "ledger" / "ledger.jsonl")],
-                cwd=world, capture_output=True, text=True, check=False,
+                [sys.executable, str(Path(__file__).resolve()), "--day-child", str(world), "--date", day,
+                 "--ledger", str(work / "ledger" / "ledger.jsonl"), "--result", str(result)],
+                cwd=world, capture_output=True, text=True, check=False, env=env, stdin=subprocess.DEVNULL,
             )
-            if child.returncode != 0:
+            if child.returncode != 0 or not result.exists():
                 raise SystemExit(f"day child failed:\n{child.stderr[-4000:]}")
+            data = json.loads(result.read_text())
+            if data["exit_code"] not in (0, 1) or "Traceback" in child.stderr:
+                raise SystemExit(f"the scheduled job on {day} crashed:\n{child.stderr[-4000:]}")
             stats = sb.stats.snapshot(0)
             kinds: dict[str, int] = {}
             for request, count in stats["by_path"].items():
                 kinds[_kind_of(request)] = kinds.get(_kind_of(request), 0) + count
-            data = json.loads(child.stdout.strip().splitlines()[-1])
-            if data.pop("requests") != stats["requests"]:
-                print(f"# {day}: the client and the sandbox counted different requests", file=sys.stderr)
             runs.append(DayRun(label=label, day=day, requests=stats["requests"], directory=kinds.get("directory", 0),
                                additions_reads=kinds.get("additions_reads", 0),
-                               summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0), **data))
+                               summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0),
+                               tickets=kinds.get("tickets", 0), other=kinds.get("other", 0), **data))
     return runs
 
 
-def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
-    """Runs in the child: what `reconcile apply --date DAY` (and the scheduled job) does, through
-    the engine API with the client-side limit off; ConnectWise tickets are not filed here."""
+def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: Path) -> None:
+    """Runs in the child: the scheduled job itself, `reconcile apply --date DAY` through the CLI
+    (`reconciler.cli.main`: config, usage, ledger, plan, apply, tickets for billing problems, exactly
+    as `reconcile` alone runs it), with ConnectWise credentials in the environment. Two things are
+    changed, both outside the job's logic: the client's rate limit is off (else the token bucket
+    sets the pace), and the plan and the ledger read are observed for the table's columns."""
     started = time.perf_counter()
-    from reconciler.apply import ApplyOptions, apply_plan
-    from reconciler.config import load_config
-    from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
-    from reconciler.engine import PlanOptions, build_plan
-    from reconciler.ledger import Ledger, read_ledger
-    from reconciler.render import render
-    from reconciler.usage import read_usage
+    import reconciler.run as run_module
+    import reconciler.runtime as runtime_module
+    from reconciler.cli import main as reconcile_main
 
-    config = load_config(world / "config", env={})
-    usage = read_usage(config, env={})
-    client = Client(url, Credentials("sandbox", "sandbox-public", "sandbox-private", "bench"),
-                    api_version=config.connectwise.api_version, requests_per_minute=0)
-    target = ConnectWiseTarget(client)
-    ledger_started = time.perf_counter()
-    view = read_ledger(ledger_path)
-    ledger_seconds = time.perf_counter() - ledger_started
-    options = PlanOptions(today=date.fromisoformat(day), workers=config.connectwise.workers, sandbox=True,
-                          previews=False)
-    plan = build_plan(target, config, usage, view, options)
-    render(plan, "text")
-    results = apply_plan(target, plan, Ledger(ledger_path), view, ApplyOptions(), plan.catalog_ids,
-                         workers=options.workers)
-    failed = [r for r in results if r.status == "failed" and "unsafe" not in r.reason]
-    if failed:
-        raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
-    due = [cp for cp in plan.customers if cp.due and cp.billing_read]
-    bound_reads = sum(len(cp.additions_read) for cp in due)
-    print(json.dumps({
-        "requests": client.request_count, "bound_reads": bound_reads, "due_billing": len(due),
-        "due_summary": sum(1 for cp in plan.customers if cp.summary_due),
-        "ledger_seconds": ledger_seconds, "ledger_records": view.record_count,
+    connect = runtime_module.connect
+
+    def unlimited(name: str, **settings):  # requests_per_minute=0: no client-side limit
+        return connect(name, **{**settings, "requests_per_minute": 0})
+
+    seen: dict = {}
+    build_plan, read_ledger = run_module.build_plan, run_module.read_ledger
+
+    def observed_plan(*args, **kwargs):
+        plan = build_plan(*args, **kwargs)
+        seen["plan"] = plan
+        return plan
+
+    def timed_ledger(*args, **kwargs):
+        ledger_started = time.perf_counter()
+        view = read_ledger(*args, **kwargs)
+        seen["ledger_seconds"] = time.perf_counter() - ledger_started
+        seen["ledger_records"] = view.record_count
+        return view
+
+    runtime_module.connect = unlimited
+    run_module.build_plan, run_module.read_ledger = observed_plan, timed_ledger
+    try:
+        reconcile_main(["apply", "--date", day, "--ledger", str(ledger_path)])
+        exit_code = 0
+    except SystemExit as exit_:
+        exit_code = exit_.code if isinstance(exit_.code, int) else 1
+    plan = seen.get("plan")
+    due = [cp for cp in plan.customers if cp.due and cp.billing_read] if plan else []
+    result_path.write_text(json.dumps({
+        "exit_code": exit_code, "bound_reads": sum(len(cp.additions_read) for cp in due),
+        "due_billing": len(due),
+        "due_summary": sum(1 for cp in plan.customers if cp.summary_due) if plan else 0,
+        "problems": sum(1 for cp in plan.customers if cp.status in ("failed", "missed", "unsafe")) if plan else 0,
+        "ledger_seconds": seen.get("ledger_seconds", 0.0), "ledger_records": seen.get("ledger_records", 0),
         "seconds": time.perf_counter() - started,
         "peak_rss_mb": peak_rss_mb(),
     }))
@@ -332,13 +356,14 @@ def main() -> None:
     parser.add_argument("--date", help=argparse.SUPPRESS)
     parser.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_plan(args.child, args.url, args.workers)
         return
     if args.day_child:
-        child_day(args.day_child, args.url, args.date, args.ledger)
+        child_day(args.day_child, args.url, args.date, args.ledger, args.result)
         return
     if args.ledger_child:
         child_ledger(args.ledger_child)
@@ -389,17 +414,19 @@ def main() -> None:
             history_rows.append(f"| {size:,} | load the 12-month ledger's index | {load['records']:,} records, "
                                 f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
             for fmt in ("html", "markdown"):
+                (world / "report").mkdir(parents=True, exist_ok=True)
                 seconds, rss = measured([str(BIN / "reconcile"), "report", "--ledger", str(ledger), "--format", fmt,
                                          "--out", str(world / "report" / fmt), "--period", "2026-10"], world)
                 history_rows.append(f"| {size:,} | `reconcile report --format {fmt}` | 12 periods | {seconds:.1f} | "
                                     f"{rss:.0f} |")
             for day in run_days(world, 0):
                 rate_minutes = day.requests / DEFAULT_RATE
+                target = day.directory + day.bound_reads + day.writes + 5
                 day_rows.append(
-                    f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.requests:,} | "
-                    f"{day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | {day.writes:,} | "
-                    f"{day.directory + day.bound_reads + day.writes + 5:,} | {rate_minutes:.1f} | "
-                    f"{day.seconds:.0f} | {day.peak_rss_mb:.0f} |")
+                    f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.problems:,} | "
+                    f"**{day.requests:,}** | {day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | "
+                    f"{day.writes:,} | {day.tickets:,} | {day.other:,} | {target:,} | {day.requests - target:+,} | "
+                    f"{rate_minutes:.1f} | {day.seconds:.0f} | {day.peak_rss_mb:.0f} | {day.exit_code} |")
         limited = runs[0].requests / (DEFAULT_RATE / 60)
         notes.append(f"{size:,} customers at the default {DEFAULT_RATE}/min client limit: "
                      f"{runs[0].requests:,} requests / 15 per s = {limited:.0f} s (~{limited / 60:.1f} min) "
@@ -419,13 +446,13 @@ def main() -> None:
     print("\n".join(plan_rows))
     if day_rows:
         print()
-        print("Scheduled runs (`apply` without previews) on a copy of the world and its 12-month ledger, "
-              "one after the other: 2026-11-01, -05, -20:")
+        print("The scheduled job (`reconcile apply --date DAY`, the CLI in a child process, tickets included) on a "
+              "copy of the world and its 12-month ledger, one after the other: 2026-11-01, -05, -20:")
         print()
-        print("| customers | day | billing due | summaries due | CW requests | directory pages | additions reads "
-              "| summary reads | writes | target (pages + reads of due + writes + 5) | min at 900/min | run s "
-              "| peak RSS MB |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| customers | day | billing due | summaries due | problems | CW requests (all) | directory pages "
+              "| additions reads | summary reads | writes | tickets | other | target (pages + reads of due + writes + 5) "
+              "| over target | min at 900/min | run s | peak RSS MB | exit |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(day_rows))
         print()
         print("| customers | what | size | s | peak RSS MB |")
