@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from filelock import FileLock, Timeout
 
+from reconciler import ledger_checkpoint
 from reconciler.errors import ReconcileError
 
 FORMAT_VERSION = 1
@@ -232,6 +233,7 @@ class LedgerView:
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._indexed = 0  # in-memory records already indexed (they may be appended to)
         self._source: Path | None = None  # the ledger a streamed view was read from
+        self._covered: dict[Path, tuple[int, int]] | None = None  # file -> (bytes, lines) read
         self.record_count = 0
 
     # -- building -----------------------------------------------------------------------------
@@ -380,7 +382,12 @@ def read_ledger(path: Path) -> LedgerView:
 
 
 def _read_index(path: Path, fast: bool) -> LedgerView | None:
-    view = LedgerView()
+    files = ledger_file_list(path)
+    # The checkpoint (ledger_checkpoint.py) holds this index as of some length of each file: start
+    # from it and read only what was appended since. The slow path reads everything.
+    resumed = ledger_checkpoint.resume(path, files) if fast else None
+    view, start = resumed if resumed is not None else (LedgerView(), {})
+    covered: dict[Path, tuple[int, int]] = {}  # what this read saw, for the next checkpoint
     names: dict[bytes, str] = {}  # one str per customer, run id, period (bytes -> str once)
 
     def text(raw: bytes) -> str:
@@ -391,9 +398,12 @@ def _read_index(path: Path, fast: bool) -> LedgerView | None:
 
     prefix, note, looks_whole = (_PREFIX.match if fast else (lambda line: None)), view._note, _looks_whole
     counted = 0
-    for rank, file in enumerate(ledger_file_list(path)):
+    for rank, file in enumerate(files):
+        offset, lines_before = start.get(file.path.name, (0, 0))
         with open(file.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
+            handle.seek(offset)
+            number = lines_before
+            for number, line in enumerate(handle, start=lines_before + 1):
                 match = prefix(line)
                 if match is not None and looks_whole(line):
                     ts, run_id, event, kind, customer, period, status = match.groups()
@@ -405,7 +415,9 @@ def _read_index(path: Path, fast: bool) -> LedgerView | None:
                     continue
                 for record, order in _parse_line(file.path, line, number, rank, view.warnings):
                     view.add(record, order)
+            covered[file.path] = (handle.tell(), number)
     view.record_count += counted
+    view._covered = covered
     # Kept lines are parsed once, at the end: memory holds one line per customer and kind
     # (and per open intent) meanwhile, never the records.
     return view if view._settle() else None
@@ -504,5 +516,6 @@ def exclusive(path: Path) -> Iterator[None]:
         raise LedgerLocked(f"{path} is in use by reconcile apply in another process; wait for it to finish") from None
     try:
         yield
+        ledger_checkpoint.update(path)  # the next plan reads this apply's index, not every year
     finally:
         lock.release()
