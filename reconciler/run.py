@@ -39,6 +39,7 @@ from reconciler.ledger import (
 from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
 from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Change, Plan, plan_to_json
+from reconciler.problem_records import record_problems
 from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
 from reconciler.runtime import Runtime, open_backends
@@ -331,6 +332,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         settings = config.notifications.connectwise_ticket
         tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
                                                                       ledger.run_id)
+        if not dry_run:  # the report reads problems from the ledger (problem_records.py)
+            record_problems(ledger, problems, tickets)
         return results, problems, tickets
 
 

@@ -94,7 +94,7 @@ def ledger_of(customers: int) -> list[dict[str, Any]]:
             base = {"v": 1, "ts": day, "run_id": f"run-{period}", "kind": "billing", "customer": customer,
                     "connectwise_company": f"C{n}", "period": period, "trigger": "scheduled"}
             records.append({**base, "event": "intent", "changes": changes})
-            status = "failed" if (n + i) % 23 == 0 else "sent"
+            status = "failed" if n % 10 == 3 and i in (4, 9) else "sent"  # exactly a tenth, twice
             records.append({**base, "event": "result", "status": status, "error": None, "changes": changes,
                             "additions": additions})
             if i:
