@@ -293,12 +293,23 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: P
     }))
 
 
-def child_ledger(ledger_path: Path) -> None:
-    """Runs in the child: load the ledger's index (what every plan does first), time and RSS."""
-    started = time.perf_counter()
-    from reconciler.ledger import read_ledger
+def child_ledger(ledger_path: Path, mode: str) -> None:
+    """Runs in the child: what every plan does first, load the ledger's index, timed with its RSS.
+    `full`: with no checkpoint (every record read); `checkpoint`: write the checkpoint, as an apply
+    does when it lets go of the ledger; `resumed`: load it from that checkpoint."""
+    from reconciler.ledger import read_ledger, update_checkpoint
+    from reconciler.ledger_checkpoint import checkpoint_path
 
-    view = read_ledger(ledger_path)
+    if mode == "full":
+        for stale in ledger_path.parent.glob("*.checkpoint*.json"):
+            stale.unlink()
+    started = time.perf_counter()
+    if mode == "checkpoint":
+        written = update_checkpoint(ledger_path)
+        assert written == checkpoint_path(ledger_path), "no checkpoint written"
+        view = read_ledger(ledger_path)
+    else:
+        view = read_ledger(ledger_path)
     print(json.dumps({"seconds": time.perf_counter() - started, "records": view.record_count,
                       "customers": len(view.customers()),
                       "peak_rss_mb": peak_rss_mb()}))
@@ -353,6 +364,10 @@ def main() -> None:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--day-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ledger-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-mode", default="full", help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-months", default="12",
+                        help="at --history-sizes: ledger ages (months, comma list) whose index load is measured "
+                             "without and with the checkpoint (e.g. 12,36); the day runs use the first")
     parser.add_argument("--date", help=argparse.SUPPRESS)
     parser.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -366,7 +381,7 @@ def main() -> None:
         child_day(args.day_child, args.url, args.date, args.ledger, args.result)
         return
     if args.ledger_child:
-        child_ledger(args.ledger_child)
+        child_ledger(args.ledger_child, args.ledger_mode)
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -402,17 +417,25 @@ def main() -> None:
                 f"{run.process_seconds:.1f} | {run.peak_rss_mb:.0f} |"
             )
         if size in history_sizes:
-            ledger = world / "ledger" / "ledger.jsonl"
-            if not ledger.with_name("ledger.2026-10.jsonl").exists():
-                from generate import generate_ledger
+            months_list = sorted({12, *(int(m) for m in args.ledger_months.split(",") if m)})
+            ledger = world / "ledger" / "ledger.jsonl"  # the 12-month one: the day runs and the report use it
+            for months in months_list:
+                aged = world / ("ledger" if months == 12 else f"ledger-{months}m") / "ledger.jsonl"
+                if not aged.with_name("ledger.2026-10.jsonl").exists():
+                    from generate import generate_ledger
 
-                generate_ledger(world, ledger, 12, seed=args.seed)
-            size_mb = sum(p.stat().st_size for p in ledger.parent.glob("ledger*.jsonl")) / 1e6
-            load = json.loads(subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--ledger-child", str(ledger)],
-                capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            history_rows.append(f"| {size:,} | load the 12-month ledger's index | {load['records']:,} records, "
-                                f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
+                    generate_ledger(world, aged, months, seed=args.seed)
+                size_mb = sum(p.stat().st_size for p in aged.parent.glob("ledger.*.jsonl")) / 1e6
+                for mode, what in (("full", "load the index without a checkpoint (every record)"),
+                                   ("checkpoint", "write the checkpoint (as an apply does at its end)"),
+                                   ("resumed", "load the index from the checkpoint")):
+                    load = json.loads(subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--ledger-child", str(aged),
+                         "--ledger-mode", mode], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                    history_rows.append(f"| {size:,} | {months}-month ledger: {what} | {load['records']:,} records, "
+                                        f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
+            for stale in ledger.parent.glob("*.checkpoint*.json"):  # the day runs start as a plain ledger
+                stale.unlink()
             for fmt in ("html", "markdown"):
                 (world / "report").mkdir(parents=True, exist_ok=True)
                 seconds, rss = measured([str(BIN / "reconcile"), "report", "--ledger", str(ledger), "--format", fmt,
@@ -426,7 +449,8 @@ def main() -> None:
                     f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.problems:,} | "
                     f"**{day.requests:,}** | {day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | "
                     f"{day.writes:,} | {day.tickets:,} | {day.other:,} | {target:,} | {day.requests - target:+,} | "
-                    f"{rate_minutes:.1f} | {day.seconds:.0f} | {day.peak_rss_mb:.0f} | {day.exit_code} |")
+                    f"{rate_minutes:.1f} | {day.seconds:.0f} | {day.ledger_seconds:.2f} | {day.peak_rss_mb:.0f} | "
+                    f"{day.exit_code} |")
         limited = runs[0].requests / (DEFAULT_RATE / 60)
         notes.append(f"{size:,} customers at the default {DEFAULT_RATE}/min client limit: "
                      f"{runs[0].requests:,} requests / 15 per s = {limited:.0f} s (~{limited / 60:.1f} min) "
@@ -451,8 +475,8 @@ def main() -> None:
         print()
         print("| customers | day | billing due | summaries due | problems | CW requests (all) | directory pages "
               "| additions reads | summary reads | writes | tickets | other | target (pages + reads of due + writes + 5) "
-              "| over target | min at 900/min | run s | peak RSS MB | exit |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| over target | min at 900/min | run s | ledger read s | peak RSS MB | exit |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(day_rows))
         print()
         print("| customers | what | size | s | peak RSS MB |")

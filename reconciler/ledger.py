@@ -383,10 +383,10 @@ def read_ledger(path: Path) -> LedgerView:
 
 def _read_index(path: Path, fast: bool) -> LedgerView | None:
     files = ledger_file_list(path)
+    view = LedgerView()
     # The checkpoint (ledger_checkpoint.py) holds this index as of some length of each file: start
     # from it and read only what was appended since. The slow path reads everything.
-    resumed = ledger_checkpoint.resume(path, files) if fast else None
-    view, start = resumed if resumed is not None else (LedgerView(), {})
+    start = (ledger_checkpoint.resume(path, [f.path for f in files], view, _Track) if fast else None) or {}
     covered: dict[Path, tuple[int, int]] = {}  # what this read saw, for the next checkpoint
     names: dict[bytes, str] = {}  # one str per customer, run id, period (bytes -> str once)
 
@@ -421,6 +421,15 @@ def _read_index(path: Path, fast: bool) -> LedgerView | None:
     # Kept lines are parsed once, at the end: memory holds one line per customer and kind
     # (and per open intent) meanwhile, never the records.
     return view if view._settle() else None
+
+
+def update_checkpoint(path: Path) -> Path | None:
+    """Write the ledger's checkpoint (ledger_checkpoint.py) as of now: read with the current one,
+    so it costs what was appended since. A cache: failing to write it changes nothing else."""
+    try:
+        return ledger_checkpoint.write(path, read_ledger(path), _Track)
+    except (OSError, LedgerCorrupt):
+        return None
 
 
 def read_all_records(path: Path) -> list[dict[str, Any]]:
@@ -516,6 +525,6 @@ def exclusive(path: Path) -> Iterator[None]:
         raise LedgerLocked(f"{path} is in use by reconcile apply in another process; wait for it to finish") from None
     try:
         yield
-        ledger_checkpoint.update(path)  # the next plan reads this apply's index, not every year
+        update_checkpoint(path)  # the next plan reads this apply's index, not every year
     finally:
         lock.release()

@@ -7,7 +7,7 @@ that costs a pass over every record ever written (391 MB and 2.6 s for 20,000 cu
 months, growing every month). The checkpoint is that index written down: its size grows with
 the customers, not with the ledger's age.
 
-- Written by `update` when an apply lets go of the ledger (`ledger.exclusive`), beside the
+- Written by `write` (through `ledger.update_checkpoint`) when an apply lets go of the ledger (`ledger.exclusive`), beside the
   ledger: `state/ledger.checkpoint.json` (`state/ledger.checkpoint.KofN.json` for a shard, so
   shards never write the same file). The billing workflow commits it with the ledger; a
   checkpoint that is missing, stale or damaged only costs time, never correctness.
@@ -34,34 +34,38 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from reconciler.ledger import LedgerFile, LedgerView
-
 FORMAT = 1
 TAIL = 4096  # bytes before a covered offset that must hash the same for the checkpoint to be used
+
+# This module never imports reconciler.ledger (which calls it): the index's classes come in as
+# arguments. A ledger path may name a shard: `ledger.2of4.jsonl`.
+_SHARD = re.compile(r"^(.*)\.(\d+of\d+)$")
+
+
+def _stem_and_shard(ledger_path: Path) -> tuple[str, str | None]:
+    stem = ledger_path.stem if ledger_path.suffix else ledger_path.name
+    match = _SHARD.match(stem)
+    return (match.group(1), match.group(2)) if match else (stem, None)
 
 
 def checkpoint_path(ledger_path: Path) -> Path:
     """`state/ledger.jsonl` -> `state/ledger.checkpoint.json`; a shard's ledger
     `state/ledger.2of4.jsonl` -> `state/ledger.checkpoint.2of4.json`."""
-    from reconciler.ledger import _split_base
-
-    directory, stem, _, shard = _split_base(ledger_path)
-    return directory / f"{stem}.checkpoint{f'.{shard}' if shard else ''}.json"
+    stem, shard = _stem_and_shard(ledger_path)
+    return ledger_path.parent / f"{stem}.checkpoint{f'.{shard}' if shard else ''}.json"
 
 
 def _candidates(ledger_path: Path) -> list[Path]:
-    from reconciler.ledger import _split_base
-
-    directory, stem, _, _ = _split_base(ledger_path)
-    if not directory.is_dir():
+    stem, _ = _stem_and_shard(ledger_path)
+    if not ledger_path.parent.is_dir():
         return []
-    return sorted(p for p in directory.glob(f"{stem}.checkpoint*.json") if p.is_file())
+    return sorted(p for p in ledger_path.parent.glob(f"{stem}.checkpoint*.json") if p.is_file())
 
 
 def _tail_hash(path: Path, offset: int) -> str:
@@ -71,43 +75,45 @@ def _tail_hash(path: Path, offset: int) -> str:
         return hashlib.sha256(handle.read(offset - start)).hexdigest()
 
 
-def _fields() -> list[str]:
-    from reconciler.ledger import _Track
-
-    return [f.name for f in dataclasses.fields(_Track)]
+def fields_of(track_type: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(track_type)]
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def resume(ledger_path: Path, files: list[LedgerFile]) -> tuple[LedgerView, dict[str, tuple[int, int]]] | None:
-    """The index as of the best usable checkpoint, and per covered file name (offset, lines)
-    to read on from; None when no checkpoint is usable (the caller reads everything)."""
-    best: tuple[int, Path, dict[str, Any]] | None = None
-    present = {f.path.name: f.path for f in files}
+def resume(ledger_path: Path, files: list[Path], view: Any, track_type: type) -> dict[str, tuple[int, int]] | None:
+    """Fill the empty index `view` (a LedgerView) from the best usable checkpoint and return, per
+    covered file name, (offset, lines) to read on from; None when no checkpoint is usable (the
+    caller reads everything; `view` is left empty)."""
+    best: tuple[int, dict[str, Any]] | None = None
+    present = {path.name: path for path in files}
+    fields = fields_of(track_type)
     for candidate in _candidates(ledger_path):
-        document = _load(candidate)
+        document = _load(candidate, fields)
         if document is None or not _still_covers(document, present):
             continue
         covered = sum(entry["size"] for entry in document["files"])
         if best is None or covered > best[0]:
-            best = (covered, candidate, document)
+            best = (covered, document)
     if best is None:
         return None
-    ranks = {f.path.name: rank for rank, f in enumerate(files)}
+    ranks = {path.name: rank for rank, path in enumerate(files)}
     try:
-        view = _view(best[2], ranks)
+        tracks = _tracks(best[1], ranks, track_type)
     except (KeyError, TypeError, ValueError, IndexError):
         return None
-    return view, {entry["name"]: (entry["size"], entry["lines"]) for entry in best[2]["files"]}
+    view._tracks.update(tracks)
+    view.record_count = best[1]["records"]
+    return {entry["name"]: (entry["size"], entry["lines"]) for entry in best[1]["files"]}
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def _load(path: Path, fields: list[str]) -> dict[str, Any] | None:
     try:
         document = orjson.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("fields") != _fields():
+    if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("fields") != fields:
         return None
     files, tracks = document.get("files"), document.get("tracks")
     if not isinstance(files, list) or not isinstance(tracks, list) or not isinstance(document.get("records"), int):
@@ -131,72 +137,67 @@ def _still_covers(document: dict[str, Any], present: dict[str, Path]) -> bool:
     return True
 
 
-def _view(document: dict[str, Any], ranks: dict[str, int]) -> LedgerView:
-    from reconciler.ledger import LedgerView, _Track
-
+def _tracks(document: dict[str, Any], ranks: dict[str, int], track_type: type) -> dict[tuple[str, str], Any]:
     def order(value: list[Any]) -> tuple:
         return (value[0], ranks[value[1]], value[2]) if value else ()
 
     def payload(value: Any) -> bytes | None:
         return None if value is None else orjson.dumps(value)
 
-    view = LedgerView()
+    tracks = {}
     for customer, kind, data in document["tracks"]:
-        track = _Track()
+        track = track_type()
         track.sent = set(data["sent"])
         track.last_sent, track.last_sent_order = payload(data["last_sent"]), order(data["last_sent_order"])
         track.last_failed, track.last_failed_order = payload(data["last_failed"]), order(data["last_failed_order"])
         track.pending = {(run_id, period): (order(when), orjson.dumps(record))
                          for run_id, period, when, record in data["pending"]}
-        view._tracks[(customer, kind)] = track
-    view.record_count = document["records"]
-    return view
+        tracks[(customer, kind)] = track
+    return tracks
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def update(ledger_path: Path) -> Path | None:
-    """Write the checkpoint of the ledger `ledger_path` names (read with the current checkpoint,
-    so this costs what was appended since). A cache: any failure to write it is ignored."""
-    from reconciler.ledger import read_ledger
-
+def write(ledger_path: Path, view: Any, track_type: type) -> Path | None:
+    """Write the checkpoint of `view`, the index `read_ledger(ledger_path)` just built (it notes
+    what it read in `view._covered`). A cache: a failure to write it is ignored (None)."""
+    covered = getattr(view, "_covered", None)
+    if not covered or view.warnings:  # a torn record: let the next full read settle it
+        return None
+    target = checkpoint_path(ledger_path)
+    temporary = target.with_name(target.name + ".tmp")
     try:
-        view = read_ledger(ledger_path)
-        covered = getattr(view, "_covered", None)
-        if covered is None or view.warnings:  # a torn record: let the next full read settle it
-            return None
-        target = checkpoint_path(ledger_path)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_bytes(_dump(view, covered))
+        temporary.write_bytes(_dump(view, covered, track_type))
         os.replace(temporary, target)
-        return target
     except OSError:
         return None
+    return target
 
 
-def _dump(view: LedgerView, covered: dict[Path, tuple[int, int]]) -> bytes:
-    from reconciler.ledger import _record
+def _record(payload: Any) -> Any:
+    return orjson.loads(payload) if isinstance(payload, (bytes, bytearray)) else payload
 
+
+def _dump(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) -> bytes:
     names = {rank: path.name for rank, path in enumerate(covered)}
 
     def order(value: tuple) -> list[Any]:
         return [value[0], names[value[1]], value[2]] if value else []
 
-    lines = [b'{"format":%d,"fields":%s,"records":%d,"files":[' % (FORMAT, orjson.dumps(_fields()), view.record_count)]
-    lines.append(b",\n".join(orjson.dumps({"name": path.name, "size": size, "lines": count,
-                                           "tail": _tail_hash(path, size)})
-                             for path, (size, count) in covered.items()))
-    lines.append(b'],"tracks":[')
-    tracks = []
-    for (customer, kind), track in sorted(view._tracks.items()):  # one line per customer: small Git deltas
-        tracks.append(orjson.dumps([customer, kind, {
+    head = b'{"format":%d,"fields":%s,"records":%d,"files":[' % (
+        FORMAT, orjson.dumps(fields_of(track_type)), view.record_count)
+    files = b",\n".join(orjson.dumps({"name": path.name, "size": size, "lines": count,
+                                      "tail": _tail_hash(path, size)})
+                        for path, (size, count) in covered.items())
+    tracks = [
+        orjson.dumps([customer, kind, {
             "sent": sorted(track.sent),
             "last_sent": _record(track.last_sent), "last_sent_order": order(track.last_sent_order),
             "last_failed": _record(track.last_failed), "last_failed_order": order(track.last_failed_order),
             "pending": [[run_id, period, order(when), _record(record)]
                         for (run_id, period), (when, record) in track.pending.items()],
-        }]))
-    lines.append(b",\n".join(tracks))
-    lines.append(b"]}\n")
-    return b"\n".join(lines)
+        }])
+        for (customer, kind), track in sorted(view._tracks.items())  # a line per customer: small Git deltas
+    ]
+    return b"\n".join([head, files, b'],"tracks":[', b",\n".join(tracks), b"]}\n"])

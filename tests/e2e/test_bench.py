@@ -27,7 +27,7 @@ def _table(output: str, header_start: str) -> list[list[str]]:
 def test_the_bench_runs_and_counts_what_the_scheduled_job_sends(tmp_path):
     run = subprocess.run(
         [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--sizes", "60", "--latency-ms", "0",
-         "--latency-sizes", "0", "--history-sizes", "60", "--workdir", str(tmp_path)],
+         "--latency-sizes", "0", "--history-sizes", "60", "--ledger-months", "12,36", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -50,6 +50,11 @@ def test_the_bench_runs_and_counts_what_the_scheduled_job_sends(tmp_path):
     assert int(billing[4]) > 0 and int(billing[10]) > 0
 
     history = _table(run.stdout, "| customers | what |")
-    assert [row[1] for row in history][:1] == ["load the 12-month ledger's index"]
+    assert [row[1] for row in history][:3] == [
+        "12-month ledger: load the index without a checkpoint (every record)",
+        "12-month ledger: write the checkpoint (as an apply does at its end)",
+        "12-month ledger: load the index from the checkpoint"]
+    assert history[0][2] == history[2][2]  # the same records, whichever way they were read
+    assert any(row[1] == "36-month ledger: load the index from the checkpoint" for row in history)
     assert any("report --format html" in row[1] for row in history)
     assert any("report --format markdown" in row[1] for row in history)

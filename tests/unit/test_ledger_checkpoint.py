@@ -9,7 +9,7 @@ import pytest
 
 from reconciler import ledger as ledger_module
 from reconciler import ledger_checkpoint
-from reconciler.ledger import Ledger, _read_index, exclusive, read_ledger, shard_ledger_path
+from reconciler.ledger import Ledger, _Track, _read_index, exclusive, read_ledger, shard_ledger_path, update_checkpoint
 from reconciler.ledger_checkpoint import checkpoint_path
 
 CUSTOMERS = ("acme", "brightline", "cedar", "delta")
@@ -62,7 +62,7 @@ def test_a_resumed_index_answers_as_a_full_read_at_every_cut(tmp_path, seed):
     for cut, act in enumerate(actions):  # cut: where the last checkpoint was written
         act()
         if cut % 3 == 0:
-            assert ledger_checkpoint.update(path) == checkpoint_path(path)
+            assert update_checkpoint(path) == checkpoint_path(path)
         resumed = read_ledger(path)
         assert _answers(resumed) == _answers(_full(path)), f"seed {seed}, after step {cut}"
 
@@ -78,7 +78,7 @@ def test_with_shards_every_send_and_failure_matches_a_full_read(tmp_path, seed):
     for cut, act in enumerate(_write_history(path, rng, 30, shards=True)):
         act()
         if cut % 3 == 0:
-            ledger_checkpoint.update(path)
+            update_checkpoint(path)
         resumed, full = _answers(read_ledger(path)), _answers(_full(path))
         assert {k: v[:3] if isinstance(v, tuple) else v for k, v in resumed.items()} == \
             {k: v[:3] if isinstance(v, tuple) else v for k, v in full.items()}
@@ -96,7 +96,7 @@ def test_unsettled_intents_of_any_age_stay_visible(tmp_path):
         Ledger(path, run_id=f"run-{period}").result(
             kind="billing", customer="acme", connectwise_company="Acme", period=period, trigger="scheduled",
             status="sent", error=None, changes=[])
-        ledger_checkpoint.update(path)
+        update_checkpoint(path)
     view = read_ledger(path)
     assert [(i["run_id"], i["period"]) for i in view.unsettled_intents("acme")] == [("interrupted-2024", "2024-01")]
 
@@ -108,7 +108,7 @@ def test_the_plan_reads_only_what_was_appended_since_the_checkpoint(tmp_path):
             Ledger(path, run_id=f"r{n}").result(
                 kind="billing", customer=f"c{customer}", connectwise_company="C", period=period,
                 trigger="scheduled", status="sent", error=None, changes=[])
-    ledger_checkpoint.update(path)
+    update_checkpoint(path)
     # Damage far before the end of the covered bytes: a full read stops on it, a resumed read
     # never looks at it (the plan does not re-read covered history; `reconcile report` does).
     january = path.with_name("ledger.2025-01.jsonl")
@@ -131,7 +131,7 @@ def test_a_checkpoint_that_no_longer_matches_is_ignored(tmp_path, monkeypatch, d
     for customer in ("acme", "brightline"):
         ledger.result(kind="billing", customer=customer, connectwise_company="C", period="2025-01",
                       trigger="scheduled", status="sent", error=None, changes=[])
-    ledger_checkpoint.update(path)
+    update_checkpoint(path)
     period_file = path.with_name("ledger.2025-01.jsonl")
     lines = period_file.read_text().splitlines(keepends=True)
     if damage == "truncated":
@@ -141,8 +141,9 @@ def test_a_checkpoint_that_no_longer_matches_is_ignored(tmp_path, monkeypatch, d
     elif damage == "garbage checkpoint":
         checkpoint_path(path).write_text('{"format": 1, "tracks": 7}')
     else:
-        monkeypatch.setattr(ledger_checkpoint, "_fields", lambda: ["sent", "something_new"])
-    assert ledger_checkpoint.resume(path, ledger_module.ledger_file_list(path)) is None
+        monkeypatch.setattr(ledger_checkpoint, "fields_of", lambda track_type: ["sent", "something_new"])
+    files = [f.path for f in ledger_module.ledger_file_list(path)]
+    assert ledger_checkpoint.resume(path, files, ledger_module.LedgerView(), _Track) is None
     assert _answers(read_ledger(path)) == _answers(_full(path))
 
 
@@ -169,7 +170,7 @@ def test_ledger_cost_does_not_grow_with_the_ledgers_age(tmp_path):
             for customer in range(100):
                 ledger.result(kind="billing", customer=f"c{customer}", connectwise_company="C", period=period,
                               trigger="scheduled", status="sent", error=None, changes=[], additions={})
-        ledger_checkpoint.update(path)
+        update_checkpoint(path)
         ledger = Ledger(path, run_id="next")
         for customer in range(100):
             ledger.result(kind="billing", customer=f"c{customer}", connectwise_company="C", period="2030-01",
@@ -184,9 +185,8 @@ def test_ledger_cost_does_not_grow_with_the_ledgers_age(tmp_path):
 
 def _resumed_lines(path) -> int:
     files = ledger_module.ledger_file_list(path)
-    resumed = ledger_checkpoint.resume(path, files)
-    assert resumed is not None
-    _, start = resumed
+    start = ledger_checkpoint.resume(path, [f.path for f in files], ledger_module.LedgerView(), _Track)
+    assert start is not None
     total = 0
     for file in files:
         offset, _ = start.get(file.path.name, (0, 0))
