@@ -154,6 +154,9 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
     return f'<table class="changes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+PROBLEM_WORDS = ("missed", "failed", "unsafe", "interrupted")
+
+
 def problem_status(failure: Failure, timezone: str) -> str:
     """`missed, reported by 3 runs (last 2026-11-03 05:17 CST), unresolved`: what it is, how long
     it stood, and whether a later send resolved it (shared with the Markdown view)."""
@@ -239,8 +242,8 @@ def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
         ("Executive summaries sent during the period", str(figures.count_during("summary")),
          f"{summaries_for} for {period}"),
         ("Problems this period (unresolved)", f"{len(figures.failures)} ({unresolved})",
-         f"{len(figures.unresolved)} unresolved in all periods up to {period}: missed, failed, unsafe "
-         "or interrupted, with no later send"),
+         f"{len(figures.unresolved)} unresolved in all periods up to {period} "
+         f"({', '.join(PROBLEM_WORDS)}, with no later send)"),
     ]
 
 

@@ -9,7 +9,15 @@ import pytest
 
 from reconciler import ledger as ledger_module
 from reconciler import ledger_checkpoint
-from reconciler.ledger import Ledger, _Track, _read_index, exclusive, read_ledger, shard_ledger_path, update_checkpoint
+from reconciler.ledger import (
+    Ledger,
+    _read_index,
+    _Track,
+    exclusive,
+    read_ledger,
+    shard_ledger_path,
+    update_checkpoint,
+)
 from reconciler.ledger_checkpoint import checkpoint_path
 
 CUSTOMERS = ("acme", "brightline", "cedar", "delta")

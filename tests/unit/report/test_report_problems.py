@@ -11,8 +11,8 @@ from reconciler.ledger import Ledger, iter_located, read_ledger
 from reconciler.notify import Problem, TicketOutcome
 from reconciler.problem_records import record_problems
 from reconciler.report import Names, build_figures, render_markdown, write_html
-from reconciler.report.history import build_history_located
 from reconciler.report.figures import report_periods
+from reconciler.report.history import build_history_located
 
 
 def _history(path: Path):
@@ -120,11 +120,11 @@ def test_one_chart_and_axis_per_currency_and_no_zero_before_a_currency_is_billed
     out = tmp_path / "out"
     write_html(figures, out)
     index = (out / "index.html").read_text()
-    charts = re.findall(r'<svg class="chart" id="(mrr-msp-\d)".*?</svg>', index, re.S)
+    charts = re.findall(r'<svg class="chart" id="(mrr-msp-\d)".*?</svg>', index, re.DOTALL)
     assert charts == ["mrr-msp-1", "mrr-msp-2", "mrr-msp-3"]
-    for chart in re.findall(r'<svg class="chart" id="mrr-msp-\d".*?</svg>', index, re.S):
+    for chart in re.findall(r'<svg class="chart" id="mrr-msp-\d".*?</svg>', index, re.DOTALL):
         assert len(set(re.findall(r'<g class="series" data-product="(\w+)"', chart))) == 1
-    eur = re.search(r'<svg class="chart" id="mrr-msp-1".*?</svg>', index, re.S).group(0)
+    eur = re.search(r'<svg class="chart" id="mrr-msp-1".*?</svg>', index, re.DOTALL).group(0)
     assert 'data-product="EUR"' in eur
     assert max(int(t) for t in re.findall(r'class="ylabel">(\d+)<', eur)) < 100  # its own scale, not USD's
     assert 'data-value="0"' not in index
