@@ -101,6 +101,7 @@ class PlanRun:
     requests: int
     server_requests: int
     plan_seconds: float  # build_plan: directory reads + per-customer additions reads + diff
+    cpu_seconds: float  # the child's CPU: config, usage, ledger-free plan, rendering (not the sandbox's)
     process_seconds: float  # the whole child: config, usage, plan, rendering
     peak_rss_mb: float
     customers: int
@@ -150,6 +151,7 @@ def child_plan(world: Path, url: str, workers: int) -> None:
         raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
     print(json.dumps({
         "requests": client.request_count, "plan_seconds": plan_seconds, "process_seconds": process_seconds,
+        "cpu_seconds": time.process_time(),
         "peak_rss_mb": peak_rss_mb(),
         "customers": len(plan.customers), "changes": sum(len(c.changes) for c in plan.customers),
     }))
@@ -417,7 +419,8 @@ def main() -> None:
             plan_rows.append(
                 f"| {size:,} | {run.workers} | {run.requests:,} | {bound:,} | {run.requests - bound:+d} | "
                 f"{run.plan_seconds:.1f} | {time_bound:.1f} | {_ratio(run.plan_seconds, time_bound)} | "
-                f"{run.process_seconds:.1f} | {run.peak_rss_mb:.0f} |"
+                f"{run.process_seconds:.1f} | {run.cpu_seconds:.1f} | {run.cpu_seconds / size * 1000:.2f} | "
+                f"{run.peak_rss_mb:.0f} |"
             )
         if size in history_sizes:
             months_list = sorted({12, *(int(m) for m in args.ledger_months.split(",") if m)})
@@ -470,8 +473,9 @@ def main() -> None:
         print("\n".join(validate_rows))
         print()
     print(f"| customers | workers | CW requests | lower bound | over bound | plan s ({latency} ms/request) "
-          "| bound s (bound x latency / workers) | plan / bound | process s | peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| bound s (bound x latency / workers) | plan / bound | process s | process CPU s | CPU ms per customer "
+          "| peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(plan_rows))
     if day_rows:
         print()
