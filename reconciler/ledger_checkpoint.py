@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-FORMAT = 1
+FORMAT = 2  # 2: a header line, then one line per customer and kind, records as JSON text
 TAIL = 4096  # bytes before a covered offset that must hash the same for the checkpoint to be used
 
 # This module never imports reconciler.ledger (which calls it): the index's classes come in as
@@ -86,48 +86,50 @@ def resume(ledger_path: Path, files: list[Path], view: Any, track_type: type) ->
     """Fill the empty index `view` (a LedgerView) from the best usable checkpoint and return, per
     covered file name, (offset, lines) to read on from; None when no checkpoint is usable (the
     caller reads everything; `view` is left empty)."""
-    best: tuple[int, dict[str, Any]] | None = None
+    best: tuple[int, Path, dict[str, Any]] | None = None
     present = {path.name: path for path in files}
     fields = fields_of(track_type)
     for candidate in _candidates(ledger_path):
-        document = _load(candidate, fields)
-        if document is None or not _still_covers(document, present):
+        header = _header(candidate, fields)
+        if header is None or not _still_covers(header, present):
             continue
-        covered = sum(entry["size"] for entry in document["files"])
+        covered = sum(entry["size"] for entry in header["files"])
         if best is None or covered > best[0]:
-            best = (covered, document)
+            best = (covered, candidate, header)
     if best is None:
         return None
     ranks = {path.name: rank for rank, path in enumerate(files)}
     try:
         tracks = _tracks(best[1], ranks, track_type)
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (OSError, KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
     view._tracks.update(tracks)
-    view.record_count = best[1]["records"]
-    return {entry["name"]: (entry["size"], entry["lines"]) for entry in best[1]["files"]}
+    view.record_count = best[2]["records"]
+    return {entry["name"]: (entry["size"], entry["lines"]) for entry in best[2]["files"]}
 
 
-def _load(path: Path, fields: list[str]) -> dict[str, Any] | None:
+def _header(path: Path, fields: list[str]) -> dict[str, Any] | None:
+    """The checkpoint's first line: format, the index's fields, record count and covered files."""
     try:
-        document = orjson.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            header = orjson.loads(handle.readline())
     except (OSError, ValueError):
         return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("fields") != fields:
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("fields") != fields:
         return None
-    files, tracks = document.get("files"), document.get("tracks")
-    if not isinstance(files, list) or not isinstance(tracks, list) or not isinstance(document.get("records"), int):
+    files = header.get("files")
+    if not isinstance(files, list) or not isinstance(header.get("records"), int):
         return None
     for entry in files:
         if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and "/" not in entry["name"]
                 and isinstance(entry.get("size"), int) and isinstance(entry.get("lines"), int)
                 and isinstance(entry.get("tail"), str)):
             return None
-    return document
+    return header
 
 
-def _still_covers(document: dict[str, Any], present: dict[str, Path]) -> bool:
-    for entry in document["files"]:
+def _still_covers(header: dict[str, Any], present: dict[str, Path]) -> bool:
+    for entry in header["files"]:
         path = present.get(entry["name"])
         try:
             if path is None or path.stat().st_size < entry["size"] or _tail_hash(path, entry["size"]) != entry["tail"]:
@@ -137,22 +139,31 @@ def _still_covers(document: dict[str, Any], present: dict[str, Path]) -> bool:
     return True
 
 
-def _tracks(document: dict[str, Any], ranks: dict[str, int], track_type: type) -> dict[tuple[str, str], Any]:
+def _tracks(path: Path, ranks: dict[str, int], track_type: type) -> dict[tuple[str, str], Any]:
+    """The tracks, one line each after the header, streamed: records stay the compact JSON text
+    the index keeps (`ledger._whole`), never parsed here."""
     def order(value: list[Any]) -> tuple:
         return (value[0], ranks[value[1]], value[2]) if value else ()
 
-    def payload(value: Any) -> bytes | None:
-        return None if value is None else orjson.dumps(value)
+    def payload(value: str | None) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError("a record is kept as its JSON text")
+        return value.encode()
 
     tracks = {}
-    for customer, kind, data in document["tracks"]:
-        track = track_type()
-        track.sent = set(data["sent"])
-        track.last_sent, track.last_sent_order = payload(data["last_sent"]), order(data["last_sent_order"])
-        track.last_failed, track.last_failed_order = payload(data["last_failed"]), order(data["last_failed_order"])
-        track.pending = {(run_id, period): (order(when), orjson.dumps(record))
-                         for run_id, period, when, record in data["pending"]}
-        tracks[(customer, kind)] = track
+    with open(path, "rb") as handle:
+        handle.readline()
+        for line in handle:
+            customer, kind, sent, last_sent, sent_order, last_failed, failed_order, pending = orjson.loads(line)
+            track = track_type()
+            track.sent = set(sent)
+            track.last_sent, track.last_sent_order = payload(last_sent), order(sent_order)
+            track.last_failed, track.last_failed_order = payload(last_failed), order(failed_order)
+            track.pending = {(run_id, period): (order(when), payload(record))
+                             for run_id, period, when, record in pending}
+            tracks[(customer, kind)] = track
     return tracks
 
 
@@ -168,36 +179,40 @@ def write(ledger_path: Path, view: Any, track_type: type) -> Path | None:
     target = checkpoint_path(ledger_path)
     temporary = target.with_name(target.name + ".tmp")
     try:
-        temporary.write_bytes(_dump(view, covered, track_type))
+        with open(temporary, "wb") as out:
+            for line in _lines(view, covered, track_type):
+                out.write(line)
         os.replace(temporary, target)
     except OSError:
         return None
     return target
 
 
-def _record(payload: Any) -> Any:
-    return orjson.loads(payload) if isinstance(payload, (bytes, bytearray)) else payload
+def _text(payload: Any) -> str | None:
+    """A kept record as the JSON text the index holds (bytes after `ledger._settle`)."""
+    if payload is None:
+        return None
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload).decode()
+    return orjson.dumps(payload).decode()
 
 
-def _dump(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) -> bytes:
+def _lines(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) -> Any:
+    """The header line, then one line per customer and kind (sorted: small Git deltas), streamed."""
     names = {rank: path.name for rank, path in enumerate(covered)}
 
     def order(value: tuple) -> list[Any]:
         return [value[0], names[value[1]], value[2]] if value else []
 
-    head = b'{"format":%d,"fields":%s,"records":%d,"files":[' % (
-        FORMAT, orjson.dumps(fields_of(track_type)), view.record_count)
-    files = b",\n".join(orjson.dumps({"name": path.name, "size": size, "lines": count,
-                                      "tail": _tail_hash(path, size)})
-                        for path, (size, count) in covered.items())
-    tracks = [
-        orjson.dumps([customer, kind, {
-            "sent": sorted(track.sent),
-            "last_sent": _record(track.last_sent), "last_sent_order": order(track.last_sent_order),
-            "last_failed": _record(track.last_failed), "last_failed_order": order(track.last_failed_order),
-            "pending": [[run_id, period, order(when), _record(record)]
-                        for (run_id, period), (when, record) in track.pending.items()],
-        }])
-        for (customer, kind), track in sorted(view._tracks.items())  # a line per customer: small Git deltas
-    ]
-    return b"\n".join([head, files, b'],"tracks":[', b",\n".join(tracks), b"]}\n"])
+    yield orjson.dumps({
+        "format": FORMAT, "fields": fields_of(track_type), "records": view.record_count,
+        "files": [{"name": path.name, "size": size, "lines": count, "tail": _tail_hash(path, size)}
+                  for path, (size, count) in covered.items()],
+    }) + b"\n"
+    for (customer, kind), track in sorted(view._tracks.items()):
+        yield orjson.dumps([
+            customer, kind, sorted(track.sent),
+            _text(track.last_sent), order(track.last_sent_order),
+            _text(track.last_failed), order(track.last_failed_order),
+            [[run_id, period, order(when), _text(record)] for (run_id, period), (when, record) in track.pending.items()],
+        ]) + b"\n"

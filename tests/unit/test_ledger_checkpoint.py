@@ -147,7 +147,7 @@ def test_a_checkpoint_that_no_longer_matches_is_ignored(tmp_path, monkeypatch, d
     elif damage == "rewritten tail":
         period_file.write_text(lines[0] + lines[1].replace("brightline", "cedarlaw01"))
     elif damage == "garbage checkpoint":
-        checkpoint_path(path).write_text('{"format": 1, "tracks": 7}')
+        checkpoint_path(path).write_text('{"format": 2, "records": 7}\n[1, 2]\n')
     else:
         monkeypatch.setattr(ledger_checkpoint, "fields_of", lambda track_type: ["sent", "something_new"])
     files = [f.path for f in ledger_module.ledger_file_list(path)]
