@@ -153,12 +153,14 @@ def _tracks(path: Path, ranks: dict[str, int], track_type: type) -> dict[tuple[s
         return value.encode()
 
     tracks = {}
+    shared: dict[str, str] = {}  # one str per period and kind, as the full read keeps them
     with open(path, "rb") as handle:
         handle.readline()
         for line in handle:
             customer, kind, sent, last_sent, sent_order, last_failed, failed_order, pending = orjson.loads(line)
             track = track_type()
-            track.sent = set(sent)
+            kind = shared.setdefault(kind, kind)
+            track.sent = {shared.setdefault(period, period) for period in sent}
             track.last_sent, track.last_sent_order = payload(last_sent), order(sent_order)
             track.last_failed, track.last_failed_order = payload(last_failed), order(failed_order)
             track.pending = {(run_id, period): (order(when), payload(record))
