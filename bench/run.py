@@ -215,6 +215,7 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
     shutil.copytree(world / "ledger", work / "ledger")
     runs = []
     with SandboxServer(data_dir=work / "cw", port=0, seed_demo=False, faults=FaultPlan(latency_ms=latency_ms)) as sb:
+        _add_lease_home(sb.store)
         for label, day in DAYS:
             sb.stats.clear()
             result = work / f"day-{day}.json"
@@ -242,6 +243,19 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
                                summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0),
                                tickets=kinds.get("tickets", 0), other=kinds.get("other", 0), **data))
     return runs
+
+
+def _add_lease_home(store) -> None:
+    """The MSP's own company and a default service board, where the run lease's ticket goes
+    (worlds generated before the lease have neither)."""
+    from reconciler.sandbox.demo import BOARDS, OWN_COMPANY
+    from reconciler.sandbox.store import company_record, service_board_record
+
+    if store.find_one("company", identifier=OWN_COMPANY[0]) is None:
+        store.insert("company", company_record(*OWN_COMPANY), None)
+    if not store.all("service_board"):
+        store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
+                                            for name, statuses, extra in BOARDS])
 
 
 def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: Path) -> None:

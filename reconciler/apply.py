@@ -1,5 +1,9 @@
 """Apply a plan: writes to the PSA for the customers that are due, bracketed by ledger records.
 
+The caller holds the run lease (`reconciler.lease`) from before the plan's read to after the
+last write, so no other run of the tool writes meanwhile: a write costs its own request and
+nothing is read back.
+
 Per customer: re-check the ledger (a saved plan may be older than another run's send), write
 an `intent`, perform the changes (cancels, then updates, then creates: a moved product is
 never billed on two agreements at once), then write the `result`. A failure is recorded as a
@@ -9,7 +13,6 @@ so a rerun converges. Customers run in parallel on the shared, rate-limited targ
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,7 +22,7 @@ from reconciler.ledger import Ledger, LedgerView
 from reconciler.money import price_fields
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.schedule import Due
-from reconciler.state import Addition, ExecutiveSummary, SummaryReport, plain_number, tool_marker
+from reconciler.state import Addition, ExecutiveSummary, SummaryReport, tool_marker
 from reconciler.target import Target, TargetError
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
@@ -73,22 +76,10 @@ def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
                   key=lambda a: a.id)
 
 
-# How long the plan's read of an agreement stands in for the read before a create. Within it, an
-# addition typed by hand or created by a racing run meanwhile is still caught, by the read-back
-# after the POST (below); the read before it only saves a POST in that rare case. Ten minutes
-# covers apply right after its own plan for most runs; older reads (a long plan at the throttle)
-# are read again.
-FRESH_READ_SECONDS = 600
-
-
 def apply_change(target: Target, change: Change, catalog_ids: dict[str, int], marker: str = "",
-                 side_effects: list[Change] | None = None, known: list[Addition] | None = None) -> dict[str, Any]:
+                 known: list[Addition] | None = None) -> dict[str, Any]:
     """Perform one addition change; returns {id, quantity} of the addition that now bills it.
-
-    Creates go through `create_once` (with `known`, the plan's fresh read of the agreement, when
-    there is one); extra writes it makes (cancelling a race's duplicate) are appended to
-    `side_effects` so the ledger names them.
-    """
+    `known`: the plan's read of the change's agreement (see `create_once`)."""
     agreement_id = change.agreement.id
     if change.action == "update":
         target.set_quantity(agreement_id, change.addition_id, change.after)
@@ -96,73 +87,37 @@ def apply_change(target: Target, change: Change, catalog_ids: dict[str, int], ma
     if change.action == "cancel":
         target.cancel_addition(agreement_id, change.addition_id, change.effective_date, zero_quantity=change.after == 0)
         return {"id": change.addition_id}
-    return create_once(target, change, catalog_ids, marker, side_effects if side_effects is not None else [], known)
+    return create_once(target, change, catalog_ids, marker, known)
 
 
 def create_once(target: Target, change: Change, catalog_ids: dict[str, int], marker: str,
-                side_effects: list[Change], known: list[Addition] | None = None) -> dict[str, Any]:
-    """Create an addition so that two applies racing on one agreement end with one.
+                known: list[Addition] | None = None) -> dict[str, Any]:
+    """Create an addition: one POST, nothing read before or after it on the normal path.
 
-    No shared lock is needed. Before the POST the agreement's additions are looked at: the plan's
-    read when it is fresh (`known`, see FRESH_READ_SECONDS), else a new read. An addition of the
-    product that another run of this tool created is adopted (its quantity set), one typed by
-    hand fails the customer. The target never re-POSTs blindly.
-    After the create the agreement is read back: when several active additions of the product
-    exist, the lowest id stays and every other one this tool created (this run's included) is
-    cancelled at quantity 0, so both racers converge on the same survivor. When the lowest is
-    one typed by hand that the read before the POST did not show, the tool's own are cancelled
-    and the customer fails, as if the read before had seen it. A read-back can miss a create
-    that commits a moment later; the plan applies the same rule on every later run.
-    """
+    The run holds the run lease (`reconciler.lease`) from before the plan's read to after this
+    write, so no other run of the tool writes meanwhile: the plan's read of the agreement
+    (`known`) is the truth, however old. Only an agreement the plan did not read is read first
+    (an addition of the product found there is adopted when this tool made it; one typed by
+    hand fails the customer). An ambiguous POST failure is settled by the target's read-back
+    (`known_ids`), never by a blind second POST. An addition a person types in between the
+    plan's read and the POST is seen by the next run, whose plan fails the customer."""
     agreement_id = change.agreement.id
-    additions = known if known is not None else target.additions(agreement_id)
-    present = _same_product(additions, change)
-    if present and not present[0].created_by_tool:
-        raise ConcurrentAddition(
-            f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on {change.agreement.label} "
-            "since the plan was made and was not created by this tool; plan again"
-        )
-    known_ids = {a.id for a in additions}
-    if present:
-        record: dict[str, Any] = {"id": present[0].id, "quantity": present[0].quantity}
-    else:
-        created = target.create_addition(
-            agreement_id, change.connectwise_product, change.after, change.effective_date, marker,
-            catalog_id=catalog_ids.get(change.connectwise_product.casefold()), known_ids=known_ids,
-        )
-        record = {"id": created.id, "quantity": created.quantity}
-    survivors = _same_product(target.additions(agreement_id), change)
-    if not survivors:
-        return record
-    keep = survivors[0]
-    by_hand = not keep.created_by_tool and keep.id not in known_ids
-    for extra in (survivors if by_hand else survivors[1:]):
-        if not extra.created_by_tool:
-            continue  # typed by hand: never ours to cancel; the next plan fails the customer
-        target.cancel_addition(agreement_id, extra.id, change.effective_date, zero_quantity=True)
-        side_effects.append(Change(
-            "cancel", "addition", change.customer, change.connectwise_company, change.agreement, change.product,
-            change.connectwise_product, extra.id, plain_number(extra.quantity), 0, change.effective_date,
-            f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})"
-            if not by_hand else f"addition {keep.id} of the product was typed by hand meanwhile",
-        ))
-    if by_hand:
-        raise ConcurrentAddition(
-            f"an addition of {change.connectwise_product} (id {keep.id}) appeared on {change.agreement.label} "
-            "since the plan was made and was not created by this tool; plan again"
-        )
-    if keep.quantity != change.after:
-        target.set_quantity(agreement_id, keep.id, change.after)
-    return {"id": keep.id, "quantity": change.after}
-
-
-def _plan_read(cp: CustomerPlan, agreement_id: int, written: set[int]) -> list[Addition] | None:
-    """The plan's read of an agreement's additions, if fresh and not written since by this apply."""
-    if cp.read_at is None or agreement_id in written or agreement_id not in cp.additions_read:
-        return None
-    if time.monotonic() - cp.read_at > FRESH_READ_SECONDS:
-        return None
-    return cp.additions_read[agreement_id]
+    if known is None:
+        known = target.additions(agreement_id)
+        present = _same_product(known, change)
+        if present and not present[0].created_by_tool:
+            raise ConcurrentAddition(
+                f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on "
+                f"{change.agreement.label} since the plan was made and was not created by this tool; plan again")
+        if present:
+            if present[0].quantity != change.after:
+                target.set_quantity(agreement_id, present[0].id, change.after)
+            return {"id": present[0].id, "quantity": change.after}
+    created = target.create_addition(
+        agreement_id, change.connectwise_product, change.after, change.effective_date, marker,
+        catalog_id=catalog_ids.get(change.connectwise_product.casefold()), known_ids={a.id for a in known},
+    )
+    return {"id": created.id, "quantity": created.quantity}
 
 
 def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +152,9 @@ def _usage_fields(cp: CustomerPlan) -> dict[str, Any]:
 
 def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                    catalog_ids: dict[str, int]) -> CustomerResult:
-    """Billing first, then the executive summary; each has its own schedule and ledger records."""
+    """Interrupted periods that can no longer be finished first (recorded as failed), then
+    billing, then the executive summary; each has its own schedule and ledger records."""
+    interrupted = settle_interrupted(cp, ledger, options)
     result = apply_billing(target, cp, ledger, view, options, catalog_ids)
     outcome = apply_summary(target, cp, ledger, view, options)
     if outcome is not None:
@@ -207,7 +164,35 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
             result.status = ResultStatus.FAILED
         elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
             result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
+    if interrupted:
+        # A problem for a person, whatever else this run did: exit 1 and, with tickets on, a
+        # ticket for the interrupted period (the one that needs checking).
+        result.status, result.period = ResultStatus.FAILED, str(cp.interrupted[0].get("period"))
+        result.reason = f"{interrupted}; {result.reason}" if result.reason else interrupted
     return result
+
+
+def settle_interrupted(cp: CustomerPlan, ledger: Ledger, options: ApplyOptions) -> str | None:
+    """Record a `failed` result for each intent of a period that can no longer be finished
+    (`engine.interrupted_intents`), which settles it in the ledger, and say what to check. The
+    run that wrote the intent may have changed additions before it died; a later period's send
+    has since set them, so only that period's invoice can be wrong, and a person decides."""
+    if not cp.interrupted:
+        return None
+    texts = []
+    for intent in cp.interrupted:
+        kind, period, run_id = intent["kind"], str(intent.get("period")), intent.get("run_id")
+        what = "billing" if kind == "billing" else "executive summary"
+        error = (f"{what} for {period} was interrupted (run {run_id} stopped after its intent, with no result) and "
+                 f"a later period has come, so it cannot be finished: check {period}'s invoice and the "
+                 "additions in ConnectWise")
+        if not options.dry_run:
+            ledger.result(kind=kind, customer=cp.customer, connectwise_company=cp.connectwise_company, period=period,
+                          trigger=str(intent.get("trigger") or "scheduled"), status="failed", error=error, changes=[],
+                          connectwise_company_id=intent.get("connectwise_company_id"),
+                          connectwise_company_name=intent.get("connectwise_company_name"), day=intent.get("day"))
+        texts.append(error)
+    return "; ".join(texts)
 
 
 def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView,
@@ -249,19 +234,11 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
 
 
 def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryReport:
-    """Post an executive summary so that two applies racing end with one report per group key.
-
-    Requests: the POST and one read-back, nothing before. The ledger said it was not posted (and
-    an unsettled intent made the plan read ConnectWise and adopt what was there), so a read
-    before the POST would only matter against a run racing this one, and the read-back settles
-    that case too: the lowest id stays (an existing report is adopted) and the others, all
-    carrying this tool's own group key, are deleted (reports bill nothing and have no cancel
-    date). After an ambiguous POST failure the target reads back before any retry."""
-    posted = target.post_summary(summary)
-    reports = sorted(target.summaries(summary.company_id, summary.group), key=lambda r: r.id)
-    for duplicate in reports[1:]:
-        target.delete_summary(summary.company_id, duplicate.id)
-    return reports[0] if reports else posted
+    """Post an executive summary: the POST alone. The ledger said it was not posted (and an
+    unsettled intent made the plan read ConnectWise and adopt what was there), and the run lease
+    keeps any other run of the tool from posting meanwhile, so nothing is read before or after.
+    After an ambiguous POST failure the target reads back by the group key before any retry."""
+    return target.post_summary(summary)
 
 
 def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
@@ -302,15 +279,9 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     applied: list[tuple[Change, dict[str, Any]]] = []
     marker = tool_marker(ledger.run_id)
     try:
-        written: set[int] = set()  # agreements this apply has written: the plan's read of them is stale
         for change in changes:
-            side_effects: list[Change] = []
-            try:
-                known = _plan_read(cp, change.agreement.id, written) if change.action == "create" else None
-                written.add(change.agreement.id)
-                applied.append((change, apply_change(target, change, catalog_ids, marker, side_effects, known)))
-            finally:
-                applied.extend((extra, {"id": extra.addition_id}) for extra in side_effects)
+            known = cp.additions_read.get(change.agreement.id) if change.action == "create" else None
+            applied.append((change, apply_change(target, change, catalog_ids, marker, known)))
     except TargetError as error:
         result.status, result.reason = ResultStatus.FAILED, str(error)
         result.applied = [c.as_json() for c, _ in applied]

@@ -28,6 +28,7 @@ COMMANDS = {
     "drift": "reconciler.cmds.drift:drift",
     "report": "reconciler.cmds.report:report",
     "trend": "reconciler.cmds.trend:trend",
+    "doctor": "reconciler.cmds.doctor:doctor",
 }
 
 

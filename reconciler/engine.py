@@ -20,6 +20,7 @@ from typing import Callable
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
+from reconciler.lease import LeaseFacts
 from reconciler.ledger import LedgerView
 from reconciler.money import ZERO, invoice_warnings, monthly_amount, price_change, price_fields
 from reconciler.plan import (
@@ -89,6 +90,22 @@ class PlanContext:
     ledger: LedgerView
     options: PlanOptions
     directory: Directory = field(default_factory=Directory)
+    # What the run lease's records say about other runs (reconciler.lease), known once it is
+    # taken, before any customer is decided; None for a run without the lease (`plan`).
+    lease: LeaseFacts | None = None
+
+    def run_accounted_for(self, run_id: str) -> bool:
+        """Can this run explain an addition created by run `run_id`: its ledger knows that run,
+        or the run died holding the lease (its late create is a duplicate to converge)?"""
+        return self.ledger.knows_run(run_id) or (self.lease is not None and run_id in self.lease.ended_runs)
+
+    def another_ledger_may_have_written(self) -> bool:
+        """Did a run this ledger does not know write to the PSA (another machine's ledger), or
+        does the lease history not reach back far enough to say (the first run with it)? Then
+        an executive summary is looked for before it is posted, since the ledger cannot say."""
+        if self.lease is None:
+            return False
+        return not self.lease.has_history or any(not self.ledger.knows_run(r) for r in self.lease.writers)
 
 
 def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
@@ -167,12 +184,13 @@ def reads_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedu
 
 def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: Schedule) -> bool:
     """The ledger decides whether a summary was posted; ConnectWise is asked only when the ledger
-    cannot say: an intent for this period without its result (a run died around the POST).
+    cannot say: an intent for this period without its result (a run died around the POST), or a
+    run of another ledger wrote (`PlanContext.another_ledger_may_have_written`).
     Every other case is settled without a read: a period the ledger records as sent is done,
-    and one it does not is posted, with the post-and-read-back of `apply.post_summary_once`
-    keeping one report per period even against a racing run."""
+    and one it does not is posted: the run lease keeps any other run from posting meanwhile."""
     period = summary_schedule.period
-    return any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+    return (any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+            or ctx.another_ledger_may_have_written())
 
 
 def needs_target(ctx: PlanContext, customer: Customer, billing_schedule: Schedule, summary_schedule: Schedule) -> bool:
@@ -239,10 +257,21 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
     billing, summary = customer.billing, customer.executive_summary
     cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
+    cp.interrupted = interrupted_intents(ctx, customer.slug, cp.schedule, cp.summary_schedule)
+    for intent in cp.interrupted:
+        what = "billing" if intent.get("kind", "billing") == "billing" else "the executive summary"
+        cp.notes.append(
+            f"run {intent.get('run_id')} stopped after its intent for {what} of {intent.get('period')} without a "
+            "result, and a later period has come, so it cannot be finished: it is recorded as failed and reported; "
+            f"check {intent.get('period')}'s invoice and the additions in ConnectWise"
+        )
+    stale = {(i.get("run_id"), i.get("period")) for i in cp.interrupted if i["kind"] == "billing"}
     if not billing.enabled and not summary.enabled:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "billing and executive summaries disabled"
         return cp
     for intent in ctx.ledger.unsettled_intents(customer.slug):
+        if (intent.get("run_id"), intent.get("period")) in stale:
+            continue
         cp.notes.append(
             f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
             "ConnectWise was re-read, so this plan starts from what actually happened"
@@ -282,6 +311,23 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
     except CustomerError as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
+
+
+def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary: Schedule) -> list[dict]:
+    """Intents without a result for a period earlier than the one this run would send (pure).
+
+    An interrupted period is finished while it is still the latest one (schedule.decide makes it
+    due however late). Once a later period has come it cannot be: the additions now bill the
+    later period, and what the killed run did to the earlier invoice is for a person to check.
+    So it is never left silent: apply records a `failed` result for it (which settles the intent)
+    and the customer fails the run, with a ticket when tickets are on."""
+    stale = []
+    for kind, schedule in (("billing", billing), ("summary", summary)):
+        for intent in ctx.ledger.unsettled_intents(slug, kind):
+            period = intent.get("period")
+            if isinstance(period, str) and period < schedule.period:
+                stale.append({**intent, "kind": kind})
+    return stale
 
 
 def check_company(customer: Customer, company: Company, previous: dict | None) -> None:
@@ -352,6 +398,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
         effective_date=cp.schedule.billing_date, prune=billing.prune,
         also_bills_to=_resolve_also_bills_to(customer, agreements),
+        run_accounted_for=ctx.run_accounted_for,
     )
     cp.changes = [_priced(ctx, change, actual, company) for change in changes]
     cp.notes += notes
@@ -492,13 +539,17 @@ def executive_summary(ctx: PlanContext, customer: Customer, company_id: int, agr
 
 def build_plan(
     target: Target, config: Config, usage: Usage, ledger: LedgerView, options: PlanOptions,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, lease: LeaseFacts | None = None,
 ) -> Plan:
+    """`lease`: apply's run lease, taken here before the first request and only when the plan
+    reads the PSA at all (a day with nothing to do costs no request, not even the lease's)."""
     customers = select_customers(config, options)
-    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options)
+    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, lease=lease)
     # The directory is read only when some customer's plan reads the PSA: on a day when nobody
     # is due (and no previews are asked for) a run sends no request at all.
     needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
+    if needed and lease is not None:
+        lease.acquire()
     if needed:
         ctx.directory = read_directory(
             target, [c.connectwise_company for c in needed],

@@ -235,6 +235,7 @@ class LedgerView:
         self._source: Path | None = None  # the ledger a streamed view was read from
         self._covered: dict[Path, tuple[int, int]] | None = None  # file -> (bytes, lines) read
         self.record_count = 0
+        self._runs: set[str] = set()  # every run id with an intent or a result here
 
     # -- building -----------------------------------------------------------------------------
     def add(self, record: dict[str, Any], order: tuple | None = None) -> None:
@@ -251,6 +252,8 @@ class LedgerView:
         it is kept: see `read_ledger`)."""
         if event not in ("intent", "result"):
             return
+        if isinstance(run_id, str):
+            self._runs.add(run_id)
         track = self._tracks.get((customer, kind))
         if track is None:
             track = self._tracks[(customer, kind)] = _Track()
@@ -325,6 +328,12 @@ class LedgerView:
         """The latest `failed` result (drift: its partial writes are not hand edits)."""
         track = self._track(customer, kind)
         return _record(track.last_failed) if track else None
+
+    def knows_run(self, run_id: str) -> bool:
+        """Did run `run_id` write an intent or a result to this ledger? (A duplicate addition
+        carrying its marker is then one this ledger can account for.)"""
+        self._track("", "")
+        return run_id in self._runs
 
     def customers(self) -> set[str]:
         self._track("", "")

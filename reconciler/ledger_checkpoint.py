@@ -75,6 +75,12 @@ def _tail_hash(path: Path, offset: int) -> str:
         return hashlib.sha256(handle.read(offset - start)).hexdigest()
 
 
+# The index's fields this module writes and reads. If `ledger._Track` gains a field (a new question
+# the engine asks), the checkpoint is not used (nor written) until this module carries it too:
+# a checkpoint without it would silently answer wrong. tests/unit/test_ledger_checkpoint.py fails.
+KNOWN_FIELDS = ["sent", "last_sent", "last_sent_order", "last_failed", "last_failed_order", "pending"]
+
+
 def fields_of(track_type: type) -> list[str]:
     return [f.name for f in dataclasses.fields(track_type)]
 
@@ -89,6 +95,8 @@ def resume(ledger_path: Path, files: list[Path], view: Any, track_type: type) ->
     best: tuple[int, Path, dict[str, Any]] | None = None
     present = {path.name: path for path in files}
     fields = fields_of(track_type)
+    if fields != KNOWN_FIELDS:
+        return None
     for candidate in _candidates(ledger_path):
         header = _header(candidate, fields)
         if header is None or not _still_covers(header, present):
@@ -176,7 +184,7 @@ def write(ledger_path: Path, view: Any, track_type: type) -> Path | None:
     """Write the checkpoint of `view`, the index `read_ledger(ledger_path)` just built (it notes
     what it read in `view._covered`). A cache: a failure to write it is ignored (None)."""
     covered = getattr(view, "_covered", None)
-    if not covered or view.warnings:  # a torn record: let the next full read settle it
+    if not covered or view.warnings or fields_of(track_type) != KNOWN_FIELDS:  # a torn record: let the next full read settle it
         return None
     target = checkpoint_path(ledger_path)
     temporary = target.with_name(target.name + ".tmp")

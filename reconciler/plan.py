@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from deepdiff import DeepDiff
 
@@ -31,7 +31,14 @@ from reconciler.config.model import Customer, SafetySettings
 from reconciler.desired import CustomerError, DesiredCustomer
 from reconciler.money import ChangeMoney, Totals, show, text, totals
 from reconciler.schedule import Schedule
-from reconciler.state import Addition, AdditionPrint, Agreement, CompanyState, plain_number
+from reconciler.state import (
+    Addition,
+    AdditionPrint,
+    Agreement,
+    CompanyState,
+    is_legacy_marker,
+    plain_number,
+)
 
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 
@@ -119,13 +126,16 @@ class CustomerPlan:
     # False: not due and planned without previews, so its additions were not read (no changes
     # shown, nothing claimed about ConnectWise)
     billing_read: bool = True
-    # The plan's read of each agreement's additions and when (time.monotonic()): a create soon
-    # after reuses it instead of reading the agreement again (apply.FRESH_READ_SECONDS)
+    # The plan's read of each agreement's additions and when (time.monotonic()): under the run
+    # lease a create relies on it instead of reading the agreement again (apply.create_once)
     additions_read: dict[int, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     read_at: float | None = field(default=None, repr=False, compare=False)
     # The usage behind this customer's numbers (source, basis, report month, rows hash), which
     # apply writes into the ledger result: see reconciler/usage/audit.py.
     usage: dict[str, Any] | None = None
+    # Intents left without a result for a period earlier than the one this run would send
+    # (engine.interrupted_intents): apply records each as failed and reports the customer.
+    interrupted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def due(self) -> bool:
@@ -199,6 +209,7 @@ def diff_customer(
     effective_date: date,
     prune: bool,
     also_bills_to: dict[str, set[int]] | None = None,
+    run_accounted_for: Callable[[str], bool] | None = None,
 ) -> tuple[list[Change], list[str]]:
     """Changes that make ConnectWise match the desired state, plus notes for the reader.
 
@@ -207,6 +218,11 @@ def diff_customer(
     `also_bills_to`: product key -> agreement ids where the customer file allows a second,
     hand-kept addition of it. Two active additions of one mapped product on one agreement are
     resolved when every extra one was created by this tool (a race); otherwise CustomerError.
+    `run_accounted_for(run_id)`: whether the run named in an extra's marker is one this run can
+    account for (the ledger holds its records, or its lease expired: it died mid-send). Under
+    the run lease no two applies write at once, so a duplicate from a run that is neither is
+    not a race this tool can explain: it fails the customer (docs/markers.md). Markers written
+    before the lease (`is_legacy_marker`) keep the race rule. None: every marker is accounted for.
     """
     also_bills_to = also_bills_to or {}
     customer: Customer = desired.customer
@@ -224,7 +240,7 @@ def diff_customer(
     changes: list[Change] = []
     notes: list[str] = []
     actual_index: dict[str, Addition] = {}
-    for key, group in sorted(_active_by_key(actual, catalog).items()):
+    for key, group in sorted(_active_by_key(actual, catalog, effective_date).items()):
         keep, *extras = sorted(group, key=lambda a: a.id)
         actual_index[key] = keep
         if not extras:
@@ -233,6 +249,15 @@ def diff_customer(
         if identifier not in mapped_identifiers:
             continue  # a catalog product this customer does not map: not ours to touch
         typed_by_hand = [a for a in extras if not a.created_by_tool]
+        unexplained = [a for a in extras if a.created_by_tool and not is_legacy_marker(a.marker)
+                       and run_accounted_for is not None and not run_accounted_for(a.created_by_run or "")]
+        if unexplained and not typed_by_hand:
+            raise CustomerError(
+                f"{len(group)} active additions of {keep.product_identifier} on agreement "
+                f"{agreement_of(keep).label} (ids {', '.join(str(a.id) for a in group)}); addition "
+                f"{unexplained[0].id} carries the marker of run {unexplained[0].created_by_run}, which neither "
+                "this ledger nor the run lease knows: check which one bills and cancel the other in ConnectWise"
+            )
         if typed_by_hand:
             raise CustomerError(
                 f"{len(group)} active additions of {keep.product_identifier} on agreement "
@@ -275,8 +300,13 @@ def diff_customer(
         d, a = desired_index[key], actual_index[key]
         changes.append(Change(
             "update", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
-            a.id, plain_number(a.quantity), d.quantity,
+            a.id, plain_number(a.quantity), d.quantity, reason=f"ends {a.ends.isoformat()}" if a.ends else "",
         ))
+    for key in sorted(actual_index):
+        a = actual_index[key]
+        product = by_identifier.get(a.product_identifier.casefold())
+        if a.ends is not None and product in desired.agreements:
+            notes.append(ending_note(product, a, agreement_of(a)))
     for key in sorted(removed):
         a = actual_index[key]
         product = by_identifier.get(a.product_identifier.casefold())
@@ -312,12 +342,26 @@ def diff_customer(
     return changes, notes
 
 
-def _active_by_key(actual: CompanyState, catalog: set[str]) -> dict[str, list[Addition]]:
-    """Active additions of catalog items, grouped by (agreement, catalog item)."""
+def ending_note(product: str, addition: Addition, agreement: Agreement) -> str:
+    """What the plan says about an addition a person scheduled to end (a cancelled date after the
+    billing date). Decision (issue 19): it is still this product's addition, so the plan updates
+    its quantity like any other and never creates a second one beside it; the tool never moves
+    or clears the date a person set. Once the date has passed it bills nothing, and a product
+    that still has usage then gets a new addition on the next billing date, as any product
+    without one does: to stop billing the product for good, remove its mapping from the file."""
+    return (f"{product}: addition {addition.id} on {agreement.label} ends {addition.ends.isoformat()} "
+            "(a cancelled date set in ConnectWise): it bills until then, its quantity is kept up to date "
+            "and the date is left as it is")
+
+
+def _active_by_key(actual: CompanyState, catalog: set[str], billing_date: date) -> dict[str, list[Addition]]:
+    """Additions of catalog items still billing on the billing date, grouped by (agreement,
+    catalog item). One whose cancelled date is later than the billing date bills until then:
+    it is the product's addition (never a second one beside it), see `ending_note`."""
     groups: dict[str, list[Addition]] = {}
     for agreement_id, additions in actual.additions.items():
         for addition in additions:
-            if addition.active and addition.product_identifier.casefold() in catalog:
+            if addition.bills_on(billing_date) and addition.product_identifier.casefold() in catalog:
                 groups.setdefault(_key(agreement_id, addition.product_identifier), []).append(addition)
     return groups
 

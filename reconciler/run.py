@@ -27,6 +27,7 @@ from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
 from reconciler.engine import PlanOptions, build_plan
 from reconciler.errors import ReconcileError
+from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
 from reconciler.ledger import (
     Ledger,
     LedgerView,
@@ -36,14 +37,15 @@ from reconciler.ledger import (
     read_ledger,
     shard_ledger_path,
 )
-from reconciler.notify import Problem, TicketOutcome, billing_problems, file_tickets
+from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets, trusted_company_ids
+from reconciler.ticketbook import TicketBook, book_path
 from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Change, Plan, plan_to_json
 from reconciler.problem_records import record_problems
 from reconciler.render.common import RenderOptions
 from reconciler.render.plan import render
 from reconciler.runtime import Runtime, open_backends
-from reconciler.state import AdditionPrint, plain_number
+from reconciler.state import AdditionPrint, LeasePlace, plain_number
 from reconciler.usage import read_usage, save_usage_reads
 
 
@@ -124,7 +126,8 @@ def progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None) -> Plan:
+def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None,
+              lease: RunLease | None = None) -> Plan:
     usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
                        today=inv.today.date() if inv.today else None)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
@@ -134,7 +137,8 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
         sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
     )
     with progress(len(config.customers), "planning") as update:
-        plan = build_plan(backends.target, config, usage, view, options, progress=update)
+        plan = build_plan(backends.target, config, usage, view, options, progress=update,
+                          lease=lease)
     first_run = inv.first_run_note()
     plan.warnings = ([first_run] if first_run else []) + list(backends.notes) + plan.warnings
     if inv.save_usage:
@@ -196,7 +200,7 @@ def attention_line(problems: list[Problem]) -> str:
 
 
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
-                 sandbox: bool, error: str | None = None, tickets: list[TicketOutcome] | None = None) -> None:
+                 sandbox: bool, error: str | None = None, tickets: TicketRun | None = None) -> None:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -205,7 +209,8 @@ def write_report(path: Path, ledger: Ledger, started: str, results: list[Custome
         "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
         "customers": [r.as_json() for r in results],
-        "tickets": [t.as_json() for t in tickets or []],
+        "tickets": tickets.as_json() if tickets else [],
+        "tickets_error": tickets.error if tickets else None,
     }
     write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
 
@@ -296,8 +301,8 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
             click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
     if problems:
         click.echo(attention_line(problems), err=inv.fmt == "json")
-    for ticket in tickets:
-        click.echo(ticket.line(), err=inv.fmt == "json" or ticket.action == "failed")
+    for line, is_error in tickets.lines():
+        click.echo(line, err=inv.fmt == "json" or is_error)
     if report_path:
         write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
     # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
@@ -306,7 +311,7 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
 
 
 def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
-           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], list[TicketOutcome]]:
+           print_plan: bool) -> tuple[list[CustomerResult], list[Problem], TicketRun]:
     config = load(inv)
     saved = read_saved_plan(plan_file) if plan_file else None
     if saved is not None:
@@ -315,26 +320,53 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         inv.customers = tuple(saved.customers)
     with open_backends(config, inv.runtime.sandbox) as backends:
         view = read_ledger(inv.ledger_file)
-        plan = make_plan(inv, config, backends, view, run_name=ledger.run_id)
-        if saved is not None:
-            saved_plan_onto(plan, saved)
-        inv.plan = plan
-        if print_plan and inv.fmt != "json":
-            click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
-        if not dry_run:
-            confirm_apply(plan, inv.auto_approve)
-        with progress(len(plan.customers), "applying") as update:
-            results = apply_plan(backends.target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
-                                 plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
-                                 progress=update)
+        # One writer at a time across machines: taken before the plan's first read (only when it
+        # reads anything), held through the writes, released before tickets are filed.
+        lease = None if dry_run else RunLease(backends.target, ledger.run_id, lease_place(config),
+                                              LeaseTimes.from_env(), shard=inv.shard)
+        try:
+            plan = make_plan(inv, config, backends, view, run_name=ledger.run_id, lease=lease)
+            if saved is not None:
+                saved_plan_onto(plan, saved)
+            inv.plan = plan
+            if print_plan and inv.fmt != "json":
+                click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
+            if not dry_run:
+                confirm_apply(plan, inv.auto_approve)
+            target = LeasedTarget(backends.target, lease) if lease and lease.held else backends.target
+            with progress(len(plan.customers), "applying") as update:
+                results = apply_plan(target, plan, ledger, view, ApplyOptions(force=force, dry_run=dry_run),
+                                     plan.catalog_ids, workers=inv.workers or config.connectwise.workers,
+                                     progress=update)
+        finally:
+            if lease is not None:
+                lease.release()
         run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
-        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"))
+        # A ticket goes on a company the tool trusts for the customer: the one the plan checked,
+        # else the one its last send went to (see reconciler.notify).
+        failing = {r.customer for r in results if r.status in ("missed", "failed")}
+        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, "summary") for slug in failing}
+        trusted = trusted_company_ids(
+            {cp.customer: cp.connectwise_company_id for cp in plan.customers if cp.customer in failing},
+            {c.slug: c.connectwise_company_id for c in config.customers if c.slug in failing}, last_sent)
+        problems = billing_problems(results, fallback_period=run_day.strftime("%Y-%m"), trusted_companies=trusted,
+                                    sent_customers={slug for slug, record in last_sent.items() if record})
         settings = config.notifications.connectwise_ticket
-        tickets = [] if dry_run or settings is None else file_tickets(backends.target, settings, problems,
-                                                                      ledger.run_id)
+        tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
+            backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
         if not dry_run:  # the report reads problems from the ledger (problem_records.py)
-            record_problems(ledger, problems, tickets)
+            record_problems(ledger, problems, tickets.outcomes)
         return results, problems, tickets
+
+
+def lease_place(config: Config) -> LeasePlace:
+    """The run lease's record goes on the board billing-problem tickets go to, on the MSP's own
+    company as `notifications.connectwise_ticket` names it (`own_company`, else `company`);
+    otherwise the PSA's defaults: the default board, the MSP's own company."""
+    settings = config.notifications.connectwise_ticket
+    if settings is None:
+        return LeasePlace()
+    return LeasePlace(board=settings.board, company=settings.own_company or settings.company)
 
 
 def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: bool) -> dict[str, Any]:
@@ -358,7 +390,8 @@ def confirm_apply(plan: Plan, auto_approve: bool) -> None:
                "  Only 'yes' will be accepted to approve (--auto-approve skips this question).\n")
     answer = click.prompt("  Enter a value", default="", show_default=False)
     if answer.strip() != "yes":
-        raise ApplyNotApproved("apply cancelled: nothing was written to ConnectWise or the ledger")
+        raise ApplyNotApproved("apply cancelled: nothing was written to the ledger and no billing was sent "
+                               "to ConnectWise (only the run lease's ticket was opened and closed)")
 
 
 def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:

@@ -18,7 +18,10 @@ Rules, as TMRM had them and as docs/how-it-decides.md states:
   October, changed to the 5th on 20 November) is due at once: under the day the customer was
   last sent with, it was not missed yet (the ledger records the day with each send).
 - A period with an intent and no result (a killed run whose writes may have gone through) is
-  finished by the next run however late it comes.
+  finished by the next run however late it comes, while it is still the latest period (or one
+  ahead of it: the day moved later, or a forward-dated manual send). Once a later period has
+  come it can no longer be finished (the additions now bill the later period): the engine
+  reports it as a problem and apply records it as failed (engine.interrupted_intents).
 - `--send-now` ignores all of this and sends the latest period (a manual send).
 """
 
@@ -117,6 +120,15 @@ def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what,
         return Schedule(Due.MANUAL, period, latest, upcoming, f"send now (manual {what} for {period})")
     if not enabled:
         return Schedule(Due.DISABLED, period, latest, upcoming, f"{what} disabled")
+    ahead = sorted(p for p in interrupted_periods if isinstance(p, str) and p > period and p not in sent_periods)
+    if ahead:
+        # Interrupted ahead of the latest billing date: the day moved later since, or it was a
+        # forward-dated manual send. Its writes may have gone through, so it is finished now
+        # rather than left half-sent until its date comes (the engine reports older ones).
+        finishing, date_of = ahead[0], billing_date_for(ahead[0], day)
+        return Schedule(Due.DUE, finishing, date_of, billing_date_for(next_period(finishing), day),
+                        f"finishing {what} for {finishing}, interrupted after its intent (its date "
+                        f"{date_of.isoformat()} has not come under day {day})")
     if period in sent_periods:
         return Schedule(
             Due.NOT_DUE, period, latest, upcoming,

@@ -9,8 +9,9 @@ knows a JSON field name. Only what billing decisions need is kept: server-manage
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,15 +38,38 @@ class Agreement:
         return {"id": self.id, "type": self.type, "name": self.name}
 
 
-# What the tool marks every addition it creates with, followed by the run id (ConnectWise keeps
-# it in `serialNumber`). It lets any later run tell a duplicate this tool created (a race
-# between two applies whose read-backs missed each other) from one a person typed in: the
-# first it may cancel, the second it must never touch.
-TOOL_MARKER = "tmrm-reconcile"
+# What the tool writes into every addition it creates (ConnectWise keeps it in `serialNumber`,
+# at most 50 characters, and an MSP's invoice template may print it): `ref R-<run id>`, short
+# and neutral on an invoice, naming the run that made it. It lets a later run tell an addition
+# this tool created from one a person typed in: only the whole marker counts (a strict run-id
+# shape), so a hand-typed serial number that merely starts like one is a person's.
+# `tmrm-reconcile <run id>` is what versions before 2026-12 wrote: additions already carrying it
+# stay the tool's (docs/markers.md).
+RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # `ledger.new_run_id`: UTC second + 6 hex digits
+_MARKERS = (re.compile(rf"ref R-({RUN_ID_PATTERN})"), re.compile(rf"tmrm-reconcile ({RUN_ID_PATTERN})"))
+RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 def tool_marker(run_id: str) -> str:
-    return f"{TOOL_MARKER} {run_id}"[:50]
+    """The marker of an addition created by run `run_id` (a `new_run_id`)."""
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"not a run id of this tool: {run_id!r}")
+    return f"ref R-{run_id}"
+
+
+def marker_run_id(marker: str) -> str | None:
+    """The run id a serial number names when it is exactly a marker this tool writes (or wrote
+    before 2026-12), else None: a person's text, however similar."""
+    for pattern in _MARKERS:
+        match = pattern.fullmatch(marker)
+        if match:
+            return match.group(1)
+    return None
+
+
+def is_legacy_marker(marker: str) -> bool:
+    """Written before the run lease existed (`tmrm-reconcile <run id>`)."""
+    return marker_run_id(marker) is not None and not marker.startswith("ref R-")
 
 
 @dataclass(frozen=True)
@@ -57,7 +81,7 @@ class Addition:
     effective_date: str | None = None
     cancelled_date: str | None = None
     last_updated: str | None = None
-    marker: str = ""  # who created it: TOOL_MARKER + run id when this tool did
+    marker: str = ""  # who created it: `tool_marker(run id)` when this tool did
     unit_price: Decimal | None = None  # None: the PSA did not say
     unit_cost: Decimal | None = None
     less_included: Decimal = Decimal(0)  # billed quantity = quantity - less included
@@ -65,12 +89,38 @@ class Addition:
     prorate_price: Decimal | None = None  # what the PSA computed for a prorated period, when it says
 
     @property
+    def ends(self) -> date | None:
+        """The day it stops billing (its cancelled date), or None when none is set. A cancelled
+        date that is not a date reads as already past: nothing is assumed to still bill."""
+        if not self.cancelled_date:
+            return None
+        try:
+            return date.fromisoformat(str(self.cancelled_date)[:10])
+        except ValueError:
+            return date.min
+
+    def bills_on(self, day: date) -> bool:
+        """Still billing on `day`: no cancelled date, or one later than `day`. A cancelled date is
+        the day an addition *stops* billing (ConnectWise), so an addition a person scheduled to
+        end later is still the product's addition until then."""
+        ends = self.ends
+        return ends is None or ends > day
+
+    @property
     def active(self) -> bool:
-        return not self.cancelled_date
+        """Billing today (UTC), as ConnectWise's own addition status shows it: an addition whose
+        cancelled date is still to come is active. The plan judges against the billing date
+        instead (`bills_on`)."""
+        return self.bills_on(datetime.now(UTC).date())
 
     @property
     def created_by_tool(self) -> bool:
-        return self.marker.startswith(TOOL_MARKER)
+        return self.created_by_run is not None
+
+    @property
+    def created_by_run(self) -> str | None:
+        """The run id in its marker when this tool created it (exactly: `marker_run_id`)."""
+        return marker_run_id(self.marker)
 
     @property
     def fingerprint(self) -> "AdditionPrint":
@@ -188,3 +238,36 @@ class SummaryReport:
 
     id: int
     group: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One apply's claim on the run lease, as the PSA holds it (`reconciler.lease`): the run that
+    asked, until when it is live (renewed while the run works), and, once the run released it,
+    whether it wrote anything. Ids order the claims: the oldest live open one holds."""
+
+    id: int
+    run_id: str
+    until: datetime | None  # UTC; None once released
+    open: bool = True
+    wrote: bool | None = None  # None: not released (still working, or it died)
+    shard: tuple[int, int] | None = None  # (K, N) of a `--shard K/N` run; None: every customer
+
+    def live(self, now: datetime) -> bool:
+        return self.open and self.until is not None and self.until > now
+
+    def overlaps(self, shard: tuple[int, int] | None) -> bool:
+        """Could this run and a run of `shard` write the same customer? Shards of one N split the
+        customers (engine.shard_of), so only different shards of the same N never meet."""
+        if self.shard is None or shard is None:
+            return True
+        return self.shard[1] != shard[1] or self.shard[0] == shard[0]
+
+
+@dataclass(frozen=True)
+class LeasePlace:
+    """Where lease records are filed (ConnectWise: the board and company of a service ticket,
+    from `notifications.connectwise_ticket`; None: the board's default, the MSP's own company)."""
+
+    board: str | None = None
+    company: str | None = None

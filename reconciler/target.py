@@ -7,12 +7,19 @@ new package implementing `Target`, plus its config keys, and `runtime.open_targe
 
 Every method may raise `TargetError` (or a subclass), whose text is safe to print, log and put in
 a ledger: it never carries a key.
+
+Read-only checks a preflight (`reconcile doctor`) can call without writing anything:
+`companies`, `catalog_items`, `agreement_types` (do `agreements.default_types` exist?),
+`ticket_references(board, status, type)` (its `missing` names each ticket setting that does not
+exist, with what does), `management_solution_exists(name)` (executive summaries) and
+`own_company()` (where problems with no trusted company are ticketed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from reconciler.errors import ReconcileError
@@ -22,12 +29,38 @@ from reconciler.state import (
     CatalogItem,
     Company,
     ExecutiveSummary,
+    Lease,
+    LeasePlace,
     SummaryReport,
 )
 
 
 class TargetError(ReconcileError):
     """A request to the PSA failed; one customer's failure, never the run's."""
+
+
+@dataclass(frozen=True)
+class TicketReferences:
+    """A ticket board, status and type, looked up by name once per run. `missing` says, one
+    item each, what does not exist (with what does, so the fix can be typed); empty when all
+    resolved. A status or type of None means "the board's default" and is never missing."""
+
+    board: str
+    status: str | None = None
+    type: str | None = None
+    board_id: int | None = None
+    status_id: int | None = None
+    type_id: int | None = None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    """An open ticket on a board, as the one search per run sees it."""
+
+    id: int
+    summary: str
+    company_id: int | None = None
 
 
 @runtime_checkable
@@ -73,20 +106,55 @@ class Target(Protocol):
 
     def post_summary(self, summary: ExecutiveSummary) -> SummaryReport:
         """Post it (no read before: the caller's ledger says none was posted); after an ambiguous
-        failure, one with its group key is taken as this post's before any retry. Races between
-        runs are settled by the caller's read-back (`apply.post_summary_once`)."""
+        failure, one with its group key is taken as this post's before any retry. The run lease
+        keeps other runs from posting meanwhile (`reconciler.lease`). A management solution that
+        does not exist raises TargetError without a POST (checked once per run:
+        `management_solution_exists`)."""
 
     def delete_summary(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate summary a race posted (summaries bill nothing and have no cancel date)."""
 
-    # -- notifications ------------------------------------------------------------------------
-    def open_tickets(self, summary: str, board: str) -> list[int]:
-        """Ids of the open tickets on `board` whose summary is exactly `summary`, lowest first."""
+    # -- the run lease (reconciler.lease): one apply writes at a time, across machines ---------
+    def leases(self) -> list[Lease]:
+        """Every lease record, open and released, lowest id first (one request per 1,000)."""
 
-    def open_ticket(self, summary: str, board: str, company_identifier: str, status: str | None,
-                    internal_text: str) -> int:
-        """Open a ticket (never twice after an ambiguous failure); its text is internal only and
-        no contact is emailed. Returns its id."""
+    def take_lease(self, run_id: str, until: datetime, place: LeasePlace,
+                   shard: tuple[int, int] | None = None) -> Lease:
+        """Create this run's lease record (never twice after an ambiguous failure); `shard`: the
+        customers it covers (`--shard K/N`), None for all."""
+
+    def renew_lease(self, lease: Lease, until: datetime) -> None:
+        """Move the record's end (the run still works)."""
+
+    def end_lease(self, lease: Lease, wrote: bool) -> None:
+        """Close the record: the run is done, and whether it wrote (history is kept: never a delete)."""
+
+    # -- notifications ------------------------------------------------------------------------
+    def ticket_references(self, board: str, status: str | None, type_: str | None) -> TicketReferences:
+        """Look the board, then its status and type, up by name (read-only; `reconcile doctor`
+        shows `missing`). A few requests, meant once per run."""
+
+    def open_tickets_on_board(self, board_id: int) -> list[OpenTicket]:
+        """Every open ticket on the board (id, summary, company): the one ticket search a run
+        makes, by board id and open flag only (never by text), whatever the number of problems."""
+
+    def open_ticket(self, summary: str, references: TicketReferences, company_id: int, internal_text: str) -> int:
+        """Open a ticket on the company (by id: never by an identifier that may have moved), with
+        the looked-up board, status and type; never twice after an ambiguous failure. Its text
+        is internal only and no contact is emailed. Returns its id."""
 
     def add_ticket_note(self, ticket_id: int, internal_text: str) -> None:
         """Add an internal note (never twice after an ambiguous failure)."""
+
+    def own_company(self) -> Company | None:
+        """The MSP's own company in the PSA (ConnectWise: the company whose identifier is the
+        API login's company id), where a problem with no trustworthy customer company is
+        ticketed; None when there is none. Read-only."""
+
+    # -- read-only checks (`reconcile doctor`; each is a request or two) -----------------------
+    def management_solution_exists(self, name: str) -> bool:
+        """Does the management solution executive summaries reference exist? Remembered for the
+        target's life: `post_summary` asks it once per run, not once per customer."""
+
+    def agreement_types(self) -> list[str]:
+        """The names of the agreement types the PSA has (to check `agreements.default_types`)."""

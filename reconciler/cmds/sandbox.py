@@ -74,10 +74,10 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
     click.echo(f"  public key          {creds.public_key}")
     click.echo(f"  private key         {creds.private_key}   (sandbox values, not secrets)")
     click.echo("  clientId            any non-empty value is accepted")
-    click.echo(f"LMPI sandbox          {server.lmpi_url}   (e.g. GET {server.lmpi_url}/v3/customers)")
+    click.echo(f"LMPI sandbox          {server.lmpi_url}   (e.g. GET {server.lmpi_url}/v3/me/serviceplans, signed)")
     click.echo(f"  x-access-token      {creds.lmpi_access_token}")
     click.echo(f"  secret key          {creds.lmpi_secret_key}")
-    click.echo(f"Control               {server.base_url}/_sandbox/stats   (POST /_sandbox/reset, /_sandbox/faults)")
+    click.echo(f"Control               {server.base_url}/_sandbox/stats   (POST /_sandbox/reset, /_sandbox/faults, /_sandbox/lmpi)")
     click.echo(f"State                 {data_dir / 'sandbox.db'}")
     if plan.latency_ms or plan.rate or plan.nth:
         click.echo(f"Faults                {plan.to_json()}")

@@ -48,6 +48,7 @@ def check_global(doc: YamlDocument) -> list[Diagnostic]:
         *_timezone(doc, ("billing", "timezone")),
         *_shared_catalog_items(doc),
         *_trend_ids_counted_twice(doc),
+        *_older_product_ids(doc),
         *_reported_usage_billed_early(doc, doc),
     ]
 
@@ -60,7 +61,8 @@ def _trend_ids_counted_twice(doc: YamlDocument) -> Iterator[Diagnostic]:
         trend = product.get("trend") if isinstance(product, dict) else None
         for kind, ids in (trend or {}).items() if isinstance(trend, dict) else ():
             for index, identifier in enumerate(ids if isinstance(ids, list) else ()):
-                folded = (kind, str(identifier).strip().casefold())
+                # `product_ids` is the older name of `product_codes`: one table, one check.
+                folded = ("product_codes" if kind == "product_ids" else kind, str(identifier).strip().casefold())
                 path = ("products", key, "trend", kind, index)
                 if folded in first and first[folded][0] != key:
                     other, line = first[folded]
@@ -69,6 +71,21 @@ def _trend_ids_counted_twice(doc: YamlDocument) -> Iterator[Diagnostic]:
                         f"by product {other} (line {line}): the same seats would be billed twice")
                 elif folded not in first:
                     first[folded] = (key, doc.mark(path)[0])
+
+
+def _older_product_ids(doc: YamlDocument) -> Iterator[Diagnostic]:
+    """`trend.product_ids` still loads (older configs) but Trend's documented identifier is the
+    9-character product code: say how to rename, and that a value of another shape never matches."""
+    products = doc.data.get("products") if isinstance(doc.data, dict) else None
+    for key, product in (products or {}).items() if isinstance(products, dict) else ():
+        trend = product.get("trend") if isinstance(product, dict) else None
+        if isinstance(trend, dict) and trend.get("product_ids"):
+            yield doc.diagnostic(
+                ("products", key, "trend", "product_ids"),
+                "trend.product_ids is now trend.product_codes: rename the key; Trend's licences and service "
+                "plans carry 9-character product codes (e.g. WFSBWXE3X), see `reconcile trend products`",
+                at_key=True, level="warning",
+            )
 
 
 def _reported_usage_billed_early(global_doc: YamlDocument | None,

@@ -213,7 +213,7 @@ def build_config(
             source=usage_data["source"],
             path=(result.global_doc.path.parent / path).resolve() if path else None,
             basis=usage_data.get("basis", "licensed"),
-            reported_units=usage_data.get("reported_units", "chargeable"),
+            reported_units=usage_data.get("reported_units", "provisioned"),
             columns=dict(usage_data["columns"]) if usage_data.get("columns") else None,
         )
     default_types = section("agreements").get("default_types") or ()
@@ -224,7 +224,8 @@ def build_config(
         products={
             key: Product(
                 key=key, name=p["name"], connectwise_product=p["connectwise_product"],
-                trend_product_ids=tuple((p.get("trend") or {}).get("product_ids") or ()),
+                trend_product_ids=tuple((p.get("trend") or {}).get("product_codes") or ())
+                + tuple((p.get("trend") or {}).get("product_ids") or ()),
                 trend_service_plan_ids=tuple((p.get("trend") or {}).get("service_plan_ids") or ()),
                 trend_names=tuple((p.get("trend") or {}).get("names") or ()),
             )

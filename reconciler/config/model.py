@@ -31,6 +31,8 @@ class Product:
     name: str
     connectwise_product: str  # ConnectWise catalog item identifier, e.g. "TM-WFBSS-SVC"
     # The Trend identifiers this product counts (global.yaml `trend:`); see usage/trend_ids.py.
+    # `trend_product_ids` holds the 9-character product codes (`trend.product_codes`, and the
+    # older `trend.product_ids`).
     trend_product_ids: tuple[str, ...] = ()
     trend_service_plan_ids: tuple[str, ...] = ()
     trend_names: tuple[str, ...] = ()
@@ -73,9 +75,10 @@ class UsageSettings:
     source: Literal["csv", "lmpi"] = "csv"
     path: Path | None = None  # absolute, resolved against global.yaml's directory
     # lmpi: "licensed" = enabled subscription licenses' units now; "reported" = Trend's monthly
-    # summary report for the month before the period being billed (usage/lmpi_report.py).
+    # summary report for the month before the period being billed (usage/trend_report.py).
     basis: Literal["licensed", "reported"] = "licensed"
-    reported_units: Literal["provisioned", "used", "chargeable"] = "chargeable"
+    # The report's documented figures; `provisioned` by default (usage/trend_report.py says why).
+    reported_units: Literal["provisioned", "used"] = "provisioned"
     # csv: our column -> the file's header (e.g. Trend's usage-report export); None = our header
     columns: dict[str, str] | None = None
 
@@ -101,6 +104,10 @@ class TicketSettings:
     board: str
     status: str | None = None  # None: the board's default status
     company: str | None = None  # ConnectWise company identifier; None: the customer's own company
+    type: str | None = None  # a service type of that board; None: none set
+    # Where a problem whose customer company cannot be trusted is ticketed (a company
+    # identifier); None: the company whose identifier is the API login's company id.
+    own_company: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,8 @@ class NotificationSettings:
         ticket = (data or {}).get("connectwise_ticket")
         if not ticket or not ticket.get("enabled", True):
             return cls()
-        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company")))
+        return cls(TicketSettings(board=ticket["board"], status=ticket.get("status"), company=ticket.get("company"),
+                                  type=ticket.get("type"), own_company=ticket.get("own_company")))
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,9 @@ def _message(error: ValidationError, path: JsonPath) -> str:
             )
         hint = _hint(schema)
         return f"{label} {_show(instance)} is not in the expected format{_suffix(hint or value)}"
+    if keyword == "enum" and path == ("usage", "reported_units") and instance == "chargeable":
+        return ("usage.reported_units: chargeable is not a figure of Trend's documented summary report: "
+                "use provisioned (the default) or used")
     if keyword == "enum":
         choices = ", ".join(str(v) for v in value)
         return f"{label} must be one of: {choices} (got {_show(instance)})" + (

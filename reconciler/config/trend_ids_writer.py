@@ -1,6 +1,7 @@
-"""Add Trend service plan ids to products in global.yaml, keeping the rest of the file as written.
+"""Add Trend ids (product codes, service plan ids) to products in global.yaml, keeping the rest of
+the file as written.
 
-Used by `reconcile trend products --write`. The edit is textual (lines are inserted, nothing is
+Used by `reconcile trend products --write` (which records product codes). The edit is textual (lines are inserted, nothing is
 re-serialised), so comments, order and quoting elsewhere stay exactly as the MSP wrote them;
 the positions come from PyYAML's node marks. Ids are written as JSON strings, which YAML reads
 back verbatim whatever characters LMPI put in them. A product written in flow style
@@ -41,8 +42,13 @@ def _last_line(node: Node) -> int:
 
 
 def add_service_plan_ids(path: Path, additions: Mapping[str, Sequence[str]]) -> str:
-    """The new text of global.yaml with `additions` (product key -> service plan ids) added to
-    each product's `trend.service_plan_ids`, skipping ids already there."""
+    """`add_trend_ids` for `trend.service_plan_ids`."""
+    return add_trend_ids(path, additions, "service_plan_ids")
+
+
+def add_trend_ids(path: Path, additions: Mapping[str, Sequence[str]], kind: str = "product_codes") -> str:
+    """The new text of global.yaml with `additions` (product key -> ids) added to each
+    product's `trend.<kind>` list, skipping ids already there."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -57,23 +63,23 @@ def add_service_plan_ids(path: Path, additions: Mapping[str, Sequence[str]]) -> 
         if trend is None:
             indent = " " * product.value[0][0].start_mark.column
             inserts.append((_last_line(product) + 1, [f"{indent}trend:\n",
-                                                      f"{indent}  service_plan_ids: {_flow(ids)}\n"]))
+                                                      f"{indent}  {kind}: {_flow(ids)}\n"]))
             continue
         if not isinstance(trend, MappingNode) or trend.flow_style or not trend.value:
             raise CannotEdit(f"products.{key}.trend in {path.name} is not a block mapping; add its ids by hand")
-        plans = _value(trend, "service_plan_ids")
+        plans = _value(trend, kind)
         if plans is None:
             indent = " " * trend.value[0][0].start_mark.column
-            inserts.append((_last_line(trend) + 1, [f"{indent}service_plan_ids: {_flow(ids)}\n"]))
+            inserts.append((_last_line(trend) + 1, [f"{indent}{kind}: {_flow(ids)}\n"]))
             continue
         if not isinstance(plans, SequenceNode):
-            raise CannotEdit(f"products.{key}.trend.service_plan_ids in {path.name} is not a list")
+            raise CannotEdit(f"products.{key}.trend.{kind} in {path.name} is not a list")
         present = [item.value for item in plans.value if isinstance(item, ScalarNode)]
         new = [i for i in ids if i.casefold() not in {p.casefold() for p in present}]
         if not new:
             continue
         if plans.flow_style and plans.start_mark.line != plans.end_mark.line:
-            raise CannotEdit(f"products.{key}.trend.service_plan_ids in {path.name} spans lines; add its ids by hand")
+            raise CannotEdit(f"products.{key}.trend.{kind} in {path.name} spans lines; add its ids by hand")
         if plans.flow_style:
             replacements.append((plans.start_mark.index, plans.end_mark.index, _flow([*present, *new])))
         else:

@@ -128,8 +128,8 @@ class ResourcesMixin:
         self: Client, company_id: int, body: dict[str, Any]
     ) -> dict[str, Any]:
         """POST an executive summary. No read before it: the caller knows from its ledger (and,
-        after an interrupted run, from its plan's read) that none was posted, and reads back
-        after the POST to settle a racing run (`apply.post_summary_once`). After an ambiguous
+        after an interrupted run, from its plan's read) that none was posted, and the run lease
+        keeps other runs from posting meanwhile (`reconciler.lease`). After an ambiguous
         failure, a report with the same groupIdentifier is taken as this POST's before any retry."""
         group = body.get("groupIdentifier")
         if not isinstance(group, str) or not group:
@@ -150,26 +150,49 @@ class ResourcesMixin:
         self.delete(f"company/companies/{_ids(company_id)}/managementSummaryReports/{_ids(report_id)}")
 
     # -- service tickets (billing-problem notifications) ------------------------------------
+    # No ticket search here puts text in `conditions` (`[` and `]` delimit date-times there, and
+    # our summaries hold brackets): boards, statuses and types are few and matched by name here,
+    # tickets are found by board id, company id and the open flag, and then by exact summary.
 
-    def open_tickets(self: Client, summary: str, board: str) -> list[dict[str, Any]]:
-        """Open (not closed) tickets on `board` whose summary is exactly `summary`, lowest id first."""
-        conditions = all_of(
-            cond("summary", "=", summary), cond("board/name", "=", board), cond("closedFlag", "=", False)
-        )
-        tickets = self.list("service/tickets", conditions=conditions, order_by="id asc")
-        # CW compares strings case-insensitively; the marker is exact.
-        return [t for t in tickets if t.get("summary") == summary]
+    def service_boards(self: Client) -> list[dict[str, Any]]:
+        return self.list("service/boards", fields=["id", "name", "inactiveFlag"], order_by="id asc")
+
+    def board_statuses(self: Client, board_id: int) -> list[dict[str, Any]]:
+        return self.list(f"service/boards/{_ids(board_id)}/statuses",
+                         fields=["id", "name", "inactive", "closedStatus", "defaultFlag"], order_by="id asc")
+
+    def board_types(self: Client, board_id: int) -> list[dict[str, Any]]:
+        return self.list(f"service/boards/{_ids(board_id)}/types",
+                         fields=["id", "name", "inactiveFlag", "defaultFlag"], order_by="id asc")
+
+    def management_solutions(self: Client) -> list[dict[str, Any]]:
+        return self.list("company/managementItSolutions", fields=["id", "name"], order_by="id asc")
+
+    def open_board_tickets(self: Client, board_id: int, company_id: int | None = None) -> list[dict[str, Any]]:
+        """Open tickets on a board (of one company), lowest id first: id, summary and company only."""
+        conditions = all_of(cond("board/id", "=", _ids(board_id)), cond("closedFlag", "=", False),
+                            cond("company/id", "=", _ids(company_id)) if company_id is not None else None)
+        return self.list("service/tickets", conditions=conditions, fields=["id", "summary", "company/id"],
+                         order_by="id asc")
 
     def create_ticket(self: Client, body: dict[str, Any]) -> dict[str, Any]:
         """POST a service ticket; read-back after an ambiguous failure is a new open ticket with
-        the same summary on the same board, so a retried POST never files the problem twice."""
-        summary, board = body.get("summary"), (body.get("board") or {}).get("name")
-        if not isinstance(summary, str) or not summary or not isinstance(board, str) or not board:
-            raise ValueError("a ticket needs a summary and a board name")
-        before = {t.get("id") for t in self.open_tickets(summary, board)}
+        the same summary on the same board and company, so a retried POST never files twice.
+        `body` names its board and company by id."""
+        summary = body.get("summary")
+        board_id = (body.get("board") or {}).get("id")
+        company_id = (body.get("company") or {}).get("id")
+        if not isinstance(summary, str) or not summary or not isinstance(board_id, int) \
+                or not isinstance(company_id, int):
+            raise ValueError("a ticket needs a summary, a board id and a company id")
+
+        def same(tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [t for t in tickets if t.get("summary") == summary]
+
+        before = {t.get("id") for t in same(self.open_board_tickets(board_id, company_id))}
 
         def find_existing() -> dict[str, Any] | None:
-            new = [t for t in self.open_tickets(summary, board) if t.get("id") not in before]
+            new = [t for t in same(self.open_board_tickets(board_id, company_id)) if t.get("id") not in before]
             return new[0] if new else None
 
         return self.create("service/tickets", body, find_existing)

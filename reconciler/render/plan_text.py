@@ -61,7 +61,8 @@ def _change_line(change: Change) -> str:
             f", effective {change.effective_date.isoformat()}" if change.effective_date else "")
     if change.action == "update":
         return f"  ~ {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
-               f"quantity = {quantity_text(change.before)} -> {quantity_text(change.after)}"
+               f"quantity = {quantity_text(change.before)} -> {quantity_text(change.after)}" + (
+                   f" ({change.reason})" if change.reason else "")  # e.g. "ends 2026-12-31"
     return f"  - {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
            f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}" \
            f"{' at quantity 0' if change.after == 0 else ''}, " \

@@ -19,7 +19,17 @@ Drift, so the first `reconcile plan --sandbox` has real work:
 - GraniteCU: LMPI reports 9 `wfs-advanced` seats, but its config maps no such product.
 
 Service boards (for billing-problem tickets, `notifications.connectwise_ticket`): "Service
-Desk" (the default board) and "Billing", each with a default "New" status and a closed status.
+Desk" (the default board) and "Billing", each with a default "New" status, a closed status and
+the service types "Billing" and "Problem". Tickets, like in a real tenant, are refused when the
+board, status or type they name does not exist.
+
+Management IT solutions (what executive summaries reference, and must exist): "TMRM Management
+Solution" (the config's default) and "Custom".
+
+The MSP's own company, `sandbox` (the sandbox's credentials company id; a sandbox started with
+another login company id gets that one): where a billing problem whose customer company cannot
+be trusted is ticketed (see reconciler/notify.py), and where `reconcile apply` files its
+run-lease ticket (docs/lease.md). It is nobody's customer, so `import --all` leaves it out.
 """
 
 from __future__ import annotations
@@ -36,7 +46,8 @@ from reconciler.sandbox.store import (
     agreement_type_record,
     catalog_record,
     company_record,
-    service_board_record,
+    management_solution_record,
+    seed_board,
 )
 
 AGREEMENT_TYPES = [
@@ -125,23 +136,29 @@ ADDITIONS: list[tuple[str, str, str, int, dict[str, Any]]] = [
     ("HarborBakery", "Harbor Managed Services", "TM-WFBSS-SVC", 15, {}),
 ]
 
-# Service boards: (name, [(status id, status name, extra)], extra). Status ids are unique across boards.
-BOARDS: list[tuple[str, list[tuple[int, str, dict[str, Any]]], dict[str, Any]]] = [
-    ("Service Desk", [(1, "New", {"defaultFlag": True}), (2, "In Progress", {}),
-                      (3, "Closed", {"closedStatus": True})], {"defaultFlag": True}),
-    ("Billing", [(4, "New", {"defaultFlag": True}), (5, "In Progress", {}),
-                 (6, "Closed", {"closedStatus": True})], {}),
+# Service boards: (name, [(status, extra)], [(type, extra)], extra).
+BOARDS: list[tuple[str, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], dict[str, Any]]] = [
+    ("Service Desk", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Problem", {"defaultFlag": True}), ("Billing", {})], {"defaultFlag": True}),
+    ("Billing", [("New", {"defaultFlag": True}), ("In Progress", {}), ("Closed", {"closedStatus": True})],
+     [("Billing", {"defaultFlag": True}), ("Problem", {})], {}),
 ]
 
-# The demo's Trend product ids, by the product key the shipped config/global.yaml gives them
-# (its `trend: product_ids`); tests/test_sandbox_demo.py keeps the two in sync.
+MANAGEMENT_SOLUTIONS = ["TMRM Management Solution", "Custom"]
+
+# The MSP's own company (identifier, name): the sandbox's credentials company id.
+OWN_COMPANY = ("sandbox", "Sandbox MSP")
+
+# The demo's Trend product codes (9 characters, like a real licence's `product_id`), by the
+# product key the shipped config/global.yaml gives them (its `trend: product_codes`);
+# tests/unit/sandbox/test_sandbox_demo.py keeps the two in sync.
 PRODUCT_KEY_TO_TREND_ID: dict[str, str] = {
-    "wfbss-svc": "WFBSS-SVC",
-    "wfs-advanced": "WFS-ADV",
-    "cas": "CAS",
-    "hes": "HES",
-    "apex-one-saas": "APEX-ONE-SAAS",
-    "workload-security": "C1-WLS",
+    "wfbss-svc": "WFSBWXE3X",
+    "wfs-advanced": "WFSAWXE3X",
+    "cas": "CASMWXE3X",
+    "hes": "HESMWXE3X",
+    "apex-one-saas": "APX1WXE3X",
+    "workload-security": "C1WLWXE3X",
 }
 
 # LMPI seat counts: Trend customer id -> {config product key: units}; equals usage/seats.csv.
@@ -157,8 +174,9 @@ LMPI_UNITS: dict[str, dict[str, int]] = {
 }
 
 
-def seed_demo(store: Store) -> None:
-    """Insert the demo data into an empty store (ids are assigned in the order above)."""
+def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
+    """Insert the demo data into an empty store (ids are assigned in the order above);
+    `own_company`: the MSP's own company identifier, the sandbox's login company id."""
     types = {r["name"]: r for r in store.insert_many(
         "agreement_type", [(agreement_type_record(n), None) for n in AGREEMENT_TYPES])}
     catalog = {r["identifier"]: r for r in store.insert_many("catalog", [
@@ -175,8 +193,10 @@ def seed_demo(store: Store) -> None:
         agreement = agreements[(co, agreement_name)]
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
-    store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
-                                        for name, statuses, extra in BOARDS])
+    store.insert("company", company_record(own_company, OWN_COMPANY[1]))
+    for name, statuses, types, extra in BOARDS:
+        seed_board(store, name, statuses, types, **extra)
+    store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])
 
     names = {trend: name for _ident, name, trend in COMPANIES}
     store.insert_many("lmpi_customer", [

@@ -799,3 +799,46 @@ SCHEMA_FIELDS: dict[str, dict[str, str]] = {
         "_info": "object",
     },
 }
+
+# Not in the OpenAPI subset (shared/connectwise/openapi-subset.yaml lists these paths without
+# their schemas): the fields of ConnectWise's public SDK models for service boards, their
+# statuses and types, and management IT solutions, which tickets and executive summaries
+# reference and must exist in the tenant (connectwise-api-notes, "Checked again on 2026-12-04").
+SCHEMA_FIELDS.update({
+    "Board": {
+        "id": "integer",
+        "name": "string",
+        "location": "ref:SystemLocationReference",
+        "department": "ref:SystemDepartmentReference",
+        "inactiveFlag": "boolean",
+        "projectFlag": "boolean",
+        "_info": "object",
+    },
+    "BoardStatus": {
+        "id": "integer",
+        "name": "string",
+        "board": "ref:BoardReference",
+        "sortOrder": "integer",
+        "displayOnBoard": "boolean",
+        "inactive": "boolean",
+        "closedStatus": "boolean",
+        "defaultFlag": "boolean",
+        "_info": "object",
+    },
+    "BoardType": {
+        "id": "integer",
+        "name": "string",
+        "category": "string",
+        "board": "ref:BoardReference",
+        "inactiveFlag": "boolean",
+        "defaultFlag": "boolean",
+        "_info": "object",
+    },
+    "ManagementItSolution": {
+        "id": "integer",
+        "name": "string",
+        "type": "string",
+        "managementProductsFlag": "boolean",
+        "_info": "object",
+    },
+})

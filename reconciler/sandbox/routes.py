@@ -98,6 +98,15 @@ TICKET_NOTE = Resource(
     "ticket_note", "ServiceNote", "serviceNote", parent_kind="ticket",
     collection_methods=frozenset({"GET", "POST"}),
 )
+# What tickets and executive summaries reference: served read-only, because a ticket's board,
+# status and type, and a summary's management solution, must exist in the tenant (a POST naming
+# one that does not is refused with 400 InvalidObject, as ConnectWise does).
+BOARD = Resource("service_board", "Board", "board")
+BOARD_STATUS = Resource("board_status", "BoardStatus", "boardStatus", parent_kind="service_board")
+BOARD_TYPE = Resource("board_type", "BoardType", "boardType", parent_kind="service_board")
+MANAGEMENT_SOLUTION = Resource("management_solution", "ManagementItSolution", "managementItSolution")
+SERIAL_NUMBER_MAX = 50  # the Addition schema: "serialNumber ... Max length: 50"
+TICKET_SUMMARY_MAX = 100
 # Ticket fields CW accepts on POST only and never returns (the schema says so).
 _POST_ONLY_TICKET_TEXT = {
     "initialDescription": "detailDescriptionFlag",
@@ -128,6 +137,18 @@ _ROUTES: list[tuple[re.Pattern[str], Resource, str]] = [
     (re.compile(r"^service/tickets/?$"), TICKET, "collection"),
     (re.compile(r"^service/tickets/(?P<id>\d+)$"), TICKET, "item"),
     (re.compile(r"^service/tickets/(?P<parent>\d+)/notes/?$"), TICKET_NOTE, "collection"),
+    (re.compile(r"^service/boards/?$"), BOARD, "collection"),
+    (re.compile(r"^service/boards/count$"), BOARD, "count"),
+    (re.compile(r"^service/boards/(?P<id>\d+)$"), BOARD, "item"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/statuses/?$"), BOARD_STATUS, "collection"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/statuses/count$"), BOARD_STATUS, "count"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/statuses/(?P<id>\d+)$"), BOARD_STATUS, "item"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/types/?$"), BOARD_TYPE, "collection"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/types/count$"), BOARD_TYPE, "count"),
+    (re.compile(r"^service/boards/(?P<parent>\d+)/types/(?P<id>\d+)$"), BOARD_TYPE, "item"),
+    (re.compile(r"^company/managementItSolutions/?$"), MANAGEMENT_SOLUTION, "collection"),
+    (re.compile(r"^company/managementItSolutions/count$"), MANAGEMENT_SOLUTION, "count"),
+    (re.compile(r"^company/managementItSolutions/(?P<id>\d+)$"), MANAGEMENT_SOLUTION, "item"),
 ]
 
 # Reference schema -> (key of the link in the reference's _info, URL path template)
@@ -146,6 +167,11 @@ _REF_LINKS: dict[str, tuple[str, str]] = {
     "BoardReference": ("board_href", "service/boards/{id}"),
     "PriorityReference": ("priority_href", "service/priorities/{id}"),
 }
+# References whose link needs the parent board's id (statuses and types live under a board).
+_BOARD_CHILD_LINKS: dict[str, tuple[str, str]] = {
+    "ServiceStatusReference": ("status_href", "service/boards/{board}/statuses/{id}"),
+    "ServiceTypeReference": ("type_href", "service/boards/{board}/types/{id}"),
+}
 
 # Fields a client may send but the server owns.
 _READ_ONLY: dict[str, set[str]] = {
@@ -154,7 +180,8 @@ _READ_ONLY: dict[str, set[str]] = {
                  "extendedProratePrice"},
     "Agreement": {"id", "_info"},
     "CompanyManagementSummary": {"id", "_info"},
-    "Ticket": {"id", "_info", "closedFlag", "closedDate", "closedBy"},
+    # closedFlag is writable (the schema does not mark it readOnly): the run lease closes its ticket with it.
+    "Ticket": {"id", "_info", "closedDate", "closedBy"},
     "ServiceNote": {"id", "_info", "ticketId", "dateCreated", "createdBy"},
 }
 
@@ -368,6 +395,10 @@ class Api:
                        "billCustomer must be one of Billable, DoNotBill, NoCharge.")
             code = "RequiredField" if "billCustomer" not in record else "InvalidValue"
             errors.append(_verr(code, message, "addition", "billCustomer"))
+        serial = record.get("serialNumber")
+        if isinstance(serial, str) and len(serial) > SERIAL_NUMBER_MAX:
+            errors.append(_verr("InvalidValue", f"The field serialNumber must be a string with a maximum length of "
+                                f"{SERIAL_NUMBER_MAX}.", "addition", "serialNumber"))
         if errors or product is None:
             return
         record["product"] = {**ref(product, "identifier"), "serializedFlag": bool(product.get("serializedFlag"))}
@@ -406,6 +437,15 @@ class Api:
             errors.append(_verr("InvalidValue", "groupIdentifier must be at most 100 characters.",
                                 "companyManagementSummary", "groupIdentifier"))
         record["company"] = ref(company, "identifier", "name")
+        # The management solution is a reference by id or name and must exist in the tenant
+        # (whether CW requires one at all is not documented: a report without one is accepted).
+        if "managementSolution" in record:
+            solution = self._resolve(record["managementSolution"], "management_solution", "name")
+            if solution is None:
+                errors.append(_verr("InvalidValue", f"managementSolution {_describe(record['managementSolution'])} "
+                                    "was not found.", "companyManagementSummary", "managementSolution"))
+            else:
+                record["managementSolution"] = ref(solution, "name")
         if "agreement" in record:
             agreement = self._resolve(record["agreement"], "agreement", "name")
             if agreement is None:
@@ -415,9 +455,11 @@ class Api:
                 record["agreement"] = {**ref(agreement, "name"), "type": agreement["type"].get("name")}
 
     def _build_ticket(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
-        """Company and summary are required (the schema's `required`); board and status resolve
-        by id or name, defaulting to the default board and its default status, as CW does for a
-        member whose board is unset (unconfirmed: real CW may refuse a ticket without a board)."""
+        """Company and summary (at most 100 characters) are required; board, status and type are
+        references by id or name that must exist (status and type on that board), or the POST is
+        refused with 400 InvalidObject naming the field. Without a board the default board is
+        used, and without a status the board's default status, as CW does for a member whose
+        default board is set (unconfirmed: real CW may refuse a ticket without a board)."""
         if "company" not in record:
             errors.append(_verr("RequiredField", "The company field is required.", "ticket", "company"))
         else:
@@ -430,8 +472,9 @@ class Api:
         summary = record.get("summary")
         if not summary:
             errors.append(_verr("RequiredField", "The summary field is required.", "ticket", "summary"))
-        elif len(summary) > 100:
-            errors.append(_verr("InvalidValue", "summary must be at most 100 characters.", "ticket", "summary"))
+        elif len(summary) > TICKET_SUMMARY_MAX:
+            errors.append(_verr("InvalidValue", f"The field summary must be a string with a maximum length of "
+                                f"{TICKET_SUMMARY_MAX}.", "ticket", "summary"))
         boards = self.store.all("service_board")
         if "board" in record:
             board = self._resolve(record["board"], "service_board", "name")
@@ -442,23 +485,34 @@ class Api:
                                 "ticket", "board"))
             return
         record["board"] = ref(board, "name")
-        statuses = board.get("statuses") or []
+        statuses = self.store.all("board_status", board["id"])
         wanted = record.get("status")
         if wanted is None:
             status = next((st for st in statuses if st.get("defaultFlag")), statuses[0] if statuses else None)
-        elif isinstance(wanted, dict) and isinstance(wanted.get("id"), int):
-            status = next((st for st in statuses if st["id"] == wanted["id"]), None)
-        elif isinstance(wanted, dict) and isinstance(wanted.get("name"), str):
-            status = next((st for st in statuses if st["name"].lower() == wanted["name"].lower()), None)
         else:
-            status = None
+            status = _child(statuses, wanted)
         if status is None:
             errors.append(_verr("InvalidValue", f"status {_describe(wanted or {})} was not found on board "
                                 f"{board['name']}.", "ticket", "status"))
+        else:
+            record["status"] = {"id": status["id"], "name": status["name"], "sort": status.get("sortOrder", 0),
+                                "_board": board["id"]}
+        if "type" in record:
+            service_type = _child(self.store.all("board_type", board["id"]), record["type"])
+            if service_type is None:
+                errors.append(_verr("InvalidValue", f"type {_describe(record['type'])} was not found on board "
+                                    f"{board['name']}.", "ticket", "type"))
+            else:
+                record["type"] = {"id": service_type["id"], "name": service_type["name"], "_board": board["id"]}
+        if status is None:
             return
-        record["status"] = {"id": status["id"], "name": status["name"], "sort": status.get("sort", 0)}
+        if record.get("closedFlag") is True and not status.get("closedStatus"):
+            # Closed by its flag (the run lease's release): the board's closed status follows.
+            status = next((st for st in statuses if st.get("closedStatus")), status)
+            record["status"] = {"id": status["id"], "name": status["name"], "sort": status.get("sortOrder", 0),
+                                "_board": board["id"]}
         record.setdefault("recordType", "ServiceTicket")
-        record["closedFlag"] = bool(status.get("closedStatus"))
+        record["closedFlag"] = bool(status.get("closedStatus")) or record.get("closedFlag") is True
 
     def _build_ticket_note(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
         """A note needs text; CW files it where its flag says (unconfirmed default: the discussion)."""
@@ -562,6 +616,17 @@ def _type_problem(ftype: str, value: Any) -> str | None:
     return None
 
 
+def _child(children: list[Record], wanted: Any) -> Record | None:
+    """A board's status or type named by a reference: {"id": N} or {"name": "X"} (case-insensitive)."""
+    if not isinstance(wanted, dict):
+        return None
+    if isinstance(wanted.get("id"), int) and not isinstance(wanted.get("id"), bool):
+        return next((c for c in children if c["id"] == wanted["id"]), None)
+    if isinstance(wanted.get("name"), str):
+        return next((c for c in children if c["name"].casefold() == wanted["name"].casefold()), None)
+    return None
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
@@ -595,6 +660,8 @@ def _parent_of(resource: Resource, record: Record) -> int | None:
         return (record.get("company") or {}).get("id")
     if resource.kind == "ticket_note":
         return record.get("ticketId")
+    if resource.kind in ("board_status", "board_type"):
+        return (record.get("board") or {}).get("id")
     return None
 
 
@@ -608,6 +675,10 @@ def _route_path(resource: Resource, parent_id: int | None) -> str:
         "msr": f"company/companies/{parent_id}/managementSummaryReports",
         "ticket": "service/tickets",
         "ticket_note": f"service/tickets/{parent_id}/notes",
+        "service_board": "service/boards",
+        "board_status": f"service/boards/{parent_id}/statuses",
+        "board_type": f"service/boards/{parent_id}/types",
+        "management_solution": "company/managementItSolutions",
     }[resource.kind]
 
 
@@ -640,8 +711,12 @@ def next_invoice_date(today: date | None = None) -> str:
 
 def _render_ref(ref_schema: str, value: Record, base: str) -> Record:
     link = _REF_LINKS.get(ref_schema)
-    out = {k: v for k, v in value.items() if v is not None}
-    if link and isinstance(value.get("id"), int):
+    out = {k: v for k, v in value.items() if v is not None and not k.startswith("_board")}
+    child = _BOARD_CHILD_LINKS.get(ref_schema)
+    if child and isinstance(value.get("id"), int) and isinstance(value.get("_board"), int):
+        key, template = child
+        out["_info"] = {**(value.get("_info") or {}), key: base + template.format(board=value["_board"], id=value["id"])}
+    elif link and isinstance(value.get("id"), int):
         key, template = link
         out["_info"] = {**(value.get("_info") or {}), key: base + template.format(id=value["id"])}
     return out

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from reconciler.sandbox.demo import seed_demo
 from reconciler.sandbox.faults import FaultInjector, FaultPlan
-from reconciler.sandbox.lmpi import Lmpi
+from reconciler.sandbox.lmpi import Lmpi, LmpiReadings
 from reconciler.sandbox.routes import API_VERSION, SERVER_VERSION, Api, Response, error
 from reconciler.sandbox.store import Store
 
@@ -111,7 +111,7 @@ class SandboxServer:
         self.credentials = SandboxCredentials(company_id, public_key, private_key)
         self.store = Store(self.data_dir, updated_by=public_key)
         if seed_demo and self.store.is_empty():
-            _seed(self.store)
+            _seed(self.store, company_id)
         self.faults = FaultInjector(faults or FaultPlan())
         self.stats = _Stats()
         self.api = Api(self.store, updated_by=public_key)
@@ -182,7 +182,7 @@ class SandboxServer:
     def reset(self) -> None:
         """Restore the demo data (what POST /_sandbox/reset does)."""
         self.store.clear()
-        _seed(self.store)
+        _seed(self.store, self.credentials.company_id)
         self.stats.clear()
 
     # ---- request handling -----------------------------------------------------------------
@@ -224,6 +224,12 @@ class SandboxServer:
             denied = self.authenticate(headers)
             if denied:
                 return denied
+            resource = path[len(API_PREFIX):].strip("/")
+            for denial in self.store.all("role_denial"):
+                if resource == denial["path"] or resource.startswith(denial["path"] + "/"):
+                    # Real CW's 403 body is unconfirmed; the status is what a client decides on.
+                    return error(403, "Forbidden", "The API member's security role does not allow "
+                                 f"access to {denial['path']}.")
             host = headers.get("Host") or f"{self.host}:{self.port}"
             base = f"http://{host}{API_PREFIX}"
             return self.api.handle(method, path[len(API_PREFIX):], parts.query, body, base)
@@ -235,6 +241,13 @@ class SandboxServer:
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Response(200, {"reset": True})
+        if path == "/_sandbox/lmpi" and method == "POST":  # the LMPI readings (sandbox/lmpi.py)
+            try:
+                data = json.loads(body or b"{}")
+                self.lmpi.readings = LmpiReadings(**data) if isinstance(data, dict) else LmpiReadings(used_field="?")
+            except (ValueError, TypeError) as exc:
+                return error(400, "InvalidObject", f"Invalid LMPI readings: {exc}")
+            return Response(200, asdict(self.lmpi.readings))
         if path == "/_sandbox/faults" and method == "GET":
             return Response(200, self.faults.plan.to_json())
         if path == "/_sandbox/faults" and method == "POST":
@@ -247,8 +260,8 @@ class SandboxServer:
         return error(404, "NotFound", f"No sandbox control route {method} {path}.")
 
 
-def _seed(store: Store) -> None:
-    seed_demo(store)
+def _seed(store: Store, own_company: str) -> None:
+    seed_demo(store, own_company)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -261,6 +274,12 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes; without TCP_NODELAY, Nagle + delayed ACK
         # add ~40 ms to every keep-alive request, which would swamp the benchmarks.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # LMPI's answers carry the sandbox's Trend clock (a client reads its offset from `Date`).
+        if timestamp is None and getattr(self, "path", "").startswith("/LMPI/"):
+            timestamp = self.sandbox.lmpi.now()
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: tests and the CLI print what matters

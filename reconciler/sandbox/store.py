@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,16 @@ KINDS: dict[str, str | None] = {
     "msr": "CompanyManagementSummary",
     "ticket": "Ticket",
     "ticket_note": "ServiceNote",
-    "service_board": None,  # boards and their statuses: what tickets resolve against (not served)
+    # What tickets and executive summaries reference, and must exist (read-only here).
+    "service_board": "Board",
+    "board_status": "BoardStatus",  # parent: the board
+    "board_type": "BoardType",  # parent: the board
+    "management_solution": "ManagementItSolution",
     "lmpi_customer": None,
     "lmpi_subscription": None,
     "lmpi_serviceplan": None,
+    # The API member's security role: endpoints it may not read (`deny_api_member`), answered 403.
+    "role_denial": None,
 }
 
 DB_NAME = "sandbox.db"
@@ -318,17 +324,37 @@ class Store:
         record = addition_record(agreement, product, quantity, **extra)
         return self.insert("addition", record, parent=agreement["id"])
 
-    def add_lmpi_customer(self, customer_id: str, name: str, status: str = "Active") -> Record:
-        return self.insert("lmpi_customer", lmpi_customer_record(customer_id, name, status))
+    def deny_api_member(self, path: str) -> Record:
+        """Take a right away from the API member's security role: every request under `path`
+        (e.g. "procurement/catalog") is then answered 403, as ConnectWise answers a role
+        without Inquire on that area (tests of `reconcile doctor` use it)."""
+        return self.insert("role_denial", {"path": path.strip("/")})
+
+    def add_management_solution(self, name: str, **extra: Any) -> Record:
+        return self.insert("management_solution", management_solution_record(name, **extra))
+
+    def add_service_board(self, name: str, statuses: list[tuple[str, dict[str, Any]]] | None = None,
+                          types: list[tuple[str, dict[str, Any]]] | None = None, **extra: Any) -> Record:
+        """A board (default: statuses New and Closed, type Billing) for ticket tests."""
+        return seed_board(self, name, statuses if statuses is not None else [
+            ("New", {"defaultFlag": True}), ("Closed", {"closedStatus": True})],
+            types if types is not None else [("Billing", {"defaultFlag": True})], **extra)
+
+    def add_lmpi_customer(self, customer_id: str, name: str, status: str = "Active",
+                          created: str | None = None) -> Record:
+        record = lmpi_customer_record(customer_id, name, status)
+        if created:
+            record["_created"] = created  # LMPI's ranges filter on it; never shown
+        return self.insert("lmpi_customer", record)
 
     def add_lmpi_subscription(
         self, customer_id: str, subscription_id: str, name: str, service_plan_id: str,
-        licenses: list[dict[str, Any]], enabled: bool = True,
+        licenses: list[dict[str, Any]], enabled: bool = True, created: str | None = None,
     ) -> Record:
-        return self.insert(
-            "lmpi_subscription",
-            lmpi_subscription_record(customer_id, subscription_id, name, service_plan_id, licenses, enabled),
-        )
+        record = lmpi_subscription_record(customer_id, subscription_id, name, service_plan_id, licenses, enabled)
+        if created:
+            record["_created"] = created  # LMPI's ranges filter on it; never shown
+        return self.insert("lmpi_subscription", record)
 
     def bulk_insert(self, kind: str, records: list[Record], parent_field: str | None = None) -> list[Record]:
         """Insert many already-shaped records in one transaction (benchmarks: 5,000 customers).
@@ -346,7 +372,8 @@ class Store:
 
     def load_many(self, records: dict[str, list[Record]]) -> dict[str, list[Record]]:
         """Insert several kinds at once; `records` keys are kinds. Parents are derived."""
-        parent_fields = {"addition": "agreementId", "msr": "company", "ticket_note": "ticketId"}
+        parent_fields = {"addition": "agreementId", "msr": "company", "ticket_note": "ticketId",
+                         "board_status": "board", "board_type": "board"}
         return {kind: self.bulk_insert(kind, recs, parent_fields.get(kind)) for kind, recs in records.items()}
 
 
@@ -481,9 +508,11 @@ def compute_addition(record: Record, agreement: Record) -> Record:
     record["extCost"] = float(ext_cost)
     record["margin"] = float(ext_price - ext_cost)
     record["agreementId"] = agreement["id"]
-    record["agreementStatus"] = "Cancelled" if record.get("cancelledDate") else agreement.get(
-        "agreementStatus", "Active"
-    )
+    # A cancelled date is the day the addition stops billing: one still to come is Active until
+    # then (connectwise-api-notes, "Checked again on 2026-12-04").
+    cancelled = str(record.get("cancelledDate") or "")[:10]
+    ended = bool(cancelled) and cancelled <= datetime.now(UTC).date().isoformat()
+    record["agreementStatus"] = "Cancelled" if ended else agreement.get("agreementStatus", "Active")
     return record
 
 
@@ -494,14 +523,26 @@ def _num(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def service_board_record(name: str, statuses: list[tuple[int, str, dict[str, Any]]], **extra: Any) -> Record:
-    """A service board with its statuses: (status id, name, extra fields such as defaultFlag)."""
-    return {
-        "name": name,
-        "statuses": [{"id": sid, "name": status, "sort": n, **fields}
-                     for n, (sid, status, fields) in enumerate(statuses)],
-        **extra,
-    }
+def seed_board(store: Store, name: str, statuses: list[tuple[str, dict[str, Any]]],
+               types: list[tuple[str, dict[str, Any]]], **extra: Any) -> Record:
+    """A service board with its statuses and types, as ConnectWise keeps them: children of the
+    board (`service/boards/{id}/statuses` and `/types`), each `(name, extra fields)`, e.g.
+    `("New", {"defaultFlag": True})` or `("Closed", {"closedStatus": True})`."""
+    board = store.insert("service_board", {"name": name, "inactiveFlag": False, **extra})
+    board_ref = ref(board, "name")
+    store.insert_many("board_status", [
+        ({"name": status, "board": board_ref, "sortOrder": n, "displayOnBoard": True, "inactive": False,
+          "closedStatus": False, "defaultFlag": False, **fields}, board["id"])
+        for n, (status, fields) in enumerate(statuses)])
+    store.insert_many("board_type", [
+        ({"name": type_name, "category": "Reactive", "board": board_ref, "inactiveFlag": False,
+          "defaultFlag": False, **fields}, board["id"])
+        for type_name, fields in types])
+    return board
+
+
+def management_solution_record(name: str, **extra: Any) -> Record:
+    return {"name": name, "type": "Custom", "managementProductsFlag": False, **extra}
 
 
 def lmpi_customer_record(customer_id: str, name: str, status: str = "Active") -> Record:

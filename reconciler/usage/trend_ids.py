@@ -5,17 +5,21 @@ Each product in global.yaml may name the Trend identifiers it counts:
     products:
       wfbss-svc:
         trend:
-          product_ids: [WFBSS-SVC]          # LMPI license `product_id`s
+          product_codes: [WFSBWXE3X]        # 9-character codes: a licence's `product_id`,
+                                            # a service plan's `product_code`
           service_plan_ids: [0b6f...]       # LMPI `service_plan_id`s
           names: [Worry-Free Business Security Services]   # how Trend's usage report names it
+
+`product_ids` (the key's name before product codes were documented) is still read, into the
+same table as `product_codes`; `reconcile validate` asks for the rename.
 
 One product key may count several identifiers; an identifier counted by two products is a
 config error (`reconcile validate`), because the same seats would be billed twice.
 
 Matching is case-insensitive and ignores surrounding spaces (GUIDs and product codes are
 written both ways in Trend's own material). Lookups try the most specific identifier first:
-product id, then service plan id, then name, so a subscription whose plan is mapped to one
-product and whose license names another product id bills the license's product.
+product code, then service plan id, then name, so a subscription whose plan is mapped to one
+product and whose licence names another product code bills the licence's product.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def normal(identifier: object) -> str:
 class TrendIds:
     """Trend identifier (normalised) -> product key, one table per kind of identifier."""
 
-    product_ids: dict[str, str] = field(default_factory=dict)
+    product_ids: dict[str, str] = field(default_factory=dict)  # product codes
     service_plan_ids: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     known_products: frozenset[str] = frozenset()
@@ -53,7 +57,8 @@ class TrendIds:
     def product_for(
         self, product_id: object = None, service_plan_id: object = None, name: object = None
     ) -> str | None:
-        """The product key counting this identifier, most specific first; None if none does."""
+        """The product key counting this identifier, most specific first; None if none does.
+        `product_id` is a product code (a licence's `product_id`, a plan's `product_code`)."""
         for table, identifier in (
             (self.product_ids, product_id),
             (self.service_plan_ids, service_plan_id),

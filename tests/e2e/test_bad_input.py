@@ -178,7 +178,7 @@ def test_mapping_to_a_missing_agreement_fails_that_customer_and_writes_nothing(t
     assert result.exit_code == 1, result.output
     line = next(l for l in result.output.splitlines() if l.startswith("brightline-logistics"))
     assert "failed" in line and "no active agreement Microsoft 365 Services / Brightline Office" in line
-    assert sandbox_writes(repo) == 1  # nothing billed: the one write is the ticket that says so
+    assert sandbox_writes(repo) == 1 + 2  # nothing billed: the ticket that says so, and the run lease's (opened, closed)
     assert [t["summary"].rsplit(" ", 1)[0] for t in sandbox_tickets(repo)] == [
         "[reconcile] billing failed: brightline-logistics"]
 
@@ -203,7 +203,7 @@ def test_ambiguous_default_agreement_fails_that_customer_and_writes_nothing(tmp_
     result = run_cli(repo, monkeypatch, "--sandbox", "apply", "--send-now", "--customer", "acme-dental")
     assert result.exit_code == 1, result.output
     assert "`default` is ambiguous" in result.output and "Acme TMRM (new)" in result.output
-    assert sandbox_writes(repo) == 1  # nothing billed: the one write is the ticket that says so
+    assert sandbox_writes(repo) == 1 + 2  # nothing billed: the ticket that says so, and the run lease's (opened, closed)
     assert [t["summary"].rsplit(" ", 1)[0] for t in sandbox_tickets(repo)] == ["[reconcile] billing failed: acme-dental"]
 
 

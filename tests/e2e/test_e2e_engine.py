@@ -13,6 +13,9 @@ from tests.support.e2e import (
     sandbox_writes,
 )
 
+# Every apply that reads ConnectWise opens its run-lease ticket and closes it (docs/lease.md).
+LEASE_WRITES = 2
+
 
 def patch_addition_by_hand(repo, agreement_id: int, addition_id: int, quantity: int) -> None:
     """What an admin editing ConnectWise does: a PATCH over HTTP, outside this tool."""
@@ -62,7 +65,7 @@ def test_apply_send_now_then_plan_send_now_shows_nothing_and_a_rerun_writes_noth
     first = reconcile(repo, "--sandbox", "apply", "--send-now")
     assert first.returncode == 0, first.stdout + first.stderr
     writes = sandbox_writes(repo)
-    assert writes == 4 + 6  # acme update, cedar create, fjord cancel + create; 6 executive summaries
+    assert writes == 4 + 6 + LEASE_WRITES  # acme update, cedar create, fjord cancel + create; 6 executive summaries
     again = reconcile(repo, "--sandbox", "plan", "--send-now", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout
     assert "No changes due" in again.stdout
@@ -146,11 +149,11 @@ def test_a_large_drop_is_unsafe_and_needs_force(tmp_path):
     refused = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "acme-dental")
     assert refused.returncode == 1 and "use --force" in refused.stdout
     assert "1 customer needs attention: acme-dental unsafe." in refused.stdout
-    assert sandbox_writes(repo) == 1  # nothing billed: the one write is the ticket that says so
+    assert sandbox_writes(repo) == 1 + LEASE_WRITES  # nothing billed: the one write is the ticket that says so
     assert [t["summary"].rsplit(" ", 1)[0] for t in sandbox_tickets(repo)] == ["[reconcile] billing unsafe: acme-dental"]
     forced = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "acme-dental", "--force")
     assert forced.returncode == 0, forced.stdout
-    assert sandbox_writes(repo) == 1 + 3  # two quantity updates and the executive summary
+    assert sandbox_writes(repo) == 1 + 3 + 2 * LEASE_WRITES  # two quantity updates and the executive summary
 
 
 def test_saved_plan_refuses_when_connectwise_changed_and_names_the_record(tmp_path):
@@ -183,7 +186,7 @@ def test_real_credentials_path_against_a_running_sandbox(tmp_path):
                         CW_CLIENT_ID="test-client")
         result = reconcile(repo, "apply", "--send-now", "--ledger", "state/ledger.jsonl", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert sb.store.write_count == 4 + 6
+        assert sb.store.write_count == 4 + 6 + LEASE_WRITES
     assert ledger_records(repo, "state/ledger.jsonl")
 
 

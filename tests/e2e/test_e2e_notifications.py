@@ -2,7 +2,9 @@
 
 A run in which any customer is missed, failed or unsafe exits 1 and says so in one line, and with
 `notifications.connectwise_ticket` (on in the example config) files one ConnectWise ticket per
-problem, customer and period, which later runs update instead of opening another.
+problem, customer and period, which later runs find again by the id recorded in the ticket
+book (`.sandbox/ledger.tickets.json`) and note only when the reason changes (issue 19 item 6,
+issue 22 item 3).
 """
 
 import json
@@ -19,8 +21,8 @@ def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_up
     assert "\n1 customer needs attention: fjord-architects missed.\n" in first.stdout
     (ticket,) = sandbox_tickets(repo)
     assert ticket["summary"] == FJORD_TICKET
-    assert (ticket["board"]["name"], ticket["status"]["name"], ticket["company"]["identifier"]) == (
-        "Billing", "New", "FjordArch")
+    assert (ticket["board"]["name"], ticket["status"]["name"], ticket["type"]["name"], ticket["company"]["identifier"]) == (
+        "Billing", "New", "Billing", "FjordArch")
     assert f"ConnectWise ticket {ticket['id']} opened for fjord-architects (missed 2026-11)" in first.stdout
     (description,) = ticket["_notes"]
     assert "was due 2026-11-15" in description["text"] and "--send-now --customer fjord-architects" in description["text"]
@@ -29,13 +31,17 @@ def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_up
                                   "summary": FJORD_TICKET, "action": "opened", "ticket_id": ticket["id"],
                                   "error": None}]
 
+    book = json.loads((repo / ".sandbox/ledger.tickets.json").read_text())
+    assert book["tickets"]["missed|fjord-architects|2026-11"]["ticket_id"] == ticket["id"]
+
     for day in ("2026-12-02", "2026-12-03"):
         again = reconcile(repo, "--sandbox", "apply", "--date", day)
         assert again.returncode == 1, again.stdout + again.stderr
-        assert f"ConnectWise ticket {ticket['id']} updated (note added) for fjord-architects" in again.stdout
-    (ticket,) = sandbox_tickets(repo)  # still one ticket: the later runs added notes
-    assert [n["text"].split(" (")[0][:len("Still missed in run")] for n in ticket["_notes"][1:]] == [
-        "Still missed in run", "Still missed in run"]
+        # Only "16 days ago" became "17 days ago": the same reason, so no note (issue 22).
+        assert (f"ConnectWise ticket {ticket['id']} still open (same reason: no note) for fjord-architects"
+                in again.stdout), again.stdout
+    (ticket,) = sandbox_tickets(repo)  # still one ticket, and no note a person would have to read again
+    assert len(ticket["_notes"]) == 1
 
     # The admin sends the missed period by hand; the next scheduled run is clean and files nothing.
     sent = reconcile(repo, "--sandbox", "apply", "--send-now", "--customer", "fjord-architects", "--date", "2026-11-20")
@@ -44,7 +50,7 @@ def test_a_missed_customer_fails_the_run_and_opens_one_ticket_that_later_runs_up
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "need attention" not in clean.stdout and "needs attention" not in clean.stdout
     (ticket,) = sandbox_tickets(repo)
-    assert len(ticket["_notes"]) == 3
+    assert len(ticket["_notes"]) == 1
 
 
 def test_a_failed_customer_opens_a_ticket_and_a_ticket_that_cannot_be_filed_never_hides_the_failure(tmp_path):
@@ -57,8 +63,10 @@ def test_a_failed_customer_opens_a_ticket_and_a_ticket_that_cannot_be_filed_neve
     result = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20")
     assert result.returncode == 1
     assert "1 customer needs attention: brightline-logistics failed." in result.stdout
-    assert ("ConnectWise ticket NOT filed for brightline-logistics (failed 2026-11): " in result.stderr
-            and "Billing Problems" in result.stderr), result.stderr
+    # A board that does not exist is one line for the run, naming the boards that do; no POST is tried.
+    assert ('ConnectWise tickets NOT filed for 1 problem (brightline-logistics failed 2026-11): board '
+            '"Billing Problems" does not exist in ConnectWise (boards: Billing, Service Desk)' in result.stderr), result.stderr
+    assert result.stderr.count("NOT filed") == 1
     assert sandbox_tickets(repo) == []
     sent = {r["customer"] for r in ledger_records(repo) if r["event"] == "result" and r["status"] == "sent"}
     assert "acme-dental" in sent and "brightline-logistics" not in sent  # the others were billed
@@ -69,7 +77,7 @@ def test_a_failed_customer_opens_a_ticket_and_a_ticket_that_cannot_be_filed_neve
         assert rerun.returncode == 1 and "1 customer needs attention: brightline-logistics failed." in rerun.stdout
     (ticket,) = sandbox_tickets(repo)
     assert ticket["summary"] == "[reconcile] billing failed: brightline-logistics 2026-11"
-    assert ticket["company"]["identifier"] == "Brightline" and len(ticket["_notes"]) == 2
+    assert ticket["company"]["identifier"] == "Brightline" and len(ticket["_notes"]) == 1  # same reason: no note
     assert "no active agreement Microsoft 365 Services / Brightline Office" in ticket["_notes"][0]["text"]
 
 
@@ -99,3 +107,24 @@ def test_without_notifications_a_problem_still_fails_the_run_and_files_nothing(t
     assert sandbox_tickets(repo) == []
     dry = reconcile(repo, "--sandbox", "--dry-run")  # the scheduled job's dry run predicts the exit code
     assert dry.returncode in (0, 1) and (dry.returncode == 1) == ("attention:" in dry.stdout)
+
+
+def test_a_customer_whose_identifier_now_names_another_company_is_never_ticketed_on_that_company(tmp_path):
+    from reconciler.sandbox import Store
+
+    repo = make_repo(tmp_path)
+    sent = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20", "--customer", "acme-dental")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    acme_id = [r for r in ledger_records(repo) if r["event"] == "result"][-1]["connectwise_company_id"]
+    store = Store(repo / ".sandbox")
+    try:  # Acme is renamed away and Harbor Street Bakery's record takes its identifier
+        store.replace("company", {**store.get("company", acme_id), "identifier": "AcmeOld"})
+        harbor = store.find_one("company", identifier="HarborBakery")
+        store.replace("company", {**harbor, "identifier": "AcmeDental"})
+    finally:
+        store.close()
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-12-20", "--customer", "acme-dental")
+    assert result.returncode == 1 and "acme-dental failed" in result.stdout, result.stdout + result.stderr
+    (ticket,) = sandbox_tickets(repo)
+    assert ticket["summary"] == "[reconcile] billing failed: acme-dental 2026-12"
+    assert ticket["company"]["id"] == acme_id != harbor["id"]  # the company it was billed on, by id

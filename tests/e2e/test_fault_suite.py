@@ -15,8 +15,9 @@ is repeated with the same faults until it exits 0 (at most 15 times), and `check
 - no lost ledger record: every addition the tool created (ids beyond the demo seed) is named by a
   `create` change of that product on that agreement, in an intent or a result.
 
-Six more seeds race two real `reconcile apply` processes (different ledgers) against one sandbox
-with latency and delayed commits, and assert the same no-duplicates invariant and convergence.
+Four more seeds race 2-5 real `reconcile apply` processes (different ledgers) against one sandbox
+with latency and delayed commits, SIGKILL some of them, run the next apply, and assert the same
+no-duplicates invariant and convergence.
 
 The last two tests break the engine on purpose (no intent record; blind POST retries) and
 assert the checker notices, so a regression cannot pass the suite silently.
@@ -24,9 +25,12 @@ assert the checker notices, so a regression cannot pass the suite silently.
 
 from __future__ import annotations
 
+import itertools
 import random
+import signal
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +48,7 @@ from reconciler.ledger import Ledger, read_ledger
 from reconciler.runtime import Backends
 from reconciler.sandbox import FaultPlan, SandboxServer, Store
 from tests.support import REPO_ROOT
-from tests.support.e2e import RECONCILE, clean_env, make_repo
+from tests.support.e2e import RECONCILE, clean_env, ledger_records, make_repo
 
 REPO = REPO_ROOT
 CONFIG = REPO / "config"
@@ -53,6 +57,7 @@ DATE = "2026-11-30"  # every demo customer with billing enabled is due (Cedar bi
 KINDS = ("429", "500", "503", "drop", "drop_after", "timeout")
 CLIENT_TIMEOUT = 0.25  # seconds; the sandbox's timeout fault holds the request a little longer
 MAX_ATTEMPTS = 15
+LEASE_TTL = 2  # seconds: the run lease of a killed run ends this soon (the default is ten minutes)
 
 
 class Killed(BaseException):
@@ -150,6 +155,9 @@ def run(w: World, monkeypatch, args: list[str], kill: Kill | None = None) -> int
         yield Backends(target=ConnectWiseTarget(client), usage_env={})
 
     monkeypatch.setattr(plan_cmd, "open_backends", backends)
+    # A killed run's lease is never released: it ends by itself after this long.
+    monkeypatch.setenv("RECONCILE_LEASE_TTL_SECONDS", str(LEASE_TTL))
+    monkeypatch.setenv("RECONCILE_LEASE_POLL_SECONDS", "0.1")
     if kill is not None:
         original = Ledger.append
 
@@ -238,13 +246,13 @@ def test_the_checker_catches_a_missing_intent_record(monkeypatch):
 def test_the_checker_catches_blind_post_retries(monkeypatch):
     """Re-POSTing after an ambiguous failure instead of reading back duplicates additions.
 
-    The race defence (read-back after the create, tool-marked duplicates cancelled by any later
-    run) would clean up after blind retries too, so it is switched off here as well: creates are
-    plain POSTs without the tool's marker, as a naive client would send them."""
+    The duplicate rule (tool-marked duplicates of a run this ledger knows are cancelled by any
+    later run) would clean up after blind retries too, so it is switched off here as well:
+    creates are plain POSTs without the tool's marker, as a naive client would send them."""
     original = Client.create
     monkeypatch.setattr(Client, "create", lambda self, path, body, find_existing: original(self, path, body, lambda: None))
 
-    def plain_create(target, change, catalog_ids, marker, side_effects, known=None):
+    def plain_create(target, change, catalog_ids, marker, known=None):
         created = target.create_addition(change.agreement.id, change.connectwise_product, change.after,
                                          change.effective_date, "", catalog_ids.get(change.connectwise_product.casefold()))
         return {"id": created.id}
@@ -258,24 +266,29 @@ def test_the_checker_catches_blind_post_retries(monkeypatch):
     assert violation is not None
 
 
-# -- two racing processes ---------------------------------------------------------------------
-# Two `reconcile apply` processes at once against one ConnectWise, with different ledgers (two
-# laptops, a laptop and CI, different TMPDIRs): no shared lock can help, so each run must leave
-# one active addition per product and agreement and one executive summary per customer and
-# period, however the two interleave. Per seed the sandbox adds latency and holds a seeded share
-# of POSTs past the other process's read-back (`slow_commit`).
+# -- racing processes ------------------------------------------------------------------------
+# 2-5 `reconcile apply` processes at once against one ConnectWise, with different ledgers (two
+# laptops, a laptop and CI, different TMPDIRs), some SIGKILLed at a seeded moment, with latency
+# and a seeded share of POSTs committed late (`slow_commit`, past the process's death). The run
+# lease lets one write at a time (the others wait; a killed holder's lease ends after a few
+# seconds here). Afterwards, and after the next run (with a killed racer's ledger), every product
+# has exactly one active addition per agreement, every customer one executive summary, and a
+# fresh plan has nothing left to change.
 
-RACE_SEEDS = range(1, 7)
+RACES = [(2, 1), (3, 2), (4, 3), (5, 4)]  # (processes, seed)
+RACE_LEASE_TTL = 3
 
 
 def _race_env(server: SandboxServer) -> dict[str, str]:
     c = server.credentials
     return clean_env(CW_URL=server.connectwise_url, CW_COMPANY_ID=c.company_id, CW_PUBLIC_KEY=c.public_key,
-                     CW_PRIVATE_KEY=c.private_key, CW_CLIENT_ID="race-test")
+                     CW_PRIVATE_KEY=c.private_key, CW_CLIENT_ID="race-test",
+                     RECONCILE_LEASE_TTL_SECONDS=str(RACE_LEASE_TTL), RECONCILE_LEASE_POLL_SECONDS="0.2")
 
 
-def _race_world(repo) -> tuple[Counter, Counter]:
-    """(active additions per agreement and catalog item, summary reports per company and group)."""
+def _race_world(repo) -> tuple[Counter, Counter, list[dict]]:
+    """(active additions per agreement and catalog item, summary reports per company and group,
+    lease tickets)."""
     store = Store(repo / ".sandbox")
     try:
         additions = Counter(
@@ -285,32 +298,54 @@ def _race_world(repo) -> tuple[Counter, Counter]:
         summaries = Counter(
             (r["company"]["id"], r["groupIdentifier"]) for r in store.all("msr")
         )
-        return additions, summaries
+        leases = [t for t in store.all("ticket") if t["summary"].startswith("Billing run lease")]
+        return additions, summaries, leases
     finally:
         store.close()
 
 
-@pytest.mark.parametrize("seed", RACE_SEEDS)
-def test_two_applies_racing_leave_one_addition_and_one_summary(tmp_path, seed):
+@pytest.mark.parametrize(("processes", "seed"), RACES)
+def test_racing_and_killed_applies_leave_one_addition_per_product_and_one_summary(tmp_path, processes, seed):
+    rng = random.Random(f"race-{seed}")
     repo = make_repo(tmp_path)
     faults = FaultPlan(latency_ms=15, rate=0.3, seed=seed, kinds=("slow_commit",), slow_commit_ms=600)
     with SandboxServer(data_dir=repo / ".sandbox", port=0, seed_demo=True, faults=faults) as server:
         env = _race_env(server)
         runs = [
-            subprocess.Popen([str(RECONCILE), "apply", "--date", DATE, "--ledger", f"state/{name}.jsonl"],
+            subprocess.Popen([str(RECONCILE), "apply", "--date", DATE, "--ledger", f"state/racer{n}.jsonl"],
                              cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for name in ("laptop", "ci")
+            for n in range(processes)
         ]
-        outputs = [run.communicate(timeout=180)[0] for run in runs]
-        server.faults.install(FaultPlan())
-        for run, output in zip(runs, outputs):
-            assert run.returncode == 0, output
+        # Seeded SIGKILLs: at least one racer dies, at a moment anywhere from its start-up to its writes.
+        doomed = {n for n in range(processes) if rng.random() < 0.5} or {rng.randrange(processes)}
+        started = time.monotonic()
+        for n, at in sorted(((n, rng.uniform(0.8, 6.0)) for n in doomed), key=lambda item: item[1]):
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            runs[n].send_signal(signal.SIGKILL)
+        outputs = [run.communicate(timeout=240)[0] for run in runs]
+        for n, (run, output) in enumerate(zip(runs, outputs)):
             assert "Traceback" not in output
-        additions, summaries = _race_world(repo)
+            if n not in doomed or run.returncode != -signal.SIGKILL:
+                assert run.returncode == 0, output  # a racer that lived waited its turn and converged
+        # One writer at a time: the spans from each racer's first ledger record to its last
+        # (intents before its writes, results after them) never overlap.
+        spans = sorted(
+            (min(r["ts"] for r in records), max(r["ts"] for r in records))
+            for n in range(processes) if (records := ledger_records(repo, f"state/racer{n}.jsonl"))
+        )
+        assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(spans)), spans
+        server.faults.install(FaultPlan())
+        # The next run, with a killed racer's ledger (which may hold an intent without its result):
+        # it waits out a killed holder's lease, then finishes and closes any window.
+        ledger = f"state/racer{min(doomed)}.jsonl"
+        after = subprocess.run([str(RECONCILE), "apply", "--date", DATE, "--ledger", ledger],
+                               cwd=repo, env=env, capture_output=True, text=True, timeout=240, check=False)
+        assert after.returncode == 0, after.stdout + after.stderr
+        additions, summaries, leases = _race_world(repo)
         assert [key for key, n in additions.items() if n > 1] == []
         assert [key for key, n in summaries.items() if n > 1] == []
-        assert len(summaries) == 6  # every enabled customer got exactly one
-        # Converged: a third run with either ledger has nothing left to do.
+        assert len([k for k in summaries if k[1].endswith(":2026-11")]) == 6  # every enabled customer, once
+        assert leases and all(t["closedFlag"] for t in leases if t["summary"].endswith("writes"))
         again = subprocess.run([str(RECONCILE), "plan", "--date", DATE, "--send-now", "--detailed-exitcode",
-                                "--ledger", "state/laptop.jsonl"], cwd=repo, env=env, capture_output=True, text=True)
+                                "--ledger", ledger], cwd=repo, env=env, capture_output=True, text=True, check=False)
         assert again.returncode == 0, again.stdout + again.stderr

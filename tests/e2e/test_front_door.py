@@ -286,7 +286,7 @@ def test_apply_on_a_terminal_shows_the_plan_and_writes_only_after_yes(tmp_path):
     assert code == 1, output
     assert "Plan: " in output and "Only 'yes' will be accepted" in output
     assert "apply cancelled: nothing was written" in output
-    assert sandbox_writes(repo) == 0 and ledger_records(repo) == []
+    assert sandbox_writes(repo) == 2 and ledger_records(repo) == []  # the run lease's ticket: opened, closed
 
     code, output = _run_on_a_terminal(repo, args, "yes\n", no_ci_env())
     assert code == 0, output

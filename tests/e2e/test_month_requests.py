@@ -49,8 +49,11 @@ def test_a_month_of_scheduled_runs_reads_connectwise_only_on_days_with_work(tmp_
     worked = {d[0] for d in with_work}
     assert {"2026-11-01", "2026-11-05"} <= worked  # the billing day and the summary day
     assert len(quiet) >= 10, days
-    # A day whose only work is a note on an open billing-problem ticket (a customer missed or
-    # refused, reported every run until someone acts) costs the ticket's requests alone: the
-    # search, the notes read-back snapshot and the POST; no directory or additions read.
+    # A day whose only work is a billing-problem ticket (a customer missed or refused, reported
+    # every run until someone acts) costs the ticket's requests alone: the board and status
+    # lookups and the one board search, then the notes read-back snapshot and the POST per note
+    # or ticket; no directory or additions read. A standing problem whose reason did not change
+    # is noted at most weekly, and costs nothing in between (docs/tickets.md).
     ticket_only = [d for d in with_work if not d[2]]
-    assert all(d[1] <= 3 * d[3] for d in ticket_only), ticket_only
+    assert all(d[1] <= 3 + 2 * d[3] for d in ticket_only), ticket_only
+    assert len(ticket_only) <= 5, ticket_only  # weekly, not daily

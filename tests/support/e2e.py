@@ -59,13 +59,15 @@ def sandbox_writes(repo: Path) -> int:
         store.close()
 
 
-def sandbox_tickets(repo: Path) -> list[dict]:
-    """The sandbox's service tickets, each with its notes (`_notes`), in id order."""
+def sandbox_tickets(repo: Path, leases: bool = False) -> list[dict]:
+    """The sandbox's service tickets, each with its notes (`_notes`), in id order; the run lease's
+    own tickets (docs/lease.md) only with `leases`."""
     from reconciler.sandbox import Store
 
     store = Store(repo / ".sandbox")
     try:
         notes = store.all("ticket_note")
-        return [{**t, "_notes": [n for n in notes if n["ticketId"] == t["id"]]} for t in store.all("ticket")]
+        return [{**t, "_notes": [n for n in notes if n["ticketId"] == t["id"]]} for t in store.all("ticket")
+                if leases or not t["summary"].startswith("Billing run lease R-")]
     finally:
         store.close()

@@ -49,7 +49,7 @@ def addition(id_, agreement, identifier, quantity, cancelled=None, serial="") ->
                     cancelled_date=cancelled, last_updated="2026-11-01T00:00:00Z", marker=serial)
 
 
-def diff(cust, usage, agreements, additions, also_bills_to=None):
+def diff(cust, usage, agreements, additions, also_bills_to=None, run_accounted_for=None):
     cfg = config(cust)
     desired = desired_for(cfg, cust, usage, agreements)
     state = CompanyState(company_id=1, company_name="Acme", agreements=agreements, additions={})
@@ -59,4 +59,5 @@ def diff(cust, usage, agreements, additions, also_bills_to=None):
         desired=desired, actual=state, catalog_identifiers={p.connectwise_product for p in PRODUCTS.values()},
         product_keys_by_identifier={p.connectwise_product: p.key for p in PRODUCTS.values()},
         also_bills_to=also_bills_to, effective_date=date(2026, 12, 1), prune=cust.billing.prune,
+        run_accounted_for=run_accounted_for,
     )

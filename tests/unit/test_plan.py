@@ -113,9 +113,9 @@ def test_two_active_additions_of_one_product_fail_the_customer():
 
 
 def test_duplicates_this_tool_created_converge_on_the_lowest_id():
-    marked = [addition(7, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-b"),
-              addition(5, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a"),
-              addition(9, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-c")]
+    marked = [addition(7, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261130T111700Z-bbbbbb"),
+              addition(5, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261130T111700Z-aaaaaa"),
+              addition(9, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261130T111700Z-cccccc")]
     changes, _ = diff(customer(), {"hes": 4}, [MANAGED], marked)
     cancels = sorted((c.addition_id, c.after) for c in changes if c.action == "cancel")
     assert cancels == [(7, 0), (9, 0)]  # quantity 0: a duplicate never bills, not even one day
@@ -123,8 +123,37 @@ def test_duplicates_this_tool_created_converge_on_the_lowest_id():
 
 
 def test_a_hand_typed_lowest_id_stays_and_marked_duplicates_go():
-    adds = [addition(4, MANAGED, "TM-HES", 3), addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile run-a")]
+    adds = [addition(4, MANAGED, "TM-HES", 3), addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261130T111700Z-aaaaaa")]
     changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds)
+    assert [(c.action, c.addition_id) for c in changes] == [("cancel", 8)]
+
+
+def test_a_serial_number_that_only_starts_like_the_marker_is_typed_by_hand():
+    """Issue 20: a forged marker (right prefix, not a run id of this tool) fails the customer
+    instead of being cancelled at quantity 0 as a race's duplicate."""
+    for forged in ("tmrm-reconcile by hand", "tmrm-reconcile 20261130T111700Z-aaaaaa copy", "ref R-1234",
+                   "ref R-20261130T111700Z-AAAAAA", "REF R-20261130T111700Z-aaaaaa"):
+        adds = [addition(4, MANAGED, "TM-HES", 3, serial="ref R-20261130T111700Z-aaaaaa"),
+                addition(8, MANAGED, "TM-HES", 3, serial=forged)]
+        with pytest.raises(CustomerError, match="addition 8 was not created by this tool"):
+            diff(customer(), {"hes": 3}, [MANAGED], adds)
+
+
+def test_a_marked_duplicate_of_an_unknown_run_fails_the_customer():
+    """Under the run lease a duplicate is explained only by a run that died mid-send (its lease
+    expired) or one the ledger knows; any other run id fails the customer."""
+    adds = [addition(4, MANAGED, "TM-HES", 3, serial="ref R-20261130T111700Z-aaaaaa"),
+            addition(8, MANAGED, "TM-HES", 3, serial="ref R-20261130T111800Z-bbbbbb")]
+    with pytest.raises(CustomerError, match="addition 8 carries the marker of run 20261130T111800Z-bbbbbb"):
+        diff(customer(), {"hes": 3}, [MANAGED], adds, run_accounted_for=lambda run: run == "20261130T111700Z-aaaaaa")
+    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds, run_accounted_for=lambda run: True)
+    assert [(c.action, c.addition_id, c.after) for c in changes] == [("cancel", 8, 0)]
+
+
+def test_duplicates_with_the_marker_written_before_the_lease_keep_the_race_rule():
+    adds = [addition(4, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261001T000000Z-aaaaaa"),
+            addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261001T000001Z-bbbbbb")]
+    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds, run_accounted_for=lambda run: False)
     assert [(c.action, c.addition_id) for c in changes] == [("cancel", 8)]
 
 
@@ -154,3 +183,36 @@ def test_safety_change_percent_applies_only_from_min_additions():
 def test_safety_no_usage_that_would_cancel_is_unsafe():
     cancel = Change("cancel", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", 1, 5, None)
     assert "returned nothing" in safety_verdict([cancel], 1, False, SafetySettings())[0]
+
+
+# -- issue 19, item 5: a cancelled date is the day billing stops, not "cancelled already" ---------
+
+def test_an_addition_ending_after_the_billing_date_is_the_products_addition_and_is_updated_not_doubled():
+    # Billing date 2026-12-01; a person set the addition to end on 2026-12-31: it bills December.
+    changes, notes = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 35, cancelled="2026-12-31T00:00:00Z")])
+    assert [(c.action, c.addition_id, c.before, c.after) for c in changes] == [("update", 2, 35, 38)]
+    assert changes[0].reason == "ends 2026-12-31"
+    assert any("addition 2" in n and "ends 2026-12-31" in n and "left as it is" in n for n in notes), notes
+
+
+def test_an_addition_ending_after_the_billing_date_with_the_right_quantity_plans_nothing_but_says_when_it_ends():
+    changes, notes = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 38, cancelled="2027-01-15T00:00:00Z")])
+    assert changes == []
+    assert any("ends 2027-01-15" in n for n in notes), notes
+
+
+def test_an_addition_ending_on_or_before_the_billing_date_no_longer_bills_so_a_new_one_is_created():
+    for day in ("2026-12-01", "2026-11-30"):
+        changes, _ = diff(customer(), {"hes": 38}, [MANAGED],
+                          [addition(2, MANAGED, "TM-HES", 35, cancelled=f"{day}T00:00:00Z")])
+        assert [(c.action, c.after) for c in changes] == [("create", 38)], day
+
+
+def test_the_plan_text_says_when_an_updated_addition_ends():
+    from reconciler.render.plan_text import change_line
+
+    (change,), _ = diff(customer(), {"hes": 38}, [MANAGED],
+                        [addition(2, MANAGED, "TM-HES", 35, cancelled="2026-12-31T00:00:00Z")])
+    assert change_line(change).endswith("quantity = 35 -> 38 (ends 2026-12-31)")

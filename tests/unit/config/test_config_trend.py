@@ -24,26 +24,56 @@ def reported(cfg: Path, day: int = 6) -> None:
 
 
 def test_products_carry_their_trend_ids_and_usage_its_basis(cfg):
-    edit(cfg / "global.yaml", "      product_ids: [HES]\n",
-         "      product_ids: [HES, HES-ADV]\n      service_plan_ids: [p-1]\n      names: [Email Security]\n")
+    edit(cfg / "global.yaml", "      product_codes: [HESMWXE3X]\n",
+         "      product_codes: [HESMWXE3X, HESAWXE3X]\n      service_plan_ids: [p-1]\n      names: [Email Security]\n")
     reported(cfg)
     config = load_config(cfg)
     hes = config.products["hes"]
-    assert (hes.trend_product_ids, hes.trend_service_plan_ids, hes.trend_names) == (("HES", "HES-ADV"), ("p-1",),
-                                                                                    ("Email Security",))
-    assert (config.usage.source, config.usage.basis, config.usage.reported_units) == ("lmpi", "reported", "chargeable")
+    assert (hes.trend_product_ids, hes.trend_service_plan_ids, hes.trend_names) == (
+        ("HESMWXE3X", "HESAWXE3X"), ("p-1",), ("Email Security",))
+    # The documented default: provisioned (chargeable is not in Trend's report).
+    assert (config.usage.source, config.usage.basis, config.usage.reported_units) == ("lmpi", "reported", "provisioned")
 
 
-def test_a_trend_id_counted_by_two_products_is_an_error_at_its_line(cfg):
-    edit(cfg / "global.yaml", "      product_ids: [CAS]\n", "      product_ids: [CAS, hes]\n")
+def test_a_product_code_counted_by_two_products_is_an_error_at_its_line(cfg):
+    edit(cfg / "global.yaml", "      product_codes: [CASMWXE3X]\n", "      product_codes: [CASMWXE3X, hesmwxe3x]\n")
     (problem,) = [d for d in validate_config(cfg) if d.level == "error"]
     lines = (cfg / "global.yaml").read_text().splitlines()
-    first = next(n for n, text in enumerate(lines, 1) if "[CAS, hes]" in text)
-    second = next(n for n, text in enumerate(lines, 1) if "product_ids: [HES]" in text)
+    first = next(n for n, text in enumerate(lines, 1) if "[CASMWXE3X, hesmwxe3x]" in text)
+    second = next(n for n, text in enumerate(lines, 1) if "product_codes: [HESMWXE3X]" in text)
     # Reported at the second occurrence (case-insensitive), naming the first.
-    assert (problem.line, problem.col) == (second, lines[second - 1].index("HES") + 1)
-    assert f"'HES' is already counted by product cas (line {first})" in problem.message
+    assert (problem.line, problem.col) == (second, lines[second - 1].index("HESMWXE3X") + 1)
+    assert f"'HESMWXE3X' is already counted by product cas (line {first})" in problem.message
     assert "billed twice" in problem.message
+
+
+def test_a_code_under_the_older_key_is_still_one_code_for_the_twice_check(cfg):
+    edit(cfg / "global.yaml", "      product_codes: [CASMWXE3X]\n", "      product_ids: [CASMWXE3X, HESMWXE3X]\n")
+    (problem,) = [d for d in validate_config(cfg) if d.level == "error"]
+    assert "'HESMWXE3X' is already counted by product cas" in problem.message
+
+
+@pytest.mark.parametrize("code", ["WFBSS-SVC", "HES", "WFSBWXE3XX"])
+def test_a_product_code_of_another_shape_is_refused_saying_what_a_code_is(cfg, code):
+    edit(cfg / "global.yaml", "      product_codes: [HESMWXE3X]\n", f"      product_codes: [{code}]\n")
+    (problem,) = [d for d in validate_config(cfg) if d.level == "error"]
+    assert problem.json_path == "$.products.hes.trend.product_codes[0]"
+    assert f"'{code}' is not in the expected format (A 9-character Trend product code" in problem.message
+
+
+def test_older_product_ids_still_load_with_a_warning_naming_the_rename(cfg):
+    edit(cfg / "global.yaml", "      product_codes: [HESMWXE3X]\n", "      product_ids: [HESMWXE3X, HES]\n")
+    assert load_config(cfg).products["hes"].trend_product_ids == ("HESMWXE3X", "HES")
+    (warning,) = [d for d in validate_config(cfg) if d.level != "info"]
+    assert warning.level == "warning" and "trend.product_ids is now trend.product_codes" in warning.message
+
+
+def test_chargeable_units_are_refused_with_the_documented_choices(cfg):
+    reported(cfg)
+    edit(cfg / "global.yaml", "  basis: reported\n", "  basis: reported\n  reported_units: chargeable\n")
+    (problem,) = [d for d in validate_config(cfg) if d.level == "error"]
+    assert "chargeable is not a figure of Trend's documented summary report" in problem.message
+    assert "provisioned (the default) or used" in problem.message
 
 
 @pytest.mark.parametrize("day,warned", [(1, True), (5, True), (6, False), (28, False)])

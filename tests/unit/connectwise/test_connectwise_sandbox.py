@@ -120,10 +120,11 @@ def test_create_patch_cancel_addition(sb):
 
 def test_management_summary_report_create_and_read(sb):
     company, agreement, _ = seed_billing(sb.store)
+    sb.store.add_management_solution("TMRM Management Solution")  # it must exist (issue 19)
     client = client_for(sb)
     body = {
         "groupIdentifier": "TMRM-2026-11",
-        "managementSolution": {"name": "TMRM"},
+        "managementSolution": {"name": "TMRM Management Solution"},
         "totalWorkstations": 40,
         "totalServers": 2,
     }

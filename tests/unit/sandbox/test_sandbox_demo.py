@@ -60,7 +60,7 @@ def test_lmpi_units_equal_seats_csv() -> None:
 def test_demo_trend_ids_are_the_ones_the_shipped_config_counts() -> None:
     assert set(demo.PRODUCT_KEY_TO_TREND_ID) == set(GLOBAL["products"])
     for key, product in GLOBAL["products"].items():
-        assert product["trend"]["product_ids"] == [demo.PRODUCT_KEY_TO_TREND_ID[key]]
+        assert product["trend"]["product_codes"] == [demo.PRODUCT_KEY_TO_TREND_ID[key]]
     assert set(demo.PRODUCT_KEY_TO_TREND_ID.values()) == set(DEMO_PRODUCTS)
 
 

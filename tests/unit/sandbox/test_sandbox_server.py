@@ -294,6 +294,9 @@ def test_fault_plan_from_env() -> None:
 
 
 # ---- LMPI ------------------------------------------------------------------------------------
+ALL_TIME = "created_start=2000-01-01T00:00:00Z&created_end=2099-01-01T00:00:00Z"
+
+
 def lmpi_get(sb: SandboxServer, uri: str, secret: str | None = None, skew: int = 0) -> requests.Response:
     creds = sb.credentials
     posix = str(int(time.time()) + skew)
@@ -305,30 +308,31 @@ def lmpi_get(sb: SandboxServer, uri: str, secret: str | None = None, skew: int =
 
 def test_lmpi_signature_accepted(sb: SandboxServer) -> None:
     assert sb.lmpi_url.endswith("/LMPI")
-    r = lmpi_get(sb, "/LMPI/v3/customers?page=1&limit=5")
+    r = lmpi_get(sb, f"/LMPI/v3/customers?{ALL_TIME}&page=1&limit=5")
     assert r.status_code == 200
     body = r.json()
     assert len(body["customers"]) == 5 and body["paging"] == {"page": 1, "limit": 5, "total": 8}
-    subs = lmpi_get(sb, "/LMPI/v2.5/customers/subscriptions").json()["subscriptions"]
-    sub = next(s for s in subs if s["customer_id"].startswith("3f2b6c1e") and "HES" in s["name"])
+    subs = lmpi_get(sb, f"/LMPI/v2.5/customers/subscriptions?{ALL_TIME}&limit=100").json()["subscriptions"]
+    sub = next(s for s in subs if s["customer_id"].startswith("3f2b6c1e") and "HESMWXE3X" in s["name"])
     r = lmpi_get(sb, f"/LMPI/v3/customers/{sub['customer_id']}/subscriptions/{sub['subscription_id']}")
     (lic,) = r.json()["licenses"]
-    assert lic["product_id"] == "HES" and lic["units"] == 38
-    assert lmpi_get(sb, "/LMPI/v3/me/serviceplans").json()["service_plans"]
+    assert lic["product_id"] == "HESMWXE3X" and lic["units"] == 38
+    assert isinstance(lmpi_get(sb, "/LMPI/v3/me/serviceplans").json(), list)
 
 
 def test_lmpi_signature_rejected(sb: SandboxServer) -> None:
-    assert lmpi_get(sb, "/LMPI/v3/customers", secret="wrong").status_code == 401
-    assert lmpi_get(sb, "/LMPI/v3/customers", skew=-16 * 60).status_code == 401
-    assert lmpi_get(sb, "/LMPI/v3/customers?limit=101").status_code == 400
+    assert lmpi_get(sb, f"/LMPI/v3/customers?{ALL_TIME}", secret="wrong").status_code == 401
+    assert lmpi_get(sb, f"/LMPI/v3/customers?{ALL_TIME}", skew=-16 * 60).status_code == 401
+    assert lmpi_get(sb, f"/LMPI/v3/customers?{ALL_TIME}&limit=101").status_code == 400
     r = requests.get(f"{sb.base_url}/LMPI/v3/customers")
-    assert r.status_code == 401
+    assert r.status_code == 400 and r.json()["error_subject"].startswith("MissingHeader")
     # the signature covers the query exactly as sent
     creds = sb.credentials
     posix = str(int(time.time()))
-    headers = {"x-access-token": creds.lmpi_access_token, "x-posix-time": posix,
-               "x-signature": sign(creds.lmpi_secret_key, posix, "GET", "/LMPI/v3/customers?page=1")}
-    assert requests.get(f"{sb.base_url}/LMPI/v3/customers?page=2", headers=headers).status_code == 401
+    headers = {"x-access-token": creds.lmpi_access_token, "x-posix-time": posix, "x-traceid": "t",
+               "content-type": "application/json",
+               "x-signature": sign(creds.lmpi_secret_key, posix, "GET", f"/LMPI/v3/customers?{ALL_TIME}&page=1")}
+    assert requests.get(f"{sb.base_url}/LMPI/v3/customers?{ALL_TIME}&page=2", headers=headers).status_code == 401
 
 
 def test_usage_source_client_reads_the_sandbox(sb: SandboxServer) -> None:

@@ -19,8 +19,8 @@ sandbox = pytest.importorskip("reconciler.sandbox")
 lmpi_mod = pytest.importorskip("reconciler.sandbox.lmpi")
 
 # What an MSP's global.yaml says; the tool has no table of its own.
-TREND = {"wfbss-svc": "WFBSS-SVC", "wfs-advanced": "WFS-ADV", "cas": "CAS", "hes": "HES",
-         "apex-one-saas": "APEX-ONE-SAAS", "workload-security": "C1-WLS"}
+TREND = {"wfbss-svc": "WFSBWXE3X", "wfs-advanced": "WFSAWXE3X", "cas": "CASMWXE3X", "hes": "HESMWXE3X",
+         "apex-one-saas": "APX1WXE3X", "workload-security": "C1WLWXE3X"}
 CONFIG_PRODUCTS = {k: Product(k, k, k, trend_product_ids=(v,)) for k, v in TREND.items()}
 PRODUCTS = TrendIds.from_products(CONFIG_PRODUCTS)
 
@@ -58,8 +58,8 @@ def test_signature_matches_the_documented_recipe():
 
 
 def test_trend_ids_come_from_the_config_products():
-    assert PRODUCTS.product_for("c1-wls") == "workload-security"
-    assert PRODUCTS.product_for(" WFBSS-SVC ") == "wfbss-svc"
+    assert PRODUCTS.product_for("c1wlwxe3x") == "workload-security"
+    assert PRODUCTS.product_for(" WFSBWXE3X ") == "wfbss-svc"
     assert PRODUCTS.product_for("NOPE") is None
     several = TrendIds.from_products({"edr": Product("edr", "EDR", "TM-EDR", trend_product_ids=("A", "B"),
                                                      trend_service_plan_ids=("plan-1",), trend_names=("Endpoint",))})
@@ -72,20 +72,20 @@ def test_reads_units_of_enabled_licenses_across_pages(sb):
     lic = lmpi_mod.license_record
     for i in range(130):  # more than one page of customers (limit 100)
         sb.store.add_lmpi_customer(f"cust-{i:03d}", f"Customer {i}")
-    plan = lmpi_mod.service_plan_id("WFBSS-SVC")
+    plan = lmpi_mod.service_plan_id("WFSBWXE3X")
     sb.store.add_lmpi_subscription(
         "cust-000",
         "sub-a",
         "A",
         plan,
-        [lic("WFBSS-SVC", 40), lic("WFBSS-SVC", 2), lic("HES", 5, False)],
+        [lic("WFSBWXE3X", 40), lic("WFSBWXE3X", 2), lic("HESMWXE3X", 5, False)],
     )
-    sb.store.add_lmpi_subscription("cust-000", "sub-b", "B", plan, [lic("HES", 7)])
+    sb.store.add_lmpi_subscription("cust-000", "sub-b", "B", plan, [lic("HESMWXE3X", 7)])
     sb.store.add_lmpi_subscription(
-        "cust-001", "sub-c", "C", plan, [lic("C1-WLS", 3)], enabled=False
+        "cust-001", "sub-c", "C", plan, [lic("C1WLWXE3X", 3)], enabled=False
     )
     sb.store.add_lmpi_subscription(
-        "cust-129", "sub-d", "D", plan, [lic("CAS", 11), lic("MYSTERY-PRODUCT", 9)]
+        "cust-129", "sub-d", "D", plan, [lic("CASMWXE3X", 11), lic("MYSTERY01", 9)]
     )
     usage = read_usage(_lmpi_config(), env=env_for(sb))
     assert usage.source == "lmpi"
@@ -94,35 +94,36 @@ def test_reads_units_of_enabled_licenses_across_pages(sb):
         ("cust-000", "hes"): 7,
         ("cust-129", "cas"): 11,
     }
-    assert any("MYSTERY-PRODUCT" in w for w in usage.warnings)
+    assert any("MYSTERY01" in w for w in usage.warnings)
 
 
 def test_ids_no_configured_product_counts_are_reported(sb):
     sb.store.add_lmpi_customer("c", "C")
-    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("HES", 4)])
-    usage = read_lmpi(ids(cas="CAS"), env_for(sb))
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("HESMWXE3X", 4)])
+    usage = read_lmpi(ids(cas="CASMWXE3X"), env_for(sb))
     assert usage.quantities == {}
-    assert any("'HES'" in w and "counted by no product" in w and "4 units" in w for w in usage.warnings)
+    assert any("'HESMWXE3X'" in w and "counted by no product" in w and "4 units" in w for w in usage.warnings)
 
 
 def test_changing_a_products_trend_ids_changes_what_is_counted(sb):
     sb.store.add_lmpi_customer("c", "C")
-    sb.store.add_lmpi_subscription("c", "s", "S", "plan-x", [lmpi_mod.license_record("HES", 4),
-                                                             lmpi_mod.license_record("CAS", 6)])
-    assert read_lmpi(ids(hes="HES"), env_for(sb)).quantities == {("c", "hes"): 4}
-    both = TrendIds.from_products({"mail": Product("mail", "Mail", "TM-MAIL", trend_product_ids=("hes", "cas"))})
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan-x", [lmpi_mod.license_record("HESMWXE3X", 4),
+                                                             lmpi_mod.license_record("CASMWXE3X", 6)])
+    assert read_lmpi(ids(hes="HESMWXE3X"), env_for(sb)).quantities == {("c", "hes"): 4}
+    both = TrendIds.from_products({"mail": Product("mail", "Mail", "TM-MAIL",
+                                                   trend_product_ids=("hesmwxe3x", "casmwxe3x"))})
     usage = read_lmpi(both, env_for(sb))
     assert usage.quantities == {("c", "mail"): 10} and usage.warnings == ()
     by_plan = TrendIds.from_products({"bundle": Product("bundle", "B", "TM-B", trend_service_plan_ids=("PLAN-X",))})
     assert read_lmpi(by_plan, env_for(sb)).quantities == {("c", "bundle"): 10}
-    assert {r["product_id"] for r in usage.rows} == {"HES", "CAS"}  # the evidence names what was counted
+    assert {r["product_id"] for r in usage.rows} == {"HESMWXE3X", "CASMWXE3X"}  # the evidence names what was counted
 
 
 def test_customer_ids_in_another_case_are_one_customer(sb):
     guid = "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a65"
     sb.store.add_lmpi_customer(guid, "Fjord")
-    sb.store.add_lmpi_subscription(guid.upper(), "s1", "S1", "plan", [lmpi_mod.license_record("CAS", 20)])
-    sb.store.add_lmpi_subscription(guid, "s2", "S2", "plan", [lmpi_mod.license_record("CAS", 9)])
+    sb.store.add_lmpi_subscription(guid.upper(), "s1", "S1", "plan", [lmpi_mod.license_record("CASMWXE3X", 20)])
+    sb.store.add_lmpi_subscription(guid, "s2", "S2", "plan", [lmpi_mod.license_record("CASMWXE3X", 9)])
     usage = read_lmpi(PRODUCTS, env_for(sb))
     assert usage.quantities == {(guid, "cas"): 29}
     assert usage.for_customer(guid.upper()) == {"cas": 29}
@@ -158,7 +159,7 @@ def test_missing_env_names_variables_not_values():
 
 def test_lmpi_get_retries_faults(sb):
     sb.store.add_lmpi_customer("c", "C")
-    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("CAS", 4)])
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [lmpi_mod.license_record("CASMWXE3X", 4)])
     sb.set_faults(sandbox.FaultPlan(nth={1: "503", 2: "429", 4: "drop"}, retry_after=0))
     client = LmpiClient(
         sb.lmpi_url,
@@ -184,15 +185,23 @@ def _lmpi_config():
     )
 
 
-@pytest.mark.parametrize("units", [1.5, 1e308, "12", -3, True])
+@pytest.mark.parametrize("units", [1.5, 1e308, "1e3", -3, True, "NaN"])
 def test_units_that_are_not_whole_seats_stop_the_read_instead_of_billing(sb, units):
     # LMPI's answer is untrusted: int(1.5) would bill 1 seat, int(1e308) an absurd number.
     sb.store.add_lmpi_customer("c", "C")
-    record = lmpi_mod.license_record("HES", 4)
+    record = lmpi_mod.license_record("HESMWXE3X", 4)
     record["units"] = units
     sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
-    with pytest.raises(UsageSourceError, match="not a whole, non-negative number of seats"):
-        read_lmpi(ids(hes="HES"), env_for(sb))
+    with pytest.raises(UsageSourceError, match="not a whole number of units"):
+        read_lmpi(ids(hes="HESMWXE3X"), env_for(sb))
+
+
+def test_licence_units_sent_as_a_digit_string_count(sb):
+    sb.store.add_lmpi_customer("c", "C")
+    record = lmpi_mod.license_record("HESMWXE3X", 4)
+    record["units"] = "12"
+    sb.store.add_lmpi_subscription("c", "s", "S", "plan", [record])
+    assert read_lmpi(ids(hes="HESMWXE3X"), env_for(sb)).quantities == {("c", "hes"): 12}
 
 
 # --- the reported basis and service plans, against the sandbox's LMPI --------------------------
@@ -206,29 +215,30 @@ def _this_month_minus(months: int) -> str:
 def _seed_report(sb):
     lic = lmpi_mod.license_record
     sb.store.add_lmpi_customer("c-1", "One")
-    plan = lmpi_mod.service_plan_id("HES")
-    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", plan, [lic("HES", 40), lic("CAS", 8, False)])
-    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", plan, [lic("WFBSS-SVC", 16)], enabled=False)
-    sb.store.add_lmpi_subscription("c-1", "s-3", "S3", "plan-mystery", [lic("MYSTERY", 3)])
+    plan = lmpi_mod.service_plan_id("HESMWXE3X")
+    sb.store.add_lmpi_subscription("c-1", "s-1", "S1", plan, [lic("HESMWXE3X", 40), lic("CASMWXE3X", 8, False)])
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", plan, [lic("WFSBWXE3X", 16)], enabled=False)
+    sb.store.add_lmpi_subscription("c-1", "s-3", "S3", "plan-mystery", [lic("MYSTERY01", 3)])
 
 
-@pytest.mark.parametrize("units,expected", [("provisioned", 40), ("used", 35), ("chargeable", 38)])
+@pytest.mark.parametrize("units,expected", [("provisioned", 40), ("used", 35)])
 def test_reported_basis_bills_the_chosen_figure_of_the_months_report(sb, units, expected):
     _seed_report(sb)
     month = _this_month_minus(1)
     usage = read_reported(PRODUCTS, month, units, env_for(sb))
-    # Consistent with the subscriptions: only the enabled HES license of the enabled subscription.
+    # Consistent with the subscriptions: only the enabled HES licence of the enabled subscription.
     assert usage.quantities == {("c-1", "hes"): expected}
     assert (usage.basis, usage.report_month, usage.units) == ("reported", month, units)
-    assert any("MYSTERY" in w and "counted by no product" in w for w in usage.warnings)
+    assert any("MYSTERY01" in w and "counted by no product" in w for w in usage.warnings)
     (evidence,) = usage.rows
-    assert evidence["provisioned"] == 40 and evidence["quantity"] == expected and evidence["report_month"] == month
+    assert evidence[units] == expected and evidence["quantity"] == expected and evidence["report_month"] == month
+    assert evidence["product_code"] == "HESMWXE3X" and evidence["customer"] == "One"
 
 
-def test_reported_rows_match_by_service_plan_id_or_name_when_no_product_id_is_listed(sb):
+def test_reported_rows_match_by_service_plan_id_or_name_when_no_product_code_is_listed(sb):
     _seed_report(sb)
     by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M",
-                                                      trend_service_plan_ids=(lmpi_mod.service_plan_id("HES"),))})
+                                                      trend_service_plan_ids=(lmpi_mod.service_plan_id("HESMWXE3X"),))})
     assert read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
     by_name = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_names=("hosted email security",))})
     assert read_reported(by_name, _this_month_minus(1), "provisioned", env_for(sb)).quantities == {("c-1", "mail"): 40}
@@ -236,8 +246,8 @@ def test_reported_rows_match_by_service_plan_id_or_name_when_no_product_id_is_li
 
 @pytest.mark.parametrize("months_ago", [-1, 24])
 def test_a_report_month_the_sandbox_does_not_keep_is_a_clear_error(sb, months_ago):
-    with pytest.raises(UsageSourceError, match="HTTP 400"):
-        read_reported(PRODUCTS, _this_month_minus(months_ago), "chargeable", env_for(sb))
+    with pytest.raises(UsageSourceError, match="HTTP 400 InvalidParameters"):
+        read_reported(PRODUCTS, _this_month_minus(months_ago), "provisioned", env_for(sb))
 
 
 def test_the_summary_post_is_signed_over_its_body(sb):
@@ -248,29 +258,37 @@ def test_the_summary_post_is_signed_over_its_body(sb):
     prepared = client._auth(request.prepare())
     prepared.body = b'{"report_cycle_year":"2025","report_cycle_month":"01"}'
     response = requests.Session().send(prepared, timeout=10)
-    assert response.status_code == 401 and "x-signature" in response.json()["message"]
-    with pytest.raises(UsageSourceError, match="401"):
-        read_reported(PRODUCTS, _this_month_minus(1), "chargeable", env_for(sb, TM_SECRET_KEY="nope"))
+    assert response.status_code == 401 and response.json()["error_subject"] == "AuthenticationFailureSignature"
+    with pytest.raises(UsageSourceError, match="401 AuthenticationFailureSignature"):
+        read_reported(PRODUCTS, _this_month_minus(1), "provisioned", env_for(sb, TM_SECRET_KEY="nope"))
 
 
 def test_service_plans_are_listed_with_id_name_product_and_code(sb):
     client = LmpiClient(sb.lmpi_url, sb.credentials.lmpi_access_token, sb.credentials.lmpi_secret_key)
     plans = client.service_plans()
-    assert {p["product"] for p in plans} == set(lmpi_mod.DEMO_PRODUCTS)
+    assert {p["product_code"] for p in plans} == set(lmpi_mod.DEMO_PRODUCTS)
+    assert {p["product"] for p in plans} == set(lmpi_mod.DEMO_PRODUCTS.values())
     for plan in plans:
-        assert plan["service_plan_id"] == lmpi_mod.service_plan_id(plan["product"])
-        assert plan["name"] and len(plan["product_code"]) <= 9
+        assert plan["service_plan_id"] in {lmpi_mod.service_plan_id(plan["product_code"], term)
+                                           for term in ("monthly", "annual")}
+        assert plan["name"] and len(plan["product_code"]) == 9
 
 
 def test_an_lmpi_answer_echoing_our_secret_never_lands_in_warnings_or_saved_rows(sb):
     secret = sb.credentials.lmpi_secret_key
     lic = lmpi_mod.license_record
-    sb.store.add_lmpi_customer("c-1", "One")
+    sb.store.add_lmpi_customer("c-1", f"One {secret}")
     sb.store.add_lmpi_subscription("c-1", "s-1", "S1", "plan-x", [lic(secret, 5)])
-    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", "plan-y", [lic(secret, 7)])
-    by_plan = TrendIds.from_products({"mail": Product("mail", "M", "TM-M", trend_service_plan_ids=("plan-y",))})
-    for usage in (read_lmpi(by_plan, env_for(sb)),
-                  read_reported(by_plan, _this_month_minus(1), "provisioned", env_for(sb))):
-        assert usage.quantities == {("c-1", "mail"): 7}
+    sb.store.add_lmpi_subscription("c-1", "s-2", "S2", lmpi_mod.service_plan_id("HESMWXE3X"), [lic("HESMWXE3X", 7)])
+    for usage in (read_lmpi(PRODUCTS, env_for(sb)),
+                  read_reported(PRODUCTS, _this_month_minus(1), "provisioned", env_for(sb))):
+        assert usage.quantities == {("c-1", "hes"): 7}
         assert usage.warnings and secret not in " ".join(usage.warnings)
         assert usage.rows and secret not in repr(usage.rows)
+
+
+def test_an_lmpi_error_echoing_our_secret_is_masked(sb):
+    sb.lmpi.readings = lmpi_mod.LmpiReadings()
+    with pytest.raises(UsageSourceError) as info:
+        read_lmpi(PRODUCTS, env_for(sb, TM_ACCESS_TOKEN="not-the-token-value"))
+    assert "AuthenticationFailureAccessToken" in str(info.value) and "not-the-token-value" not in str(info.value)
