@@ -246,16 +246,16 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
 
 
 def _add_lease_home(store) -> None:
-    """The MSP's own company and a default service board, where the run lease's ticket goes
-    (worlds generated before the lease have neither)."""
+    """The MSP's own company and the demo's service boards (with their statuses and types), where
+    the run lease's ticket and the problem tickets go (worlds generated before them have neither)."""
     from reconciler.sandbox.demo import BOARDS, OWN_COMPANY
-    from reconciler.sandbox.store import company_record, service_board_record
+    from reconciler.sandbox.store import company_record, seed_board
 
     if store.find_one("company", identifier=OWN_COMPANY[0]) is None:
         store.insert("company", company_record(*OWN_COMPANY), None)
     if not store.all("service_board"):
-        store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
-                                            for name, statuses, extra in BOARDS])
+        for name, statuses, types, extra in BOARDS:
+            seed_board(store, name, statuses, types, **extra)
 
 
 def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: Path) -> None:
