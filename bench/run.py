@@ -101,6 +101,7 @@ class PlanRun:
     requests: int
     server_requests: int
     plan_seconds: float  # build_plan: directory reads + per-customer additions reads + diff
+    cpu_seconds: float  # the child's CPU: config, usage, ledger-free plan, rendering (not the sandbox's)
     process_seconds: float  # the whole child: config, usage, plan, rendering
     peak_rss_mb: float
     customers: int
@@ -150,6 +151,7 @@ def child_plan(world: Path, url: str, workers: int) -> None:
         raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
     print(json.dumps({
         "requests": client.request_count, "plan_seconds": plan_seconds, "process_seconds": process_seconds,
+        "cpu_seconds": time.process_time(),
         "peak_rss_mb": peak_rss_mb(),
         "customers": len(plan.customers), "changes": sum(len(c.changes) for c in plan.customers),
     }))
@@ -170,7 +172,11 @@ class DayRun:
     directory: int  # list pages of companies, agreements, catalog
     additions_reads: int
     summary_reads: int
-    writes: int  # POST, PATCH, DELETE
+    writes: int  # POST, PATCH, DELETE of additions and executive summaries
+    tickets: int  # ticket searches, notes and new tickets for billing problems (notify.py)
+    other: int  # anything else (read-backs of single records, the run lease)
+    exit_code: int  # the scheduled job's: 1 when some customer had a problem
+    problems: int  # customers failed, missed or unsafe in the plan
     bound_reads: int  # active agreements of the customers due for billing today
     due_billing: int
     due_summary: int
@@ -182,6 +188,8 @@ class DayRun:
 
 def _kind_of(request: str) -> str:
     method, path = request.split(" ", 1)
+    if "/service/tickets" in path:
+        return "tickets"
     if method != "GET":
         return "writes"
     if path.endswith("/additions"):
@@ -210,92 +218,114 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
         _add_lease_home(sb.store)
         for label, day in DAYS:
             sb.stats.clear()
+            result = work / f"day-{day}.json"
+            credentials = sb.credentials
+            env = {key: value for key, value in os.environ.items() if not key.startswith(("CW_", "TM_", "SANDBOX_"))}
+            env.update(CW_URL=sb.connectwise_url, CW_COMPANY_ID=credentials.company_id,
+                       CW_PUBLIC_KEY=credentials.public_key, CW_PRIVATE_KEY=credentials.private_key,
+                       CW_CLIENT_ID="bench", CI="true")
             child = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--day-child", str(world), "--url", sb.connectwise_url,
-                 "--date", day, "--ledger", str(work / "ledger" / "ledger.jsonl")],
-                cwd=world, capture_output=True, text=True, check=False,
+                [sys.executable, str(Path(__file__).resolve()), "--day-child", str(world), "--date", day,
+                 "--ledger", str(work / "ledger" / "ledger.jsonl"), "--result", str(result)],
+                cwd=world, capture_output=True, text=True, check=False, env=env, stdin=subprocess.DEVNULL,
             )
-            if child.returncode != 0:
+            if child.returncode != 0 or not result.exists():
                 raise SystemExit(f"day child failed:\n{child.stderr[-4000:]}")
+            data = json.loads(result.read_text())
+            if data["exit_code"] not in (0, 1) or "Traceback" in child.stderr:
+                raise SystemExit(f"the scheduled job on {day} crashed:\n{child.stderr[-4000:]}")
             stats = sb.stats.snapshot(0)
             kinds: dict[str, int] = {}
             for request, count in stats["by_path"].items():
                 kinds[_kind_of(request)] = kinds.get(_kind_of(request), 0) + count
-            data = json.loads(child.stdout.strip().splitlines()[-1])
-            if data.pop("requests") != stats["requests"]:
-                print(f"# {day}: the client and the sandbox counted different requests", file=sys.stderr)
             runs.append(DayRun(label=label, day=day, requests=stats["requests"], directory=kinds.get("directory", 0),
                                additions_reads=kinds.get("additions_reads", 0),
-                               summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0), **data))
+                               summary_reads=kinds.get("summary_reads", 0), writes=kinds.get("writes", 0),
+                               tickets=kinds.get("tickets", 0), other=kinds.get("other", 0), **data))
     return runs
 
 
 def _add_lease_home(store) -> None:
-    """The MSP's own company and a default service board, where the run lease's ticket goes
-    (worlds generated before the lease have neither)."""
+    """The MSP's own company and the demo's service boards (with their statuses and types), where
+    the run lease's ticket and the problem tickets go (worlds generated before them have neither)."""
     from reconciler.sandbox.demo import BOARDS, OWN_COMPANY
-    from reconciler.sandbox.store import company_record, service_board_record
+    from reconciler.sandbox.store import company_record, seed_board
 
     if store.find_one("company", identifier=OWN_COMPANY[0]) is None:
         store.insert("company", company_record(*OWN_COMPANY), None)
     if not store.all("service_board"):
-        store.insert_many("service_board", [(service_board_record(name, statuses, **extra), None)
-                                            for name, statuses, extra in BOARDS])
+        for name, statuses, types, extra in BOARDS:
+            seed_board(store, name, statuses, types, **extra)
 
 
-def child_day(world: Path, url: str, day: str, ledger_path: Path) -> None:
-    """Runs in the child: what `reconcile apply --date DAY` (and the scheduled job) does, through
-    the engine API with the client-side limit off; ConnectWise tickets are not filed here."""
+def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: Path) -> None:
+    """Runs in the child: the scheduled job itself, `reconcile apply --date DAY` through the CLI
+    (`reconciler.cli.main`: config, usage, ledger, plan, apply, tickets for billing problems, exactly
+    as `reconcile` alone runs it), with ConnectWise credentials in the environment. Two things are
+    changed, both outside the job's logic: the client's rate limit is off (else the token bucket
+    sets the pace), and the plan and the ledger read are observed for the table's columns."""
     started = time.perf_counter()
-    from reconciler.apply import ApplyOptions, apply_plan
-    from reconciler.config import load_config
-    from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
-    from reconciler.engine import PlanOptions, build_plan
-    from reconciler.ledger import Ledger, read_ledger
-    from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
-    from reconciler.render.plan import render
-    from reconciler.state import LeasePlace
-    from reconciler.usage import read_usage
+    import reconciler.run as run_module
+    import reconciler.runtime as runtime_module
+    from reconciler.cli import main as reconcile_main
 
-    config = load_config(world / "config", env={})
-    usage = read_usage(config, env={})
-    client = Client(url, Credentials("sandbox", "sandbox-public", "sandbox-private", "bench"),
-                    api_version=config.connectwise.api_version, requests_per_minute=0)
-    target = ConnectWiseTarget(client)
-    ledger_started = time.perf_counter()
-    view = read_ledger(ledger_path)
-    ledger_seconds = time.perf_counter() - ledger_started
-    options = PlanOptions(today=date.fromisoformat(day), workers=config.connectwise.workers, sandbox=True,
-                          previews=False)
-    ledger = Ledger(ledger_path)
-    lease = RunLease(target, ledger.run_id, LeasePlace(), LeaseTimes())  # as `reconcile apply` holds it
+    connect = runtime_module.connect
+
+    def unlimited(name: str, **settings):  # requests_per_minute=0: no client-side limit
+        return connect(name, **{**settings, "requests_per_minute": 0})
+
+    seen: dict = {}
+    build_plan, read_ledger = run_module.build_plan, run_module.read_ledger
+
+    def observed_plan(*args, **kwargs):
+        plan = build_plan(*args, **kwargs)
+        seen["plan"] = plan
+        return plan
+
+    def timed_ledger(*args, **kwargs):
+        ledger_started = time.perf_counter()
+        view = read_ledger(*args, **kwargs)
+        seen["ledger_seconds"] = time.perf_counter() - ledger_started
+        seen["ledger_records"] = view.record_count
+        return view
+
+    runtime_module.connect = unlimited
+    run_module.build_plan, run_module.read_ledger = observed_plan, timed_ledger
     try:
-        plan = build_plan(target, config, usage, view, options, lease=lease)
-        render(plan, "text")
-        results = apply_plan(LeasedTarget(target, lease) if lease.held else target, plan, ledger, view,
-                             ApplyOptions(), plan.catalog_ids, workers=options.workers)
-    finally:
-        lease.release()
-    failed = [r for r in results if r.status == "failed" and "unsafe" not in r.reason]
-    if failed:
-        raise SystemExit(f"{len(failed)} customers failed, e.g. {failed[0].customer}: {failed[0].reason}")
-    due = [cp for cp in plan.customers if cp.due and cp.billing_read]
-    bound_reads = sum(len(cp.additions_read) for cp in due)
-    print(json.dumps({
-        "requests": client.request_count, "bound_reads": bound_reads, "due_billing": len(due),
-        "due_summary": sum(1 for cp in plan.customers if cp.summary_due),
-        "ledger_seconds": ledger_seconds, "ledger_records": view.record_count,
+        reconcile_main(["apply", "--date", day, "--ledger", str(ledger_path)])
+        exit_code = 0
+    except SystemExit as exit_:
+        exit_code = exit_.code if isinstance(exit_.code, int) else 1
+    plan = seen.get("plan")
+    due = [cp for cp in plan.customers if cp.due and cp.billing_read] if plan else []
+    result_path.write_text(json.dumps({
+        "exit_code": exit_code, "bound_reads": sum(len(cp.additions_read) for cp in due),
+        "due_billing": len(due),
+        "due_summary": sum(1 for cp in plan.customers if cp.summary_due) if plan else 0,
+        "problems": sum(1 for cp in plan.customers if cp.status in ("failed", "missed", "unsafe")) if plan else 0,
+        "ledger_seconds": seen.get("ledger_seconds", 0.0), "ledger_records": seen.get("ledger_records", 0),
         "seconds": time.perf_counter() - started,
         "peak_rss_mb": peak_rss_mb(),
     }))
 
 
-def child_ledger(ledger_path: Path) -> None:
-    """Runs in the child: load the ledger's index (what every plan does first), time and RSS."""
-    started = time.perf_counter()
-    from reconciler.ledger import read_ledger
+def child_ledger(ledger_path: Path, mode: str) -> None:
+    """Runs in the child: what every plan does first, load the ledger's index, timed with its RSS.
+    `full`: with no checkpoint (every record read); `checkpoint`: write the checkpoint, as an apply
+    does when it lets go of the ledger; `resumed`: load it from that checkpoint."""
+    from reconciler.ledger import read_ledger, update_checkpoint
+    from reconciler.ledger_checkpoint import checkpoint_path
 
-    view = read_ledger(ledger_path)
+    if mode == "full":
+        for stale in ledger_path.parent.glob("*.checkpoint*.json"):
+            stale.unlink()
+    started = time.perf_counter()
+    if mode == "checkpoint":
+        written = update_checkpoint(ledger_path)
+        assert written == checkpoint_path(ledger_path), "no checkpoint written"
+        view = read_ledger(ledger_path)
+    else:
+        view = read_ledger(ledger_path)
     print(json.dumps({"seconds": time.perf_counter() - started, "records": view.record_count,
                       "customers": len(view.customers()),
                       "peak_rss_mb": peak_rss_mb()}))
@@ -344,25 +374,32 @@ def main() -> None:
                         help="sizes at which the 1-worker plan is also timed (slow: requests x latency)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/reconcile-bench"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-validate", action="store_true",
+                        help="skip the validate / check-jsonschema timing (minutes at 20,000 files)")
     parser.add_argument("--history-sizes", default="",
                         help="sizes at which a 12-month ledger is generated and the month's scheduled runs, "
                              "ledger load, report and a plan with it are measured (e.g. 20000)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--day-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ledger-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-mode", default="full", help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-months", default="12",
+                        help="at --history-sizes: ledger ages (months, comma list) whose index load is measured "
+                             "without and with the checkpoint (e.g. 12,36); the day runs use the first")
     parser.add_argument("--date", help=argparse.SUPPRESS)
     parser.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=8, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_plan(args.child, args.url, args.workers)
         return
     if args.day_child:
-        child_day(args.day_child, args.url, args.date, args.ledger)
+        child_day(args.day_child, args.url, args.date, args.ledger, args.result)
         return
     if args.ledger_child:
-        child_ledger(args.ledger_child)
+        child_ledger(args.ledger_child, args.ledger_mode)
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -378,8 +415,9 @@ def main() -> None:
             and load_meta(world).customers == size else generate(world, size, args.seed)
         print(f"# {size} customers: {meta.companies} companies, {meta.agreements} agreements, "
               f"{meta.additions} additions, {meta.referenced_agreements} agreements referenced", file=sys.stderr)
-        ours, theirs = time_validate(world)
-        validate_rows.append(f"| {size:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |")
+        if not args.no_validate:
+            ours, theirs = time_validate(world)
+            validate_rows.append(f"| {size:,} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |")
 
         bound = lower_bound(meta)
         from reconciler.config import load_config
@@ -395,33 +433,44 @@ def main() -> None:
             plan_rows.append(
                 f"| {size:,} | {run.workers} | {run.requests:,} | {bound:,} | {run.requests - bound:+d} | "
                 f"{run.plan_seconds:.1f} | {time_bound:.1f} | {_ratio(run.plan_seconds, time_bound)} | "
-                f"{run.process_seconds:.1f} | {run.peak_rss_mb:.0f} |"
+                f"{run.process_seconds:.1f} | {run.cpu_seconds:.1f} | {run.cpu_seconds / size * 1000:.2f} | "
+                f"{run.peak_rss_mb:.0f} |"
             )
         if size in history_sizes:
-            ledger = world / "ledger" / "ledger.jsonl"
-            if not ledger.with_name("ledger.2026-10.jsonl").exists():
-                from generate import generate_ledger
+            months_list = sorted({12, *(int(m) for m in args.ledger_months.split(",") if m)})
+            ledger = world / "ledger" / "ledger.jsonl"  # the 12-month one: the day runs and the report use it
+            for months in months_list:
+                aged = world / ("ledger" if months == 12 else f"ledger-{months}m") / "ledger.jsonl"
+                if not aged.with_name("ledger.2026-10.jsonl").exists():
+                    from generate import generate_ledger
 
-                generate_ledger(world, ledger, 12, seed=args.seed)
-            size_mb = sum(p.stat().st_size for p in ledger.parent.glob("ledger*.jsonl")) / 1e6
-            load = json.loads(subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--ledger-child", str(ledger)],
-                capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            history_rows.append(f"| {size:,} | load the 12-month ledger's index | {load['records']:,} records, "
-                                f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
-            (world / "report").mkdir(exist_ok=True)
+                    generate_ledger(world, aged, months, seed=args.seed)
+                size_mb = sum(p.stat().st_size for p in aged.parent.glob("ledger.*.jsonl")) / 1e6
+                for mode, what in (("full", "load the index without a checkpoint (every record)"),
+                                   ("checkpoint", "write the checkpoint (as an apply does at its end)"),
+                                   ("resumed", "load the index from the checkpoint")):
+                    load = json.loads(subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--ledger-child", str(aged),
+                         "--ledger-mode", mode], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                    history_rows.append(f"| {size:,} | {months}-month ledger: {what} | {load['records']:,} records, "
+                                        f"{size_mb:.0f} MB | {load['seconds']:.1f} | {load['peak_rss_mb']:.0f} |")
+            for stale in ledger.parent.glob("*.checkpoint*.json"):  # the day runs start as a plain ledger
+                stale.unlink()
             for fmt in ("html", "markdown"):
+                (world / "report").mkdir(parents=True, exist_ok=True)
                 seconds, rss = measured([str(BIN / "reconcile"), "report", "--ledger", str(ledger), "--format", fmt,
                                          "--out", str(world / "report" / fmt), "--period", "2026-10"], world)
                 history_rows.append(f"| {size:,} | `reconcile report --format {fmt}` | 12 periods | {seconds:.1f} | "
                                     f"{rss:.0f} |")
             for day in run_days(world, 0):
                 rate_minutes = day.requests / DEFAULT_RATE
+                target = day.directory + day.bound_reads + day.writes + 5
                 day_rows.append(
-                    f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.requests:,} | "
-                    f"{day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | {day.writes:,} | "
-                    f"{day.directory + day.bound_reads + day.writes + 5:,} | {rate_minutes:.1f} | "
-                    f"{day.seconds:.0f} | {day.peak_rss_mb:.0f} |")
+                    f"| {size:,} | {day.label} | {day.due_billing:,} | {day.due_summary:,} | {day.problems:,} | "
+                    f"**{day.requests:,}** | {day.directory} | {day.additions_reads:,} | {day.summary_reads:,} | "
+                    f"{day.writes:,} | {day.tickets:,} | {day.other:,} | {target:,} | {day.requests - target:+,} | "
+                    f"{rate_minutes:.1f} | {day.seconds:.0f} | {day.ledger_seconds:.2f} | {day.peak_rss_mb:.0f} | "
+                    f"{day.exit_code} |")
         limited = runs[0].requests / (DEFAULT_RATE / 60)
         notes.append(f"{size:,} customers at the default {DEFAULT_RATE}/min client limit: "
                      f"{runs[0].requests:,} requests / 15 per s = {limited:.0f} s (~{limited / 60:.1f} min) "
@@ -429,25 +478,28 @@ def main() -> None:
 
     print(f"Machine: {machine()}")
     print(f"Command: .venv/bin/python bench/run.py --sizes {args.sizes} --latency-ms {latency} "
-          f"--latency-sizes {args.latency_sizes}" + (f" --history-sizes {args.history_sizes}" if history_sizes else ""))
+          f"--latency-sizes {args.latency_sizes}" + (f" --history-sizes {args.history_sizes}" if history_sizes else "")
+          + (f" --ledger-months {args.ledger_months}" if history_sizes else "") + (" --no-validate" if args.no_validate else ""))
     print()
-    print("| customers | reconcile validate s | check-jsonschema s | check-jsonschema / validate |")
-    print("|---:|---:|---:|---:|")
-    print("\n".join(validate_rows))
-    print()
+    if validate_rows:
+        print("| customers | reconcile validate s | check-jsonschema s | check-jsonschema / validate |")
+        print("|---:|---:|---:|---:|")
+        print("\n".join(validate_rows))
+        print()
     print(f"| customers | workers | CW requests | lower bound | over bound | plan s ({latency} ms/request) "
-          "| bound s (bound x latency / workers) | plan / bound | process s | peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| bound s (bound x latency / workers) | plan / bound | process s | process CPU s | CPU ms per customer "
+          "| peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(plan_rows))
     if day_rows:
         print()
-        print("Scheduled runs (`apply` without previews) on a copy of the world and its 12-month ledger, "
-              "one after the other: 2026-11-01, -05, -20:")
+        print("The scheduled job (`reconcile apply --date DAY`, the CLI in a child process, tickets included) on a "
+              "copy of the world and its 12-month ledger, one after the other: 2026-11-01, -05, -20:")
         print()
-        print("| customers | day | billing due | summaries due | CW requests | directory pages | additions reads "
-              "| summary reads | writes | target (pages + reads of due + writes + 5) | min at 900/min | run s "
-              "| peak RSS MB |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| customers | day | billing due | summaries due | problems | CW requests (all) | directory pages "
+              "| additions reads | summary reads | writes | tickets | other | target (pages + reads of due + writes + 5) "
+              "| over target | min at 900/min | run s | ledger read s | peak RSS MB | exit |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print("\n".join(day_rows))
         print()
         print("| customers | what | size | s | peak RSS MB |")

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 from filelock import FileLock, Timeout
 
+from reconciler import ledger_checkpoint
 from reconciler.errors import ReconcileError
 
 FORMAT_VERSION = 1
@@ -233,6 +234,7 @@ class LedgerView:
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._indexed = 0  # in-memory records already indexed (they may be appended to)
         self._source: Path | None = None  # the ledger a streamed view was read from
+        self._covered: dict[Path, tuple[int, int]] | None = None  # file -> (bytes, lines) read
         self.record_count = 0
         self._runs: set[str] = set()  # every run id with an intent or a result here
 
@@ -398,7 +400,12 @@ def read_ledger(path: Path) -> LedgerView:
 
 
 def _read_index(path: Path, fast: bool) -> LedgerView | None:
+    files = ledger_file_list(path)
     view = LedgerView()
+    # The checkpoint (ledger_checkpoint.py) holds this index as of some length of each file: start
+    # from it and read only what was appended since. The slow path reads everything.
+    start = (ledger_checkpoint.resume(path, [f.path for f in files], view, _Track) if fast else None) or {}
+    covered: dict[Path, tuple[int, int]] = {}  # what this read saw, for the next checkpoint
     names: dict[bytes, str] = {}  # one str per customer, run id, period (bytes -> str once)
 
     def text(raw: bytes) -> str:
@@ -409,9 +416,12 @@ def _read_index(path: Path, fast: bool) -> LedgerView | None:
 
     prefix, note, looks_whole = (_PREFIX.match if fast else (lambda line: None)), view._note, _looks_whole
     counted = 0
-    for rank, file in enumerate(ledger_file_list(path)):
+    for rank, file in enumerate(files):
+        offset, lines_before = start.get(file.path.name, (0, 0))
         with open(file.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
+            handle.seek(offset)
+            number = lines_before
+            for number, line in enumerate(handle, start=lines_before + 1):
                 match = prefix(line)
                 if match is not None and looks_whole(line):
                     ts, run_id, event, kind, customer, period, status = match.groups()
@@ -423,10 +433,21 @@ def _read_index(path: Path, fast: bool) -> LedgerView | None:
                     continue
                 for record, order in _parse_line(file.path, line, number, rank, view.warnings):
                     view.add(record, order)
+            covered[file.path] = (handle.tell(), number)
     view.record_count += counted
+    view._covered = covered
     # Kept lines are parsed once, at the end: memory holds one line per customer and kind
     # (and per open intent) meanwhile, never the records.
     return view if view._settle() else None
+
+
+def update_checkpoint(path: Path) -> Path | None:
+    """Write the ledger's checkpoint (ledger_checkpoint.py) as of now: read with the current one,
+    so it costs what was appended since. A cache: failing to write it changes nothing else."""
+    try:
+        return ledger_checkpoint.write(path, read_ledger(path), _Track)
+    except (OSError, LedgerCorrupt):
+        return None
 
 
 def read_all_records(path: Path) -> list[dict[str, Any]]:
@@ -522,5 +543,6 @@ def exclusive(path: Path) -> Iterator[None]:
         raise LedgerLocked(f"{path} is in use by reconcile apply in another process; wait for it to finish") from None
     try:
         yield
+        update_checkpoint(path)  # the next plan reads this apply's index, not every year
     finally:
         lock.release()

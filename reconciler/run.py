@@ -42,6 +42,7 @@ from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets
 from reconciler.ticketbook import TicketBook, book_path
 from reconciler.outputs import PathProblem, write_text_file
 from reconciler.plan import Plan, plan_to_json
+from reconciler.problem_records import record_problems
 from reconciler.render.common import RenderOptions
 from reconciler.render.escape import plain_line
 from reconciler.render.plan import render
@@ -302,6 +303,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         settings = config.notifications.connectwise_ticket
         tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
             backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
+        if not dry_run:  # the report reads problems from the ledger (problem_records.py)
+            record_problems(ledger, problems, tickets.outcomes)
         return results, problems, tickets
 
 

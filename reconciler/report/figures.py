@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from reconciler.money import ZERO
 from reconciler.periods import period_window
 from reconciler.report.history import (
     Billed,
@@ -48,6 +47,7 @@ class CustomerFigures:
     failures: tuple[Failure, ...]
     sends: tuple[Send, ...]  # made for the report period
     sends_during: tuple[Send, ...] = ()  # made during the report period (billing time zone)
+    unresolved: tuple[Failure, ...] = ()  # its problems of this or earlier periods no send resolved
 
     @property
     def revenue(self) -> dict[str | None, Decimal]:
@@ -80,17 +80,22 @@ class Figures:
     mrr: tuple[dict[str | None, Decimal] | None, ...] = ()  # per window period, per currency
     mrr_more: dict[str | None, Decimal] = field(default_factory=dict)  # this period vs the previous one
     mrr_less: dict[str | None, Decimal] = field(default_factory=dict)
+    # every problem for this period or an earlier one that no later send resolved (all customers in scope)
+    unresolved: tuple[Failure, ...] = ()
 
     @property
     def mrr_now(self) -> dict[str | None, Decimal]:
         return (self.mrr[-1] if self.mrr else None) or {}
 
     def mrr_series(self) -> tuple[Series, ...]:
-        """MRR per currency over the window, in whole units for the chart (its table is exact)."""
+        """MRR per currency over the window, in whole units for the charts (one chart and axis per
+        currency: amounts in two currencies share no scale; the table is exact). A period before
+        any customer billed in a currency is a gap, not 0."""
         currencies = sorted({c for m in self.mrr if m for c in m}, key=lambda c: c or "")
         return tuple(
             Series(currency or "unknown", f"MRR {currency or '(currency unknown)'}",
-                   tuple(None if m is None else int(m.get(currency, ZERO).to_integral_value()) for m in self.mrr))
+                   tuple(None if m is None or currency not in m else int(m[currency].to_integral_value())
+                         for m in self.mrr))
             for currency in currencies
         )
 
@@ -230,6 +235,7 @@ def build_figures(
                 failures=tuple(history.failures_in(period, (key,))),
                 sends=tuple(history.sends_in(period, (key,))),
                 sends_during=tuple(history.sends_during(period, timezone, (key,))),
+                unresolved=tuple(history.unresolved(period, (key,))),
             )
         )
 
@@ -258,4 +264,5 @@ def build_figures(
         mrr=tuple(history.mrr(p, customer_keys) for p in periods),
         mrr_more=moves[0],
         mrr_less=moves[1],
+        unresolved=tuple(history.unresolved(period, (customer,) if customer else None)),
     )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +50,8 @@ from reconciler.ledger import (
 from reconciler.money import ZERO, monthly_amount
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# What a `problem` record may say (reconciler/problem_records.py, notify.PROBLEM_KINDS)
+PROBLEM_STATUSES = ("missed", "failed", "unsafe")
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
@@ -170,14 +172,21 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
+    """A problem of one customer and period: a send that failed or was interrupted, or a problem
+    a run reported (`problem` records: missed, unsafe, failed before the send)."""
+
     customer: str
     period: str
-    ts: str
+    ts: str  # when it was first seen
     kind: str
     trigger: str
-    status: str  # "failed", or "interrupted" for an intent that never got a result
+    # "failed", "interrupted" (an intent that never got a result), "missed" (the billing date
+    # passed beyond catch_up_days), "unsafe" (refused by the safety thresholds)
+    status: str
     error: str
     resolved: bool  # a later sent result exists for the same customer, kind and period
+    runs: int = 1  # runs that reported it (a standing problem is reported by every run)
+    last_ts: str | None = None  # when it was last reported, if by more than one run
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,7 @@ class History:
     sends: tuple[Send, ...]
     failures: tuple[Failure, ...]
     products: tuple[str, ...] = field(default=())  # every product key seen, sorted
+    open_failures: tuple[Failure, ...] = ()  # the failures no later send resolved, in ledger order
     # customer -> the periods it was billed in, sorted (for `last_billed`)
     billed_periods: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     # period -> items of that period, in ledger order; customer -> that customer's items
@@ -203,6 +213,8 @@ class History:
     _by_customer: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
     # time zone -> month a send was made in (there) -> those sends; built on first use per zone
     _during: dict[str, dict[str, list[Send]]] = field(default_factory=dict, repr=False, compare=False)
+    _during_by_customer: dict[str, dict[tuple[str, str], list[Send]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
@@ -218,9 +230,27 @@ class History:
     def sends_during(
         self, period: str, timezone: str, customers: Iterable[str] | None = None
     ) -> list[Send]:
-        """Sends made during `period` (calendar month in `timezone`), whatever period they were for."""
-        allowed = None if customers is None else set(customers)
-        return [s for s in self.send_months(timezone).get(period, ()) if allowed is None or s.customer in allowed]
+        """Sends made during `period` (calendar month in `timezone`), whatever period they were for.
+        One customer's page looks its own sends up (filtering the month's whole list per customer
+        made a 20,000-customer report quadratic, issue 22)."""
+        if customers is None:
+            return list(self.send_months(timezone).get(period, ()))
+        wanted = tuple(dict.fromkeys(customers))
+        if len(wanted) == 1:
+            return list(self._customer_send_months(timezone).get((period, wanted[0]), ()))
+        allowed = set(wanted)
+        return [s for s in self.send_months(timezone).get(period, ()) if s.customer in allowed]
+
+    def _customer_send_months(self, timezone: str) -> dict[tuple[str, str], list[Send]]:
+        """(month made in, customer) -> sends, in ledger order; one pass per time zone."""
+        index = self._during_by_customer.get(timezone)
+        if index is None:
+            index = {}
+            for month, sends in self.send_months(timezone).items():
+                for send in sends:
+                    index.setdefault((month, send.customer), []).append(send)
+            self._during_by_customer[timezone] = index
+        return index
 
     def send_months(self, timezone: str) -> dict[str, list[Send]]:
         """Sends by the month they were made in (in `timezone`): one pass per time zone, then lookups."""
@@ -298,6 +328,17 @@ class History:
 
     def failures_in(self, period: str, customers: Iterable[str] | None = None) -> list[Failure]:
         return self._select("failures", period, customers)
+
+    def unresolved(self, up_to: str, customers: Iterable[str] | None = None) -> list[Failure]:
+        """Every problem for a period at or before `up_to` that no later send resolved: what the
+        index counts as unresolved, whatever period it belongs to."""
+        if customers is None:
+            found: Iterable[Failure] = self.open_failures
+        else:
+            wanted = tuple(dict.fromkeys(customers))
+            found = [f for c in wanted for f in self._by_customer.get(c, {}).get("failures", ())]
+        return sorted((f for f in found if not f.resolved and f.period <= up_to),
+                      key=lambda f: (f.period, f.customer, sortable_ts(f.ts)))
 
     def _select(self, what: str, period: str, customers: Iterable[str] | None) -> list[Any]:
         if customers is None:
@@ -402,6 +443,8 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
     sends: list[tuple[tuple, Send]] = []
     failed: list[tuple[tuple, dict[str, Any], str]] = []  # (order, slim record, status)
     open_intents: dict[tuple[Any, ...], tuple[tuple, dict[str, Any]]] = {}
+    problems: list[tuple[tuple, dict[str, Any], str, Any]] = []  # (order, slim record, status, run id)
+    failed_runs: set[tuple[Any, ...]] = set()  # (run id, customer, kind, period) with a failed result
     latest: tuple | None = None
     latest_raw: str | None = None
     count = 0
@@ -430,6 +473,10 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
         trigger = record.get("trigger") or "scheduled"
         run_key = (record.get("run_id"), customer, kind, period)
         event = record.get("event")
+        if event == "problem":
+            if record.get("status") in PROBLEM_STATUSES:
+                problems.append((order, _failure_fields(record), str(record["status"]), record.get("run_id")))
+            continue
         if event == "intent":
             open_intents[run_key] = (order, _failure_fields(record))
             continue
@@ -439,6 +486,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
         status = record.get("status")
         if status == "failed":
             failed.append((order, _failure_fields(record), "failed"))
+            failed_runs.add(run_key)
             continue
         if status != "sent":
             continue
@@ -461,14 +509,33 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
     # A failure is resolved by a later sent result of the same customer, kind and period: the
     # latest such send per key, for the few keys that failed (no index of every send).
     failed.extend((order, record, "interrupted") for order, record in open_intents.values())
-    failed.sort(key=lambda item: item[0])
+    # A reported problem, once per customer, kind, period and status, however many runs reported
+    # it; a "failed" one whose run also wrote a failed result is that result, not a second problem.
+    reported: dict[tuple[str, str, str, str], list[Any]] = {}
+    for order, record, status, run_id in sorted(problems, key=lambda item: item[0]):
+        kind = record.get("kind") or "billing"
+        if status == "failed" and (run_id, record["customer"], kind, record["period"]) in failed_runs:
+            continue
+        key = (record["customer"], kind, record["period"], status)
+        if key in reported:
+            reported[key][1] = order
+            reported[key][2] = record
+            reported[key][3] += 1
+        else:
+            reported[key] = [order, order, record, 1, record["ts"]]
     failed_keys = {(r["customer"], r.get("kind") or "billing", r["period"]) for _, r, _ in failed}
+    failed_keys.update((c, k, p) for c, k, p, _ in reported)
     latest_sent: dict[tuple[str, str, str], tuple] = {}
     for order, send in sends:
         key = (send.customer, send.kind, send.period)
         if key in failed_keys and (key not in latest_sent or order > latest_sent[key]):
             latest_sent[key] = order
-    failures = tuple(_failure(order, record, status, latest_sent) for order, record, status in failed)
+    found = [(order, _failure(order, record, status, latest_sent)) for order, record, status in failed]
+    for first, last, record, runs, first_ts in reported.values():
+        problem = _failure(last, {**record, "ts": first_ts}, record["status"], latest_sent)
+        found.append((first, replace(problem, runs=runs, last_ts=record["ts"] if runs > 1 else None)))
+    found.sort(key=lambda item: item[0])
+    failures = tuple(failure for _, failure in found)
     sends.sort(key=lambda item: item[0])
     send_list = tuple(s for _, s in sends)
     del sends
@@ -494,6 +561,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
         sends=send_list,
         failures=failures,
         products=tuple(sorted(products)),
+        open_failures=tuple(f for f in failures if not f.resolved),
         billed_periods={c: tuple(sorted(ps)) for c, ps in billed_periods.items()},
         _by_period=by_period,
         _by_customer=by_customer,
@@ -502,7 +570,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
 
 def _failure_fields(record: dict[str, Any]) -> dict[str, Any]:
     """What a failure needs of its record (kept instead of the whole record)."""
-    return {k: record.get(k) for k in ("customer", "period", "kind", "ts", "trigger", "error")}
+    return {k: record.get(k) for k in ("customer", "period", "kind", "ts", "trigger", "error", "status")}
 
 
 def _failure(order: tuple, record: dict[str, Any], status: str,

@@ -154,23 +154,38 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
     return f'<table class="changes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer: bool) -> str:
+PROBLEM_WORDS = ("missed", "failed", "unsafe", "interrupted")
+
+
+def problem_status(failure: Failure, timezone: str) -> str:
+    """`missed, reported by 3 runs (last 2026-11-03 05:17 CST), unresolved`: what it is, how long
+    it stood, and whether a later send resolved it (shared with the Markdown view)."""
+    text = failure.status
+    if failure.runs > 1 and failure.last_ts:
+        text += f", reported by {failure.runs} runs (last {local_time(failure.last_ts, timezone)})"
+    return text + (", resolved by a later send" if failure.resolved else ", unresolved")
+
+
+def _failures_table(figures: Figures, failures: Sequence[Failure], with_customer: bool,
+                    empty: str = "No problems this period.", with_period: bool = False) -> str:
     if not failures:
-        return "<p>No failures this period.</p>"
+        return f"<p>{escape(empty)}</p>"
     head = ('<th scope="col">Customer</th>' if with_customer else "") + (
-        '<th scope="col">Kind</th><th scope="col">Trigger</th>'
+        ('<th scope="col">For period</th>' if with_period else "")
+        + '<th scope="col">Kind</th><th scope="col">Trigger</th>'
         f'<th scope="col">When ({escape(figures.timezone)})</th>'
-        '<th scope="col">Status</th><th scope="col">Reason</th>'
+        '<th scope="col">Problem</th><th scope="col">Reason</th>'
     )
     rows = []
     for f in failures:
         customer = f"<td>{escape(figures.customer_label(f.customer))}</td>" if with_customer else ""
-        status = f"{f.status}, resolved by a later send" if f.resolved else f.status
+        period = f"<td>{escape(f.period)}</td>" if with_period else ""
         rows.append(
-            f'<tr class="failure {"resolved" if f.resolved else "failed"}" '
-            f'data-customer="{escape(f.customer)}">{customer}<td>{escape(f.kind)}</td>'
+            f'<tr class="failure {"resolved" if f.resolved else "failed"}" data-status="{escape(f.status)}" '
+            f'data-customer="{escape(f.customer)}" data-period="{escape(f.period)}">{customer}{period}'
+            f"<td>{escape(f.kind)}</td>"
             f"<td>{escape(f.trigger)}</td><td class='ts'>{escape(local_time(f.ts, figures.timezone))}</td>"
-            f"<td>{escape(status)}</td><td>{escape(f.error)}</td></tr>"
+            f"<td>{escape(problem_status(f, figures.timezone))}</td><td>{escape(f.error)}</td></tr>"
         )
     body = "".join(rows)
     return f'<table class="failures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -226,7 +241,9 @@ def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
          f"{figures.count_during('billing', 'manual')} manual"),
         ("Executive summaries sent during the period", str(figures.count_during("summary")),
          f"{summaries_for} for {period}"),
-        ("Failures (unresolved)", f"{len(figures.failures)} ({unresolved})", ""),
+        ("Problems this period (unresolved)", f"{len(figures.failures)} ({unresolved})",
+         f"{len(figures.unresolved)} unresolved in all periods up to {period} "
+         f"({', '.join(PROBLEM_WORDS)}, with no later send)"),
     ]
 
 
@@ -296,10 +313,15 @@ def render_index(figures: Figures, prefix: str = "periods/", home: str | None = 
         f'<tr><th scope="row">{escape(p)}</th><td class="num">{escape(money_text(m or {}))}</td></tr>'
         for p, m in zip(figures.periods, figures.mrr)
     )
+    # One chart per currency, each with its own axis: amounts in two currencies share no scale.
+    mrr_charts = "".join(
+        f"<figure><figcaption>Monthly recurring revenue in {escape(s.product)}, last 12 periods</figcaption>"
+        f"{line_chart(f'mrr-msp-{n}', f'Monthly recurring revenue in {s.product}, last 12 periods', figures.periods, (s,), f'whole {s.product} units')}"
+        "</figure>"
+        for n, s in enumerate(mrr_series, start=1)
+    )
     mrr_chart = (
-        f"<figure><figcaption>Monthly recurring revenue, last 12 periods</figcaption>"
-        f"{line_chart('mrr-msp', 'Monthly recurring revenue, last 12 periods', figures.periods, mrr_series, 'whole currency units')}"
-        f"</figure>"
+        f"{mrr_charts}"
         f'<table class="mrr"><caption>Monthly recurring revenue (table, exact)</caption>'
         f'<thead><tr><th scope="col">Period</th><th scope="col" class="num">MRR</th></tr></thead>'
         f"<tbody>{mrr_rows}</tbody></table>"
@@ -315,7 +337,9 @@ def render_index(figures: Figures, prefix: str = "periods/", home: str | None = 
             _sends_table(figures, figures.sends_during, f"Nothing was sent during {figures.period}.", True),
         )
         + _section("What changed this period", _changes_table(figures, figures.changes, True))
-        + _section("Failures this period", _failures_table(figures, figures.failures, True))
+        + _section("Problems this period", _failures_table(figures, figures.failures, True))
+        + _section(f"Unresolved problems, every period up to {figures.period}",
+                   _failures_table(figures, figures.unresolved, True, "No unresolved problems.", True))
         + _section("Customers", customers)
         + "</main>"
     )
@@ -354,7 +378,9 @@ def render_customer(figures: Figures, customer: CustomerFigures) -> str:
         + _section("Products and agreements", products)
         + _section("Seats history", chart)
         + _section("What changed this period", _changes_table(figures, customer.changes, False))
-        + _section("Failures this period", _failures_table(figures, customer.failures, False))
+        + _section("Problems this period", _failures_table(figures, customer.failures, False))
+        + _section(f"Unresolved problems, every period up to {figures.period}",
+                   _failures_table(figures, customer.unresolved, False, "No unresolved problems.", True))
         + _section(f"Sent for {figures.period}",
                    _sends_table(figures, customer.sends, f"Nothing was sent for {figures.period}."))
         + _section(f"Sent during {figures.period}",

@@ -2,8 +2,9 @@
 
 Same figures as the HTML (both read `Figures`). GitHub renders HTML inside Markdown, so every
 text cell is HTML-escaped as well as pipe-escaped. Mermaid's `xychart-beta` has no legend and
-no gaps, so the chart is followed by the line order, and a period with no figure is drawn as 0
-there — the table (which shows "—") is the authoritative view.
+no gaps, so the chart is followed by the line order, starts at the first period with a figure,
+and leaves out (and names) a series with a gap after that rather than draw a 0 that never was;
+the table (which shows "—") is the authoritative view.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 
 from reconciler.render.escape import md_text
 from reconciler.report.figures import Figures, Series
-from reconciler.report.history import local_time
-from reconciler.report.html import ACTION_SIGNS, money_text, summary_items
+from reconciler.report.history import Failure, local_time
+from reconciler.report.html import ACTION_SIGNS, money_text, problem_status, summary_items
 
 
 def _cell(text: str) -> str:
@@ -45,20 +46,31 @@ def seats_table(
 
 
 def mermaid_chart(title: str, periods: Sequence[str], series: Sequence[Series], unit: str = "Seats") -> str:
-    if not series:
+    """A Mermaid `xychart-beta` line chart. Mermaid cannot draw a gap (a period with no figure),
+    and drawing 0 there would show a fall that did not happen: the chart starts at the first
+    period with a figure, and a series with a gap after that is left out and named below it
+    (the table above holds every figure)."""
+    first = min((i for s in series for i, v in enumerate(s.values) if v is not None), default=None)
+    if first is None:
         return ""
-    top = max([v for s in series for v in s.values if v is not None], default=0)
+    drawn = [s for s in series if all(v is not None for v in s.values[first:])]
+    left_out = [s for s in series if s not in drawn]
+    note = (f"\n_Not drawn, because they have periods with no figure (a gap, not 0; see the table): "
+            f"{', '.join(_cell(s.label) for s in left_out)}._\n" if left_out else "")
+    if not drawn:
+        return note.lstrip("\n")
+    top = max(v for s in drawn for v in s.values[first:] if v is not None)
     lines = [
         "```mermaid",
         "xychart-beta",
         f'    title "{_mermaid_text(title)}"',
-        "    x-axis [" + ", ".join(f'"{p}"' for p in periods) + "]",
+        "    x-axis [" + ", ".join(f'"{p}"' for p in periods[first:]) + "]",
         f'    y-axis "{_mermaid_text(unit)}" 0 --> {max(top, 1)}',
     ]
-    lines += ["    line [" + ", ".join(str(v or 0) for v in s.values) + "]" for s in series]
+    lines += ["    line [" + ", ".join(str(v) for v in s.values[first:]) + "]" for s in drawn]
     lines.append("```")
-    order = ", ".join(f"{i}. {_cell(s.label)}" for i, s in enumerate(series, start=1))
-    return "\n".join(lines) + f"\n\nLines, in order: {order}.\n"
+    order = ", ".join(f"{i}. {_cell(s.label)}" for i, s in enumerate(drawn, start=1))
+    return "\n".join(lines) + f"\n\nLines, in order: {order}.\n" + note
 
 
 def mrr_section(figures: Figures) -> list[str]:
@@ -68,7 +80,9 @@ def mrr_section(figures: Figures) -> list[str]:
         return ["_No priced billing yet: prices are recorded with each send._\n"]
     out = ["| Period | MRR |", "|---|---:|"]
     out += [f"| {p} | {_cell(money_text(m or {}))} |" for p, m in zip(figures.periods, figures.mrr)]
-    out += ["", mermaid_chart("Monthly recurring revenue (whole units)", figures.periods, series, "Per month")]
+    out.append("")  # one chart per currency, each on its own axis
+    out += [mermaid_chart(f"Monthly recurring revenue in {s.product} (whole units)", figures.periods, (s,),
+                          f"{s.product} per month") for s in series]
     if figures.customers:
         out += ["| Customer | Revenue / month | Margin / month |", "|---|---:|---:|"]
         out += [f"| {_cell(c.name)} | {_cell(money_text(c.revenue))} | {_cell(money_text(c.margin))} |"
@@ -120,18 +134,24 @@ def render_markdown(figures: Figures) -> str:
         out.append("")
     else:
         out.append("_No changes were sent this period._\n")
-    out.append("### Failures this period\n")
-    if figures.failures:
-        out.append(f"| Customer | Kind | Trigger | When ({_cell(figures.timezone)}) | Status | Reason |")
-        out.append("|---|---|---|---|---|---|")
-        for f in figures.failures:
-            status = f"{f.status}, resolved by a later send" if f.resolved else f.status
-            out.append(
-                f"| {_cell(figures.customer_label(f.customer))} "
-                f"| {_cell(f.kind)} | {_cell(f.trigger)} "
-                f"| {_cell(local_time(f.ts, figures.timezone))} | {_cell(status)} | {_cell(f.error)} |"
-            )
-        out.append("")
-    else:
-        out.append("_No failures this period._\n")
+    out.append("### Problems this period\n")
+    out += _problems(figures, figures.failures, "No problems this period.")
+    out.append(f"### Unresolved problems, every period up to {figures.period}\n")
+    out += _problems(figures, figures.unresolved, "No unresolved problems.")
     return "\n".join(out)
+
+
+def _problems(figures: Figures, failures: Sequence[Failure], empty: str) -> list[str]:
+    if not failures:
+        return [f"_{empty}_\n"]
+    out = [f"| Customer | For period | Kind | Trigger | When ({_cell(figures.timezone)}) | Problem | Reason |",
+           "|---|---|---|---|---|---|---|"]
+    for f in failures:
+        out.append(
+            f"| {_cell(figures.customer_label(f.customer))} | {_cell(f.period)} "
+            f"| {_cell(f.kind)} | {_cell(f.trigger)} "
+            f"| {_cell(local_time(f.ts, figures.timezone))} | {_cell(problem_status(f, figures.timezone))} "
+            f"| {_cell(f.error)} |"
+        )
+    out.append("")
+    return out

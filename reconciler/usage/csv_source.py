@@ -29,7 +29,7 @@ billion seats is a wrong column or file, refused here rather than left to a --fo
 Untrusted content: the file may not be what it claims (a pull request can point usage.path at
 any file in the repository), so messages quote a cell only as a short escaped excerpt
 (`paths.excerpt`), never a whole line, and a file above `MAX_BYTES` (or a device or FIFO) is
-refused before it is read.
+refused before it is read, and one of more than `MAX_ROWS` lines before it is parsed.
 """
 
 from __future__ import annotations
@@ -49,7 +49,11 @@ from .base import EXTRA_FIELDS, Usage, UsageError, UsageInvalid, trend_key
 from .trend_ids import TrendIds
 
 REQUIRED = ("trend_customer_id", "product", "quantity")
-MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: ~90,000 rows; 5,000 customers (bench/) use about 0.35 MB
+# Sized for the largest MSP (docs/scale.md, "Usage files"): 100,000 customers with every product
+# (600,000 rows of ~52 bytes, ~31 MB) fit with room; a wrong file (a database dump, a log) stops
+# at whichever limit comes first, before it is parsed.
+MAX_BYTES = 64 * 1024 * 1024  # 64 MiB: ~1.2 million rows as the bench writes them (52 bytes each)
+MAX_ROWS = 1_000_000  # lines: ten rows per customer for 100,000 customers
 MAX_ERRORS = 1_000  # row errors collected before reading stops
 _INTEGER = re.compile(r"^[0-9]+$")
 MAX_DIGITS = 9  # a count above 999,999,999 is a wrong column or a wrong file, and beyond what money.py prices
@@ -157,6 +161,9 @@ def _decode(path: Path, shown: str) -> str:
         ) from None
     except FileTooBig as exc:
         raise UsageInvalid([UsageError(shown, 1, f"usage file: {exc}")]) from None
+    if data.count(b"\n") > MAX_ROWS:
+        raise UsageInvalid([UsageError(shown, MAX_ROWS + 1, f"usage file: more than {MAX_ROWS:,} lines; "
+                                       "is this the right file?")])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

@@ -135,4 +135,4 @@ def test_the_report_shows_monthly_recurring_revenue_equal_to_connectwise_and_its
     html = (repo / "out" / "report" / "index.html")
     assert reconcile(repo, "--sandbox", "report", "--period", "2026-11").returncode == 0
     page = html.read_text()
-    assert 'id="mrr-msp"' in page and "Revenue / month" in page and "Margin / month" in page
+    assert 'id="mrr-msp-1"' in page and "Revenue / month" in page and "Margin / month" in page

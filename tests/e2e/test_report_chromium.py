@@ -128,3 +128,29 @@ def test_console_check_is_not_vacuous(tmp_path: Path) -> None:
     run = chromium(tmp_path, "broken", "--dump-dom", broken.as_uri())
     problems = "\n".join(console_problems(run.stderr))
     assert "attribute d" in problems and "Content Security Policy" in problems
+
+
+def test_problems_and_currencies_in_the_browser(tmp_path: Path) -> None:
+    """Issue 21: every problem (missed, unsafe, failed; resolved or not) is on the live page with
+    the index's true unresolved count, and each currency has its own chart."""
+    from reconciler.ledger import Ledger
+    from tests.unit.report.test_report_problems import priced, problem_ledger
+
+    ledger = problem_ledger(tmp_path)
+    for n, (customer, currency, price) in enumerate((("acme", "USD", "100.00"), ("brightline", "EUR", "2.00"),
+                                                     ("cedar", "GBP", "5.00"))):
+        Ledger(ledger, run_id=f"priced-{n}").result(
+            kind="billing", customer=customer, connectwise_company=customer.title(), period="2026-10",
+            trigger="scheduled", status="sent", error=None, changes=[], additions=priced(10 + n, currency, price))
+    result = CliRunner().invoke(report, ["--ledger", str(ledger), "--out", str(tmp_path / "out"),
+                                         "--period", "2026-11"], obj=Runtime())
+    assert result.exit_code == 0, result.output
+    run = chromium(tmp_path, "problems", "--dump-dom", (tmp_path / "out" / "index.html").resolve().as_uri())
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom = run.stdout
+    rows = set(re.findall(r'<tr class="failure (\w+)" data-status="(\w+)" data-customer="(\w+)"', dom))
+    assert {("resolved", "missed", "acme"), ("failed", "unsafe", "brightline"), ("failed", "failed", "cedar"),
+            ("failed", "failed", "delta"), ("failed", "missed", "delta")} <= rows
+    assert "<dd>4 (3)</dd>" in dom and "4 unresolved in all periods up to 2026-11" in dom
+    assert re.findall(r'<svg class="chart" id="(mrr-msp-\d)"', dom) == ["mrr-msp-1", "mrr-msp-2", "mrr-msp-3"]
+    assert console_problems(run.stderr) == []
