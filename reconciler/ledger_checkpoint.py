@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-FORMAT = 2  # 2: a header line, then one line per customer and kind, records as JSON text
+FORMAT = 3  # 3: a header line (with the run ids), then one line per customer and kind, records as JSON text
 TAIL = 4096  # bytes before a covered offset that must hash the same for the checkpoint to be used
 
 # This module never imports reconciler.ledger (which calls it): the index's classes come in as
@@ -78,7 +78,7 @@ def _tail_hash(path: Path, offset: int) -> str:
 # The index's fields this module writes and reads. If `ledger._Track` gains a field (a new question
 # the engine asks), the checkpoint is not used (nor written) until this module carries it too:
 # a checkpoint without it would silently answer wrong. tests/unit/test_ledger_checkpoint.py fails.
-KNOWN_FIELDS = ["sent", "last_sent", "last_sent_order", "last_failed", "last_failed_order", "pending"]
+KNOWN_FIELDS = ["sent", "last_sent", "last_sent_order", "last_failed", "last_failed_order", "pending", "first_ts"]
 
 
 def fields_of(track_type: type) -> list[str]:
@@ -112,6 +112,7 @@ def resume(ledger_path: Path, files: list[Path], view: Any, track_type: type) ->
     except (OSError, KeyError, TypeError, ValueError, IndexError, AttributeError):
         return None
     view._tracks.update(tracks)
+    view._runs.update(best[2]["runs"])  # LedgerView.knows_run: every run that wrote here
     view.record_count = best[2]["records"]
     return {entry["name"]: (entry["size"], entry["lines"]) for entry in best[2]["files"]}
 
@@ -126,7 +127,9 @@ def _header(path: Path, fields: list[str]) -> dict[str, Any] | None:
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("fields") != fields:
         return None
     files = header.get("files")
-    if not isinstance(files, list) or not isinstance(header.get("records"), int):
+    runs = header.get("runs")
+    if not isinstance(files, list) or not isinstance(header.get("records"), int) or not (
+            isinstance(runs, list) and all(isinstance(run, str) for run in runs)):
         return None
     for entry in files:
         if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and "/" not in entry["name"]
@@ -165,7 +168,7 @@ def _tracks(path: Path, ranks: dict[str, int], track_type: type) -> dict[tuple[s
     with open(path, "rb") as handle:
         handle.readline()
         for line in handle:
-            customer, kind, sent, last_sent, sent_order, last_failed, failed_order, pending = orjson.loads(line)
+            customer, kind, sent, last_sent, sent_order, last_failed, failed_order, pending, first_ts = orjson.loads(line)
             track = track_type()
             kind = shared.setdefault(kind, kind)
             track.sent = {shared.setdefault(period, period) for period in sent}
@@ -173,6 +176,7 @@ def _tracks(path: Path, ranks: dict[str, int], track_type: type) -> dict[tuple[s
             track.last_failed, track.last_failed_order = payload(last_failed), order(failed_order)
             track.pending = {(run_id, period): (order(when), payload(record))
                              for run_id, period, when, record in pending}
+            track.first_ts = first_ts
             tracks[(customer, kind)] = track
     return tracks
 
@@ -216,6 +220,7 @@ def _lines(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) ->
 
     yield orjson.dumps({
         "format": FORMAT, "fields": fields_of(track_type), "records": view.record_count,
+        "runs": sorted(view._runs),
         "files": [{"name": path.name, "size": size, "lines": count, "tail": _tail_hash(path, size)}
                   for path, (size, count) in covered.items()],
     }) + b"\n"
@@ -225,4 +230,5 @@ def _lines(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) ->
             _text(track.last_sent), order(track.last_sent_order),
             _text(track.last_failed), order(track.last_failed_order),
             [[run_id, period, order(when), _text(record)] for (run_id, period), (when, record) in track.pending.items()],
+            track.first_ts,
         ]) + b"\n"

@@ -30,8 +30,9 @@ def _answers(view) -> dict:
     return {
         "records": view.record_count,
         "customers": customers,
+        "runs": sorted(view._runs),  # what LedgerView.knows_run answers from
         **{f"{c}/{k}": (sorted(view.sent_periods(c, k)), view.last_sent(c, k), view.last_failed(c, k),
-                        view.unsettled_intents(c, k))
+                        view.unsettled_intents(c, k), view.first_seen(c, k))
            for c in customers for k in ("billing", "summary")},
     }
 
