@@ -3,9 +3,14 @@
 The files come from `reconciler/templates/` (shipped in the package): config with an example
 customer the sandbox knows, a usage CSV, the three workflows installing the tool from
 `requirements.txt`, a pre-commit hook installing the same, and copies of the schemas for editors
-(the `$schema` modelines point at them; validation always uses the package's own). Never
-replaces an existing file, except the schema copies, which follow the installed tool so that
-`reconcile init .` after a version bump refreshes them.
+(the `$schema` modelines point at them; validation always uses the package's own).
+
+A new repository (no `config/global.yaml` yet) gets every file that is missing; an existing file
+is kept. An existing repository gets only its schema copies refreshed (written when missing,
+replaced when they differ from the installed tool's), so `reconcile init .` after a version bump
+updates them and never brings back a file the user deleted. `init` never writes through a
+symbolic link: a destination that is a link (dangling or not), sits below one inside DIR, or is
+not a regular file is refused with one line before anything is written.
 
 `requirements.txt` installs exactly what runs now: pip records where it installed a package from
 (`direct_url.json`, PEP 610), so a VCS install is pinned to its commit, a wheel or archive to its
@@ -16,6 +21,8 @@ one pip did not record, cannot be pinned: `init` then stops and asks for `--requ
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -113,7 +120,16 @@ def checked_requirement(spec: str) -> str:
         raise RequirementProblem(f"--requirement {spec!r}: not a valid requirement ({str(error).splitlines()[0]})") from None
     if canonicalize_name(requirement.name) != PACKAGE:
         raise RequirementProblem(f"--requirement {spec!r}: names {requirement.name}, not {PACKAGE}")
-    return str(requirement)
+    line = str(requirement)
+    # pip reads a requirements.txt line as more than PEP 508: ` #` starts a comment, a word
+    # starting with `-` is an option, `${NAME}` is replaced by an environment variable and a
+    # trailing backslash joins the next line. A marker string may hold any of them, so such a
+    # requirement would mean something else in requirements.txt than in the hook: refused.
+    words = line.split()
+    if any(w.startswith(("#", "-")) for w in words[1:]) or "${" in line or line.endswith("\\"):
+        raise RequirementProblem(f"--requirement {spec!r}: pip would not read it as written in requirements.txt "
+                                 "(a ' #' comment, a ' -' option, '${...}' or a trailing backslash)")
+    return line
 
 
 def render(template: str, requirement: str) -> str:
@@ -126,28 +142,84 @@ def render(template: str, requirement: str) -> str:
     return text
 
 
+def is_existing_repository(root: Path) -> bool:
+    """A repository is existing once it has `config/global.yaml` (a link or even a broken one
+    counts: the user made it)."""
+    return os.path.lexists(root / "config" / "global.yaml")
+
+
+def refuse_unsafe_path(root: Path, path: Path) -> None:
+    """Refuse a destination that is, or sits below, a symbolic link inside `root`, or that is
+    not a regular file: writing there would follow the link out of the repository (or onto a
+    FIFO, a device, a directory). `root` itself may be a link: the user named it."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise PathProblem(f"{current}: is a symbolic link; init never writes through a link: remove it "
+                              "or replace it with a regular file")
+        if current == path:
+            if current.exists() and not current.is_file():
+                raise PathProblem(f"{current}: is not a regular file; init writes only regular files")
+        elif current.exists() and not current.is_dir():
+            raise PathProblem(f"{current}: is not a directory")
+
+
+def write_new(path: Path, text: str) -> None:
+    """Create `path`; O_EXCL also refuses anything that appeared since the check, a link included
+    (O_CREAT|O_EXCL never follows a link in the last component)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def replace_regular(path: Path, text: str) -> None:
+    """Replace a regular file through a temporary file in the same directory: os.replace swaps
+    the directory entry and never writes through whatever the old entry pointed at."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as handle:
+        handle.write(text)
+    try:
+        os.replace(handle.name, path)
+    except OSError:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
 def write_repository(root: Path, requirement: str) -> list[str]:
-    """Write the repository's files under `root`; one line per file saying what happened."""
+    """Write the repository's files under `root`; one line per file saying what happened.
+
+    A new repository (no `config/global.yaml`) gets every file that is not there yet. An existing
+    one gets only its schema copies refreshed: everything else is the user's, and a file the user
+    deleted stays deleted. Every destination is checked before anything is written, so a
+    refusal (a symbolic link, a non-regular file) writes nothing at all."""
     if root.exists() and not root.is_dir():
         raise PathProblem(f"{root}: is a file, not a directory")
     if not root.absolute().parent.is_dir():
         raise PathProblem(f"{root}: directory {root.absolute().parent} does not exist")
+    existing = is_existing_repository(root)
+    files = [(render(t, requirement), root / d) for t, d in FILES]
+    files.append((requirement + "\n", root / "requirements.txt"))
+    schemas = [((SCHEMA_DIR / name).read_text(encoding="utf-8"), root / "schemas" / name) for name in SCHEMAS]
+    planned = schemas if existing else files + schemas
+    for _text, path in planned:
+        refuse_unsafe_path(root, path)
     lines = []
-    planned = [(render(t, requirement), root / d) for t, d in FILES]
-    planned.append((requirement + "\n", root / "requirements.txt"))
-    for name in SCHEMAS:
-        text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
-        planned.append((text, root / "schemas" / name))
+    if existing:
+        lines += [f"kept     {path} (exists)" if path.exists()
+                  else f"skipped  {path} (existing repository: init only refreshes schemas/)" for _text, path in files]
     try:
-        for text, path in planned:
+        for text, path in (files if not existing else []) + schemas:
             is_schema = path.parent == root / "schemas"
             if path.exists() and (not is_schema or path.read_text(encoding="utf-8") == text):
                 lines.append(f"kept     {path} (exists)")
-                continue
-            verb = "updated " if path.exists() else "wrote   "
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            lines.append(f"{verb} {path}")
+            elif path.exists():
+                replace_regular(path, text)
+                lines.append(f"updated  {path}")
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_new(path, text)
+                lines.append(f"wrote    {path}")
     except OSError as error:
         raise PathProblem(f"{root}: cannot write: {error.strerror or error}") from None
     return lines
@@ -161,7 +233,8 @@ def write_repository(root: Path, requirement: str) -> list[str]:
 def init_command(directory: Path, requirement: str | None) -> None:
     """Write a billing config repository in DIRECTORY (default: here): config/ with an example
     customer, usage/, the GitHub workflows, the pre-commit hook and the schemas for editors.
-    Existing files are kept."""
+    Existing files are kept; in an existing repository (one with config/global.yaml) only the
+    schema copies are refreshed. A symbolic link where init would write is refused."""
     requirement = checked_requirement(requirement if requirement is not None else installed_requirement())
     if " @ file:" in requirement:
         click.echo(f"note: requirements.txt installs from a file on this machine ({requirement.split(' @ ', 1)[1]}); "

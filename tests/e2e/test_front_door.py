@@ -436,6 +436,31 @@ def test_init_writes_the_requirement_as_one_yaml_string_and_one_requirements_lin
     assert (tmp_path / "billing" / "requirements.txt").read_text() == spec + "\n"
 
 
+def test_init_refuses_a_dangling_link_with_one_line_and_writes_nothing(tmp_path):
+    root, outside = tmp_path / "billing", tmp_path / "outside.csv"
+    (root / "usage").mkdir(parents=True)
+    (root / "usage" / "seats.csv").symlink_to(outside)
+    result = reconcile(tmp_path, "init", "billing", "--requirement", "tmrm-billing-reconciler==0.1.0")
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    assert result.stderr == "error: billing/usage/seats.csv: is a symbolic link; init never writes through a link: " \
+                            "remove it or replace it with a regular file\n"
+    assert not outside.exists() and sorted(p.name for p in root.iterdir()) == ["usage"]
+
+
+def test_init_dot_in_an_existing_repository_refreshes_schemas_and_restores_nothing(tmp_path):
+    root = tmp_path / "billing"
+    assert reconcile(tmp_path, "init", "billing", "--requirement", "tmrm-billing-reconciler==0.1.0").returncode == 0
+    for name in ("config/customers/acme-dental.yaml", "usage/seats.csv", ".github/workflows/billing.yml"):
+        (root / name).unlink()
+    (root / "schemas" / "customer.schema.json").write_text("{}")
+    result = reconcile(root, "init", ".", "--requirement", "tmrm-billing-reconciler==0.1.0")
+    assert result.returncode == 0, result.stderr
+    assert not (root / "usage" / "seats.csv").exists() and not (root / "config" / "customers" / "acme-dental.yaml").exists()
+    assert not (root / ".github" / "workflows" / "billing.yml").exists()
+    assert "updated  schemas/customer.schema.json" in result.stdout
+    assert (root / "schemas" / "customer.schema.json").read_text() == (REPO / "schemas" / "customer.schema.json").read_text()
+
+
 def test_the_modelines_of_this_repository_point_at_the_top_level_schemas():
     files = [REPO / "config" / "global.yaml", *sorted((REPO / "config" / "customers").glob("*.yaml"))]
     for path in files:
