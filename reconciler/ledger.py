@@ -73,6 +73,9 @@ def sortable_ts(ts: Any) -> str:
     return timestamp_key(ts).astimezone(timezone.utc).strftime(_TS_FORMAT)
 
 
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
 class LedgerCorrupt(ReconcileError):
     """A ledger line that is not a record (not a torn append): `PATH:LINE: error: ...`."""
 
@@ -258,8 +261,13 @@ class LedgerView:
         track = self._tracks.get((customer, kind))
         if track is None:
             track = self._tracks[(customer, kind)] = _Track()
-        if track.first_ts is None or order[0] < track.first_ts:
-            track.first_ts = order[0]
+        seen = order[0]
+        if isinstance(period, str) and _PERIOD.match(period):
+            # A record for period P means the tool took the customer on from P at the latest,
+            # even when the run was dated back (`--date`): no later period is "before it saw" it.
+            seen = min(seen, f"{period}-01T00:00:00.000000Z")
+        if track.first_ts is None or seen < track.first_ts:
+            track.first_ts = seen
         key = (run_id, period)
         if event == "intent":
             track.pending[key] = (order, payload)
@@ -328,8 +336,10 @@ class LedgerView:
         return [_record(record) for _, record in sorted(track.pending.values(), key=lambda item: item[0])]
 
     def first_seen(self, customer: str, kind: str = "billing") -> str | None:
-        """The `ts` of the customer's earliest record of this kind (intent or result, any status):
-        when the tool first saw it (the schedule's never-sent rule); None when there is none."""
+        """When the tool first saw the customer (the schedule's never-sent rule), in `ts` form:
+        the earliest `ts` of its records of this kind (intent or result, any status), or the
+        first day of the earliest period they name if that is earlier (a run dated back with
+        `--date`); None when there is none."""
         track = self._track(customer, kind)
         return track.first_ts if track else None
 

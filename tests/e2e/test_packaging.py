@@ -79,7 +79,7 @@ def test_a_wheel_in_a_fresh_venv_validates_plans_and_reports_on_an_init_reposito
 
 def test_the_wheel_ships_the_top_level_schemas_and_no_other_copy_exists(wheel):
     names = {path.name for path in (REPO / "schemas").glob("*.json")}
-    assert names == {"global.schema.json", "customer.schema.json"}
+    assert names == {"global.schema.json", "customer.schema.json", "plan.schema.json"}
     with zipfile.ZipFile(wheel) as archive:
         for name in names:
             shipped = archive.read(f"reconciler/schemas/{name}").decode()

@@ -231,3 +231,13 @@ def test_a_torn_line_that_looks_whole_sends_the_reader_the_slow_way(tmp_path):
     view = read_ledger(path)
     assert view.sent_periods("acme") == set()
     assert "incomplete record" in view.warnings[0]
+
+
+def test_first_seen_is_no_later_than_the_earliest_period_recorded(tmp_path):
+    """A run dated back (`--date`) records an old period today: the tool took the customer on
+    from that period, so the never-sent rule must not call the next periods 'before it saw it'."""
+    path = tmp_path / "ledger.jsonl"
+    Ledger(path, run_id="backdated").intent(kind="billing", customer="acme", connectwise_company="Acme",
+                                            period="2026-06", trigger="manual", changes=[])
+    assert read_ledger(path).first_seen("acme") == "2026-06-01T00:00:00.000000Z"
+    assert read_ledger(path).first_seen("acme", "summary") is None
