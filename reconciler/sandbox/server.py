@@ -292,6 +292,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections like against real CW
     server_version = "ConnectWiseSandbox/1.0"
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away mid-answer (Ctrl-C, its own timeout): nothing is left to
+            # answer, and socketserver would print a traceback into the user's terminal.
+            self.close_connection = True
+
     def setup(self) -> None:
         super().setup()
         # Headers and body go out in separate writes; without TCP_NODELAY, Nagle + delayed ACK
