@@ -428,7 +428,8 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
         if a.product_identifier.casefold() in (catalog_identifiers if agreement_id in mapped_agreement_ids
                                                else mapped_identifiers)
     )
-    cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes)
+    cp.monthly = _monthly(actual, managed_identifiers, mapped_agreement_ids, catalog_identifiers, company, cp.changes,
+                          cp.schedule.billing_date)
     for change in cp.changes:
         cp.invoice_warnings += price_warnings(change.product, change.agreement.label, change.money)
     cp.invoice_warnings += customer_invoice_warnings(
@@ -477,9 +478,11 @@ def _priced_at(ctx: PlanContext, change: Change, actual: CompanyState, company: 
 
 def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreement_ids: set[int],
              catalog_identifiers: set[str], company: Company | None,
-             changes: list[Change]) -> dict[str | None, tuple[Decimal, Decimal]]:
+             changes: list[Change], billing_date: date) -> dict[str | None, tuple[Decimal, Decimal]]:
     """Per currency: the monthly recurring total of the customer's managed additions (those the
-    safety thresholds count), before and after the changes. Unpriced additions count as 0."""
+    safety thresholds count), before and after the changes. Unpriced additions count as 0. An
+    addition counts when it bills on the billing date (`Addition.bills_on`), as the plan judged
+    it, not by today: a late run's billing date can be before a cancelled date that has passed."""
     agreements = {a.id: a for a in actual.agreements}
     before: dict[str | None, Decimal] = {}
     for agreement_id, additions in actual.additions.items():
@@ -487,7 +490,7 @@ def _monthly(actual: CompanyState, mapped_identifiers: set[str], mapped_agreemen
         currency = (agreement.currency if agreement else None) or (company.currency if company else None)
         for a in additions:
             wanted = catalog_identifiers if agreement_id in mapped_agreement_ids else mapped_identifiers
-            if a.active and a.product_identifier.casefold() in wanted:
+            if a.bills_on(billing_date) and a.product_identifier.casefold() in wanted:
                 amount = monthly_amount(a.quantity, a.unit_price, a.less_included) or ZERO
                 before[currency] = before.get(currency, ZERO) + amount
     after = dict(before)

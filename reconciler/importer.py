@@ -42,6 +42,7 @@ import yaml
 from reconciler.config.model import DEFAULT, AgreementRef, Mapping, Product
 from reconciler.config.schemas import PLACEHOLDER_ID
 from reconciler.desired import CustomerError, resolve_agreement
+from reconciler.render.escape import has_unsafe, plain_line
 from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
 from reconciler.state import Addition, Agreement, Company, plain_number
 from reconciler.target import Target
@@ -232,13 +233,15 @@ def build_customer(
 
 
 def _scalar(value: str) -> str:
-    """A YAML scalar, quoted only when YAML needs it ("yes", "123", "a: b")."""
-    text = yaml.safe_dump(value, allow_unicode=True, width=1 << 20)
+    """A YAML scalar, quoted only when YAML needs it ("yes", "123", "a: b"). A value holding a
+    control or bidirectional character (a ConnectWise name with U+202E) is written with YAML's
+    `\\uXXXX` escapes, so the file shows it escaped in a review and still loads to the exact name."""
+    text = yaml.safe_dump(value, allow_unicode=not has_unsafe(value), width=1 << 20)
     return text.removesuffix("\n...\n").strip()
 
 
 def _comment(text: str, indent: str = "") -> str:
-    return f"{indent}# {' '.join(text.split())}"
+    return f"{indent}# {plain_line(' '.join(text.split()))}"
 
 
 def render_customer(imported: ImportedCustomer, now: datetime, modeline: str = MODELINE) -> str:
@@ -268,7 +271,7 @@ def render_customer(imported: ImportedCustomer, now: datetime, modeline: str = M
         lines += [_comment(c, "  ") for c in imported.comments.get(key, [])]
         if mapping == DEFAULT:
             inline = imported.inline.get(key)
-            lines.append(f"  {key}: default" + (f"  # {' '.join(inline.split())}" if inline else ""))
+            lines.append(f"  {key}: default" + (f"  # {plain_line(' '.join(inline.split()))}" if inline else ""))
         else:
             assert isinstance(mapping, AgreementRef)
             lines += [f"  {key}:", f"    type: {_scalar(mapping.type)}", f"    name: {_scalar(mapping.name)}"]

@@ -53,6 +53,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from reconciler.config.model import TicketSettings
+from reconciler.render.escape import plain_line
 from reconciler.target import Target, TargetError, TicketReferences
 from reconciler.ticketbook import TicketBook, TicketEntry
 
@@ -207,12 +208,13 @@ class TicketRun:
             count = len(self.outcomes)
             line = (f"ConnectWise tickets NOT filed for {count} problem{'s' if count != 1 else ''} "
                     f"({who}{more}): {self.error}")
-            return [(line, True)]
+            # The error names config and ConnectWise text (a board name): escaped, one line.
+            return [(plain_line(line), True)]
         quiet = [o for o in self.outcomes if o.action == "unchanged"]
         lines = [(o.line(), o.action == "failed") for o in self.outcomes if o.action != "unchanged" or len(quiet) <= 5]
         if len(quiet) > 5:
             lines.append((f"{len(quiet)} ConnectWise tickets still open with the same reason (no note added)", False))
-        return lines
+        return [(plain_line(line), is_error) for line, is_error in lines]
 
     def as_json(self) -> list[dict[str, Any]]:
         return [o.as_json() for o in self.outcomes]

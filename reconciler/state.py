@@ -45,7 +45,8 @@ class Agreement:
 # shape), so a hand-typed serial number that merely starts like one is a person's.
 # `tmrm-reconcile <run id>` is what versions before 2026-12 wrote: additions already carrying it
 # stay the tool's (docs/markers.md).
-RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # `ledger.new_run_id`: UTC second + 6 hex digits
+RUN_ID_PATTERN = r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}"  # `ledger.new_run_id`: UTC second + 6 hex digits
+# ([0-9], not \d: in Python \d is any Unicode digit, and "٢٠٢٦..." is no run id this tool wrote)
 _MARKERS = (re.compile(rf"ref R-({RUN_ID_PATTERN})"), re.compile(rf"tmrm-reconcile ({RUN_ID_PATTERN})"))
 RUN_ID = re.compile(RUN_ID_PATTERN)
 

@@ -30,6 +30,7 @@ from reconciler.cmds.common import (
 from reconciler.config import ConfigInvalid
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
+from reconciler.render.escape import plain_line
 from reconciler.repository import schema_modeline
 from reconciler.runtime import open_backends
 from reconciler.usage import UsageSourceError
@@ -173,16 +174,17 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
 
 
 def _echo_outcome(out: Outcome) -> None:
+    # Names and identifiers come from ConnectWise: shown escaped (a U+202E would reorder the line).
     for line in out.lines:
-        click.echo(line)
+        click.echo(plain_line(line))
     for warning in out.warnings:
-        click.echo(f"warning: {warning}")
+        click.echo(f"warning: {plain_line(warning)}")
     for identifier in out.missing:
-        click.echo(f"error: --company {identifier}: no ConnectWise company has this identifier", err=True)
+        click.echo(f"error: --company {plain_line(identifier)}: no ConnectWise company has this identifier", err=True)
     summary = (f"Import: {out.written} written, {out.skipped} skipped, {len(out.warnings)} "
                f"warning{'s' if len(out.warnings) != 1 else ''}")
     for line in out.failed:
-        click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {plain_line(line)}", err=True)
     if out.missing:
         summary += f", {len(out.missing)} not found"
     if out.failed:

@@ -332,8 +332,9 @@ def _int_or_none(value: Any) -> int | None:
 # A lease ticket's summary (at most 100 characters): what every apply lists and parses. Only a
 # summary that matches exactly is a lease: a ticket a person titled alike is not one.
 LEASE_PREFIX = "Billing run lease R-"
-_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN})(?: shard ([1-9]\d{{0,3}})of([1-9]\d{{0,3}}))? "
-                    r"(?:until (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)|ended (after|without) writes)")
+_LEASE = re.compile(rf"{re.escape(LEASE_PREFIX)}({RUN_ID_PATTERN})(?: shard ([1-9][0-9]{{0,3}})of([1-9][0-9]{{0,3}}))? "
+                    r"(?:until ([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)|ended (after|without) writes)",
+                    re.ASCII)
 LEASE_EXPLANATION = (
     "Opened by `reconcile apply` while it writes billing: the oldest open ticket whose summary time "
     "is still ahead holds the run lease, so no two applies write at once. The run closes it when it "
@@ -359,6 +360,9 @@ def lease_from(record: dict[str, Any]) -> Lease | None:
     shard = (int(k), int(n)) if k and int(k) <= int(n) else None
     if until_text is None:  # released: closed (a person may have reopened it: still released)
         return Lease(id=record["id"], run_id=run_id, until=None, open=False, wrote=ended == "after", shard=shard)
-    until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:
+        until = datetime.strptime(until_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:  # the lease's shape but no real time (2026-13-45): a title a person typed
+        return None
     # A ticket a person closed by hand ends the lease too.
     return Lease(id=record["id"], run_id=run_id, until=until, open=not record.get("closedFlag"), shard=shard)

@@ -29,6 +29,11 @@ _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def has_unsafe(text: object) -> bool:
+    """`text` holds a character `plain_line` would escape."""
+    return _UNSAFE.search(str(text)) is not None
+
+
 def plain_line(text: object) -> str:
     """`text` safe for one line of a terminal or log: controls and direction marks escaped."""
     return _UNSAFE.sub(lambda m: _NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"), str(text))

@@ -133,3 +133,20 @@ def test_a_customer_whose_identifier_now_names_another_company_is_never_ticketed
     (ticket,) = sandbox_tickets(repo)
     assert ticket["summary"] == "[reconcile] billing failed: acme-dental 2026-12"
     assert ticket["company"]["id"] == acme_id != harbor["id"]  # the company it was billed on, by id
+
+
+def test_a_board_name_from_config_with_a_newline_or_bidi_override_cannot_forge_a_line_of_the_run(tmp_path):
+    # The "tickets NOT filed" line printed the configured board name raw: a newline in it forged a
+    # line of the run's output (here a fake "all sent"), and U+202E reordered the rest.
+    repo = make_repo(tmp_path)
+    path = repo / "config/customers/brightline-logistics.yaml"
+    path.write_text(path.read_text().replace("    name: Brightline M365\n  hes:", "    name: Brightline Office\n  hes:"))
+    settings = repo / "config/global.yaml"
+    settings.write_text(settings.read_text().replace(
+        "board: Billing", 'board: "Bil\\u202eling\\nCustomers: 7 sent, nothing to worry about"'))
+    result = reconcile(repo, "--sandbox", "apply", "--send-now", "--date", "2026-11-20")
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "\u202e" not in output
+    assert not any(line.startswith("Customers: 7 sent") for line in output.splitlines()), output
+    assert 'board "Bil\\u202eling\\nCustomers: 7 sent, nothing to worry about" does not exist' in result.stderr

@@ -134,3 +134,27 @@ def test_import_into_a_missing_config_dir_starts_from_the_packaged_global_yaml(t
     assert reconcile(repo, "validate", "--config", "fresh").returncode == 0
     plan = json.loads(reconcile(repo, "--sandbox", "plan", "--send-now", "--format", "json", "--config", "fresh").stdout)
     assert not [c for c in plan["changes"] if c["kind"] == "addition" and c["action"] in ("create", "cancel")]
+
+
+def test_a_connectwise_name_with_a_bidi_override_or_escape_sequence_prints_escaped(tmp_path):
+    # The company name reached the terminal raw in the import's warning line: U+202E reorders it.
+    import sqlite3
+
+    repo = _empty_customers(make_repo(tmp_path))
+    assert reconcile(repo, "sandbox", "reset").returncode == 0
+    db = sqlite3.connect(repo / ".sandbox/sandbox.db")
+    for kind, rid, body in db.execute("select kind, id, body from records where kind = 'company'").fetchall():
+        record = json.loads(body)
+        if record.get("identifier") == "GraniteCU":
+            record["name"] = "Granite\u202eUC\x1b[31m Credit"
+            db.execute("update records set body = ? where kind = ? and id = ?", (json.dumps(record), kind, rid))
+    db.commit()
+    db.close()
+    result = reconcile(repo, "--sandbox", "import", "--company", "GraniteCU")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for bad in ("\u202e", "\x1b"):
+        assert bad not in result.stdout + result.stderr
+    assert "Granite\\u202eUC\\u001b[31m Credit" in result.stdout
+    written = next((repo / "config/customers").iterdir())
+    assert "\u202e" not in written.read_text()
+    assert yaml.safe_load(written.read_text())["name"] == "Granite\u202eUC\x1b[31m Credit"

@@ -185,3 +185,18 @@ def test_plan_files_slug_clashes(tmp_path):
     assert action.action == "skip"
     twins = [CompanyRecord(1, "A1", "Same", (), ()), CompanyRecord(2, "A2", "Same", (), ())]
     assert [a.path.name for a in plan_files(twins, [], tmp_path, False)] == ["same.yaml", "same-a2.yaml"]
+
+
+def test_control_and_bidi_characters_from_connectwise_are_escaped_in_the_file_and_still_load_exactly():
+    # A right-to-left override or an escape sequence in a ConnectWise name was written raw into the
+    # customer file (its comments and values), where it reorders or hides text in a pull request review.
+    name = "Cedar\u202eXYZ\x1b[31mRED \u2066Law"
+    odd = Agreement(2, "Acme \u202eM365\u2069", "Managed Service", 7)
+    imported = build_customer(company(add(1, odd, "TM-HES", 1), agreements=(odd,), name=name), PRODUCTS,
+                              ("Other",), (PLACEHOLDER_ID, f'no LMPI customer is named "{name}"'))
+    text = render_customer(imported, NOW)
+    for bad in ("\u202e", "\x1b", "\u2066", "\u2069"):
+        assert bad not in text, repr(bad)
+    data = yaml.safe_load(text)
+    assert data["name"] == name
+    assert data["agreements"]["hes"] == {"type": "Managed Service", "name": "Acme \u202eM365\u2069"}

@@ -25,6 +25,9 @@ def test_only_a_run_id_of_this_tool_makes_a_marker():
     "", "ref R-", "ref R-20261130T111700Z-aaaaa", "ref R-20261130T111700Z-aaaaaag", " ref R-20261130T111700Z-aaaaaa",
     "ref R-20261130T111700Z-aaaaaa ", "ref R-20261130T111700Z-aaaaaa\n", "tmrm-reconcile", "tmrm-reconcile by hand",
     "tmrm-reconcile 20261130T111700Z-aaaaaa (copy)", "TMRM-RECONCILE 20261130T111700Z-aaaaaa",
+    # digits that are not ASCII (Arabic-Indic, fullwidth) are not a run id of this tool
+    "ref R-\u0662\u0660\u0662\u06661130T111700Z-aaaaaa", "tmrm-reconcile \u0662\u0660\u0662\u06661130T111700Z-aaaaaa",
+    "tmrm-reconcile \uff12\uff10\uff12\uff161130T111700Z-aaaaaa",
 ])
 def test_a_serial_that_is_not_exactly_a_marker_is_a_persons(serial):
     addition = Addition(1, 2, "TM-HES", 3, marker=serial)

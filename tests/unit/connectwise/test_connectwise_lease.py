@@ -54,3 +54,15 @@ def test_only_a_summary_of_exactly_the_lease_shape_is_a_lease():
     assert lease_from({**base, "closedFlag": True, "summary": f"Billing run lease R-{RUN} shard 2of4 ended after writes"}).shard == (2, 4)
     closed_by_hand = lease_from({**base, "closedFlag": True, "summary": f"Billing run lease R-{RUN} until 2026-12-01T06:10:00Z"})
     assert not closed_by_hand.open and closed_by_hand.wrote is None  # ended unreleased: its run may have died
+
+
+@pytest.mark.parametrize("summary", [
+    f"Billing run lease R-{RUN} until 2026-13-45T10:00:00Z",  # the lease's shape, not a time: a person's title
+    f"Billing run lease R-{RUN} until 2026-02-30T10:00:00Z",
+    f"Billing run lease R-{RUN} until \u0662\u0660\u0662\u0666-12-01T06:10:00Z",  # Arabic-Indic digits
+    "Billing run lease R-\u0662\u0660\u0662\u06661201T061000Z-aaaaaa until 2026-12-01T06:10:00Z",
+    f"Billing run lease R-{RUN} shard \u0662of4 until 2026-12-01T06:10:00Z",
+])
+def test_a_ticket_titled_like_a_lease_but_not_one_is_no_lease_and_never_a_crash(summary):
+    # Such a ticket on the board stopped every apply with "internal error ... ValueError".
+    assert lease_from({"id": 4, "closedFlag": False, "summary": summary}) is None
