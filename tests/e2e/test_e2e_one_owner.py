@@ -173,7 +173,8 @@ def test_a_quantity_that_cannot_be_right_is_unsafe_and_not_sent(tmp_path):
     assert acme["status"] == "unsafe" and "max_quantity_increase_percent" in acme["reason"]
     applied = reconcile(repo, "--sandbox", "apply", "--date", DATE, "--send-now", "--customer", "acme-dental")
     assert applied.returncode == 1 and "unsafe plan refused" in applied.stdout
-    assert not [r for r in ledger_records(repo) if r["customer"] == "acme-dental"]
+    # Nothing sent: the ledger holds only the run's record of the problem (problem_records.py).
+    assert [r["event"] for r in ledger_records(repo) if r["customer"] == "acme-dental"] == ["problem"]
 
 
 def test_non_integer_or_non_finite_quantities_are_refused_with_file_and_line(tmp_path):
