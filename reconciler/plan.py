@@ -36,7 +36,6 @@ from reconciler.state import (
     AdditionPrint,
     Agreement,
     CompanyState,
-    is_legacy_marker,
     plain_number,
 )
 
@@ -223,7 +222,9 @@ def diff_customer(
     account for (the ledger holds its records, or its lease expired: it died mid-send). Under
     the run lease no two applies write at once, so a duplicate from a run that is neither is
     not a race this tool can explain: it fails the customer (docs/markers.md). Markers written
-    before the lease (`is_legacy_marker`) keep the race rule. None: every marker is accounted for.
+    before the lease (`tmrm-reconcile <run id>`) follow the same rule: an upgrading MSP's ledger
+    knows the runs that made them, a hand-typed copy names a run it does not. None: every marker
+    is accounted for.
     """
     also_bills_to = also_bills_to or {}
     customer: Customer = desired.customer
@@ -250,7 +251,7 @@ def diff_customer(
         if identifier not in mapped_identifiers:
             continue  # a catalog product this customer does not map: not ours to touch
         typed_by_hand = [a for a in extras if not a.created_by_tool]
-        unexplained = [a for a in extras if a.created_by_tool and not is_legacy_marker(a.marker)
+        unexplained = [a for a in extras if a.created_by_tool
                        and run_accounted_for is not None and not run_accounted_for(a.created_by_run or "")]
         if unexplained and not typed_by_hand:
             raise CustomerError(

@@ -10,6 +10,7 @@ import json
 
 import requests
 
+from reconciler.ledger import Ledger
 from reconciler.sandbox import SandboxServer, Store
 from tests.support.e2e import clean_env, ledger_records, make_repo, plan_json, reconcile
 
@@ -110,6 +111,11 @@ def test_duplicates_left_by_racing_runs_converge_on_the_lowest_id_and_hand_typed
         extra = admin.add(acme["id"], "TM-HES", 38, serialNumber="tmrm-reconcile 20261130T111700Z-aaaaaa")
         cedar = admin.agreement("CedarFinchLaw", "Cedar & Finch TMRM")
         admin.add(cedar["id"], "TM-WFBSS-SVC", 18)  # a second one typed by hand
+    # The run that made the extra one is in this ledger (it was interrupted before its result):
+    # a marked duplicate of a run the ledger never heard of would fail the customer (markers.md).
+    Ledger(repo / ".sandbox" / "ledger.jsonl", run_id="20261130T111700Z-aaaaaa").intent(
+        kind="billing", customer="acme-dental", connectwise_company="AcmeDental", period="2026-11",
+        trigger="manual", changes=[])
     planned = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now", "--format", "json")
     assert planned.returncode == 1  # cedar fails
     plan = json.loads(planned.stdout)

@@ -153,10 +153,15 @@ def test_a_marked_duplicate_of_an_unknown_run_fails_the_customer():
     assert [(c.action, c.addition_id, c.after) for c in changes] == [("cancel", 8, 0)]
 
 
-def test_duplicates_with_the_marker_written_before_the_lease_keep_the_race_rule():
+def test_duplicates_with_the_marker_written_before_the_lease_need_a_run_the_ledger_knows():
+    """Issue 20: a hand-typed copy of an old-style marker is not a race's duplicate. The ledger of
+    an upgrading MSP knows the runs that wrote real ones, so those still converge."""
     adds = [addition(4, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261001T000000Z-aaaaaa"),
             addition(8, MANAGED, "TM-HES", 3, serial="tmrm-reconcile 20261001T000001Z-bbbbbb")]
-    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds, run_accounted_for=lambda run: False)
+    with pytest.raises(CustomerError, match="addition 8 carries the marker of run 20261001T000001Z-bbbbbb"):
+        diff(customer(), {"hes": 3}, [MANAGED], adds, run_accounted_for=lambda run: False)
+    changes, _ = diff(customer(), {"hes": 3}, [MANAGED], adds,
+                      run_accounted_for=lambda run: run == "20261001T000001Z-bbbbbb")
     assert [(c.action, c.addition_id) for c in changes] == [("cancel", 8)]
 
 
