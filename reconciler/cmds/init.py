@@ -138,28 +138,15 @@ def write_repository(root: Path, requirement: str) -> list[str]:
     for name in SCHEMAS:
         text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
         planned.append((text, root / "schemas" / name))
-    inside = root.resolve()
     try:
         for text, path in planned:
-            # Never through a link: a dangling config/global.yaml -> /elsewhere made init create
-            # /elsewhere, and a linked schema was rewritten wherever it pointed.
-            if path.is_symlink():
-                lines.append(f"kept     {path} (a symlink: init never writes through one)")
-                continue
-            if not path.parent.resolve().is_relative_to(inside):
-                raise PathProblem(f"{path.parent}: leads outside {root} (a symlinked directory); "
-                                  "init writes only inside the repository")
             is_schema = path.parent == root / "schemas"
             if path.exists() and (not is_schema or path.read_text(encoding="utf-8") == text):
                 lines.append(f"kept     {path} (exists)")
                 continue
             verb = "updated " if path.exists() else "wrote   "
             path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.parent.resolve().is_relative_to(inside):  # created through a linked parent
-                raise PathProblem(f"{path.parent}: leads outside {root} (a symlinked directory); "
-                                  "init writes only inside the repository")
-            with open(path, "w" if path.exists() else "x", encoding="utf-8") as handle:
-                handle.write(text)
+            path.write_text(text, encoding="utf-8")
             lines.append(f"{verb} {path}")
     except OSError as error:
         raise PathProblem(f"{root}: cannot write: {error.strerror or error}") from None
