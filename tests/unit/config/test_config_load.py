@@ -355,22 +355,3 @@ def test_quick_check_agrees_with_jsonschema(variant):
     assert schemas.quick["customer"](doc) is expected
     errors = schema_errors(YamlDocument(Path("x.yaml"), doc), "customer", schemas)
     assert (errors == []) is expected
-
-
-@pytest.mark.parametrize("kind, says", [("fifo", "not a regular file"), ("directory", "is a directory"),
-                                        ("dangling", "symlink to a missing file")])
-def test_a_global_yaml_that_is_there_but_not_a_file_is_not_called_missing(cfg, kind, says):
-    """A FIFO or a directory named global.yaml was reported "missing from the config directory",
-    which sends the reader looking for a file that is right there."""
-    import os
-
-    path = cfg / "global.yaml"
-    path.unlink()
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "directory":
-        path.mkdir()
-    else:
-        path.symlink_to(cfg / "gone.yaml")
-    messages = [d.message for d in validate_config(cfg) if d.path == "config/global.yaml"]
-    assert len(messages) == 1 and says in messages[0] and "missing from" not in messages[0], messages
