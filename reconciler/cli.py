@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -56,9 +57,11 @@ class LazyGroup(click.Group):
     help="Run against the embedded ConnectWise + Trend simulator (state in .sandbox/), no credentials needed.",
 )
 @click.option("--dry-run", is_flag=True, help="With no command: validate and plan, write nothing.")
+@click.option("--date", "today", callback=common.parse_date, default=None, metavar="YYYY-MM-DD",
+              help="With no command: treat this date as today (`./scripts/demo --date 2027-03-31`).")
 @click.version_option(package_name="tmrm-billing-reconciler")
 @click.pass_context
-def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: bool) -> None:
+def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: bool, today: datetime | None) -> None:
     """Billing-as-code: send Trend Micro seat counts to ConnectWise Manage agreements.
 
     With no command, runs the scheduled job: validate, plan, apply what is due.
@@ -67,7 +70,12 @@ def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: boo
     if ctx.invoked_subcommand is None:
         from reconciler.run import run_scheduled_job
 
-        ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run))
+        ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run, today=today))
+    # Ignoring them would be worse than refusing: `reconcile --dry-run apply` sent the bills.
+    for given, option in ((dry_run, "--dry-run"), (today is not None, "--date")):
+        if given:
+            raise click.UsageError(f"{option} before a command applies only to the bare `reconcile`; put it after "
+                                   f"the command: `reconcile {ctx.invoked_subcommand} {option}` (nothing was run)")
 
 
 def _show_retries_on_a_terminal() -> None:

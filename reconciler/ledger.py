@@ -124,9 +124,23 @@ def ledger_file_list(path: Path) -> list[LedgerFile]:
     files = []
     for candidate in directory.glob(f"{stem}*{suffix}"):
         match = pattern.match(candidate.name)
-        if match and candidate.is_file():
-            files.append(LedgerFile(candidate, match.group("period"), match.group("shard")))
+        if not match:
+            continue
+        if not candidate.is_file():
+            # Skipping it would forget the sends it records (the next run bills or posts them
+            # again), so a ledger file that cannot be read as one is an error at its path.
+            raise LedgerCorrupt(f"{candidate}:1: error: ledger file is not a regular file ({_kind_of(candidate)}): "
+                                "restore it from the billing-ledger branch or a backup before running again")
+        files.append(LedgerFile(candidate, match.group("period"), match.group("shard")))
     return sorted(files, key=lambda f: f.rank)
+
+
+def _kind_of(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a symlink to a missing file"
+    if path.is_dir():
+        return "a directory"
+    return "a FIFO, socket or device"
 
 
 def ledger_files(path: Path) -> list[Path]:

@@ -346,9 +346,10 @@ def confirm_apply(plan: Plan, auto_approve: bool, how_to_skip: str = "--auto-app
                                "to ConnectWise (only the run lease's ticket was opened and closed)")
 
 
-def run_scheduled_job(runtime: Runtime, dry_run: bool) -> int:
-    """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes)."""
-    inv = Invocation(runtime=runtime, config_dir=None, today=None, customers=(), send_now=False, usage_path=None,
+def run_scheduled_job(runtime: Runtime, dry_run: bool, today: datetime | None = None) -> int:
+    """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes; `--date`:
+    as if today were that day, as `apply --date`)."""
+    inv = Invocation(runtime=runtime, config_dir=None, today=today, customers=(), send_now=False, usage_path=None,
                      ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
                      previews=False, how_to_skip_question="CI=true skips it, as in a scheduled job")
     try:

@@ -83,11 +83,13 @@ def default_ledger(sandbox: bool) -> Path:
 def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.environ) -> Iterator[Backends]:
     if sandbox:
         from reconciler.sandbox import FaultPlan, SandboxServer
+        from reconciler.sandbox.lmpi import LmpiReadings
 
         # SANDBOX_LATENCY_MS / SANDBOX_FAULT_* let anyone watch retries and read-backs at work.
         data_dir = ConfigRepository(config.root).sandbox_dir  # beside config/, whatever the cwd
         try:
             faults = FaultPlan.from_env(env)
+            LmpiReadings.from_env(env)  # read again by the server; checked here, where it can be said
         except ValueError as error:  # a mistyped SANDBOX_* variable, or a fault kind that does not exist
             raise SandboxSettingsInvalid(f"sandbox settings: {error}") from None
         with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=faults) as server:

@@ -108,6 +108,8 @@ def read_saved_plan(path: Path) -> SavedPlan:
     def invalid(why: str) -> PlanFileInvalid:
         return PlanFileInvalid(f"{shown}: not a plan saved by `reconcile plan --out`: {why}; nothing was sent")
 
+    if not path.is_file():  # a FIFO would wait for a writer forever, a device never ends
+        raise invalid("not a regular file (a FIFO, device or directory)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import functools
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +21,33 @@ from reconciler.outputs import (  # noqa: F401 - the path checks every command u
     write_text_file,
 )
 from reconciler.runtime import Runtime  # noqa: F401 - what every command is passed
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# A run looks a month back (the period being billed) and months ahead (previews, the next
+# invoice), and the ledger stamps times: the years Python's dates and POSIX times both hold.
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
+def parse_date(_ctx, _param, value: str | None) -> datetime | None:
+    """YYYY-MM-DD, saying why a well-formed date is not a day (click's DateTime only says
+    "does not match the format", which is wrong for 2026-02-30)."""
+    if value is None:
+        return None
+    match = _DATE.match(value)
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
+    year, month, day = (int(part) for part in match.groups())
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise click.BadParameter(
+            f"{value}: use a year from {FIRST_YEAR} to {LAST_YEAR} (a run reads the periods around the date)")
+    if not 1 <= month <= 12:
+        raise click.BadParameter(f"{value}: there is no month {month:02d} (months are 01-12)")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        raise click.BadParameter(
+            f"{value}: {calendar.month_name[month]} {year} has no day {day} (it has {days} days)")
+    return datetime(year, month, day)
+
 
 config_option = click.option(
     "--config", "config_dir", type=click.Path(path_type=Path, file_okay=False), default=None,

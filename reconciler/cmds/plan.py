@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import calendar
-import re
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -16,37 +13,12 @@ from reconciler.cmds.common import (
     check_output_dir,
     check_output_file,
     config_option,
+    parse_date,
     reports_errors,
     sandbox_option,
 )
 from reconciler.config.diagnostics import display_path
 from reconciler.run import Invocation, run_apply, run_plan
-
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-# A run looks a month back (the period being billed) and months ahead (previews, the next
-# invoice), and the ledger stamps times: the years Python's dates and POSIX times both hold.
-FIRST_YEAR, LAST_YEAR = 1970, 9998
-
-
-def _parse_date(_ctx, _param, value: str | None) -> datetime | None:
-    """YYYY-MM-DD, saying why a well-formed date is not a day (click's DateTime only says
-    "does not match the format", which is wrong for 2026-02-30)."""
-    if value is None:
-        return None
-    match = _DATE.match(value)
-    if not match:
-        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
-    year, month, day = (int(part) for part in match.groups())
-    if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise click.BadParameter(
-            f"{value}: use a year from {FIRST_YEAR} to {LAST_YEAR} (a run reads the periods around the date)")
-    if not 1 <= month <= 12:
-        raise click.BadParameter(f"{value}: there is no month {month:02d} (months are 01-12)")
-    days = calendar.monthrange(year, month)[1]
-    if not 1 <= day <= days:
-        raise click.BadParameter(
-            f"{value}: {calendar.month_name[month]} {year} has no day {day} (it has {days} days)")
-    return datetime(year, month, day)
 
 
 def _parse_ref(_ctx, _param, value: str | None) -> str | None:
@@ -71,7 +43,7 @@ def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
 
 def plan_options(func):
     options = [
-        click.option("--date", "today", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+        click.option("--date", "today", callback=parse_date, default=None, metavar="YYYY-MM-DD",
                      help="Treat this date (YYYY-MM-DD) as today; default: today in each customer's billing time zone."),
         click.option("--customer", "customers", multiple=True,
                      help="Only this customer (file name without .yaml, or trend_customer_id). Repeatable."),

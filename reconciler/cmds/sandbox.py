@@ -51,12 +51,14 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
           fault_kinds: str | None, retry_after: int | None) -> None:
     """Serve ConnectWise and LMPI on 127.0.0.1 until Ctrl-C."""
     from reconciler.sandbox import FaultPlan, SandboxServer
+    from reconciler.sandbox.lmpi import LmpiReadings
 
     try:
         plan = FaultPlan.from_env(
             latency_ms=latency_ms, rate=fault_rate, seed=fault_seed, retry_after=retry_after,
             kinds=tuple(fault_kinds.split(",")) if fault_kinds else None,
         )
+        LmpiReadings.from_env()  # the server reads it; a typo is said here, not in a request handler
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     data_dir = _data_dir(data_dir)

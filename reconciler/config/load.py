@@ -133,6 +133,16 @@ def _entry_problem(entry: os.DirEntry, path: Path, is_customer_name: bool) -> st
     return None
 
 
+def _global_absent_why(path: Path) -> str:
+    if path.is_symlink():
+        return f"global.yaml is a symlink to a missing file ({os.readlink(path)}): it cannot be read"
+    if path.is_dir():
+        return "global.yaml is a directory, not a file"
+    if os.path.lexists(path):
+        return "global.yaml is not a regular file (a FIFO, socket or device): refusing to read it"
+    return "global.yaml is missing from the config directory"
+
+
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
         return entry.is_dir()
@@ -181,10 +191,8 @@ def check_config(config_dir: Path) -> ConfigCheck:
         if result.global_doc is not None:
             result.diagnostics += checks.check_global(result.global_doc)
             result.diagnostics += _usage_path_problems(result.global_doc, root)
-    else:
-        result.diagnostics.append(
-            _whole(global_path, "global.yaml is missing from the config directory")
-        )
+    else:  # "missing" only when nothing is there: a FIFO or a directory is named as what it is
+        result.diagnostics.append(_whole(global_path, _global_absent_why(global_path)))
 
     if not (config_dir / "customers").is_dir():
         result.diagnostics.append(

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+# A minute per request is already past every client timeout; an hour is a long Retry-After.
+MAX_LATENCY_MS, MAX_RETRY_AFTER = 60_000, 3_600
 FAULT_KINDS = ("429", "409", "500", "502", "503", "504", "drop", "drop_after", "timeout", "slow_commit")
 
 
@@ -52,6 +54,9 @@ class FaultPlan:
             raise ValueError("fault rate must be between 0 and 1")
         if self.latency_ms < 0 or self.retry_after < 0:
             raise ValueError("latency and Retry-After cannot be negative")
+        # A bound the simulator can sleep: beyond it time.sleep overflows in every request handler.
+        if self.latency_ms > MAX_LATENCY_MS or self.retry_after > MAX_RETRY_AFTER:
+            raise ValueError(f"latency is at most {MAX_LATENCY_MS} ms and Retry-After at most {MAX_RETRY_AFTER} s")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "FaultPlan":
@@ -67,6 +72,9 @@ class FaultPlan:
                 except ValueError:
                     what = "a whole number" if kind is int else "a number"
                     raise ValueError(f"{variable}={env[variable]!r} is not {what}") from None
+                limit = {"latency_ms": MAX_LATENCY_MS, "retry_after": MAX_RETRY_AFTER}.get(name)
+                if limit is not None and not 0 <= values[name] <= limit:
+                    raise ValueError(f"{variable}={env[variable]!r}: use 0 to {limit}")
         if env.get("SANDBOX_FAULT_KINDS"):
             values["kinds"] = tuple(env["SANDBOX_FAULT_KINDS"].split(","))
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -118,7 +118,10 @@ class LmpiReadings:
             if key == "null_used":
                 values[key] = tuple(v.strip() for v in value.split(",") if v.strip())
             elif key == "clock_offset":
-                values[key] = int(value)
+                try:
+                    values[key] = int(value)
+                except ValueError:
+                    raise ValueError(f"clock_offset={value!r} is not a whole number of seconds") from None
             elif key == "duplicate_rows":
                 values[key] = value.lower() in ("1", "true", "yes")
             else:
@@ -128,7 +131,10 @@ class LmpiReadings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LmpiReadings:
         env = os.environ if env is None else env
-        return cls.from_text(env.get("SANDBOX_LMPI_READINGS", ""))
+        try:
+            return cls.from_text(env.get("SANDBOX_LMPI_READINGS", ""))
+        except ValueError as error:  # said with the variable's name: it is what the user typed
+            raise ValueError(f"SANDBOX_LMPI_READINGS={env['SANDBOX_LMPI_READINGS']!r}: {error}") from None
 
 
 def service_plan_id(product_code: str, term: str = "monthly") -> str:
