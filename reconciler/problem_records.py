@@ -25,15 +25,17 @@ from reconciler.ledger import Ledger
 from reconciler.notify import Problem, TicketOutcome
 
 
-def record_problems(ledger: Ledger, problems: Iterable[Problem], tickets: Iterable[TicketOutcome] = ()) -> int:
-    """Append one `problem` record per problem of this run; returns how many were written."""
+def record_problems(ledger: Ledger, problems: Iterable[Problem], tickets: Iterable[TicketOutcome] = (),
+                    trigger: str = "scheduled") -> int:
+    """Append one `problem` record per problem of this run; returns how many were written.
+    `trigger` is the run's, as its sends record it: `manual` under --send-now."""
     ticket_ids = {(t.problem.customer, t.problem.kind, t.problem.period): t.ticket_id for t in tickets}
     written = 0
     for problem in problems:
         ledger.append({
             "event": "problem", "kind": "billing", "customer": problem.customer,
             "connectwise_company": problem.connectwise_company, "period": problem.period,
-            "trigger": "scheduled", "status": problem.kind, "error": problem.reason,
+            "trigger": trigger, "status": problem.kind, "error": problem.reason,
             "ticket_id": ticket_ids.get((problem.customer, problem.kind, problem.period)),
         })
         written += 1

@@ -304,7 +304,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
             backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
         if not dry_run:  # the report reads problems from the ledger (problem_records.py)
-            record_problems(ledger, problems, tickets.outcomes)
+            record_problems(ledger, problems, tickets.outcomes, trigger="manual" if inv.send_now else "scheduled")
         return results, problems, tickets
 
 

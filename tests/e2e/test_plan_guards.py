@@ -39,6 +39,8 @@ def test_a_run_beyond_its_run_wide_limit_sends_nothing_unforced(tmp_path):
     assert refused.returncode == 1
     billing = [r for r in ledger_records(repo) if r["kind"] == "billing" and r["event"] != "problem"]
     assert billing == []  # acme-dental's +$5.25 waits too: the run as a whole is unsafe
+    # The report shows the problem under the run's own trigger (--send-now: manual).
+    assert {r["trigger"] for r in ledger_records(repo) if r["event"] == "problem"} == {"manual"}
     forced = reconcile(repo, "--sandbox", "apply", "--send-now", "--force", "--customer", "acme-dental",
                        "--customer", "cedar-law", "--customer", "fjord-architects")
     assert forced.returncode == 0, forced.stdout + forced.stderr
