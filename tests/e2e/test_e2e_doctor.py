@@ -18,7 +18,7 @@ import pytest
 from reconciler.sandbox import SandboxServer, Store
 from reconciler.sandbox.server import reset
 from tests.support import edit
-from tests.support.e2e import clean_env, make_repo, reconcile
+from tests.support.e2e import clean_env, make_repo, reconcile, sandbox_writes
 
 LMPI_REPORTED = "usage:\n  source: lmpi\n  basis: reported\n  reported_units: used\n"
 
@@ -56,14 +56,6 @@ def tenant(repo: Path) -> Store:
 def files(repo: Path) -> dict[str, bytes]:
     return {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*"))
             if p.is_file() and ".sandbox" not in p.parts}
-
-
-def sandbox_writes(repo: Path) -> int:
-    store = Store(repo / ".sandbox")
-    try:
-        return store.write_count
-    finally:
-        store.close()
 
 
 # -- the demo passes, and nothing is written -------------------------------------------------

@@ -82,3 +82,15 @@ def sandbox_tickets(repo: Path, leases: bool = False) -> list[dict]:
                 if leases or not t["summary"].startswith("Billing run lease R-")]
     finally:
         store.close()
+
+
+def connectwise_session(server):
+    """A `requests` session that talks to a SandboxServer's ConnectWise as an API member does
+    (Basic `company+public:private`, the `clientId` header): for tests that speak raw HTTP."""
+    import requests
+
+    session = requests.Session()
+    c = server.credentials
+    session.auth = (f"{c.company_id}+{c.public_key}", c.private_key)
+    session.headers["clientId"] = c.client_id
+    return session

@@ -20,6 +20,7 @@ import yaml
 
 from reconciler.sandbox import SandboxServer
 from tests.support import DATA, REPO_ROOT
+from tests.support.e2e import connectwise_session
 
 SPEC_PATH = DATA / "openapi-subset.yaml"
 SHARED_SPEC = REPO_ROOT.parent / "shared" / "connectwise" / "openapi-subset.yaml"
@@ -100,10 +101,7 @@ def sb(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def s(sb: SandboxServer) -> requests.Session:
-    session = requests.Session()
-    c = sb.credentials
-    session.auth = (f"{c.company_id}+{c.public_key}", c.private_key)
-    session.headers["clientId"] = c.client_id
+    session = connectwise_session(sb)
     # One ticket (with the note its initialDescription becomes) for the reads below.
     r = session.post(f"{sb.connectwise_url}/service/tickets", json={
         "summary": "Seeded", "board": {"name": "Billing"}, "company": {"identifier": "AcmeDental"},

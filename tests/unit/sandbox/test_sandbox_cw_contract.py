@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from reconciler.sandbox import SandboxServer
+from tests.support.e2e import connectwise_session
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,7 @@ def sb(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def s(sb: SandboxServer) -> requests.Session:
-    session = requests.Session()
-    c = sb.credentials
-    session.auth = (f"{c.company_id}+{c.public_key}", c.private_key)
-    session.headers["clientId"] = c.client_id
-    return session
+    return connectwise_session(sb)
 
 
 def refused(response: requests.Response, resource: str, field: str) -> None:
