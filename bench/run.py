@@ -246,10 +246,15 @@ def run_days(world: Path, latency_ms: int) -> list[DayRun]:
 
 
 def _add_lease_home(store) -> None:
-    """The MSP's own company and the demo's service boards (with their statuses and types), where
-    the run lease's ticket and the problem tickets go (worlds generated before them have neither)."""
-    from reconciler.sandbox.demo import BOARDS, OWN_COMPANY
-    from reconciler.sandbox.store import company_record, seed_board
+    """The MSP's own company, the demo's service boards (with their statuses and types) and its
+    management solutions: where the run lease's ticket and the problem tickets go, and what the
+    executive summaries name (worlds generated before them have none; a summary naming a solution
+    the tenant lacks is refused, as ConnectWise refuses it)."""
+    from reconciler.sandbox.demo import BOARDS, MANAGEMENT_SOLUTIONS, OWN_COMPANY
+    from reconciler.sandbox.store import company_record, management_solution_record, seed_board
+
+    if not store.all("management_solution"):
+        store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])
 
     if store.find_one("company", identifier=OWN_COMPANY[0]) is None:
         store.insert("company", company_record(*OWN_COMPANY), None)

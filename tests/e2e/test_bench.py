@@ -48,6 +48,8 @@ def test_the_bench_runs_and_counts_what_the_scheduled_job_sends(tmp_path):
     # The world has problem customers (refusals, no usage): the real job files tickets for them,
     # and the bench counts those requests.
     assert int(billing[4]) > 0 and int(billing[10]) > 0
+    summary_day = days[1]
+    assert int(summary_day[9]) > 0  # executive summaries posted: the world names a solution it has
 
     history = _table(run.stdout, "| customers | what |")
     assert [row[1] for row in history][:3] == [
