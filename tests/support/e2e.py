@@ -94,3 +94,21 @@ def connectwise_session(server):
     session.auth = (f"{c.company_id}+{c.public_key}", c.private_key)
     session.headers["clientId"] = c.client_id
     return session
+
+
+def sandbox_target(server):
+    """The real ConnectWiseTarget over HTTP against a SandboxServer, with its rate limit and
+    backoff made negligible so request-counting tests run fast."""
+    from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
+
+    c = server.credentials
+    return ConnectWiseTarget(Client(server.connectwise_url, Credentials(c.company_id, c.public_key, c.private_key,
+                                                                        c.client_id), "2025.1",
+                                    requests_per_minute=600000, backoff_factor=0.005))
+
+
+def sandbox_stats(server) -> dict:
+    """The sandbox's own request counts (`GET /_sandbox/stats`)."""
+    import requests
+
+    return requests.get(server.base_url + "/_sandbox/stats", timeout=5).json()

@@ -22,6 +22,7 @@ from reconciler.notify import (
 )
 from reconciler.sandbox import SandboxServer
 from reconciler.ticketbook import TicketBook
+from tests.support.e2e import sandbox_stats, sandbox_target
 
 
 @dataclass
@@ -97,17 +98,6 @@ def book(tmp_path):
     return TicketBook.load(tmp_path / "state" / "ledger.tickets.json")
 
 
-def client_for(sb: SandboxServer) -> ConnectWiseTarget:
-    c = sb.credentials
-    return ConnectWiseTarget(Client(sb.connectwise_url, Credentials(c.company_id, c.public_key, c.private_key,
-                                                                    c.client_id), "2025.1",
-                                    requests_per_minute=600000, backoff_factor=0.005))
-
-
-def stats(sb: SandboxServer) -> dict:
-    return requests.get(sb.base_url + "/_sandbox/stats", timeout=5).json()
-
-
 def reset_stats(sb: SandboxServer) -> None:
     sb.stats.clear()
 
@@ -117,7 +107,7 @@ BILLING = TicketSettings(board="Billing", status="New", type="Billing")
 
 
 def file(sb, problems, run, book, now=NOW, settings=BILLING):
-    return file_tickets(client_for(sb), settings, problems, run, TicketBook.load(book.path), now)
+    return file_tickets(sandbox_target(sb), settings, problems, run, TicketBook.load(book.path), now)
 
 
 def test_first_run_opens_a_ticket_and_later_runs_note_it_only_when_the_reason_changes_or_weekly(sb, book):
@@ -215,8 +205,8 @@ def test_a_missing_board_status_type_or_company_is_one_error_for_the_run_and_no_
     (line, is_error), = run.lines()
     assert is_error and line.startswith("ConnectWise tickets NOT filed for 5 problems (c0 missed 2026-11, ")
     assert all(o.action == "failed" for o in run.outcomes)
-    assert stats(sb)["by_method"].get("POST", 0) == 0 and sb.store.all("ticket") == []
-    assert stats(sb)["requests"] <= 3  # the lookups, once: not one failed POST per customer
+    assert sandbox_stats(sb)["by_method"].get("POST", 0) == 0 and sb.store.all("ticket") == []
+    assert sandbox_stats(sb)["requests"] <= 3  # the lookups, once: not one failed POST per customer
 
 
 def test_a_customer_whose_identifier_now_names_another_company_is_ticketed_on_its_own_company_by_id(sb, book):
@@ -251,7 +241,7 @@ def test_the_msps_own_company_can_be_named_and_a_missing_one_fails_only_those_ti
     named = file(sb, [lost], "r1", book, settings=TicketSettings(board="Billing", own_company="HarborBakery"))
     assert sb.store.get("ticket", named.outcomes[0].ticket_id)["company"]["identifier"] == "HarborBakery"
     other = tmp_book(book, "other")
-    run = file_tickets(client_for(sb), TicketSettings(board="Billing", own_company="Nope"),
+    run = file_tickets(sandbox_target(sb), TicketSettings(board="Billing", own_company="Nope"),
                        [_problem("ghost2", identifier="X", company_id=None, ever_sent=False), _problem("ok")],
                        "r2", other, NOW)
     assert [o.action for o in run.outcomes] == ["failed", "opened"] and run.error is None
@@ -280,16 +270,16 @@ def test_standing_problems_cost_no_request_on_a_quiet_day_and_a_constant_few_whe
     reset_stats(sb)
     quiet = file(sb, problems("due 2026-11-15, 17 days ago"), "r2", book, NOW + timedelta(days=1))
     assert {o.action for o in quiet.outcomes} == {"unchanged"}
-    assert stats(sb)["requests"] == 0  # nothing to write: not even the lookups
+    assert sandbox_stats(sb)["requests"] == 0  # nothing to write: not even the lookups
     reset_stats(sb)
     one = file(sb, problems("HTTP 403 on finance/agreements"), "r3", book, NOW + timedelta(days=2))
     assert [o.action for o in one.outcomes].count("updated") == 1
     # board, status and type lookups, the one board search, and the note (its read-back snapshot
     # and POST): 6, for 5 problems as for 60.
-    assert stats(sb)["requests"] == 6, stats(sb)["by_path"]
-    assert stats(sb)["by_method"] == {"GET": 5, "POST": 1}
+    assert sandbox_stats(sb)["requests"] == 6, sandbox_stats(sb)["by_path"]
+    assert sandbox_stats(sb)["by_method"] == {"GET": 5, "POST": 1}
 
 
 def test_no_problem_costs_no_request(sb, book):
     reset_stats(sb)
-    assert file(sb, [], "r1", book).outcomes == [] and stats(sb)["requests"] == 0
+    assert file(sb, [], "r1", book).outcomes == [] and sandbox_stats(sb)["requests"] == 0

@@ -4,12 +4,11 @@ management solution, verified once per run (issue 19 items 6 and 7), against the
 from __future__ import annotations
 
 import pytest
-import requests
 
-from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
 from reconciler.sandbox import SandboxServer
 from reconciler.state import Agreement, ExecutiveSummary
 from reconciler.target import TargetError
+from tests.support.e2e import sandbox_stats, sandbox_target
 
 
 @pytest.fixture
@@ -18,19 +17,8 @@ def sb(tmp_path):
         yield server
 
 
-def target_for(sb: SandboxServer) -> ConnectWiseTarget:
-    c = sb.credentials
-    return ConnectWiseTarget(Client(sb.connectwise_url, Credentials(c.company_id, c.public_key, c.private_key,
-                                                                    c.client_id), "2025.1",
-                                    requests_per_minute=600000, backoff_factor=0.005))
-
-
-def stats(sb: SandboxServer) -> dict:
-    return requests.get(sb.base_url + "/_sandbox/stats", timeout=5).json()
-
-
 def test_ticket_references_resolve_by_name_and_say_what_is_missing_with_what_exists(sb):
-    target = target_for(sb)
+    target = sandbox_target(sb)
     found = target.ticket_references("billing", "new", "BILLING")
     assert found.missing == () and None not in (found.board_id, found.status_id, found.type_id)
     board = sb.store.get("service_board", found.board_id)
@@ -45,7 +33,7 @@ def test_ticket_references_resolve_by_name_and_say_what_is_missing_with_what_exi
 
 
 def test_agreement_types_and_the_msps_own_company(sb):
-    target = target_for(sb)
+    target = sandbox_target(sb)
     assert "TMRM Management Solution" in target.agreement_types() and "Block Hours" in target.agreement_types()
     own = target.own_company()
     assert own is not None and own.identifier == sb.credentials.company_id
@@ -57,12 +45,12 @@ def summary(solution: str, company_id: int = 1) -> ExecutiveSummary:
 
 
 def test_a_management_solution_that_does_not_exist_is_one_lookup_per_run_and_no_post(sb):
-    target = target_for(sb)
+    target = sandbox_target(sb)
     sb.stats.clear()
     for company_id in (1, 2, 3):
         with pytest.raises(TargetError, match='management solution "Nope" does not exist in ConnectWise'):
             target.post_summary(summary("Nope", company_id))
-    assert stats(sb)["requests"] == 1 and "POST" not in stats(sb)["by_method"]
+    assert sandbox_stats(sb)["requests"] == 1 and "POST" not in sandbox_stats(sb)["by_method"]
     assert target.management_solution_exists("tmrm management solution")
     posted = target.post_summary(summary("TMRM Management Solution"))
-    assert posted.id and stats(sb)["by_method"] == {"GET": 1, "POST": 1}
+    assert posted.id and sandbox_stats(sb)["by_method"] == {"GET": 1, "POST": 1}
