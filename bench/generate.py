@@ -255,11 +255,11 @@ def generate_ledger(world: Path, ledger: Path, months: int = 12, end: str = "202
             usage = seats.get(customer.trend_customer_id.lower())
             if not usage:
                 continue
-            company = companies[customer.connectwise_company]
+            company = companies[customer.psa_company]
             agreements = by_company[company["id"]]
             default = agreements[0]
             run_id = f"{period.replace('-', '')}01T111700Z-bench{n % 7}"
-            head = {"kind": "billing", "customer": customer.slug, "connectwise_company": customer.connectwise_company,
+            head = {"kind": "billing", "customer": customer.slug, "connectwise_company": customer.psa_company,
                     "period": period, "trigger": "scheduled"}
             extra = {"connectwise_company_id": company["id"], "connectwise_company_name": company["name"], "day": 1}
 

@@ -44,7 +44,7 @@ class ResultStatus(StrEnum):
 @dataclass
 class CustomerResult:
     customer: str
-    connectwise_company: str
+    psa_company: str
     status: ResultStatus
     reason: str
     period: str | None = None
@@ -53,7 +53,7 @@ class CustomerResult:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "customer": self.customer, "connectwise_company": self.connectwise_company, "status": self.status,
+            "customer": self.customer, "connectwise_company": self.psa_company, "status": self.status,
             "reason": self.reason, "period": self.period, "trigger": self.trigger, "applied": self.applied,
         }
 
@@ -71,7 +71,7 @@ class ConcurrentAddition(TargetError):
 
 def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
     """Active additions of the change's catalog item, lowest id first."""
-    wanted = change.connectwise_product.casefold()
+    wanted = change.catalog_item.casefold()
     return sorted((a for a in additions if a.active and a.product_identifier.casefold() == wanted),
                   key=lambda a: a.id)
 
@@ -107,15 +107,15 @@ def create_once(target: Target, change: Change, catalog_ids: dict[str, int], mar
         present = _same_product(known, change)
         if present and not present[0].created_by_tool:
             raise ConcurrentAddition(
-                f"an addition of {change.connectwise_product} (id {present[0].id}) appeared on "
+                f"an addition of {change.catalog_item} (id {present[0].id}) appeared on "
                 f"{change.agreement.label} since the plan was made and was not created by this tool; plan again")
         if present:
             if present[0].quantity != change.after:
                 target.set_quantity(agreement_id, present[0].id, change.after)
             return {"id": present[0].id, "quantity": change.after}
     created = target.create_addition(
-        agreement_id, change.connectwise_product, change.after, change.effective_date, marker,
-        catalog_id=catalog_ids.get(change.connectwise_product.casefold()), known_ids={a.id for a in known},
+        agreement_id, change.catalog_item, change.after, change.effective_date, marker,
+        catalog_id=catalog_ids.get(change.catalog_item.casefold()), known_ids={a.id for a in known},
     )
     return {"id": created.id, "quantity": created.quantity}
 
@@ -131,7 +131,7 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
         additions[change.product] = {
             "id": record.get("id", change.addition_id), "agreement_id": change.agreement.id,
             "agreement": change.agreement.label, "quantity": change.after,
-            "connectwise_product": change.connectwise_product, **price_fields(change.money),
+            "connectwise_product": change.catalog_item, **price_fields(change.money),
         }
     return additions
 
@@ -187,7 +187,7 @@ def settle_interrupted(cp: CustomerPlan, ledger: Ledger, options: ApplyOptions) 
                  f"a later period has come, so it cannot be finished: check {period}'s invoice and the "
                  "additions in ConnectWise")
         if not options.dry_run:
-            ledger.result(kind=kind, customer=cp.customer, connectwise_company=cp.connectwise_company, period=period,
+            ledger.result(kind=kind, customer=cp.customer, psa_company=cp.psa_company, period=period,
                           trigger=str(intent.get("trigger") or "scheduled"), status="failed", error=error, changes=[],
                           connectwise_company_id=intent.get("connectwise_company_id"),
                           connectwise_company_name=intent.get("connectwise_company_name"), day=intent.get("day"))
@@ -209,7 +209,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     change = next((c for c in cp.changes if c.kind == "summary"), None)
     if options.dry_run:
         return (True, f"executive summary for {schedule.period} would be posted") if change else None
-    common = dict(kind="summary", customer=cp.customer, connectwise_company=cp.connectwise_company,
+    common = dict(kind="summary", customer=cp.customer, psa_company=cp.psa_company,
                   period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if change is None:
         if cp.summary_report_id is None:
@@ -244,7 +244,7 @@ def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryRepor
 def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                   catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
-    result = CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.NOT_DUE, cp.reason,
+    result = CustomerResult(cp.customer, cp.psa_company, ResultStatus.NOT_DUE, cp.reason,
                             period=schedule.period if schedule else None)
     if cp.status == CustomerStatus.FAILED:
         result.status = ResultStatus.FAILED
@@ -272,7 +272,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
                          if changes else f"nothing to change for {schedule.period}")
         return result
 
-    common = dict(kind="billing", customer=cp.customer, connectwise_company=cp.connectwise_company,
+    common = dict(kind="billing", customer=cp.customer, psa_company=cp.psa_company,
                   period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if changes:
         ledger.intent(changes=[c.as_json() for c in changes], **common)
@@ -304,7 +304,7 @@ def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, opt
         try:
             return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
-            return CustomerResult(cp.customer, cp.connectwise_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}")
+            return CustomerResult(cp.customer, cp.psa_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}")
         finally:
             if progress:
                 progress(1)

@@ -19,7 +19,7 @@ class CustomerError(Exception):
 @dataclass(frozen=True)
 class DesiredAddition:
     product: str  # product key
-    connectwise_product: str  # catalog identifier
+    catalog_item: str  # catalog identifier
     agreement: Agreement
     quantity: int
 
@@ -95,7 +95,7 @@ def desired_for(
         if product in usage:
             additions[product] = DesiredAddition(
                 product=product,
-                connectwise_product=config.products[product].connectwise_product,
+                catalog_item=config.products[product].catalog_item,
                 agreement=agreement,
                 quantity=usage[product],
             )

@@ -55,7 +55,7 @@ class Finding:
     kind: str  # one of KINDS
     message: str  # one readable line, without the customer (the renderers group by customer)
     customer: str | None = None  # slug; None for an unknown Trend customer
-    connectwise_company: str | None = None
+    psa_company: str | None = None
     agreement: dict[str, Any] | None = None  # {id, type, name} where ConnectWise has it now (or had it)
     product: str | None = None
     addition_id: int | None = None
@@ -72,7 +72,7 @@ class Finding:
         return {
             "monthly": None if self.monthly is None else {"currency": self.currency, "amount": str(self.monthly)},
             "kind": self.kind, "change": self.change, "customer": self.customer,
-            "connectwise_company": self.connectwise_company, "trend_customer_id": self.trend_customer_id,
+            "connectwise_company": self.psa_company, "trend_customer_id": self.trend_customer_id,
             "agreement": self.agreement, "product": self.product, "addition_id": self.addition_id,
             "ledger": self.ledger, "connectwise": self.connectwise, "usage": self.usage, "message": self.message,
         }
@@ -120,14 +120,14 @@ class DriftReport:
 
 def read_snapshots(target: Target, config: Config, workers: int = 8) -> list[Snapshot]:
     directory = read_directory(
-        target, [c.connectwise_company for c in config.customers],
-        [p.connectwise_product for p in config.products.values()],
+        target, [c.psa_company for c in config.customers],
+        [p.catalog_item for p in config.products.values()],
     )
 
     def read(customer: Customer) -> Snapshot:
         # Every addition, cancelled too, so a cancelled addition can be told from a deleted one.
-        company = read_company(target, directory, customer.connectwise_company,
-                               active_agreement_ids(directory, customer.connectwise_company), active_only=False)
+        company = read_company(target, directory, customer.psa_company,
+                               active_agreement_ids(directory, customer.psa_company), active_only=False)
         return Snapshot(customer=customer, company=company.company, agreements=company.agreements,
                         additions=company.all_additions, catalog=directory.catalog)
 
@@ -160,7 +160,7 @@ def _number(value: Any) -> float | None:
 
 def _usage_value(config: Config, catalog: dict[str, CatalogItem], product: str, seats: int) -> Decimal | None:
     """Usage nobody bills, at the catalog price (what a new addition would bill per month)."""
-    item = catalog.get(config.products[product].connectwise_product.casefold()) if product in config.products else None
+    item = catalog.get(config.products[product].catalog_item.casefold()) if product in config.products else None
     return monthly_amount(seats, item.price if item else None)
 
 
@@ -190,7 +190,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
                       usage: dict[str, int]) -> list[Finding]:
     """Every finding for one configured customer (unknown Trend customers are `find_drift`'s)."""
     customer = snapshot.customer
-    base = {"customer": customer.slug, "connectwise_company": customer.connectwise_company,
+    base = {"customer": customer.slug, "psa_company": customer.psa_company,
             "trend_customer_id": customer.trend_customer_id}
     findings: list[Finding] = []
     for product, quantity in sorted(usage.items()):
@@ -199,11 +199,11 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
                 "unmapped_product", f"{product}: {quantity} seats in the usage source, but no mapping in "
                 f"{customer.path.name}", product=product, usage={product: quantity}, **base))
     if snapshot.company is None:
-        findings.append(Finding("unresolved", f"ConnectWise company {customer.connectwise_company!r} not found", **base))
+        findings.append(Finding("unresolved", f"ConnectWise company {customer.psa_company!r} not found", **base))
         return [_priced(f, snapshot, config) for f in findings]
 
     agreements = {a.id: a for a in snapshot.agreements}
-    catalog = {p.connectwise_product.casefold(): key for key, p in config.products.items()}
+    catalog = {p.catalog_item.casefold(): key for key, p in config.products.items()}
     active = [a for a in snapshot.additions if a.active and a.product_identifier.casefold() in catalog]
     by_id = {a.id: a for a in snapshot.additions}
     resolved: dict[str, Agreement] = {}
@@ -238,13 +238,13 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
                     ledger=ledger_rec, connectwise=_record(now, agreement), change="quantity", **base))
             continue
         # Gone from where the ledger left it: does ConnectWise bill the product somewhere else now?
-        identifier = config.products[product].connectwise_product.casefold() if product in config.products else None
+        identifier = config.products[product].catalog_item.casefold() if product in config.products else None
         elsewhere = sorted((a for a in active if a.product_identifier.casefold() == identifier and a.id not in accounted),
                            key=lambda a: a.id)
         if now is not None:
             change, what = "cancelled", f"cancelled in ConnectWise ({str(now.cancelled_date)[:10]})"
         elif was_on is not None and int(was_on) not in agreements:
-            change, what = "deleted", f"agreement {label} no longer exists for {customer.connectwise_company}"
+            change, what = "deleted", f"agreement {label} no longer exists for {customer.psa_company}"
         elif was_on is not None and not agreements[int(was_on)].active:
             change, what = "deleted", f"agreement {label} is no longer active"
         else:

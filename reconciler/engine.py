@@ -158,9 +158,9 @@ def _previous_additions(ctx: PlanContext, customer: Customer) -> dict[str, dict]
 def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreement], DesiredCustomer]:
     """The company, its agreements and the desired state, from the directory alone (pure).
     Raises CustomerError for what fails the customer before anything is read."""
-    company = ctx.directory.company(customer.connectwise_company)
+    company = ctx.directory.company(customer.psa_company)
     if company is None:
-        raise CustomerError(f"ConnectWise company {customer.connectwise_company!r} not found")
+        raise CustomerError(f"ConnectWise company {customer.psa_company!r} not found")
     check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
     agreements = ctx.directory.agreements_of(company)
     usage = usage_for(ctx, customer).for_customer(customer.trend_customer_id)
@@ -252,7 +252,7 @@ def read_customer(target: Target, ctx: PlanContext, customer: Customer) -> Compa
     request = read_request(ctx, customer)
     if request is None:
         return None
-    snapshot = read_company(target, ctx.directory, customer.connectwise_company, request.agreement_ids,
+    snapshot = read_company(target, ctx.directory, customer.psa_company, request.agreement_ids,
                             summary_group=request.summary_group)
     snapshot.read_at = time.monotonic()
     return snapshot
@@ -269,7 +269,7 @@ def plan_customer(target: Target, ctx: PlanContext, customer: Customer) -> Custo
 def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnapshot | None,
                     read_error: Exception | None = None) -> CustomerPlan:
     """The customer's plan from what was read (pure). `read_error`: the read failed."""
-    cp = CustomerPlan(customer=customer.slug, name=customer.display_name, connectwise_company=customer.connectwise_company)
+    cp = CustomerPlan(customer=customer.slug, name=customer.display_name, psa_company=customer.psa_company)
     billing, summary = customer.billing, customer.executive_summary
     cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
     cp.interrupted = interrupted_intents(ctx, customer.slug, cp.schedule, cp.summary_schedule)
@@ -354,14 +354,14 @@ def check_company(customer: Customer, company: Company, previous: dict | None) -
     pinned = customer.connectwise_company_id
     if pinned is not None and pinned != company_id:
         raise CustomerError(
-            f"connectwise_company {customer.connectwise_company!r} resolves to company id {company_id} ({name}), "
+            f"connectwise_company {customer.psa_company!r} resolves to company id {company_id} ({name}), "
             f"but {customer.path.name} pins connectwise_company_id {pinned}: check the company in ConnectWise"
         )
     before = (previous or {}).get("connectwise_company_id")
     if before is None or int(before) == company_id or pinned == company_id:
         return
     raise CustomerError(
-        f"connectwise_company {customer.connectwise_company!r} now resolves to company id {company_id} ({name}), "
+        f"connectwise_company {customer.psa_company!r} now resolves to company id {company_id} ({name}), "
         f"but {previous.get('period')} was billed to company id {before} ({previous.get('connectwise_company_name') or '?'}): "
         "the identifier may have been reused after a rename. Check both companies in ConnectWise; if "
         f"{company_id} is right, add `connectwise_company_id: {company_id}` to {customer.path.name}"
@@ -387,7 +387,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
                           agreements=agreements, additions=dict(snapshot.additions))
     cp.fingerprint = actual.fingerprint()
     for product, agreement in desired.agreements.items():
-        identifier = config.products[product].connectwise_product.casefold()
+        identifier = config.products[product].catalog_item.casefold()
         matching = [a for a in actual.additions.get(agreement.id, []) if a.product_identifier.casefold() == identifier]
         if matching:
             addition = min(matching, key=lambda a: a.id)
@@ -408,10 +408,10 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
                 "agreement was replaced on purpose"
             )
 
-    catalog_identifiers = {p.connectwise_product.casefold() for p in config.products.values()}
+    catalog_identifiers = {p.catalog_item.casefold() for p in config.products.values()}
     changes, notes = diff_customer(
         desired=desired, actual=actual, catalog_identifiers=catalog_identifiers,
-        product_keys_by_identifier={p.connectwise_product: p.key for p in config.products.values()},
+        product_keys_by_identifier={p.catalog_item: p.key for p in config.products.values()},
         effective_date=cp.schedule.billing_date, prune=billing.prune,
         also_bills_to=_resolve_also_bills_to(customer, agreements),
         run_accounted_for=ctx.run_accounted_for,
@@ -420,7 +420,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snaps
     cp.notes += notes
     cp.notes += unmapped_usage_notes(customer, desired)
     # Managed: catalog items on the mapped agreements, and the mapped products wherever they are.
-    mapped_identifiers = managed_identifiers = {config.products[p].connectwise_product.casefold()
+    mapped_identifiers = managed_identifiers = {config.products[p].catalog_item.casefold()
                                                 for p in desired.agreements}
     mapped_agreement_ids = {a.id for a in desired.agreements.values()}
     cp.managed_count = sum(
@@ -452,14 +452,14 @@ def _priced(ctx: PlanContext, change: Change, actual: CompanyState, company: Com
     try:
         return _priced_at(ctx, change, actual, company, agreement)
     except MoneyOutOfRange as error:
-        raise MoneyOutOfRange(f"{change.product} ({change.connectwise_product}) on {agreement.label}: {error}") from None
+        raise MoneyOutOfRange(f"{change.product} ({change.catalog_item}) on {agreement.label}: {error}") from None
 
 
 def _priced_at(ctx: PlanContext, change: Change, actual: CompanyState, company: Company | None,
                agreement: Agreement) -> Change:
     currency = agreement.currency or (company.currency if company else None)
     if change.action == "create":
-        item = ctx.directory.catalog.get(change.connectwise_product.casefold())
+        item = ctx.directory.catalog.get(change.catalog_item.casefold())
         money = price_change("create", None, change.after, currency=currency, unit_price=item.price if item else None,
                              unit_cost=item.cost if item else None, invoice_date=agreement.next_invoice_date,
                              prorated=agreement.prorate)
@@ -541,7 +541,7 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
     agreement = summary_agreement(desired)
     report = executive_summary(ctx, customer, company.id, agreement, group, desired)
     cp.changes.append(Change(
-        "create", "summary", customer.slug, customer.connectwise_company, agreement, None, None, None,
+        "create", "summary", customer.slug, customer.psa_company, agreement, None, None, None,
         None, report.as_json(), reason=f"executive summary for {period}",
     ))
 
@@ -588,12 +588,12 @@ def build_plan(
         lease.acquire()
     if needed:
         ctx.directory = read_directory(
-            target, [c.connectwise_company for c in needed],
-            [p.connectwise_product for p in config.products.values()],
+            target, [c.psa_company for c in needed],
+            [p.catalog_item for p in config.products.values()],
         )
     missing_catalog = [
-        p.connectwise_product for p in config.products.values()
-        if p.connectwise_product.casefold() not in ctx.directory.catalog
+        p.catalog_item for p in config.products.values()
+        if p.catalog_item.casefold() not in ctx.directory.catalog
     ] if needed else []
     plan = Plan(today=options.today.isoformat() if options.today else "", customers=[], usage_source=usage.source,
                 sandbox=options.sandbox)
@@ -614,7 +614,7 @@ def build_plan(
             return plan_customer(target, ctx, customer)
         except Exception as error:  # one customer's surprise must not stop the others
             cp = CustomerPlan(customer=customer.slug, name=customer.display_name,
-                              connectwise_company=customer.connectwise_company)
+                              psa_company=customer.psa_company)
             cp.status, cp.reason = CustomerStatus.FAILED, f"internal error while planning: {type(error).__name__}: {error}"
             return cp
         finally:

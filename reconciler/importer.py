@@ -108,7 +108,7 @@ def read_companies(target: Target, identifiers: Sequence[str] | None, workers: i
 
 def catalog_additions(company: CompanyRecord, products: dict[str, Product]) -> dict[str, list[Addition]]:
     """Product key -> the company's active additions of that catalog product (products order)."""
-    by_identifier = {p.connectwise_product.casefold(): key for key, p in products.items()}
+    by_identifier = {p.catalog_item.casefold(): key for key, p in products.items()}
     found: dict[str, list[Addition]] = {}
     for addition in company.additions:
         key = by_identifier.get(addition.product_identifier.casefold())
@@ -150,20 +150,20 @@ def map_product(
     if len(per_agreement) > 1:
         others = [aid for aid in sorted(per_agreement) if aid != chosen_id]
         comments += [
-            f"CONFLICT: {product.connectwise_product} is billed on {len(per_agreement)} agreements at once: "
+            f"CONFLICT: {product.catalog_item} is billed on {len(per_agreement)} agreements at once: "
             + "; ".join(held(aid) for aid in sorted(per_agreement)) + ".",
             f"Mapped to {chosen.label}, the larger quantity. Cancel the addition on "
             + " and ".join(agreements[aid].label for aid in others)
             + " in ConnectWise (or change this mapping) before the first apply.",
         ]
         warnings.append(
-            f"{where}: {product.key} ({product.connectwise_product}) is billed on {len(per_agreement)} agreements; "
+            f"{where}: {product.key} ({product.catalog_item}) is billed on {len(per_agreement)} agreements; "
             f"mapped to {chosen.label} (larger quantity), see the CONFLICT comment"
         )
     if len(per_agreement[chosen_id]) > 1:
         # The plan refuses a customer with two active additions of one product on one agreement.
         comments.append(f"WARNING: {held(chosen_id)} holds {len(per_agreement[chosen_id])} active "
-                        f"{product.connectwise_product} additions; cancel all but one before the first apply.")
+                        f"{product.catalog_item} additions; cancel all but one before the first apply.")
         warnings.append(f"{where}: {product.key} has {len(per_agreement[chosen_id])} active additions on "
                         f"{chosen.label}; `reconcile plan` refuses that until one is cancelled")
 
@@ -285,7 +285,7 @@ def render_customer(imported: ImportedCustomer, now: datetime, modeline: str = M
 @dataclass(frozen=True)
 class ExistingFile:
     path: Path
-    connectwise_company: str | None  # None: unreadable, or no connectwise_company in it
+    psa_company: str | None  # None: unreadable, or no connectwise_company in it
     trend_customer_id: str | None = None
 
     @property
@@ -317,8 +317,8 @@ def plan_files(
     by_slug: dict[str, ExistingFile] = {}
     for file in existing:
         by_slug.setdefault(file.slug, file)
-        if file.connectwise_company:
-            by_company.setdefault(file.connectwise_company.casefold(), []).append(file)
+        if file.psa_company:
+            by_company.setdefault(file.psa_company.casefold(), []).append(file)
     assigned: set[str] = set()
     actions: list[FileAction] = []
     for company in companies:
@@ -338,7 +338,7 @@ def plan_files(
         base = slugify(company.name) or slugify(company.identifier) or f"company-{company.id}"
         slug = base
         clash = by_slug.get(slug)
-        if clash is not None and clash.connectwise_company is None and slug not in assigned:
+        if clash is not None and clash.psa_company is None and slug not in assigned:
             action = "overwrite" if overwrite else "skip"
             reason = "replaced (--overwrite)" if overwrite else "exists (--overwrite replaces it)"
             actions.append(FileAction(company, action, clash.path, reason))

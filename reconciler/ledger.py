@@ -516,20 +516,20 @@ class Ledger:
                 os.fsync(handle.fileno())
         return full
 
-    def intent(self, *, kind: str, customer: str, connectwise_company: str, period: str,
+    def intent(self, *, kind: str, customer: str, psa_company: str, period: str,
                trigger: str, changes: Iterable[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return self.append({
             "event": "intent", "kind": kind, "customer": customer,
-            "connectwise_company": connectwise_company, "period": period, "trigger": trigger,
+            "connectwise_company": psa_company, "period": period, "trigger": trigger,
             "changes": list(changes), **extra,
         })
 
-    def result(self, *, kind: str, customer: str, connectwise_company: str, period: str,
+    def result(self, *, kind: str, customer: str, psa_company: str, period: str,
                trigger: str, status: str, error: str | None, changes: Iterable[dict[str, Any]],
                additions: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         return self.append({
             "event": "result", "kind": kind, "customer": customer,
-            "connectwise_company": connectwise_company, "period": period, "trigger": trigger,
+            "connectwise_company": psa_company, "period": period, "trigger": trigger,
             "status": status, "error": error, "changes": list(changes),
             "additions": additions or {}, **extra,
         })

@@ -78,7 +78,7 @@ class CustomerOutcome(Protocol):
     """What `apply` reports per customer (reconciler.apply.CustomerResult)."""
 
     customer: str
-    connectwise_company: str
+    psa_company: str
     status: str
     reason: str
     period: str | None
@@ -87,7 +87,7 @@ class CustomerOutcome(Protocol):
 @dataclass(frozen=True)
 class Problem:
     customer: str  # the customer file's slug
-    connectwise_company: str  # the identifier in the customer's file
+    psa_company: str  # the identifier in the customer's file
     kind: str  # one of PROBLEM_KINDS
     period: str  # YYYY-MM
     reason: str
@@ -122,7 +122,7 @@ def billing_problems(results: Iterable[CustomerOutcome], fallback_period: str,
             kind = "unsafe" if result.reason.startswith(UNSAFE_REASON) else "failed"
         else:
             continue
-        problems.append(Problem(result.customer, result.connectwise_company, kind,
+        problems.append(Problem(result.customer, result.psa_company, kind,
                                 result.period or fallback_period, result.reason, trusted.get(result.customer),
                                 sent_customers is None or result.customer in sent_customers))
     return problems
@@ -268,15 +268,15 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
         if problem.ever_sent is False:
             if not looked_up:  # one lookup for every never-sent customer of the run
                 looked_up.append(True)
-                wanted = {p.connectwise_company for p in problems if p.company_id is None and not p.ever_sent}
+                wanted = {p.psa_company for p in problems if p.company_id is None and not p.ever_sent}
                 found: dict[str, list[int]] = {}
                 for company in target.companies(sorted(wanted)):
                     found.setdefault(company.identifier.casefold(), []).append(company.id)
                 resolved.update({k: v[0] for k, v in found.items() if len(v) == 1})
-            if problem.connectwise_company.casefold() in resolved:
-                return resolved[problem.connectwise_company.casefold()], ""
+            if problem.psa_company.casefold() in resolved:
+                return resolved[problem.psa_company.casefold()], ""
         return own_company(), (f"\n\nFiled on your own company: the company of {problem.customer} "
-                               f"(connectwise_company {problem.connectwise_company!r}) could not be confirmed, "
+                               f"(connectwise_company {problem.psa_company!r}) could not be confirmed, "
                                "so nothing is filed on a company its identifier may now name.")
 
     outcomes = []
@@ -352,7 +352,7 @@ def _months_before(day: date, months: int) -> str:
 
 def _description(problem: Problem, run_id: str, stamp: str) -> str:
     step = NEXT_STEP[problem.kind].format(customer=problem.customer, period=problem.period)
-    return (f"Billing for {problem.customer} (ConnectWise company {problem.connectwise_company}), period "
+    return (f"Billing for {problem.customer} (ConnectWise company {problem.psa_company}), period "
             f"{problem.period}, is {problem.kind}.\n\n{problem.reason}\n\nNext step: {step}\n\n"
             f"Opened by reconcile run {run_id} ({stamp}). Later runs add a note here when the reason "
             "changes (at least weekly while the problem lasts); close the ticket once it is solved.")

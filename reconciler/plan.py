@@ -47,10 +47,10 @@ class Change:
     action: Literal["create", "update", "cancel"]
     kind: Literal["addition", "summary"]
     customer: str
-    connectwise_company: str
+    psa_company: str
     agreement: Agreement
     product: str | None  # product key (None for a summary report)
-    connectwise_product: str | None
+    catalog_item: str | None
     addition_id: int | None
     before: Any
     after: Any
@@ -63,10 +63,10 @@ class Change:
             "action": self.action,
             "kind": self.kind,
             "customer": self.customer,
-            "connectwise_company": self.connectwise_company,
+            "connectwise_company": self.psa_company,
             "agreement": self.agreement.as_json(),
             "product": self.product,
-            "connectwise_product": self.connectwise_product,
+            "connectwise_product": self.catalog_item,
             "addition_id": self.addition_id,
             "before": self.before,
             "after": self.after,
@@ -80,9 +80,9 @@ class Change:
         agreement = data["agreement"]
         return cls(
             action=data["action"], kind=data.get("kind", "addition"), customer=data["customer"],
-            connectwise_company=data["connectwise_company"],
+            psa_company=data["connectwise_company"],
             agreement=Agreement(id=agreement["id"], name=agreement["name"], type=agreement["type"], company_id=0),
-            product=data.get("product"), connectwise_product=data.get("connectwise_product"),
+            product=data.get("product"), catalog_item=data.get("connectwise_product"),
             addition_id=data.get("addition_id"), before=data.get("before"), after=data.get("after"),
             effective_date=date.fromisoformat(data["effective_date"]) if data.get("effective_date") else None,
             reason=data.get("reason", ""),
@@ -103,7 +103,7 @@ class CustomerStatus(StrEnum):
 class CustomerPlan:
     customer: str  # slug
     name: str
-    connectwise_company: str
+    psa_company: str
     status: CustomerStatus = CustomerStatus.OK
     reason: str = ""
     schedule: Schedule | None = None
@@ -228,7 +228,7 @@ def diff_customer(
     """
     also_bills_to = also_bills_to or {}
     customer: Customer = desired.customer
-    company = customer.connectwise_company
+    company = customer.psa_company
     catalog = {i.casefold() for i in catalog_identifiers}
     by_identifier = {i.casefold(): k for i, k in product_keys_by_identifier.items()}
     mapped_identifiers = {i for i, k in by_identifier.items() if k in desired.agreements}
@@ -277,7 +277,7 @@ def diff_customer(
             ))
 
     desired_index = {
-        _key(d.agreement.id, d.connectwise_product): d for d in desired.additions.values()
+        _key(d.agreement.id, d.catalog_item): d for d in desired.additions.values()
     }
     diff = DeepDiff(
         _normalise({k: a.quantity for k, a in actual_index.items()}),
@@ -295,13 +295,13 @@ def diff_customer(
             notes.append(f"{d.product}: usage is 0 and there is no addition; nothing to create")
             continue
         changes.append(Change(
-            "create", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
+            "create", "addition", customer.slug, company, d.agreement, d.product, d.catalog_item,
             None, None, d.quantity, effective_date,
         ))
     for key in sorted(changed):
         d, a = desired_index[key], actual_index[key]
         changes.append(Change(
-            "update", "addition", customer.slug, company, d.agreement, d.product, d.connectwise_product,
+            "update", "addition", customer.slug, company, d.agreement, d.product, d.catalog_item,
             a.id, plain_number(a.quantity), d.quantity, reason=f"ends {a.ends.isoformat()}" if a.ends else "",
         ))
     for key in sorted(actual_index):
@@ -395,7 +395,7 @@ def safety_verdict(
         if change.money is None or not change.money.known:
             # Unpriced is unknown, never free: the money limits cannot vouch for it.
             reasons.append(f"{change.product}: this {change.action} cannot be priced (ConnectWise gave no price "
-                           f"for {change.connectwise_product}), so the money limits cannot check it")
+                           f"for {change.catalog_item}), so the money limits cannot check it")
         if change.action in ("create", "update") and change.after is not None and change.after > safety.max_quantity:
             reasons.append(
                 f"{change.product} quantity {change.after} is above max_quantity {safety.max_quantity}"
@@ -513,7 +513,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         customers.append({
             "customer": cp.customer,
             "name": cp.name,
-            "connectwise_company": cp.connectwise_company,
+            "connectwise_company": cp.psa_company,
             "due": cp.due,
             "status": cp.status,
             "reason": cp.reason,

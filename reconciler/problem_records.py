@@ -34,7 +34,7 @@ def record_problems(ledger: Ledger, problems: Iterable[Problem], tickets: Iterab
     for problem in problems:
         ledger.append({
             "event": "problem", "kind": "billing", "customer": problem.customer,
-            "connectwise_company": problem.connectwise_company, "period": problem.period,
+            "connectwise_company": problem.psa_company, "period": problem.period,
             "trigger": trigger, "status": problem.kind, "error": problem.reason,
             "ticket_id": ticket_ids.get((problem.customer, problem.kind, problem.period)),
         })

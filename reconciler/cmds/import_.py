@@ -142,7 +142,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
             continue
         others = {f.trend_customer_id for f in existing
                   if f.trend_customer_id and f.path != action.path
-                  and (f.connectwise_company or "").casefold() != company.identifier.casefold()}
+                  and (f.psa_company or "").casefold() != company.identifier.casefold()}
         trend = importer.match_trend_customer(company.name, lmpi, others | assigned)
         imported = importer.build_customer(company, config.products, config.default_agreement_types, trend)
         assert imported is not None  # billing companies have catalog additions

@@ -321,7 +321,7 @@ def build_config(
         connectwise=ConnectWiseSettings(**connectwise),
         products={
             key: Product(
-                key=key, name=p["name"], connectwise_product=p["connectwise_product"],
+                key=key, name=p["name"], catalog_item=p["connectwise_product"],
                 trend_product_ids=tuple((p.get("trend") or {}).get("product_codes") or ())
                 + tuple((p.get("trend") or {}).get("product_ids") or ()),
                 trend_service_plan_ids=tuple((p.get("trend") or {}).get("service_plan_ids") or ()),
@@ -354,7 +354,7 @@ def _customer(
         path=doc.path,
         name=data.get("name", ""),
         trend_customer_id=data["trend_customer_id"],
-        connectwise_company=data["connectwise_company"],
+        psa_company=data["connectwise_company"],
         agreements={
             product: DEFAULT
             if value == DEFAULT

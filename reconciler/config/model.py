@@ -29,7 +29,7 @@ class ConnectWiseSettings:
 class Product:
     key: str  # e.g. "wfbss-svc"; the word customer files and usage rows use
     name: str
-    connectwise_product: str  # ConnectWise catalog item identifier, e.g. "TM-WFBSS-SVC"
+    catalog_item: str  # ConnectWise catalog item identifier, e.g. "TM-WFBSS-SVC"
     # The Trend identifiers this product counts (global.yaml `trend:`); see usage/trend_ids.py.
     # `trend_product_ids` holds the 9-character product codes (`trend.product_codes`, and the
     # older `trend.product_ids`).
@@ -136,7 +136,7 @@ class Customer:
     path: Path
     name: str
     trend_customer_id: str
-    connectwise_company: str  # ConnectWise company identifier
+    psa_company: str  # ConnectWise company identifier
     agreements: dict[str, Mapping]  # product key -> mapping
     integration: Literal["general", "custom"]
     billing: BillingSettings  # effective: global merged with custom overrides
@@ -170,7 +170,7 @@ class Config:
         """The product whose ConnectWise catalog identifier is `identifier` (case-insensitive)."""
         wanted = identifier.casefold()
         for product in self.products.values():
-            if product.connectwise_product.casefold() == wanted:
+            if product.catalog_item.casefold() == wanted:
                 return product
         return None
 

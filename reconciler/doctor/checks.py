@@ -124,8 +124,8 @@ def catalog_items(config: Config, cw: ConnectWiseFacts) -> Check:
     found = _found(cw.catalog, key, title, fix, cw, "catalog")
     if isinstance(found, Check):
         return found
-    missing = [f"{p.key} ({p.connectwise_product})" for p in config.products.values()
-               if p.connectwise_product.casefold() not in found]
+    missing = [f"{p.key} ({p.catalog_item})" for p in config.products.values()
+               if p.catalog_item.casefold() not in found]
     if missing:
         return Check(key, title, Status.BLOCKER,
                      f"{len(missing)} of {len(config.products)} products name a catalog item ConnectWise does not "
@@ -286,11 +286,11 @@ def customer_companies(config: Config, cw: ConnectWiseFacts) -> Check:
         return _refused(key, title, cw.companies, fix)
     problems = []
     for customer in config.customers:
-        found = cw.companies.get(customer.connectwise_company.casefold())
+        found = cw.companies.get(customer.psa_company.casefold())
         if found is None:
-            problems.append(f"{customer.slug} ({customer.connectwise_company})")
+            problems.append(f"{customer.slug} ({customer.psa_company})")
         elif customer.connectwise_company_id is not None and found != customer.connectwise_company_id:
-            problems.append(f"{customer.slug} ({customer.connectwise_company} is company {found}, "
+            problems.append(f"{customer.slug} ({customer.psa_company} is company {found}, "
                             f"the file pins {customer.connectwise_company_id})")
     if problems:
         return Check(key, title, Status.BLOCKER,

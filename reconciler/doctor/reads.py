@@ -58,14 +58,14 @@ def read_connectwise(config: Config, target: Target) -> ConnectWiseFacts:
     def when(name: str, read: Callable[[], T]) -> T | Failure | None:
         return _attempt(read) if name in readable else None
 
-    identifiers = [p.connectwise_product for p in config.products.values()]
+    identifiers = [p.catalog_item for p in config.products.values()]
     catalog: Names = when("catalog", lambda: frozenset(
         item.identifier.casefold() for item in target.catalog_items(identifiers)))
     types: Names = when("agreement_types", lambda: frozenset(name.casefold() for name in target.agreement_types()))
     solutions = when("management_solutions", lambda: {
         name: target.management_solution_exists(name) for name in solutions_named(config)})
     companies = when("companies", lambda: {
-        c.identifier.casefold(): c.id for c in target.companies([c.connectwise_company for c in config.customers])}
+        c.identifier.casefold(): c.id for c in target.companies([c.psa_company for c in config.customers])}
         if config.customers else {})
     settings = config.notifications.connectwise_ticket
     tickets = ticket_companies = None

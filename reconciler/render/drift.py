@@ -44,7 +44,7 @@ def leakage_line(report: DriftReport) -> str | None:
 def _groups(report: DriftReport) -> list[tuple[str, list[Finding]]]:
     groups: dict[str, list[Finding]] = {}
     for finding in report.findings:
-        title = (f"{finding.customer} (ConnectWise {finding.connectwise_company})" if finding.customer
+        title = (f"{finding.customer} (ConnectWise {finding.psa_company})" if finding.customer
                  else "Trend customers with usage but no customer file")
         groups.setdefault(title, []).append(finding)
     return list(groups.items())
@@ -117,7 +117,7 @@ def drift_to_json(report: DriftReport) -> dict[str, Any]:
         "counts": report.counts(),
         "leakage": {(currency or "unknown"): str(amount) for currency, amount in report.leakage().items()},
         "findings": [f.as_json() for f in report.findings],
-        "not_yet_sent": [{"customer": c.slug, "connectwise_company": c.connectwise_company,
+        "not_yet_sent": [{"customer": c.slug, "connectwise_company": c.psa_company,
                           "billing_enabled": c.billing.enabled} for c in report.not_yet_sent],
         "warnings": report.warnings,
     }

@@ -62,7 +62,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
     out += ["", "| customer | ConnectWise | status | changes | reason |", "|---|---|---|---|---|"]
     for cp in plan.customers:
         status = customer_header(cp).rsplit(": ", 1)[1]
-        out.append(f"| {cell(cp.customer)} | {cell(cp.connectwise_company)} | {status} | {len(cp.changes)} | {cell(cp.reason)} |")
+        out.append(f"| {cell(cp.customer)} | {cell(cp.psa_company)} | {status} | {len(cp.changes)} | {cell(cp.reason)} |")
     out.append("")
     for cp in plan.customers:
         if not cp.changes and not cp.notes:

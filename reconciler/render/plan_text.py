@@ -78,13 +78,13 @@ def _change_line(change: Change) -> str:
         return f"  + executive summary {change.after.get('group', '')} on {where}: " \
                f"managed machines = {change.after.get('managed_machines')}"
     if change.action == "create":
-        return f"  + {what} ({change.connectwise_product}) on {where}: quantity = {quantity_text(change.after)}" + (
+        return f"  + {what} ({change.catalog_item}) on {where}: quantity = {quantity_text(change.after)}" + (
             f", effective {change.effective_date.isoformat()}" if change.effective_date else "")
     if change.action == "update":
-        return f"  ~ {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
+        return f"  ~ {what} ({change.catalog_item}) on {where}, addition {change.addition_id}: " \
                f"quantity = {quantity_text(change.before)} -> {quantity_text(change.after)}" + (
                    f" ({change.reason})" if change.reason else "")  # e.g. "ends 2026-12-31"
-    return f"  - {what} ({change.connectwise_product}) on {where}, addition {change.addition_id}: " \
+    return f"  - {what} ({change.catalog_item}) on {where}, addition {change.addition_id}: " \
            f"cancel at {change.effective_date.isoformat() if change.effective_date else '?'}" \
            f"{' at quantity 0' if change.after == 0 else ''}, " \
            f"was quantity = {quantity_text(change.before)}" + (f" ({change.reason})" if change.reason else "")
@@ -124,7 +124,7 @@ def customer_header(cp: CustomerPlan) -> str:
         state = "MISSED"
     else:
         state = "not due"
-    return f"# {cp.customer} ({cp.name}, ConnectWise {cp.connectwise_company}): {state}"
+    return f"# {cp.customer} ({cp.name}, ConnectWise {cp.psa_company}): {state}"
 
 
 def usage_line(plan: Plan) -> str:

@@ -24,16 +24,16 @@ FJORD = {"customer": "fjord-architects", "connectwise_company": "FjordArch", "da
 SCENARIOS = ("missed",)
 
 
-def record_sent(ledger_path: Path, *, customer: str, connectwise_company: str, period: str, day: int) -> None:
+def record_sent(ledger_path: Path, *, customer: str, psa_company: str, period: str, day: int) -> None:
     """Write a `sent` billing result for `period`, dated that period's billing date: the history
     of a customer the tool has billed (nothing is sent to the sandbox). Like a real result it
     names the demo company it went to (the demo assigns company ids in `demo.COMPANIES` order)."""
     sent_on = billing_date_for(period, day)
     identifiers = [identifier for identifier, _name, _trend in demo.COMPANIES]
-    company = {"connectwise_company_id": identifiers.index(connectwise_company) + 1,
-               "connectwise_company_name": demo.COMPANIES[identifiers.index(connectwise_company)][1]}
+    company = {"connectwise_company_id": identifiers.index(psa_company) + 1,
+               "connectwise_company_name": demo.COMPANIES[identifiers.index(psa_company)][1]}
     Ledger(ledger_path, run_id="sandbox-scenario").result(
-        kind="billing", customer=customer, connectwise_company=connectwise_company, period=period,
+        kind="billing", customer=customer, psa_company=psa_company, period=period,
         trigger="schedule", status="sent", error=None, changes=[], **company, day=day,
         ts=f"{sent_on.isoformat()}T11:17:00.000000Z")
 
@@ -42,6 +42,6 @@ def seed_missed(ledger_path: Path, today: date) -> str:
     """Record fjord-architects as sent for the period before its latest billing date on `today`;
     returns the period it now misses (once `catch_up_days` have passed)."""
     latest = latest_billing_date(today, FJORD["day"])
-    record_sent(ledger_path, customer=FJORD["customer"], connectwise_company=FJORD["connectwise_company"],
+    record_sent(ledger_path, customer=FJORD["customer"], psa_company=FJORD["connectwise_company"],
                 period=previous_period(period_of(latest)), day=FJORD["day"])
     return period_of(latest)

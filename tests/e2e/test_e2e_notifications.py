@@ -89,7 +89,7 @@ def test_an_executive_summary_never_hides_a_missed_billing_period(tmp_path):
     text = path.read_text()
     assert "integration: general\n" in text
     path.write_text(text.replace("integration: general\n", "integration: custom\nbilling:\n  day: 20\n"))
-    record_sent(repo / ".sandbox/ledger.jsonl", customer="acme-dental", connectwise_company="AcmeDental",
+    record_sent(repo / ".sandbox/ledger.jsonl", customer="acme-dental", psa_company="AcmeDental",
                 period="2026-10", day=20)  # billed before, so a late period is missed
     # On 5 December Acme's November billing (the 20th) is 15 days late; its summary (day 5) is due.
     result = reconcile(repo, "--sandbox", "apply", "--date", "2026-12-05", "--customer", "acme-dental")

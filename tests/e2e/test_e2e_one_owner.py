@@ -114,7 +114,7 @@ def test_duplicates_left_by_racing_runs_converge_on_the_lowest_id_and_hand_typed
     # The run that made the extra one is in this ledger (it was interrupted before its result):
     # a marked duplicate of a run the ledger never heard of would fail the customer (markers.md).
     Ledger(repo / ".sandbox" / "ledger.jsonl", run_id="20261130T111700Z-aaaaaa").intent(
-        kind="billing", customer="acme-dental", connectwise_company="AcmeDental", period="2026-11",
+        kind="billing", customer="acme-dental", psa_company="AcmeDental", period="2026-11",
         trigger="manual", changes=[])
     planned = reconcile(repo, "--sandbox", "plan", "--date", DATE, "--send-now", "--format", "json")
     assert planned.returncode == 1  # cedar fails

@@ -261,8 +261,8 @@ def test_the_checker_catches_blind_post_retries(monkeypatch):
     monkeypatch.setattr(Client, "create", lambda self, path, body, find_existing: original(self, path, body, lambda: None))
 
     def plain_create(target, change, catalog_ids, marker, known=None):
-        created = target.create_addition(change.agreement.id, change.connectwise_product, change.after,
-                                         change.effective_date, "", catalog_ids.get(change.connectwise_product.casefold()))
+        created = target.create_addition(change.agreement.id, change.catalog_item, change.after,
+                                         change.effective_date, "", catalog_ids.get(change.catalog_item.casefold()))
         return {"id": created.id}
 
     monkeypatch.setattr(apply_mod, "create_once", plain_create)

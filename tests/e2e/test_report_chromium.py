@@ -140,7 +140,7 @@ def test_problems_and_currencies_in_the_browser(tmp_path: Path) -> None:
     for n, (customer, currency, price) in enumerate((("acme", "USD", "100.00"), ("brightline", "EUR", "2.00"),
                                                      ("cedar", "GBP", "5.00"))):
         Ledger(ledger, run_id=f"priced-{n}").result(
-            kind="billing", customer=customer, connectwise_company=customer.title(), period="2026-10",
+            kind="billing", customer=customer, psa_company=customer.title(), period="2026-10",
             trigger="scheduled", status="sent", error=None, changes=[], additions=priced(10 + n, currency, price))
     result = CliRunner().invoke(report, ["--ledger", str(ledger), "--out", str(tmp_path / "out"),
                                          "--period", "2026-11"], obj=Runtime())

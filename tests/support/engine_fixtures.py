@@ -30,7 +30,7 @@ BLOCK = Agreement(12, "Acme Block Hours", "Block Hours", 1)
 def customer(agreements=None, prune=False) -> Customer:
     return Customer(
         slug="acme", path=Path("config/customers/acme.yaml"), name="Acme", trend_customer_id="t-acme",
-        connectwise_company="Acme", agreements=agreements or {"wfbss-svc": "default", "hes": "default"},
+        psa_company="Acme", agreements=agreements or {"wfbss-svc": "default", "hes": "default"},
         integration="general", billing=BillingSettings(prune=prune), executive_summary=SummarySettings(),
     )
 
@@ -56,8 +56,8 @@ def diff(cust, usage, agreements, additions, also_bills_to=None, run_accounted_f
     for a in additions:
         state.additions.setdefault(a.agreement_id, []).append(a)
     return diff_customer(
-        desired=desired, actual=state, catalog_identifiers={p.connectwise_product for p in PRODUCTS.values()},
-        product_keys_by_identifier={p.connectwise_product: p.key for p in PRODUCTS.values()},
+        desired=desired, actual=state, catalog_identifiers={p.catalog_item for p in PRODUCTS.values()},
+        product_keys_by_identifier={p.catalog_item: p.key for p in PRODUCTS.values()},
         also_bills_to=also_bills_to, effective_date=date(2026, 12, 1), prune=cust.billing.prune,
         run_accounted_for=run_accounted_for,
     )

@@ -46,11 +46,11 @@ def healthy(config: Config) -> ConnectWiseFacts:
     return ConnectWiseFacts(
         info={"version": "v2025.1.10333"}, login_company="sandbox",
         endpoints=(Endpoint("catalog", "procurement/catalog", "Procurement > Product Catalog"),),
-        catalog=frozenset(p.connectwise_product.casefold() for p in config.products.values()),
+        catalog=frozenset(p.catalog_item.casefold() for p in config.products.values()),
         agreement_types=frozenset(t.casefold() for t in c.agreement_types_named(config)),
         tickets=BOARD, ticket_companies={"own_company": ("sandbox", True)},
         solutions={name: True for name in c.solutions_named(config)},
-        companies={cust.connectwise_company.casefold(): cust.connectwise_company_id or 1 for cust in config.customers},
+        companies={cust.psa_company.casefold(): cust.connectwise_company_id or 1 for cust in config.customers},
     )
 
 
@@ -176,11 +176,11 @@ def test_customer_companies_missing_or_not_the_pinned_one(demo):
     first, second = demo.customers[:2]
     pinned = dataclasses.replace(second, connectwise_company_id=99)
     config = dataclasses.replace(demo, customers=(first, pinned))
-    cw = dataclasses.replace(healthy(demo), companies={second.connectwise_company.casefold(): 7})
+    cw = dataclasses.replace(healthy(demo), companies={second.psa_company.casefold(): 7})
     check = c.customer_companies(config, cw)
     assert check.status is Status.BLOCKER
-    assert check.problems == (f"{first.slug} ({first.connectwise_company})",
-                              f"{second.slug} ({second.connectwise_company} is company 7, the file pins 99)")
+    assert check.problems == (f"{first.slug} ({first.psa_company})",
+                              f"{second.slug} ({second.psa_company} is company 7, the file pins 99)")
 
 
 # -- Trend ------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class CountingTarget:
 
     def catalog_items(self, identifiers):
         self.calls["catalog"] += 1
-        return [CatalogItem(n, p.connectwise_product) for n, p in enumerate(PRODUCTS.values(), 1)]
+        return [CatalogItem(n, p.catalog_item) for n, p in enumerate(PRODUCTS.values(), 1)]
 
     def additions(self, agreement_id, active_only=True):
         self.calls["additions"] += 1
@@ -52,7 +52,7 @@ class CountingTarget:
 
 SUMMARIES = SummarySettings(enabled=True, day=5)
 ACME = replace(customer(), executive_summary=SUMMARIES)
-BRAVO = replace(ACME, slug="bravo", trend_customer_id="t-bravo", connectwise_company="Bravo")
+BRAVO = replace(ACME, slug="bravo", trend_customer_id="t-bravo", psa_company="Bravo")
 USAGE = Usage({("t-acme", "wfbss-svc"): 12})  # bravo has no usage rows
 
 
@@ -154,7 +154,7 @@ def _create_plan(age_seconds: float):
     from reconciler.plan import Change, CustomerPlan
     from reconciler.schedule import decide
 
-    cp = CustomerPlan(customer="acme", name="Acme", connectwise_company="Acme", connectwise_company_id=1)
+    cp = CustomerPlan(customer="acme", name="Acme", psa_company="Acme", connectwise_company_id=1)
     cp.schedule = decide(today=date(2026, 11, 1), day=1, enabled=True, catch_up_days=7, sent_periods=set())
     cp.changes = [Change("create", "addition", "acme", "Acme", MANAGED, "hes", "TM-HES", None, None, 12,
                          date(2026, 11, 1))]

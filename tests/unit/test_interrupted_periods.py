@@ -68,7 +68,7 @@ class MemoryPSA:
 
     def catalog_items(self, identifiers):
         # Priced: a create ConnectWise cannot price is unsafe (plan.safety_verdict), never sent.
-        return [CatalogItem(n, p.connectwise_product, price=Decimal("1.00")) for n, p in enumerate(PRODUCTS.values(), 1)]
+        return [CatalogItem(n, p.catalog_item, price=Decimal("1.00")) for n, p in enumerate(PRODUCTS.values(), 1)]
 
     def additions(self, agreement_id, active_only=True):
         return [a for a in self.held if a.agreement_id == agreement_id and (a.active or not active_only)]

@@ -6,14 +6,14 @@ from reconciler.ledger import Ledger, LedgerCorrupt, ledger_files, read_ledger, 
 
 
 def _result(ledger, customer="acme", period="2026-11", status="sent", kind="billing"):
-    return ledger.result(kind=kind, customer=customer, connectwise_company="Acme", period=period,
+    return ledger.result(kind=kind, customer=customer, psa_company="Acme", period=period,
                          trigger="scheduled", status=status, error=None, changes=[])
 
 
 def test_records_round_trip_and_answer_sent_periods(tmp_path):
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path)
-    ledger.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11",
+    ledger.intent(kind="billing", customer="acme", psa_company="Acme", period="2026-11",
                   trigger="scheduled", changes=[{"action": "create"}])
     _result(ledger)
     _result(ledger, period="2026-12", status="failed")
@@ -26,7 +26,7 @@ def test_records_round_trip_and_answer_sent_periods(tmp_path):
 
 def test_an_intent_without_result_is_unsettled(tmp_path):
     path = tmp_path / "ledger.jsonl"
-    Ledger(path).intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11",
+    Ledger(path).intent(kind="billing", customer="acme", psa_company="Acme", period="2026-11",
                         trigger="scheduled", changes=[])
     assert len(read_ledger(path).unsettled_intents("acme")) == 1
 
@@ -116,19 +116,19 @@ def test_a_later_result_settles_an_interrupted_intent(tmp_path):
     about run A must stop, not repeat in every later plan."""
     path = tmp_path / "ledger.jsonl"
     a = Ledger(path, run_id="A")
-    a.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+    a.intent(kind="billing", customer="acme", psa_company="Acme", period="2026-11", trigger="schedule",
              changes=[])
     assert [r["run_id"] for r in read_ledger(path).unsettled_intents("acme")] == ["A"]
     b = Ledger(path, run_id="B")
-    b.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+    b.intent(kind="billing", customer="acme", psa_company="Acme", period="2026-11", trigger="schedule",
              changes=[])
-    b.result(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+    b.result(kind="billing", customer="acme", psa_company="Acme", period="2026-11", trigger="schedule",
              status="failed", error="HTTP 500", changes=[])
     assert read_ledger(path).unsettled_intents("acme") == []
     # another period, or the summary kind, is not settled by it
-    a.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2026-12", trigger="schedule",
+    a.intent(kind="billing", customer="acme", psa_company="Acme", period="2026-12", trigger="schedule",
              changes=[])
-    a.intent(kind="summary", customer="acme", connectwise_company="Acme", period="2026-11", trigger="schedule",
+    a.intent(kind="summary", customer="acme", psa_company="Acme", period="2026-11", trigger="schedule",
              changes=[])
     assert [r["period"] for r in read_ledger(path).unsettled_intents("acme")] == ["2026-12"]
     assert [r["period"] for r in read_ledger(path).unsettled_intents("acme", "summary")] == ["2026-11"]
@@ -154,7 +154,7 @@ def test_each_record_goes_to_its_periods_file_and_the_main_file_is_never_written
     ledger = Ledger(path)
     _result(ledger, period="2026-10")
     _result(ledger, period="2026-11")
-    ledger.intent(kind="summary", customer="acme", connectwise_company="Acme", period="2026-11",
+    ledger.intent(kind="summary", customer="acme", psa_company="Acme", period="2026-11",
                   trigger="scheduled", changes=[])
     assert not path.exists()
     assert [json.loads(line)["event"] for line in (tmp_path / "ledger.2026-11.jsonl").read_text().splitlines()] \
@@ -174,7 +174,7 @@ def test_an_old_single_file_ledger_is_read_with_the_new_files_and_settles_across
     view = read_ledger(path)
     assert view.sent_periods("acme") == {"2026-09"} and view.sent_periods("bravo") == {"2026-09"}
     assert [r["run_id"] for r in view.unsettled_intents("acme")] == ["killed"]
-    Ledger(path, run_id="killed").result(kind="billing", customer="acme", connectwise_company="Acme",
+    Ledger(path, run_id="killed").result(kind="billing", customer="acme", psa_company="Acme",
                                          period="2026-10", trigger="scheduled", status="sent", error=None, changes=[])
     view = read_ledger(path)
     assert view.unsettled_intents("acme") == []
@@ -206,7 +206,7 @@ def test_the_fast_reader_answers_as_a_full_parse_does(tmp_path):
     ledger = Ledger(path)
     for n in range(30):
         customer, period = f"c{n % 4}", f"2026-{n % 12 + 1:02d}"
-        ledger.intent(kind="billing", customer=customer, connectwise_company="Acme", period=period,
+        ledger.intent(kind="billing", customer=customer, psa_company="Acme", period=period,
                       trigger="scheduled", changes=[{"action": "create", "reason": "odd { brace"}])
         if n % 5:
             _result(ledger, customer=customer, period=period, status="sent" if n % 3 else "failed")
@@ -237,7 +237,7 @@ def test_first_seen_is_no_later_than_the_earliest_period_recorded(tmp_path):
     """A run dated back (`--date`) records an old period today: the tool took the customer on
     from that period, so the never-sent rule must not call the next periods 'before it saw it'."""
     path = tmp_path / "ledger.jsonl"
-    Ledger(path, run_id="backdated").intent(kind="billing", customer="acme", connectwise_company="Acme",
+    Ledger(path, run_id="backdated").intent(kind="billing", customer="acme", psa_company="Acme",
                                             period="2026-06", trigger="manual", changes=[])
     assert read_ledger(path).first_seen("acme") == "2026-06-01T00:00:00.000000Z"
     assert read_ledger(path).first_seen("acme", "summary") is None

@@ -99,11 +99,11 @@ def test_with_shards_every_send_and_failure_matches_a_full_read(tmp_path, seed):
 def test_unsettled_intents_of_any_age_stay_visible(tmp_path):
     path = tmp_path / "ledger.jsonl"
     old = Ledger(path, run_id="interrupted-2024")
-    old.intent(kind="billing", customer="acme", connectwise_company="Acme", period="2024-01",
+    old.intent(kind="billing", customer="acme", psa_company="Acme", period="2024-01",
                trigger="scheduled", changes=[])
     for period in ("2025-01", "2025-02", "2025-03"):
         Ledger(path, run_id=f"run-{period}").result(
-            kind="billing", customer="acme", connectwise_company="Acme", period=period, trigger="scheduled",
+            kind="billing", customer="acme", psa_company="Acme", period=period, trigger="scheduled",
             status="sent", error=None, changes=[])
         update_checkpoint(path)
     view = read_ledger(path)
@@ -115,7 +115,7 @@ def test_the_plan_reads_only_what_was_appended_since_the_checkpoint(tmp_path):
     for n, period in enumerate(("2025-01", "2025-02")):
         for customer in range(200):
             Ledger(path, run_id=f"r{n}").result(
-                kind="billing", customer=f"c{customer}", connectwise_company="C", period=period,
+                kind="billing", customer=f"c{customer}", psa_company="C", period=period,
                 trigger="scheduled", status="sent", error=None, changes=[])
     update_checkpoint(path)
     # Damage far before the end of the covered bytes: a full read stops on it, a resumed read
@@ -124,7 +124,7 @@ def test_the_plan_reads_only_what_was_appended_since_the_checkpoint(tmp_path):
     data = bytearray(january.read_bytes())
     data[:1] = b"X"
     january.write_bytes(bytes(data))
-    Ledger(path, run_id="r3").result(kind="billing", customer="c1", connectwise_company="C", period="2025-03",
+    Ledger(path, run_id="r3").result(kind="billing", customer="c1", psa_company="C", period="2025-03",
                                      trigger="scheduled", status="sent", error=None, changes=[])
     view = read_ledger(path)
     assert view.sent_periods("c1") == {"2025-01", "2025-02", "2025-03"}
@@ -138,7 +138,7 @@ def test_a_checkpoint_that_no_longer_matches_is_ignored(tmp_path, monkeypatch, d
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path, run_id="r1")
     for customer in ("acme", "brightline"):
-        ledger.result(kind="billing", customer=customer, connectwise_company="C", period="2025-01",
+        ledger.result(kind="billing", customer=customer, psa_company="C", period="2025-01",
                       trigger="scheduled", status="sent", error=None, changes=[])
     update_checkpoint(path)
     period_file = path.with_name("ledger.2025-01.jsonl")
@@ -159,7 +159,7 @@ def test_a_checkpoint_that_no_longer_matches_is_ignored(tmp_path, monkeypatch, d
 def test_an_apply_writes_the_checkpoint_when_it_lets_go_of_the_ledger(tmp_path):
     path = tmp_path / "state" / "ledger.2of3.jsonl"
     with exclusive(path):
-        Ledger(path).result(kind="billing", customer="acme", connectwise_company="C", period="2025-01",
+        Ledger(path).result(kind="billing", customer="acme", psa_company="C", period="2025-01",
                             trigger="scheduled", status="sent", error=None, changes=[])
     assert checkpoint_path(path).name == "ledger.checkpoint.2of3.json"
     assert checkpoint_path(path).exists()
@@ -177,12 +177,12 @@ def test_ledger_cost_does_not_grow_with_the_ledgers_age(tmp_path):
             period = f"{2020 + m // 12}-{m % 12 + 1:02d}"
             ledger = Ledger(path, run_id=f"r{m}")
             for customer in range(100):
-                ledger.result(kind="billing", customer=f"c{customer}", connectwise_company="C", period=period,
+                ledger.result(kind="billing", customer=f"c{customer}", psa_company="C", period=period,
                               trigger="scheduled", status="sent", error=None, changes=[], additions={})
         update_checkpoint(path)
         ledger = Ledger(path, run_id="next")
         for customer in range(100):
-            ledger.result(kind="billing", customer=f"c{customer}", connectwise_company="C", period="2030-01",
+            ledger.result(kind="billing", customer=f"c{customer}", psa_company="C", period="2030-01",
                           trigger="scheduled", status="sent", error=None, changes=[], additions={})
         return path
 

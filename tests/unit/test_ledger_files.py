@@ -13,7 +13,7 @@ def test_a_ledger_file_that_is_not_a_regular_file_is_an_error_at_its_path_not_sk
     in silence: its sends were forgotten, so the next run posted the period's executive summary
     again. Every file named like a ledger file must be read or refused."""
     path = tmp_path / "ledger.jsonl"
-    Ledger(path).result(kind="billing", customer="acme", connectwise_company="Acme", period="2026-11",
+    Ledger(path).result(kind="billing", customer="acme", psa_company="Acme", period="2026-11",
                         trigger="scheduled", status="sent", error=None, changes=[])
     (period_file,) = ledger_files(path)
     period_file.unlink()

@@ -31,7 +31,7 @@ class Result:  # the fields of apply's CustomerResult that notify reads
     status: str
     reason: str = ""
     period: str | None = "2026-11"
-    connectwise_company: str = "Co"
+    psa_company: str = "Co"
 
 
 def test_missed_failed_and_unsafe_customers_are_problems_and_nothing_else_is():

@@ -207,7 +207,7 @@ def test_a_create_that_cannot_be_priced_is_unsafe_never_free():
 def _due_customer(slug, monthly_before, monthly_after, currency="USD"):
     schedule = Schedule(status=Due.DUE, period="2026-11", billing_date=date(2026, 11, 1),
                         next_date=date(2026, 12, 1), reason="due")
-    cp = CustomerPlan(customer=slug, name=slug, connectwise_company=slug, schedule=schedule)
+    cp = CustomerPlan(customer=slug, name=slug, psa_company=slug, schedule=schedule)
     cp.changes = [_update(10, 11)]
     cp.monthly = {currency: (Decimal(monthly_before), Decimal(monthly_after))}
     return cp

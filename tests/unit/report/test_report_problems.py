@@ -20,7 +20,7 @@ def _history(path: Path):
 
 
 def _sent(ledger: Ledger, customer: str, period: str, additions=None) -> None:
-    ledger.result(kind="billing", customer=customer, connectwise_company=customer.title(), period=period,
+    ledger.result(kind="billing", customer=customer, psa_company=customer.title(), period=period,
                   trigger="scheduled", status="sent", error=None, changes=[], additions=additions or {})
 
 
@@ -43,7 +43,7 @@ def problem_ledger(tmp_path: Path) -> Path:
             problems.append(_problem("brightline", "unsafe", "2026-11", "unsafe plan refused: -80% seats"))
         if day == 1:
             problems.append(_problem("cedar", "failed", "2026-11", "ConnectWise 503 reading additions"))
-            run.result(kind="billing", customer="delta", connectwise_company="Delta", period="2026-11",
+            run.result(kind="billing", customer="delta", psa_company="Delta", period="2026-11",
                        trigger="scheduled", status="failed", error="ConnectWise 500 on POST", changes=[])
             problems.append(_problem("delta", "failed", "2026-11", "ConnectWise 500 on POST"))
         tickets = [TicketOutcome(problems[0], "opened", 77)]
