@@ -270,7 +270,7 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: P
     changed, both outside the job's logic: the client's rate limit is off (else the token bucket
     sets the pace), and the plan and the ledger read are observed for the table's columns."""
     started = time.perf_counter()
-    import reconciler.run as run_module
+    import reconciler.run.plan_apply as run_module
     import reconciler.runtime as runtime_module
     from reconciler.cli import main as reconcile_main
 

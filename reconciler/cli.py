@@ -68,9 +68,9 @@ def cli(ctx: click.Context, config_dir: Path | None, sandbox: bool, dry_run: boo
     """
     ctx.obj = common.Runtime(config_dir=config_dir, sandbox=sandbox)
     if ctx.invoked_subcommand is None:
-        from reconciler.run import run_scheduled_job
+        from reconciler.cmds.plan import scheduled_job
 
-        ctx.exit(run_scheduled_job(ctx.obj, dry_run=dry_run, today=today))
+        ctx.exit(scheduled_job(ctx.obj, dry_run=dry_run, today=today))
     # Ignoring them would be worse than refusing: `reconcile --dry-run apply` sent the bills.
     for given, option in ((dry_run, "--dry-run"), (today is not None, "--date")):
         if given:

@@ -35,7 +35,8 @@ from referencing import Registry, Resource
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.schemas import SCHEMA_DIR, Validator
 from reconciler.errors import ReconcileError
-from reconciler.plan import PLAN_FORMAT_VERSION, CustomerPlan, Plan, plan_to_json
+from reconciler.plan import PLAN_FORMAT_VERSION, CustomerPlan, Plan
+from reconciler.render.plan_json import plan_to_json
 from reconciler.state import AdditionPrint, plain_number
 
 MAX_SHOWN = 40  # differences listed before "and N more"

@@ -1,4 +1,6 @@
-"""`reconcile plan` and `reconcile apply`: their options; the run itself is `reconciler.run`'s."""
+"""`reconcile plan`, `reconcile apply` and the scheduled job (`reconcile` alone): their options,
+the views they print (`reconciler.render.plan`, `reconciler.render.apply`) and their exit codes;
+the run itself is `reconciler.run.plan_apply`'s."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import click
 
 from reconciler.cmds.common import (
     Runtime,
-    check_creatable_dir,
     check_output_dir,
     check_output_file,
     config_option,
@@ -17,8 +18,11 @@ from reconciler.cmds.common import (
     reports_errors,
     sandbox_option,
 )
-from reconciler.config.diagnostics import display_path
-from reconciler.run import Invocation, run_apply, run_plan
+from reconciler.render.apply import apply_output
+from reconciler.render.common import RenderOptions
+from reconciler.render.plan import render
+from reconciler.run import plan_apply
+from reconciler.run.plan_apply import ApplyRun, Invocation
 
 
 def _parse_ref(_ctx, _param, value: str | None) -> str | None:
@@ -95,7 +99,13 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
     if inv.save_usage:
         check_output_dir(inv.save_usage, "--save-usage")
 
-    sys.exit(run_plan(inv, out, detailed_exitcode))
+    result = plan_apply.run_plan(inv)
+    click.echo(render(result, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
+    if out:
+        plan_apply.save_plan(result, out)
+    if result.has_failures:
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and result.has_changes else 0)
 
 
 @click.command()
@@ -122,7 +132,31 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
     if inv.save_usage:
         check_output_dir(inv.save_usage, "--save-usage")
     if not dry_run:
-        check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")
-    sys.exit(run_apply(inv, plan_file, force, dry_run, report_path))
+        plan_apply.check_ledger_writable(inv)
+    inv.show_plan = _plan_shower(inv.fmt, inv.verbose)
+    sys.exit(show_apply(plan_apply.run_apply(inv, plan_file, force, dry_run, report_path), inv.fmt))
+
+
+@reports_errors
+def scheduled_job(runtime: Runtime, dry_run: bool, today=None) -> int:
+    """`reconcile` alone (see `reconciler.cli`): the scheduled job, printed as `apply` prints."""
+    return show_apply(plan_apply.run_scheduled_job(runtime, dry_run, today, show_plan=_plan_shower("text", False)),
+                      "text")
+
+
+def _plan_shower(fmt: str, verbose: bool):
+    """The plan as apply shows it before its question."""
+    return lambda plan: click.echo(render(plan, fmt, RenderOptions(verbose=verbose)), nl=False)
+
+
+def show_apply(run: ApplyRun, fmt: str) -> int:
+    """Print what the run did and pick the exit code. Nothing fails quietly: a missed, failed
+    or unsafe customer fails the run (a dry run too, so it predicts the real run's exit code),
+    whether or not its ticket could be filed."""
+    for text, to_stderr in apply_output(run, fmt):
+        click.echo(text, nl=False, err=to_stderr)
+    if run.report_error is not None:
+        raise run.report_error
+    return 1 if run.problems else 0
 
 

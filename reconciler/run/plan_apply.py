@@ -1,10 +1,13 @@
-"""Orchestration below the CLI, as octoDNS's `Manager.sync`: one module the commands call.
+"""`plan`, `apply` and the scheduled job, as octoDNS's `Manager.sync`: the run below the CLI.
 
 It turns what a command was asked (an `Invocation`) into a run: load the config, open the
 target and the usage source, read the ledger, build the plan (`engine.build_plan`), add what
 only a run knows (a first run, a pull request's URL change), check a saved plan against today's, ask for
 confirmation on a terminal, take the ledger lock, apply, file tickets for billing problems, and
-write the run report. The commands in `reconciler/cmds/` only parse options and pick an exit code.
+write the run report. It returns the plan (`run_plan`) or an `ApplyRun` (`run_apply`); the
+commands in `reconciler/cmds/` print them with `reconciler/render/` and pick the exit code.
+The one thing shown mid-run is the plan before apply's question (`Invocation.show_plan`, a
+view the command passes in), with the progress bar and the question itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -40,12 +43,11 @@ from reconciler.ledger import (
 )
 from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets, trusted_company_ids
 from reconciler.ticketbook import TicketBook, book_path
-from reconciler.outputs import PathProblem, write_text_file
-from reconciler.plan import Plan, plan_to_json
+from reconciler.outputs import PathProblem, check_creatable_dir, write_text_file
+from reconciler.plan import Plan
 from reconciler.problem_records import record_problems
-from reconciler.render.common import RenderOptions
-from reconciler.render.escape import plain_line
-from reconciler.render.plan import render
+from reconciler.render.apply import run_report
+from reconciler.render.plan_json import plan_to_json
 from reconciler.runtime import Runtime, in_ci, open_backends
 from reconciler.state import LeasePlace
 from reconciler.saved_plan import check_matches, read_saved_plan
@@ -75,6 +77,8 @@ class Invocation:
     previews: bool | None = None  # None: the command's default
     save_usage: Path | None = None
     how_to_skip_question: str = "--auto-approve skips this question"  # what this command offers
+    # How the command shows the plan before apply's question (a view from reconciler/render/).
+    show_plan: Callable[[Plan], None] | None = None
 
     @property
     def ledger_file(self) -> Path:
@@ -170,63 +174,44 @@ def load(inv: Invocation) -> Config:
     return load_config(inv.runtime.resolve_config_dir(inv.config_dir))
 
 
-def run_plan(inv: Invocation, out: Path | None, detailed_exitcode: bool) -> int:
-    """`reconcile plan`: print the plan (and save it with `out`); the exit code Terraform's
-    `--detailed-exitcode` would give."""
+def run_plan(inv: Invocation) -> Plan:
+    """`reconcile plan`: today's plan; writes nothing (`save_plan` writes `--out`)."""
     config = load(inv)
     with open_backends(config, inv.runtime.sandbox) as backends:
-        result = make_plan(inv, config, backends, read_ledger(inv.ledger_file))
-    click.echo(render(result, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
-    if out:
-        write_text_file(out, json.dumps(plan_to_json(result), indent=2) + "\n", "--out")
-    return plan_exit_code(result, detailed_exitcode)
+        return make_plan(inv, config, backends, read_ledger(inv.ledger_file))
 
 
-def plan_exit_code(plan: Plan, detailed: bool) -> int:
-    if plan.has_failures:
-        return 1
-    return 2 if detailed and plan.has_changes else 0
+def save_plan(plan: Plan, out: Path) -> None:
+    """`plan --out`: the plan as JSON, for `reconcile apply PLAN_FILE`."""
+    write_text_file(out, json.dumps(plan_to_json(plan), indent=2) + "\n", "--out")
 
 
-def results_table(results: list[CustomerResult]) -> str:
-    width = max([len(r.customer) for r in results] + [8])
-    status_width = max([len(r.status) for r in results] + [6])
-    lines = [f"{'customer'.ljust(width)}  {'status'.ljust(status_width)}  reason"]
-    for r in results:  # reasons quote ConnectWise and config text: escaped (render/escape.py)
-        lines.append(plain_line(f"{r.customer.ljust(width)}  {r.status.ljust(status_width)}  {r.reason}"))
-    totals: dict[str, int] = {}
-    for r in results:
-        totals[r.status] = totals.get(r.status, 0) + 1
-    lines.append("")
-    lines.append("Customers: " + ", ".join(f"{n} {s}" for s, n in sorted(totals.items())) + ".")
-    return "\n".join(lines) + "\n"
+@dataclass
+class ApplyRun:
+    """What an apply run did: the plan it worked from (None when it stopped before one), each
+    customer's result, the customers a person must look at, and the tickets filed for them.
+    `report_error`: the run report could not be written (raised after the results are shown)."""
 
-
-def attention_line(problems: list[Problem]) -> str:
-    """One line naming every customer a person must look at (the run then exits 1)."""
-    count = len(problems)
-    who = ", ".join(problem.label for problem in problems)
-    return plain_line(f"{count} customer{'s need' if count != 1 else ' needs'} attention: {who}.")
+    plan: Plan | None
+    results: list[CustomerResult]
+    problems: list[Problem]
+    tickets: TicketRun
+    dry_run: bool
+    report_error: PathProblem | None = None
 
 
 def write_report(path: Path, ledger: Ledger, started: str, results: list[CustomerResult], dry_run: bool,
                  sandbox: bool, error: str | None = None, tickets: TicketRun | None = None) -> None:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    report = {
-        "format_version": "1.0", "run_id": ledger.run_id, "started_at": started,
-        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "dry_run": dry_run, "sandbox": sandbox, "error": error, "counts": counts,
-        "customers": [r.as_json() for r in results],
-        "tickets": tickets.as_json() if tickets else [],
-        "tickets_error": tickets.error if tickets else None,
-    }
-    write_text_file(path, json.dumps(report, indent=2) + "\n", "--report")
+    finished = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_text_file(path, run_report(ledger.run_id, started, finished, results, dry_run, sandbox, error, tickets),
+                    "--report")
 
 
 def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, report_path: Path | None,
-              print_plan: bool = True) -> int:
+              print_plan: bool = True) -> ApplyRun:
+    """`reconcile apply` (and the scheduled job): plan, confirm, apply, file tickets, write the
+    report. A customer's failure is in the result, never raised; a failure before any customer
+    raises (after writing the report that says so)."""
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     ledger = Ledger(shard_ledger_path(inv.ledger_file, inv.shard))
     try:
@@ -238,22 +223,13 @@ def run_apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: boo
         if report_path:
             write_report(report_path, ledger, started, [], dry_run, inv.runtime.sandbox, error=str(error))
         raise
-    if inv.fmt == "json":  # one document on stdout, so `| jq` works; the attention line goes to stderr
-        click.echo(json.dumps(apply_to_json(inv.plan, results, dry_run), indent=2))
-    else:
-        click.echo("")
-        click.echo(results_table(results), nl=False)
-        if dry_run:
-            click.echo("Dry run: nothing was written to ConnectWise or the ledger.")
-    if problems:
-        click.echo(attention_line(problems), err=inv.fmt == "json")
-    for line, is_error in tickets.lines():
-        click.echo(line, err=inv.fmt == "json" or is_error)
+    run = ApplyRun(inv.plan, results, problems, tickets, dry_run)
     if report_path:
-        write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
-    # Nothing fails quietly: a missed, failed or unsafe customer fails the run (a dry run too,
-    # so it predicts the real run's exit code), whether or not its ticket could be filed.
-    return 1 if problems else 0
+        try:
+            write_report(report_path, ledger, started, results, dry_run, inv.runtime.sandbox, tickets=tickets)
+        except PathProblem as error:  # raised by the command once the results are shown
+            run.report_error = error
+    return run
 
 
 def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, ledger: Ledger,
@@ -278,8 +254,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
             if saved is not None:
                 check_matches(saved, plan)  # exactly what was reviewed, or nothing
             inv.plan = plan
-            if print_plan and inv.fmt != "json":
-                click.echo(render(plan, inv.fmt, RenderOptions(verbose=inv.verbose)), nl=False)
+            if print_plan and inv.fmt != "json" and inv.show_plan is not None:
+                inv.show_plan(plan)
             if not dry_run:
                 confirm_apply(plan, inv.auto_approve, inv.how_to_skip_question)
             target = LeasedTarget(backends.target, lease) if lease and lease.held else backends.target
@@ -318,14 +294,6 @@ def lease_place(config: Config) -> LeasePlace:
     return LeasePlace(board=settings.board, company=settings.own_company or settings.company)
 
 
-def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: bool) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    return {"plan": plan_to_json(plan) if plan else None, "dry_run": dry_run, "counts": counts,
-            "results": [r.as_json() for r in results]}
-
-
 def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
     """Ask whenever a person can answer (stdin is a terminal), even when the output is piped
     (`reconcile apply | tee log`); --auto-approve, CI (`CI=true` or `1`) or no terminal on
@@ -346,16 +314,17 @@ def confirm_apply(plan: Plan, auto_approve: bool, how_to_skip: str = "--auto-app
                                "to ConnectWise (only the run lease's ticket was opened and closed)")
 
 
-def run_scheduled_job(runtime: Runtime, dry_run: bool, today: datetime | None = None) -> int:
+def run_scheduled_job(runtime: Runtime, dry_run: bool, today: datetime | None = None,
+                      show_plan: Callable[[Plan], None] | None = None) -> ApplyRun:
     """`reconcile` alone: validate, plan, apply what is due (`--dry-run`: no writes; `--date`:
     as if today were that day, as `apply --date`)."""
     inv = Invocation(runtime=runtime, config_dir=None, today=today, customers=(), send_now=False, usage_path=None,
                      ledger_path=None, fmt="text", changed_since=None, shard=None, workers=None, verbose=False,
-                     previews=False, how_to_skip_question="CI=true skips it, as in a scheduled job")
-    try:
-        return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
-    except ReconcileError as error:
-        click.echo(error.line(), err=True)
-        return 1
+                     previews=False, how_to_skip_question="CI=true skips it, as in a scheduled job",
+                     show_plan=show_plan)
+    return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
 
 
+def check_ledger_writable(inv: Invocation) -> None:
+    """Before anything is sent: the ledger's directory is (or can become) writable."""
+    check_creatable_dir(inv.ledger_file.parent, f"ledger {display_path(inv.ledger_file)}")

@@ -40,7 +40,7 @@ import pytest
 from click.testing import CliRunner
 
 import reconciler.apply as apply_mod
-import reconciler.run as plan_cmd  # the run's edges are patched where the run looks them up
+import reconciler.run.plan_apply as plan_cmd  # the run's edges are patched where the run looks them up
 from reconciler.cli import cli
 from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
 from reconciler.connectwise.target import _report, summary_body

@@ -333,7 +333,7 @@ def test_sandbox_reset_moves_the_ledger_aside_so_the_demo_plans_as_the_first_tim
 def test_progress_shows_customers_and_is_off_in_ci(monkeypatch):
     import io
 
-    from reconciler import run as plan_cmd
+    from reconciler.run import plan_apply as plan_cmd
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from reconciler import run
+from reconciler.run import plan_apply as run
+from reconciler.notify import TicketRun
 from reconciler.runtime import Runtime, in_ci
 
 
@@ -70,9 +71,9 @@ def test_the_bare_command_suggests_only_what_it_has(monkeypatch):
 
     def fake_apply(inv, *args, **kwargs):
         seen["hint"] = inv.how_to_skip_question
-        return 0
+        return run.ApplyRun(None, [], [], TicketRun(), dry_run=False)
 
     monkeypatch.setattr(run, "run_apply", fake_apply)
-    assert run.run_scheduled_job(Runtime(), dry_run=False) == 0
+    assert run.run_scheduled_job(Runtime(), dry_run=False).problems == []
     assert "--auto-approve" not in seen["hint"]
     assert "--auto-approve" not in _question(monkeypatch, seen["hint"])

@@ -8,7 +8,7 @@ import re
 import sys
 import threading
 
-from reconciler import run
+from reconciler.run import plan_apply as run
 
 
 class Terminal(io.StringIO):
