@@ -1,6 +1,6 @@
 """`reconcile doctor`: a read-only preflight of the configured ConnectWise and Trend tenants.
 
-Parses options, runs `reconciler.doctor.run` (which loads the config and reads the tenants),
+Parses options, runs `reconciler.run.doctor` (which loads the config and reads the tenants),
 prints `reconciler.render.doctor`'s view and maps the report to the exit code: 1 when any item
 is a blocker, else 0 (warnings included). An invalid config is the usual one line per problem
 and exit 1. See docs/doctor.md.
@@ -8,14 +8,13 @@ and exit 1. See docs/doctor.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from reconciler.cmds.common import Runtime, config_option, reports_errors, sandbox_option
-from reconciler.doctor.run import doctor_config_dir
 from reconciler.render.doctor import render
+from reconciler.run.doctor import run_doctor
 
 
 @click.command()
@@ -27,6 +26,6 @@ from reconciler.render.doctor import render
 @reports_errors
 def doctor(runtime: Runtime, fmt: str, config_dir: Path | None) -> None:
     """Check the keys, rights, clock and every name the config uses against the tenants; writes nothing."""
-    report = doctor_config_dir(runtime.resolve_config_dir(config_dir), runtime.sandbox, today=datetime.now(UTC).date())
+    report = run_doctor(runtime, config_dir)
     click.echo(render(report, fmt), nl=False)
     raise SystemExit(1 if report.blocked else 0)

@@ -1,6 +1,6 @@
 """`reconcile validate`: check every config file in one pass; exit 0 if valid, 1 if not.
 
-A thin wire from `config.check_config` to `render.validation.render`; no network, no
+A thin wire from `run.validate` (`config.check_config`) to `render.validation.render`; no network, no
 credentials. Diagnostics go to stdout (they are the command's output, as with yamllint).
 """
 
@@ -27,12 +27,12 @@ from reconciler.cmds import common
 @click.pass_context
 def validate(ctx: click.Context, config_dir: Path | None, fmt: str, verbose: bool) -> None:
     """Check config/ against the schemas and across files; report every problem at file:line:col."""
-    from reconciler.config.load import check_config
     from reconciler.render.common import RenderOptions
     from reconciler.render.validation import render
+    from reconciler.run.validate import run_validate
 
     runtime = ctx.obj if isinstance(ctx.obj, common.Runtime) else common.Runtime()
-    result = check_config(runtime.resolve_config_dir(config_dir))
+    result = run_validate(runtime, config_dir)
     click.echo(render(result.diagnostics, fmt, customer_files=result.customer_files,
                       options=RenderOptions(verbose=verbose)))
     ctx.exit(0 if result.ok else 1)
