@@ -3,7 +3,8 @@ never by display name), and safe output."""
 
 from __future__ import annotations
 
-from reconciler.cmds.trend import _table, plan_rows
+from reconciler.render.trend import products_table as _table
+from reconciler.run.trend import plan_rows
 from reconciler.config.model import Product
 from reconciler.usage import TrendIds
 from tests.support import documented_lmpi as doc
