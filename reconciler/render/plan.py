@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from reconciler.plan import Plan
-from reconciler.render.plan_json import plan_to_json
 from reconciler.render.common import RenderOptions
+from reconciler.render.plan_json import plan_to_json
 from reconciler.render.plan_markdown import render_markdown
 from reconciler.render.plan_text import render_text
 

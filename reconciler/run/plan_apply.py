@@ -41,16 +41,22 @@ from reconciler.ledger import (
     read_ledger,
     shard_ledger_path,
 )
-from reconciler.notify import Problem, TicketRun, billing_problems, file_tickets, trusted_company_ids
-from reconciler.ticketbook import TicketBook, book_path
+from reconciler.notify import (
+    Problem,
+    TicketRun,
+    billing_problems,
+    file_tickets,
+    trusted_company_ids,
+)
 from reconciler.outputs import PathProblem, check_creatable_dir, write_text_file
 from reconciler.plan import Plan
 from reconciler.problem_records import record_problems
 from reconciler.render.apply import run_report
 from reconciler.render.plan_json import plan_to_json
 from reconciler.runtime import Runtime, in_ci, open_backends
-from reconciler.state import LeasePlace
 from reconciler.saved_plan import check_matches, read_saved_plan
+from reconciler.state import LeasePlace
+from reconciler.ticketbook import TicketBook, book_path
 from reconciler.usage import read_usage, save_usage_reads
 
 

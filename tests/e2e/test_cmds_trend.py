@@ -3,9 +3,9 @@ never by display name), and safe output."""
 
 from __future__ import annotations
 
+from reconciler.config.model import Product
 from reconciler.render.trend import products_table as _table
 from reconciler.run.trend import plan_rows
-from reconciler.config.model import Product
 from reconciler.usage import TrendIds
 from tests.support import documented_lmpi as doc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cmds.init import FILES, write_repository
+from reconciler.run.init import FILES, write_repository
 from tests.support import REPO_ROOT
 from tests.support.e2e import (
     RECONCILE,

@@ -121,7 +121,7 @@ def test_missing_credentials_is_a_clear_error(tmp_path):
 
 
 def test_import_into_a_missing_config_dir_starts_from_the_packaged_global_yaml(tmp_path):
-    from reconciler.cmds.init import render
+    from reconciler.run.init import render
 
     repo = make_repo(tmp_path)
     result = reconcile(repo, "--sandbox", "import", "--all", "--config", "fresh")

@@ -125,7 +125,7 @@ def test_init_pins_the_wheel_it_was_installed_from_and_the_workflow_and_hook_ins
 
 
 def test_check_jsonschema_resolves_the_shipped_schemas_without_base_uri(tmp_path):
-    from reconciler.cmds.init import write_repository
+    from reconciler.run.init import write_repository
 
     write_repository(tmp_path / "billing", "x")
     config = tmp_path / "billing" / "config"
@@ -144,7 +144,7 @@ def test_check_jsonschema_resolves_the_shipped_schemas_without_base_uri(tmp_path
 def test_the_pre_commit_hook_passes_and_fails_in_a_config_only_repository(tmp_path):
     """`pre-commit try-repo` runs this repository's hook (.pre-commit-hooks.yaml, as committed)
     in a repository that holds only configuration."""
-    from reconciler.cmds.init import write_repository
+    from reconciler.run.init import write_repository
 
     repo = tmp_path / "billing"
     write_repository(repo, "x")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from reconciler.run import plan_apply as run
 from reconciler.notify import TicketRun
+from reconciler.run import plan_apply as run
 from reconciler.runtime import Runtime, in_ci
 
 

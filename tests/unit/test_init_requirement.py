@@ -7,7 +7,7 @@ from importlib import metadata
 
 import pytest
 
-from reconciler.cmds.init import RequirementProblem, checked_requirement, installed_requirement
+from reconciler.run.init import RequirementProblem, checked_requirement, installed_requirement
 
 
 class Installed(metadata.Distribution):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cmds.init import FILES, SCHEMAS, checked_requirement, render, write_repository
+from reconciler.run.init import FILES, SCHEMAS, checked_requirement, render, write_repository
 from reconciler.outputs import PathProblem
 
 REQ = "tmrm-billing-reconciler==9.9.9"
@@ -172,7 +172,7 @@ def test_quotes_and_hashes_stay_inside_the_one_yaml_string(spec):
     "tmrm-billing-reconciler @ https://h/${GITHUB_TOKEN}/x.whl",
 ])
 def test_a_requirement_that_would_change_meaning_in_yaml_or_requirements_txt_is_refused(spec):
-    from reconciler.cmds.init import RequirementProblem
+    from reconciler.run.init import RequirementProblem
 
     with pytest.raises(RequirementProblem, match="--requirement"):
         checked_requirement(spec)
