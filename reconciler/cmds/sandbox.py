@@ -1,24 +1,19 @@
 """`reconcile sandbox serve|reset`: run the embedded ConnectWise + Trend LMPI simulator.
 
-The state directory defaults to `.sandbox/` of the config repository (as `--sandbox` uses it),
-else of the working directory.
+Parses options; starting, serving and resetting are `reconciler.run.sandbox`'s, what is printed
+`reconciler.render.sandbox`'s. The state directory defaults to `.sandbox/` of the config
+repository (as `--sandbox` uses it), else of the working directory.
 """
 
 from __future__ import annotations
 
-import errno
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from reconciler.cmds.common import PathProblem, reports_errors
-from reconciler.repository import SANDBOX_DIR_NAME, root_or_cwd
-
-
-def _data_dir(value: Path | None) -> Path:
-    return value if value is not None else root_or_cwd() / SANDBOX_DIR_NAME
-
+from reconciler.cmds.common import reports_errors
+from reconciler.render.sandbox import reset_lines, serve_banner
+from reconciler.run.sandbox import reset_sandbox, serve_until_interrupted, start_sandbox
 
 DATA_HELP = "State directory (sandbox.db) [default: .sandbox/ of the config repository]."
 
@@ -50,45 +45,12 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
           latency_ms: int | None, fault_rate: float | None, fault_seed: int | None,
           fault_kinds: str | None, retry_after: int | None) -> None:
     """Serve ConnectWise and LMPI on 127.0.0.1 until Ctrl-C."""
-    from reconciler.sandbox import FaultPlan, SandboxServer
-    from reconciler.sandbox.lmpi import LmpiReadings
-
-    try:
-        plan = FaultPlan.from_env(
-            latency_ms=latency_ms, rate=fault_rate, seed=fault_seed, retry_after=retry_after,
-            kinds=tuple(fault_kinds.split(",")) if fault_kinds else None,
-        )
-        LmpiReadings.from_env()  # the server reads it; a typo is said here, not in a request handler
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    data_dir = _data_dir(data_dir)
-    try:
-        server = SandboxServer(data_dir=data_dir, port=port, faults=plan, seed_demo=True,
-                               company_id=company_id, public_key=public_key, private_key=private_key)
-        server.start()
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise PathProblem(f"--port {port}: the port is in use on 127.0.0.1; stop what is listening "
-                              "there, or pass another --port (0 picks a free one)") from None
-        raise PathProblem(f"cannot start the sandbox: {error.strerror or error}") from None
-    creds = server.credentials
-    click.echo(f"ConnectWise sandbox   {server.connectwise_url}")
-    click.echo(f"  company id          {creds.company_id}")
-    click.echo(f"  public key          {creds.public_key}")
-    click.echo(f"  private key         {creds.private_key}   (sandbox values, not secrets)")
-    click.echo("  clientId            any non-empty value is accepted")
-    click.echo(f"LMPI sandbox          {server.lmpi_url}   (e.g. GET {server.lmpi_url}/v3/me/serviceplans, signed)")
-    click.echo(f"  x-access-token      {creds.lmpi_access_token}")
-    click.echo(f"  secret key          {creds.lmpi_secret_key}")
-    click.echo(f"Control               {server.base_url}/_sandbox/stats   (POST /_sandbox/reset, /_sandbox/faults, /_sandbox/lmpi)")
-    click.echo(f"State                 {data_dir / 'sandbox.db'}")
-    if plan.latency_ms or plan.rate or plan.nth:
-        click.echo(f"Faults                {plan.to_json()}")
-    click.echo("Ctrl-C to stop.")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
+    started = start_sandbox(port, data_dir, company_id, public_key, private_key, latency_ms, fault_rate,
+                            fault_seed, fault_kinds, retry_after)
+    for line in serve_banner(started):
+        click.echo(line)
+    serve_until_interrupted(started)
+    click.echo("Stopped.")
 
 
 @sandbox.command("reset")
@@ -101,39 +63,8 @@ def serve(port: int, data_dir: Path | None, company_id: str, public_key: str, pr
 def reset_command(data_dir: Path | None, scenario: str | None) -> None:
     """Restore the demo data (drops every change made through the API) and move the sandbox
     ledger aside, so the next `--sandbox` run plans as the first one did."""
-    from reconciler.sandbox import reset
-
-    data_dir = _data_dir(data_dir)
-    try:
-        moved = move_ledger_aside(data_dir)
-        damaged = reset(data_dir)
-    except OSError as error:
-        raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
-    if damaged:
-        click.echo(f"The damaged sandbox state was moved aside to {damaged}.")
-    click.echo(f"Sandbox data in {data_dir} restored to the demo state.")
-    if moved:
-        click.echo(f"Sandbox ledger moved aside to {moved}.")
-    if scenario == "missed":
-        from reconciler.sandbox.scenarios import seed_missed
-        from reconciler.schedule import today_in
-
-        try:
-            period = seed_missed(data_dir / "ledger.jsonl", today_in("Europe/Oslo"))
-        except OSError as error:
-            raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
-        click.echo(f"Scenario 'missed': fjord-architects was billed the period before {period} and not since "
-                   "(missed once its catch-up window has passed).")
-
-
-def move_ledger_aside(data_dir: Path) -> Path | None:
-    """Move `ledger.jsonl` and its shards into `old-ledgers/<UTC time>/` (kept, not deleted: it
-    is the history of demo runs; a subfolder, so no ledger reader picks it up again)."""
-    files = sorted(data_dir.glob("ledger*.jsonl")) if data_dir.is_dir() else []
-    if not files:
-        return None
-    target = data_dir / "old-ledgers" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    target.mkdir(parents=True)
-    for file in files:
-        file.rename(target / file.name)
-    return target
+    result = reset_sandbox(data_dir, scenario)
+    for line in reset_lines(result):
+        click.echo(line)
+    if result.error is not None:
+        raise result.error
