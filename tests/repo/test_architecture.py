@@ -3,6 +3,8 @@
 - Only the ConnectWise package (and the sandbox, which *is* a ConnectWise simulator) imports
   `reconciler.connectwise` or builds ConnectWise JSON; everything else speaks `reconciler.target`.
   The one place that names the implementation is `runtime.TARGETS`, loaded by module path.
+- Every command (`reconciler/cmds/*`) imports only the orchestration layer (`reconciler.run`),
+  the views (`reconciler.render`), `reconciler.cmds.common`, click and the standard library.
 - No import cycles between the modules of `reconciler/`.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 from tests.support import REPO_ROOT
@@ -101,3 +104,63 @@ def test_no_import_cycles():
         if name not in state:
             visit(name)
     assert cycles == []
+
+
+# What a command module may import: the orchestration layer, the views, the commands' shared
+# helpers, click and the standard library. Anything else is a command doing a run's work.
+COMMAND_MAY_IMPORT = ("reconciler.run", "reconciler.render", "reconciler.cmds.common", "click")
+
+
+def imported_names(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every module `path` imports, anywhere in it (functions and TYPE_CHECKING blocks too),
+    as absolute dotted names: the module itself for `from M import f`, `M.x` when x is a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                out.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+    return out
+
+
+def command_import_offenders(mods: dict[str, Path]) -> list[str]:
+    offenders = []
+    for name, path in sorted(mods.items()):
+        if not name.startswith("reconciler.cmds.") or name == "reconciler.cmds.common":
+            continue
+        for target in sorted(imported_names(name, path, set(mods))):
+            top = target.split(".")[0]
+            allowed = any(target == a or target.startswith(a + ".") for a in COMMAND_MAY_IMPORT)
+            if not allowed and (top == "__future__" or top in sys.stdlib_module_names) and top != "reconciler":
+                continue
+            if not allowed:
+                offenders.append(f"{name} imports {target}")
+    return offenders
+
+
+def test_commands_only_parse_options_and_show_results():
+    """`reconciler/cmds/*` parse options, call `reconciler.run` and print `reconciler.render`:
+    the shape issue 23 asks of every command (the plan path's)."""
+    assert command_import_offenders(modules()) == []
+
+
+def test_the_command_check_sees_a_command_doing_a_runs_work(tmp_path):
+    cmds = tmp_path / "reconciler" / "cmds"
+    cmds.mkdir(parents=True)
+    (cmds / "thick.py").write_text(
+        "import json\nimport click\nimport requests\nfrom reconciler.config import load_config\n"
+        "from reconciler.run.drift import run_drift\nfrom reconciler.cmds import common\n"
+        "def f():\n    from reconciler.ledger import read_ledger\n", encoding="utf-8")
+    mods = {"reconciler.cmds.thick": cmds / "thick.py", "reconciler.cmds.common": cmds / "common.py"}
+    assert command_import_offenders(mods) == [
+        "reconciler.cmds.thick imports reconciler.config",
+        "reconciler.cmds.thick imports reconciler.ledger",
+        "reconciler.cmds.thick imports requests",
+    ]
