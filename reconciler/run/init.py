@@ -32,8 +32,8 @@ import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from reconciler.outputs import PathProblem
 from reconciler.config.schemas import SCHEMA_DIR
+from reconciler.outputs import PathProblem
 
 PACKAGE = "tmrm-billing-reconciler"
 EXAMPLE = f"{PACKAGE} @ git+https://github.com/ORG/REPO@v0.1.0"
