@@ -5,6 +5,8 @@ the run itself is `reconciler.run.plan_apply`'s."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -138,13 +140,13 @@ def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Pa
 
 
 @reports_errors
-def scheduled_job(runtime: Runtime, dry_run: bool, today=None) -> int:
+def scheduled_job(runtime: Runtime, dry_run: bool, today: datetime | None = None) -> int:
     """`reconcile` alone (see `reconciler.cli`): the scheduled job, printed as `apply` prints."""
     return show_apply(plan_apply.run_scheduled_job(runtime, dry_run, today, show_plan=_plan_shower("text", False)),
                       "text")
 
 
-def _plan_shower(fmt: str, verbose: bool):
+def _plan_shower(fmt: str, verbose: bool) -> Callable[..., None]:
     """The plan as apply shows it before its question."""
     return lambda plan: click.echo(render(plan, fmt, RenderOptions(verbose=verbose)), nl=False)
 
