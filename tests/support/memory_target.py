@@ -149,7 +149,7 @@ class MemoryTarget:
             found = [a for a in found if a.ends is None or a.ends > since]
         return sorted(found, key=lambda a: a.id)
 
-    def create_addition(self, agreement_id: int, product_identifier: str, quantity: int | float,
+    def create_addition(self, agreement_id: int, product_identifier: str, quantity: float,
                         effective_date: date | None, marker: str, catalog_id: int | None = None,
                         known_ids: set[int] | None = None) -> Addition:
         self._call("create_addition")
@@ -164,7 +164,7 @@ class MemoryTarget:
         self._write("create_addition", agreement_id, addition.id, product_identifier, quantity)
         return addition
 
-    def set_quantity(self, agreement_id: int, addition_id: int, quantity: int | float) -> None:
+    def set_quantity(self, agreement_id: int, addition_id: int, quantity: float) -> None:
         self._call("set_quantity")
         found = self._addition(agreement_id, addition_id)
         self.addition_records[addition_id] = replace(found, quantity=float(quantity), last_updated=_now())
@@ -243,8 +243,8 @@ class MemoryTarget:
         found = next(((i, b) for i, b in self.boards.items() if b[0].casefold() == board.casefold()), None)
         if found is None:
             names = ", ".join(sorted(b[0] for b in self.boards.values())) or "none"
-            return TicketReferences(board, status, type_, missing=(f'board "{board}" does not exist in '
-                                                                   f"{self.name} (boards: {names})",))
+            why = f'board "{board}" does not exist in {self.name} (boards: {names})'
+            return TicketReferences(board, status, type_, missing=(why,))
         board_id, (_, statuses, types) = found
         missing = []
         status_id = type_id = None

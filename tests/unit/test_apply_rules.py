@@ -18,8 +18,8 @@ from reconciler.ledger import Ledger, new_run_id, read_ledger
 from reconciler.plan import Change
 from reconciler.state import ExecutiveSummary, tool_marker
 from reconciler.target import Capabilities
-from tests.support.engine_fixtures import config, customer
 from reconciler.usage import Usage
+from tests.support.engine_fixtures import config, customer
 from tests.support.memory_target import MemoryTarget
 
 SUMMARIES = SummarySettings(enabled=True, day=1)

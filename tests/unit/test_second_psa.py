@@ -15,10 +15,9 @@ import shutil
 
 from click.testing import CliRunner
 
-import reconciler.runtime as runtime
+from reconciler import runtime
 from reconciler.cli import cli
-from tests.support import REPO_ROOT
-from tests.support import memory_psa
+from tests.support import REPO_ROOT, memory_psa
 
 DAY = "2026-12-05"  # the shipped config's billing (day 1, within catch-up) and summary day (5)
 
