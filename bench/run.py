@@ -270,14 +270,14 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: P
     changed, both outside the job's logic: the client's rate limit is off (else the token bucket
     sets the pace), and the plan and the ledger read are observed for the table's columns."""
     started = time.perf_counter()
+    import reconciler.connectwise as connectwise_module
     import reconciler.run.plan_apply as run_module
-    import reconciler.runtime as runtime_module
     from reconciler.cli import main as reconcile_main
 
-    connect = runtime_module.connect
+    target_for = connectwise_module.target_for
 
-    def unlimited(name: str, **settings):  # requests_per_minute=0: no client-side limit
-        return connect(name, **{**settings, "requests_per_minute": 0})
+    def unlimited(**settings):  # requests_per_minute=0: no client-side limit
+        return target_for(**{**settings, "requests_per_minute": 0})
 
     seen: dict = {}
     build_plan, read_ledger = run_module.build_plan, run_module.read_ledger
@@ -294,7 +294,7 @@ def child_day(world: Path, url: str, day: str, ledger_path: Path, result_path: P
         seen["ledger_records"] = view.record_count
         return view
 
-    runtime_module.connect = unlimited
+    connectwise_module.target_for = unlimited
     run_module.build_plan, run_module.read_ledger = observed_plan, timed_ledger
     try:
         reconcile_main(["apply", "--date", day, "--ledger", str(ledger_path)])

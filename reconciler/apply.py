@@ -23,7 +23,7 @@ from reconciler.money import price_fields
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.schedule import Due
 from reconciler.state import Addition, ExecutiveSummary, SummaryReport, tool_marker
-from reconciler.target import Target, TargetError
+from reconciler.target import Target, TargetError, capabilities_of
 
 ORDER = {"cancel": 0, "update": 1, "create": 2}
 
@@ -207,6 +207,10 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer, "summary"):
         return None
     change = next((c for c in cp.changes if c.kind == "summary"), None)
+    if change is not None and not capabilities_of(target).summaries:
+        # The engine plans none for such a PSA; a saved plan made against another is refused
+        # here, before any ledger record, and reported (never dropped in silence).
+        return False, f"executive summary for {schedule.period} not posted: {target.name} keeps no executive summaries"
     if options.dry_run:
         return (True, f"executive summary for {schedule.period} would be posted") if change else None
     common = dict(kind="summary", customer=cp.customer, psa_company=cp.psa_company,

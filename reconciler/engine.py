@@ -43,7 +43,7 @@ from reconciler.plan import (
 from reconciler.schedule import Schedule, decide, today_in
 from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
-from reconciler.target import Target, TargetError
+from reconciler.target import Target, TargetError, capabilities_of
 from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
 
 
@@ -102,6 +102,9 @@ class PlanContext:
     # What the run lease's records say about other runs (reconciler.lease), known once it is
     # taken, before any customer is decided; None for a run without the lease (`plan`).
     lease: LeaseFacts | None = None
+    # Does the PSA keep executive summaries (`Target.capabilities`)? When not, no summary is
+    # read or planned, and `build_plan` warns once.
+    summaries: bool = True
 
     def run_accounted_for(self, run_id: str) -> bool:
         """Can this run explain an addition created by run `run_id`: its ledger knows that run,
@@ -217,8 +220,12 @@ def needs_target(ctx: PlanContext, customer: Customer, billing_schedule: Schedul
         return False
     if not ctx.usage.for_customer(customer.trend_customer_id):
         return False
-    return reads_billing(ctx, customer, billing_schedule) or (customer.executive_summary.enabled
-                                                                and summary_schedule.due)
+    return reads_billing(ctx, customer, billing_schedule) or summary_planned(ctx, customer, summary_schedule)
+
+
+def summary_planned(ctx: PlanContext, customer: Customer, summary_schedule: Schedule) -> bool:
+    """Is the customer's executive summary due today, and can the PSA keep it?"""
+    return ctx.summaries and customer.executive_summary.enabled and summary_schedule.due
 
 
 def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
@@ -242,7 +249,8 @@ def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
         agreement_ids = ({a.id for a in agreements if a.active}
                          | ({int(r["agreement_id"]) for r in _previous_additions(ctx, customer).values()} & own))
     group = (summary_group_identifier(customer, summary_schedule.period)
-             if summary_schedule.due and summary_needs_read(ctx, customer, summary_schedule) else None)
+             if ctx.summaries and summary_schedule.due and summary_needs_read(ctx, customer, summary_schedule)
+             else None)
     if not agreement_ids and group is None:
         return None
     return ReadRequest(tuple(sorted(agreement_ids)), group)
@@ -322,7 +330,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             cp.additions_read, cp.read_at = dict(snapshot.additions), snapshot.read_at
         else:
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
-        if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
+        if cp.summary_schedule.due and ctx.summaries and desired.has_usage and cp.status != CustomerStatus.FAILED:
             decide_summary(ctx, customer, cp, company, snapshot, desired)
     except (CustomerError, MoneyOutOfRange) as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
@@ -546,6 +554,18 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
     ))
 
 
+def summaries_warning(target: Target, ctx: PlanContext, customers: list[Customer]) -> list[str]:
+    """The one warning for a PSA that keeps no executive summaries while the config asks for
+    them: no summary is planned for anyone (never a failure per customer, never a crash)."""
+    wanting = [c.slug for c in customers if c.executive_summary.enabled]
+    if ctx.summaries or not wanting:
+        return []
+    shown = ", ".join(wanting[:5]) + (f" and {len(wanting) - 5} more" if len(wanting) > 5 else "")
+    return [(f"executive summaries are enabled for {len(wanting)} customer(s) ({shown}), but {target.name} keeps "
+             "no executive summaries: none is planned (turn executive_summary off, or bill through a PSA that "
+             "keeps them)")]
+
+
 def summary_group_identifier(customer: Customer, period: str) -> str:
     # Trend ids are GUIDs: unique, immutable, and short enough for the 100-character limit.
     return f"tmrm:{customer.trend_customer_id.lower()}:{period}"
@@ -580,7 +600,8 @@ def build_plan(
     """`lease`: apply's run lease, taken here before the first request and only when the plan
     reads the PSA at all (a day with nothing to do costs no request, not even the lease's)."""
     customers = select_customers(config, options)
-    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, lease=lease)
+    ctx = PlanContext(config=config, usage=usage, ledger=ledger, options=options, lease=lease,
+                      summaries=capabilities_of(target).summaries)
     # The directory is read only when some customer's plan reads the PSA: on a day when nobody
     # is due (and no previews are asked for) a run sends no request at all.
     needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
@@ -602,6 +623,7 @@ def build_plan(
     plan.warnings += list(ledger.warnings) + list(usage.warnings)
     if missing_catalog:
         plan.warnings.append(f"catalog items not found in ConnectWise: {', '.join(sorted(missing_catalog))}")
+    plan.warnings += summaries_warning(target, ctx, customers)
 
     for customer in customers:  # read every Trend report month a billing period needs, once
         try:

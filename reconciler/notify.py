@@ -54,7 +54,7 @@ from typing import Any, Protocol
 
 from reconciler.config.model import TicketSettings
 from reconciler.render.escape import plain_line
-from reconciler.target import Target, TargetError, TicketReferences
+from reconciler.target import Target, TargetError, TicketReferences, capabilities_of
 from reconciler.ticketbook import TicketBook, TicketEntry
 
 PROBLEM_KINDS = ("missed", "failed", "unsafe")
@@ -198,10 +198,13 @@ class TicketRun:
 
     outcomes: list[TicketOutcome] = field(default_factory=list)
     error: str | None = None
+    note: str | None = None  # why nothing was filed, when that is no error (a PSA without tickets)
 
     def lines(self) -> list[tuple[str, bool]]:
         """(line, is_error) to print: the run's error once, else one line per ticket touched
         (a standing problem left as it is goes unmentioned unless there are few)."""
+        if self.note:
+            return [(plain_line(self.note), False)]
         if self.error:
             who = ", ".join(f"{o.problem.customer} {o.problem.kind} {o.problem.period}" for o in self.outcomes[:5])
             more = f" and {len(self.outcomes) - 5} more" if len(self.outcomes) > 5 else ""
@@ -225,6 +228,13 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
     """Open, note or leave one ticket per problem (see the module doc), then save the book.
     One problem's failure never stops the others."""
     problems = list(problems)
+    if not capabilities_of(target).tickets:
+        # The problems are still reported and recorded in the ledger (problem_records.py); the
+        # run's exit code says a problem happened. Only the ticket is not there to file.
+        count = len(problems)
+        return TicketRun(note=f"{target.name} keeps no service tickets: no ticket filed for {count} "
+                              f"problem{'s' if count != 1 else ''} (notifications.connectwise_ticket is set; "
+                              "the problems are in the run's output and ledger)")
     moment = now or datetime.now(UTC)
     stamp, today = moment.strftime("%Y-%m-%d %H:%M UTC"), moment.date()
     if all(_quiet(book.get(p.key), p, today) for p in problems):

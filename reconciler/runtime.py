@@ -1,48 +1,62 @@
 """The edges a command needs: the PSA target and the usage source's environment.
 
+The PSA is whichever package `TARGETS` (the wiring list) names; this module knows nothing of
+it but its `connect(config, env, sandbox=None) -> Connection`: its settings, its credentials,
+where a pull request may send them and how it talks to the simulator are the package's own.
+Missing credentials are that package's `MissingCredentials`, naming its variables: the tool
+never falls back to fake data on its own.
+
 With `--sandbox` an in-process simulator is started on an ephemeral loopback port with its
-state in `.sandbox/` (and the fault plan of the `SANDBOX_*` environment variables), and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
-touch the real ledger. Without it, missing credentials are an error naming the variables:
-the tool never falls back to fake data on its own.
+state in `.sandbox/` (and the fault plan of the `SANDBOX_*` environment variables), handed to
+the PSA's `connect`, and the ledger defaults to `.sandbox/ledger.jsonl` so demo runs never
+touch the real ledger.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from types import ModuleType
 
-from reconciler import trust
 from reconciler.config.model import Config
 from reconciler.errors import ReconcileError
 from reconciler.repository import ConfigRepository, locate
-from reconciler.secrets import check_env
-from reconciler.target import Target
+from reconciler.target import Connection, MissingCredentials, Target
+
+__all__ = ["TARGETS", "Backends", "MissingCredentials", "Runtime", "SandboxSettingsInvalid", "open_backends"]
 
 SANDBOX_DIR = Path(".sandbox")
 DEFAULT_LEDGER = Path("state/ledger.jsonl")
-CREDENTIAL_VARIABLES = ("CW_PUBLIC_KEY", "CW_PRIVATE_KEY", "CW_CLIENT_ID")
-
-
-class MissingCredentials(ReconcileError):
-    pass
 
 
 class SandboxSettingsInvalid(ReconcileError):
     pass
 
 
-# The PSA implementations, by name -> the module whose `connect(...)` builds one. Loaded lazily
-# (octoDNS loads its providers the same way), so a command that never talks to the PSA never
-# imports its client, and no module but this registry names the implementation.
+# The wiring list: the PSA packages, by name -> the module whose `connect(config, env,
+# sandbox=None)` returns a `Connection`. Loaded lazily (octoDNS loads its providers the same
+# way), so a command that never talks to the PSA never imports its client, and no module but
+# this list names an implementation. One deployment bills through one PSA: the first listed.
 TARGETS = {"connectwise": "reconciler.connectwise"}
 
 
-def connect(name: str, **settings) -> Target:
-    return importlib.import_module(TARGETS[name]).connect(**settings)
+def psa() -> ModuleType:
+    """The PSA package this deployment bills through (the first in `TARGETS`)."""
+    return importlib.import_module(next(iter(TARGETS.values())))
+
+
+def connect(config: Config, env: Mapping[str, str], sandbox: object | None = None) -> Connection:
+    """The PSA's target (raises `MissingCredentials`, nothing sent)."""
+    return psa().connect(config, env, sandbox=sandbox)
+
+
+def credential_variables() -> tuple[str, ...]:
+    """The environment variables holding the PSA's secrets (masked in what doctor prints)."""
+    return tuple(getattr(psa(), "CREDENTIAL_VARIABLES", ()))
 
 
 @dataclass
@@ -65,7 +79,7 @@ class Backends:
     target: Target
     usage_env: Mapping[str, str]
     sandbox: object | None = None
-    notes: list[str] = field(default_factory=list)  # for the plan's warnings (see trust.py)
+    notes: list[str] = field(default_factory=list)  # for the plan's warnings (the PSA's `Connection.notes`)
 
 
 def in_ci(env: Mapping[str, str] = os.environ) -> bool:
@@ -93,32 +107,12 @@ def open_backends(config: Config, sandbox: bool, env: Mapping[str, str] = os.env
         except ValueError as error:  # a mistyped SANDBOX_* variable, or a fault kind that does not exist
             raise SandboxSettingsInvalid(f"sandbox settings: {error}") from None
         with SandboxServer(data_dir=data_dir, port=0, seed_demo=True, faults=faults) as server:
+            connection = connect(config, env, sandbox=server)
             creds = server.credentials
-            target = connect(
-                "connectwise", url=server.connectwise_url, company_id=creds.company_id, public_key=creds.public_key,
-                private_key=creds.private_key, client_id=creds.client_id, api_version=config.connectwise.api_version,
-                requests_per_minute=config.connectwise.requests_per_minute,
-            )
             usage_env = {**env, "TM_LMPI_URL": server.lmpi_url, "TM_ACCESS_TOKEN": creds.lmpi_access_token,
                          "TM_SECRET_KEY": creds.lmpi_secret_key}
-            yield Backends(target=target, usage_env=usage_env, sandbox=server)
+            yield Backends(target=connection.target, usage_env=usage_env, sandbox=server,
+                           notes=list(connection.notes))
         return
-    missing = [name for name in CREDENTIAL_VARIABLES if not env.get(name)]
-    if missing:
-        raise MissingCredentials(
-            f"missing ConnectWise credentials: set {', '.join(missing)} in the environment "
-            "(or run with --sandbox to use the embedded simulator)"
-        )
-    problem = check_env(env, CREDENTIAL_VARIABLES)
-    if problem:
-        raise MissingCredentials(problem)
-    try:  # a pull request never chooses where the keys go
-        connection = trust.connection(config, env)
-    except trust.Untrusted as error:
-        raise MissingCredentials(str(error)) from None
-    target = connect(
-        "connectwise", url=connection.url, company_id=config.connectwise.company_id,
-        public_key=env["CW_PUBLIC_KEY"], private_key=env["CW_PRIVATE_KEY"], client_id=env["CW_CLIENT_ID"],
-        api_version=config.connectwise.api_version, requests_per_minute=config.connectwise.requests_per_minute,
-    )
-    yield Backends(target=target, usage_env=env, notes=[connection.note] if connection.note else [])
+    connection = connect(config, env)
+    yield Backends(target=connection.target, usage_env=env, notes=list(connection.notes))

@@ -3,7 +3,15 @@
 The engine, apply, drift and import speak this interface and the records of `reconciler.state`
 (company, agreement, addition, catalog item, executive summary), never a PSA's JSON. ConnectWise
 Manage is the one implementation (`reconciler.connectwise.ConnectWiseTarget`); a second PSA is a
-new package implementing `Target`, plus its config keys, and `runtime.open_target` choosing it.
+new package implementing `Target` with a `connect(config, env, sandbox=None) -> Connection`
+beside it, listed in `reconciler.runtime.TARGETS` (docs/ARCHITECTURE.md, "A second PSA").
+
+Capabilities: not every PSA keeps executive summaries or service tickets. A target says what it
+offers in `capabilities`; the engine plans no summary for a target without summaries (one plan
+warning says why), notify files no ticket for one without tickets (a note says so), and doctor
+turns their checks into warnings. The additions and the run lease are not optional: billing
+needs the one, and "never bill twice" across machines needs the other, so a PSA that cannot keep
+a lease record cannot be a target.
 
 Every method may raise `TargetError` (or a subclass), whose text is safe to print, log and put in
 a ledger: it never carries a key.
@@ -39,6 +47,38 @@ class TargetError(ReconcileError):
     """A request to the PSA failed; one customer's failure, never the run's."""
 
 
+class MissingCredentials(ReconcileError):
+    """The PSA's credentials are missing, malformed or may not be sent where the config says
+    (a pull request's URL): nothing was sent. Raised by a PSA package's `connect`."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a PSA offers beyond additions and the run lease (which every target must keep)."""
+
+    summaries: bool = True  # executive summaries: `summaries`, `post_summary`, `delete_summary`
+    tickets: bool = True  # service tickets: `ticket_references`, `open_tickets_on_board`, `open_ticket`, ...
+
+
+EVERYTHING = Capabilities()
+
+
+def capabilities_of(target: object) -> Capabilities:
+    """The target's declared capabilities; a target that declares none offers everything (as
+    ConnectWise does, and every test double written before capabilities existed)."""
+    found = getattr(target, "capabilities", None)
+    return found if isinstance(found, Capabilities) else EVERYTHING
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What a PSA package's `connect(config, env, sandbox=None)` returns: the target, and the
+    notes for the plan's warnings (e.g. a pull request's URL change that waits for merge)."""
+
+    target: Target
+    notes: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class TicketReferences:
     """A ticket board, status and type, looked up by name once per run. `missing` says, one
@@ -68,6 +108,7 @@ class Target(Protocol):
     """What billing needs from a PSA. Reads return records; writes take the values to set."""
 
     name: str  # shown to people, e.g. "ConnectWise"
+    capabilities: Capabilities  # what it offers beyond additions and the lease (see the module doc)
 
     @property
     def request_count(self) -> int:
@@ -100,7 +141,7 @@ class Target(Protocol):
         """Stop billing from `on` (history is kept: never a delete). `zero_quantity` also sets the
         quantity to 0, for an addition that was never meant to bill (a race's duplicate)."""
 
-    # -- executive summaries ------------------------------------------------------------------
+    # -- executive summaries (only called when `capabilities.summaries`) -----------------------
     def summaries(self, company_id: int, group: str) -> list[SummaryReport]:
         """The company's executive summaries with this group key."""
 
@@ -129,7 +170,7 @@ class Target(Protocol):
     def end_lease(self, lease: Lease, wrote: bool) -> None:
         """Close the record: the run is done, and whether it wrote (history is kept: never a delete)."""
 
-    # -- notifications ------------------------------------------------------------------------
+    # -- notifications (only called when `capabilities.tickets`) ------------------------------
     def ticket_references(self, board: str, status: str | None, type_: str | None) -> TicketReferences:
         """Look the board, then its status and type, up by name (read-only; `reconcile doctor`
         shows `missing`). A few requests, meant once per run."""

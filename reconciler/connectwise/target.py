@@ -25,7 +25,7 @@ from reconciler.state import (
     LeasePlace,
     SummaryReport,
 )
-from reconciler.target import OpenTicket, TargetError, TicketReferences
+from reconciler.target import Capabilities, OpenTicket, TargetError, TicketReferences
 
 from .client import Client
 from .conditions import any_of, cond
@@ -131,6 +131,7 @@ class ConnectWiseTarget:
     """The target seam for ConnectWise Manage. Thread-safe as `Client` is."""
 
     name = "ConnectWise"
+    capabilities = Capabilities(summaries=True, tickets=True)  # management summary reports, service tickets
 
     def __init__(self, client: Client) -> None:
         self.client = client

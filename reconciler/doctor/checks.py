@@ -169,6 +169,9 @@ def ticket_checks(config: Config, cw: ConnectWiseFacts) -> list[Check]:
     titles = ("ticket board", "ticket status", "ticket type")
     if settings is None:
         return [_ok(k, t, "tickets are off (no notifications.connectwise_ticket)") for k, t in zip(keys, titles)]
+    if not cw.tickets_offered:
+        return [_not_offered(k, t, cw.psa, "service tickets", "notifications.connectwise_ticket")
+                for k, t in zip(keys, titles)]
     board = settings.board
     board_fix = ("create the board in ConnectWise (Setup Tables > Service Board) or set "
                  "notifications.connectwise_ticket.board in global.yaml to one that exists")
@@ -202,6 +205,13 @@ def ticket_checks(config: Config, cw: ConnectWiseFacts) -> list[Check]:
     return checks
 
 
+def _not_offered(key: str, title: str, psa: str, what: str, setting: str) -> Check:
+    """The config asks for something the PSA does not keep: a warning (plan and apply send none
+    and say so), not a blocker, since billing itself is unaffected."""
+    return Check(key, title, Status.WARNING, f"{psa} keeps no {what}: none will be sent",
+                 f"remove {setting} from the config, or bill through a PSA that keeps {what}")
+
+
 def _missing(missing: Iterable[str], word: str, default: str) -> str:
     """The lookup's own sentence about `word` (it lists what does exist), else `default`."""
     return next((m for m in missing if m.startswith(word + " ")), default)
@@ -226,6 +236,8 @@ def ticket_company(config: Config, cw: ConnectWiseFacts) -> Check:
     key, title = "connectwise.ticket_company", "companies tickets are filed on"
     if config.notifications.connectwise_ticket is None:
         return _ok(key, title, "tickets are off (no notifications.connectwise_ticket)")
+    if not cw.tickets_offered:
+        return _not_offered(key, title, cw.psa, "service tickets", "notifications.connectwise_ticket")
     fix = ("set notifications.connectwise_ticket.{setting} in global.yaml to a company identifier that exists "
            "(own_company: your own company in ConnectWise)")
     found = cw.ticket_companies
@@ -263,6 +275,8 @@ def management_solution(config: Config, cw: ConnectWiseFacts) -> Check:
     named = solutions_named(config)
     if not named:
         return _ok(key, title, "executive summaries are off")
+    if not cw.summaries_offered:
+        return _not_offered(key, title, cw.psa, "executive summaries", "executive_summary")
     fix = ("add the management IT solution in ConnectWise (Setup Tables > Management IT Solutions) or set "
            "executive_summary.management_solution to one that exists")
     if cw.solutions is None:

@@ -51,6 +51,10 @@ class ConnectWiseFacts:
     ticket_companies: dict[str, tuple[str, bool]] | Failure | None = None
     solutions: dict[str, bool] | Failure | None = None  # management solution -> exists
     companies: dict[str, int] | Failure | None = None  # identifier (case-folded) -> id
+    # What the PSA offers (`Target.capabilities`): a check of what it does not keep is a warning.
+    psa: str = "ConnectWise"
+    summaries_offered: bool = True
+    tickets_offered: bool = True
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from reconciler.config.model import Config
 from reconciler.errors import ReconcileError
 from reconciler.periods import previous_period
-from reconciler.target import Target
+from reconciler.target import Target, capabilities_of
 from reconciler.usage.lmpi import LmpiClient, LmpiError, lmpi_from_env
 
 from .checks import solutions_named, ticket_company_settings
@@ -44,15 +44,19 @@ def read_connectwise(config: Config, target: Target) -> ConnectWiseFacts:
     """Everything the ConnectWise checks judge, read with the configured keys: the keys and the
     endpoint rights through the PSA's own preflight, the lookups through the target (as plan and
     apply make them)."""
+    offered = capabilities_of(target)
+    summaries, tickets = offered.summaries and bool(solutions_named(config)), offered.tickets and tickets_on(config)
+    offers: dict[str, Any] = {"psa": target.name, "summaries_offered": offered.summaries,
+                              "tickets_offered": offered.tickets}
     preflight = getattr(target, "preflight", None)
     if preflight is None:  # a PSA without one: nothing to probe, the lookups still run
-        return ConnectWiseFacts(credentials_problem=f"{target.name} offers no preflight to check its keys")
-    access = _attempt(lambda: preflight(bool(solutions_named(config)), tickets_on(config)))
+        return ConnectWiseFacts(credentials_problem=f"{target.name} offers no preflight to check its keys", **offers)
+    access = _attempt(lambda: preflight(summaries, tickets))
     if isinstance(access, Failure):
-        return ConnectWiseFacts(info=access)
+        return ConnectWiseFacts(info=access, **offers)
     info, login, endpoints = access.info, access.login_company, access.endpoints
     if isinstance(info, Failure):
-        return ConnectWiseFacts(info=info, login_company=login)
+        return ConnectWiseFacts(info=info, login_company=login, **offers)
     readable = {e.name for e in endpoints if e.failure is None and not e.skipped}
 
     def when(name: str, read: Callable[[], T]) -> T | Failure | None:
@@ -63,20 +67,20 @@ def read_connectwise(config: Config, target: Target) -> ConnectWiseFacts:
         item.identifier.casefold() for item in target.catalog_items(identifiers)))
     types: Names = when("agreement_types", lambda: frozenset(name.casefold() for name in target.agreement_types()))
     solutions = when("management_solutions", lambda: {
-        name: target.management_solution_exists(name) for name in solutions_named(config)})
+        name: target.management_solution_exists(name) for name in solutions_named(config)}) if summaries else None
     companies = when("companies", lambda: {
         c.identifier.casefold(): c.id for c in target.companies([c.psa_company for c in config.customers])}
         if config.customers else {})
     settings = config.notifications.connectwise_ticket
     tickets = ticket_companies = None
-    if settings is not None:
+    if settings is not None and offered.tickets:
         tickets = when("service_boards", lambda: target.ticket_references(settings.board, settings.status,
                                                                            getattr(settings, "type", None)))
         named = ticket_company_settings(config, login)
         ticket_companies = when("companies", lambda: _exist(target, named))
     return ConnectWiseFacts(info=info, login_company=login, endpoints=endpoints, catalog=catalog, agreement_types=types,
                             tickets=tickets, ticket_companies=ticket_companies, solutions=solutions,
-                            companies=companies)
+                            companies=companies, **offers)
 
 
 def _exist(target: Target, identifiers: dict[str, str]) -> dict[str, tuple[str, bool]]:

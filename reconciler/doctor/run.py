@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.config import load_config
 from reconciler.config.model import Config
-from reconciler.runtime import CREDENTIAL_VARIABLES, MissingCredentials, open_backends
+from reconciler.runtime import credential_variables, open_backends
 from reconciler.secrets import redact
-from reconciler.target import Target
+from reconciler.target import MissingCredentials, Target
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL
 
 from . import checks
@@ -58,7 +58,7 @@ class _Edges:
 
 @contextmanager
 def _edges(config: Config, sandbox: bool, env: Mapping[str, str]) -> Iterator[_Edges]:
-    """The ConnectWise client and Trend's settings, as every command gets them (runtime.py);
+    """The PSA's target and Trend's settings, as every command gets them (runtime.py);
     missing ConnectWise keys are a finding here, not an error, so Trend is still checked."""
     with ExitStack() as stack:
         try:
@@ -70,7 +70,7 @@ def _edges(config: Config, sandbox: bool, env: Mapping[str, str]) -> Iterator[_E
 
 
 def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
-    names = (*CREDENTIAL_VARIABLES, ENV_TOKEN, ENV_SECRET)
+    names = (*credential_variables(), ENV_TOKEN, ENV_SECRET)
     return tuple(env[name] for name in names if env.get(name))
 
 

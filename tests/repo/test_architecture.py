@@ -2,7 +2,9 @@
 
 - Only the ConnectWise package (and the sandbox, which *is* a ConnectWise simulator) imports
   `reconciler.connectwise` or builds ConnectWise JSON; everything else speaks `reconciler.target`.
-  The one place that names the implementation is `runtime.TARGETS`, loaded by module path.
+  The one place that names the implementation is `runtime.TARGETS`, loaded by module path, and
+  `runtime` itself knows nothing of ConnectWise (no CW_* variable, no `config.connectwise`): the
+  settings, keys, trust check and sandbox wiring are the package's own `connect`.
 - Every command (`reconciler/cmds/*`) imports only the orchestration layer (`reconciler.run`),
   the views (`reconciler.render`), `reconciler.cmds.common`, click and the standard library.
 - No import cycles between the modules of `reconciler/`.
@@ -164,3 +166,34 @@ def test_the_command_check_sees_a_command_doing_a_runs_work(tmp_path):
         "reconciler.cmds.thick imports reconciler.ledger",
         "reconciler.cmds.thick imports requests",
     ]
+def _code_strings(tree: ast.AST) -> list[str]:
+    """The string constants of a module's code, its docstrings left out."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_runtime_names_no_connectwise_setting_or_variable():
+    text = (PACKAGE / "runtime.py").read_text(encoding="utf-8")
+    assert re.findall(r"\bCW_[A-Z_]*", text) == []
+    assert "config.connectwise" not in text
+    tree = ast.parse(text)
+    assert [v for v in _code_strings(tree) if "connectwise" in v.casefold()] == ["connectwise", "reconciler.connectwise"]
+
+
+def test_only_the_wiring_list_names_the_psa_package():
+    """What a second PSA touches outside its own package, measured: the modules whose code (not
+    their docs) names the PSA package, by import or by module path. `runtime` is the wiring list
+    (`TARGETS`); `cli` names the ConnectWise client's retry logger, to show retries at a
+    terminal (a second PSA works without it: its retries are just not echoed)."""
+    naming = set()
+    for name, path in modules().items():
+        if _side(name):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {t for t in imports_of(name, path, set(modules())) if t.startswith("reconciler.connectwise")}
+        if imported or any(v.startswith("reconciler.connectwise") for v in _code_strings(tree)):
+            naming.add(name)
+    assert naming == {"reconciler.runtime", "reconciler.cli"}

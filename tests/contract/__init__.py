@@ -1,0 +1,1 @@
+"""Contract tests: every `Target` implementation keeps the same promises."""
