@@ -119,7 +119,7 @@ def reset_command(data_dir: Path | None, scenario: str | None) -> None:
         from reconciler.schedule import today_in
 
         try:
-            period = seed_missed(data_dir / "ledger.jsonl", today_in("Europe/Oslo"))
+            period = seed_missed(data_dir / "ledger.jsonl", today_in("Europe/Oslo", datetime.now(UTC)))
         except OSError as error:
             raise PathProblem(f"--data {data_dir}: {error.strerror or error}") from None
         click.echo(f"Scenario 'missed': fjord-architects was billed the period before {period} and not since "
