@@ -16,7 +16,6 @@ Nothing here reads the clock: the run's day comes in `PlanOptions` (`today` from
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -318,10 +317,8 @@ def read_customer(target: Target, ctx: PlanContext, prep: CustomerPreparation) -
     request = prep.read
     if request is None:
         return None
-    state = read_company(target, ctx.directory, prep.customer.psa_company, request.agreement_ids,
-                         summary_group=request.summary_group)
-    state.read_at = time.monotonic()
-    return state
+    return read_company(target, ctx.directory, prep.customer.psa_company, request.agreement_ids,
+                        summary_group=request.summary_group)
 
 
 def plan_customer(target: Target, ctx: PlanContext, prep: CustomerPreparation) -> CustomerPlan:

@@ -8,6 +8,7 @@ that summary's reports. Nothing here decides anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ def read_company(target: Target, directory: Directory, identifier: str, agreemen
         snapshot.additions[agreement_id] = target.additions(agreement_id, active_only=active_only)
     if summary_group is not None:
         snapshot.summaries = target.summaries(company.id, summary_group)
+    snapshot.read_at = time.monotonic()  # a saved plan's age is measured from here (the reader's clock)
     return snapshot
 
 
