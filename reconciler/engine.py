@@ -329,7 +329,7 @@ def plan_customer(target: Target, ctx: PlanContext, prep: CustomerPreparation) -
     return decide_customer(ctx, prep, state, read_error)
 
 
-def decide_customer(ctx: PlanContext, prep: CustomerPreparation, snapshot: CompanyState | None,
+def decide_customer(ctx: PlanContext, prep: CustomerPreparation, state: CompanyState | None,
                     read_error: Exception | None = None) -> CustomerPlan:
     """The customer's plan from its preparation and what was read (pure). `read_error`: the
     read failed."""
@@ -379,18 +379,18 @@ def decide_customer(ctx: PlanContext, prep: CustomerPreparation, snapshot: Compa
         cp.notes += summed_usage_notes(prep.usage, customer)
         if read_error is not None:
             raise CustomerError(str(read_error))
-        snapshot = snapshot or CompanyState(company=company, agreements=list(prep.agreements))
+        state = state or CompanyState(company=company, agreements=list(prep.agreements))
         if billing.enabled and desired.has_usage and not prep.reads_billing:
             # Its summary is due, its billing is not (and no previews): additions not read.
             cp.billing_read, cp.reason = False, cp.schedule.reason
             cp.notes += unmapped_usage_notes(customer, desired)
         elif billing.enabled:
-            decide_billing(ctx, customer, cp, snapshot, desired)
-            cp.additions_read, cp.read_at = dict(snapshot.additions), snapshot.read_at
+            decide_billing(ctx, customer, cp, state, desired)
+            cp.additions_read, cp.read_at = dict(state.additions), state.read_at
         else:
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and desired.has_usage and cp.status != CustomerStatus.FAILED:
-            decide_summary(ctx, customer, cp, company, snapshot, desired)
+            decide_summary(ctx, customer, cp, company, state, desired)
     except (CustomerError, MoneyOutOfRange) as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
@@ -581,7 +581,7 @@ def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[s
 
 
 def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,
-                   snapshot: CompanyState, desired: DesiredCustomer) -> None:
+                   state: CompanyState, desired: DesiredCustomer) -> None:
     """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
     after the POST, or a racing run): its group key is stable per customer and period."""
     period = cp.summary_schedule.period
@@ -593,7 +593,7 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
         cp.notes.append(f"executive summary {group} was already posted"
                         + (f" (report {report})" if report is not None else "") + " according to the ledger")
         return
-    existing = sorted((r for r in snapshot.summaries if r.group == group), key=lambda r: r.id)
+    existing = sorted((r for r in state.summaries if r.group == group), key=lambda r: r.id)
     if existing:
         cp.summary_report_id = existing[0].id
         cp.summary_duplicate_ids = [r.id for r in existing[1:]]

@@ -7,7 +7,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from reconciler.engine import PlanContext, PlanOptions, decide_customer, prepare_customer, schedules_for
+from reconciler.engine import (
+    PlanContext,
+    PlanOptions,
+    decide_customer,
+    prepare_customer,
+    schedules_for,
+)
 from reconciler.ledger import LedgerView
 from reconciler.plan import CustomerStatus
 from reconciler.snapshot import Directory

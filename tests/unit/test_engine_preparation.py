@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-import reconciler.engine as engine
+from reconciler import engine
 from reconciler.config.model import BillingSettings
 from reconciler.engine import PlanContext, PlanOptions, build_plan, prepare_customer, schedules_for
 from reconciler.ledger import LedgerView
