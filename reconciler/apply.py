@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Callable
 
@@ -70,9 +71,10 @@ class ConcurrentAddition(TargetError):
 
 
 def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
-    """Active additions of the change's catalog item, lowest id first."""
-    wanted = change.catalog_item.casefold()
-    return sorted((a for a in additions if a.active and a.product_identifier.casefold() == wanted),
+    """Active additions of the change's catalog item (billing today, UTC, as ConnectWise's own
+    status says), lowest id first."""
+    wanted, today = change.catalog_item.casefold(), datetime.now(UTC).date()  # apply runs now
+    return sorted((a for a in additions if a.bills_on(today) and a.product_identifier.casefold() == wanted),
                   key=lambda a: a.id)
 
 

@@ -19,13 +19,15 @@ information, not drift. An addition reported as `changed` is not reported again 
 
 `read_snapshots` is the only impure function: the shared reader (`reconciler.snapshot`): one list
 each of companies, agreements and catalog items, then one additions read per active agreement of
-a configured company. The rest (`find_drift`) is pure; its views live in `reconciler.render.drift`.
+a configured company, into the `CompanyState` plan and import decide on too. The rest
+(`find_drift`) is pure, `today` passed in (the day an addition's cancelled date is compared
+with, as ConnectWise's own "active" does); its views live in `reconciler.render.drift`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +36,7 @@ from reconciler.desired import CustomerError, resolve_agreement
 from reconciler.ledger import LedgerView
 from reconciler.money import ZERO, cents, monthly_amount
 from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
-from reconciler.state import Addition, Agreement, CatalogItem, Company, plain_number
+from reconciler.state import Addition, Agreement, CatalogItem, CompanyState, plain_number
 from reconciler.target import Target
 from reconciler.usage import Usage
 
@@ -79,14 +81,12 @@ class Finding:
 
 
 @dataclass
-class Snapshot:
-    """What drift needs to know about one configured customer."""
+class DriftRead:
+    """What drift read from the PSA: each configured customer with its company's state (every
+    addition, cancelled too, of the company's active agreements), and the catalog (prices)."""
 
-    customer: Customer
-    company: Company | None  # None: not found in ConnectWise
-    agreements: list[Agreement] = field(default_factory=list)  # all of the company's agreements
-    additions: list[Addition] = field(default_factory=list)  # every addition (cancelled too) of its active agreements
-    catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier.casefold() -> item (prices)
+    companies: list[tuple[Customer, CompanyState]] = field(default_factory=list)
+    catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier.casefold() -> item
 
 
 @dataclass
@@ -118,20 +118,18 @@ class DriftReport:
 # -- reading (the one impure function) -------------------------------------------------------
 
 
-def read_snapshots(target: Target, config: Config, workers: int = 8) -> list[Snapshot]:
+def read_snapshots(target: Target, config: Config, workers: int = 8) -> DriftRead:
     directory = read_directory(
         target, [c.psa_company for c in config.customers],
         [p.catalog_item for p in config.products.values()],
     )
 
-    def read(customer: Customer) -> Snapshot:
+    def read(customer: Customer) -> tuple[Customer, CompanyState]:
         # Every addition, cancelled too, so a cancelled addition can be told from a deleted one.
-        company = read_company(target, directory, customer.psa_company,
-                               active_agreement_ids(directory, customer.psa_company), active_only=False)
-        return Snapshot(customer=customer, company=company.company, agreements=company.agreements,
-                        additions=company.all_additions, catalog=directory.catalog)
+        return customer, read_company(target, directory, customer.psa_company,
+                                      active_agreement_ids(directory, customer.psa_company), active_only=False)
 
-    return fan_out(config.customers, read, workers)
+    return DriftRead(fan_out(config.customers, read, workers), directory.catalog)
 
 
 # -- finding drift (pure) --------------------------------------------------------------------
@@ -164,20 +162,21 @@ def _usage_value(config: Config, catalog: dict[str, CatalogItem], product: str, 
     return monthly_amount(seats, item.price if item else None)
 
 
-def _priced(finding: Finding, snapshot: Snapshot, config: Config) -> Finding:
+def _priced(finding: Finding, state: CompanyState, catalog: dict[str, CatalogItem], config: Config,
+            today: date) -> Finding:
     """The finding with what it bills per month (see Finding.monthly)."""
-    currency = snapshot.company.currency if snapshot.company else None
-    agreements = {a.id: a for a in snapshot.agreements}
-    by_id = {a.id: a for a in snapshot.additions}
+    currency = state.company.currency if state.company else None
+    agreements = {a.id: a for a in state.agreements}
+    by_id = {a.id: a for a in state.all_additions}
     if finding.kind == "unmapped_product" and finding.usage:
-        amount = _usage_value(config, snapshot.catalog, finding.product, finding.usage[finding.product])
+        amount = _usage_value(config, catalog, finding.product, finding.usage[finding.product])
         return replace(finding, monthly=amount, currency=currency)
     addition = by_id.get(finding.addition_id) if finding.addition_id is not None else None
     if addition is None or addition.unit_price is None:
         return finding
     agreement = agreements.get(addition.agreement_id)
     currency = (agreement.currency if agreement else None) or currency
-    now = monthly_amount(addition.quantity, addition.unit_price, addition.less_included) if addition.active else ZERO
+    now = monthly_amount(addition.quantity, addition.unit_price, addition.less_included) if addition.bills_on(today) else ZERO
     if finding.kind == "changed" and finding.change == "quantity" and finding.ledger:
         was = monthly_amount(finding.ledger.get("quantity"), addition.unit_price, addition.less_included)
         return replace(finding, monthly=now - was, currency=currency)  # what the hand edit changed
@@ -186,10 +185,10 @@ def _priced(finding: Finding, snapshot: Snapshot, config: Config) -> Finding:
     return finding
 
 
-def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, Any] | None,
-                      usage: dict[str, int]) -> list[Finding]:
-    """Every finding for one configured customer (unknown Trend customers are `find_drift`'s)."""
-    customer = snapshot.customer
+def customer_findings(config: Config, customer: Customer, state: CompanyState, catalog: dict[str, CatalogItem],
+                      last_sent: dict[str, Any] | None, usage: dict[str, int], today: date) -> list[Finding]:
+    """Every finding for one configured customer (unknown Trend customers are `find_drift`'s).
+    An addition counts as active when it bills `today` (ConnectWise's own addition status)."""
     base = {"customer": customer.slug, "psa_company": customer.psa_company,
             "trend_customer_id": customer.trend_customer_id}
     findings: list[Finding] = []
@@ -198,18 +197,19 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
             findings.append(Finding(
                 "unmapped_product", f"{product}: {quantity} seats in the usage source, but no mapping in "
                 f"{customer.path.name}", product=product, usage={product: quantity}, **base))
-    if snapshot.company is None:
+    if state.company is None:
         findings.append(Finding("unresolved", f"ConnectWise company {customer.psa_company!r} not found", **base))
-        return [_priced(f, snapshot, config) for f in findings]
+        return [_priced(f, state, catalog, config, today) for f in findings]
 
-    agreements = {a.id: a for a in snapshot.agreements}
-    catalog = {p.catalog_item.casefold(): key for key, p in config.products.items()}
-    active = [a for a in snapshot.additions if a.active and a.product_identifier.casefold() in catalog]
-    by_id = {a.id: a for a in snapshot.additions}
+    agreements = {a.id: a for a in state.agreements}
+    additions = state.all_additions
+    products = {p.catalog_item.casefold(): key for key, p in config.products.items()}
+    active = [a for a in additions if a.bills_on(today) and a.product_identifier.casefold() in products]
+    by_id = {a.id: a for a in additions}
     resolved: dict[str, Agreement] = {}
     for product, mapping in sorted(customer.agreements.items()):
         try:
-            resolved[product] = resolve_agreement(product, mapping, snapshot.agreements, config.default_agreement_types)
+            resolved[product] = resolve_agreement(product, mapping, state.agreements, config.default_agreement_types)
         except CustomerError as error:
             findings.append(Finding("unresolved", str(error), product=product, **base))
     accounted: set[int] = set()  # additions already explained by a `changed` finding
@@ -222,7 +222,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
         ledger_rec = {k: rec.get(k) for k in ("id", "agreement_id", "agreement", "quantity")}
         where = f"{product} addition {aid} on {label}"
         now = by_id.get(aid)
-        if now is not None and now.active:
+        if now is not None and now.bills_on(today):
             accounted.add(aid)
             agreement = agreements.get(now.agreement_id)
             if was_on is not None and now.agreement_id != int(was_on):
@@ -266,7 +266,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
     for addition in sorted(active, key=lambda a: (a.agreement_id, a.id)):
         if addition.id in accounted:
             continue
-        product = catalog[addition.product_identifier.casefold()]
+        product = products[addition.product_identifier.casefold()]
         agreement = agreements.get(addition.agreement_id)
         label = agreement.label if agreement else f"#{addition.agreement_id}"
         target = resolved.get(product)
@@ -285,7 +285,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
         findings.append(Finding(
             "unmanaged", f"{product} addition {addition.id} on {label} (quantity {plain_number(addition.quantity)}): "
             f"no mapping refers to it ({why})", **common))
-    return [_priced(f, snapshot, config) for f in findings]
+    return [_priced(f, state, catalog, config, today) for f in findings]
 
 
 def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
@@ -298,12 +298,11 @@ def _unsettled_after(ledger: LedgerView, slug: str, since: str) -> str | None:
     return str(unsettled[-1].get("run_id")) if unsettled else None
 
 
-def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView, usage: Usage) -> DriftReport:
-    snapshots = list(snapshots)
+def find_drift(config: Config, read: DriftRead, ledger: LedgerView, usage: Usage, today: date) -> DriftReport:
+    """`today`: the day the command runs (UTC), read by the command."""
     report = DriftReport(usage_source=usage.source)
     report.warnings += ledger.warnings + list(usage.warnings)
-    for snapshot in snapshots:
-        customer = snapshot.customer
+    for customer, state in read.companies:
         last_sent = ledger.last_sent(customer.slug)
         if last_sent is None:
             report.not_yet_sent.append(customer)
@@ -312,9 +311,12 @@ def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView
             report.warnings.append(
                 f"{customer.slug}: a later billing run ({later}) did not finish as sent; ConnectWise may "
                 "differ from the baseline because of that run, not a hand edit")
-        report.findings += customer_findings(config, snapshot, last_sent, usage.for_customer(customer.trend_customer_id))
+        report.findings += customer_findings(config, customer, state, read.catalog, last_sent,
+                                             usage.for_customer(customer.trend_customer_id), today)
     known = {c.trend_customer_id.casefold() for c in config.customers}
-    catalog = next((s.catalog for s in snapshots if s.catalog), {})
+    # Unknown customers' usage is priced from the catalog read with the configured customers
+    # (none configured: unpriced, as drift has always reported it).
+    catalog = read.catalog if read.companies else {}
     for trend_id in sorted({cust for cust, _ in usage.quantities}):
         if trend_id.casefold() not in known:
             seats = dict(sorted(usage.for_customer(trend_id).items()))

@@ -1,19 +1,24 @@
 """Build a plan: config + usage + the PSA + ledger -> Plan. The only place they meet.
 
-Fetch, then decide. Per customer, `read_request` (pure) says which agreements' additions and
-which executive summary the decision needs, `read_customer` fetches them through the target seam
-into a `CompanySnapshot`, and `decide_customer` (pure) turns (customer, snapshot, usage, ledger,
-today) into the customer's plan. Customers are planned independently on a bounded worker pool
-(the target's rate limit is shared by all workers); an error in one customer becomes that
-customer's `failed` status and never stops the others.
+Prepare, fetch, then decide. Per customer, `schedules_for` decides (once per plan) whether its
+billing and executive summary are due on the run's day, and `prepare_customer` (pure) turns
+that, the config, the usage, the ledger and the directory into a `CustomerPreparation`: the
+company, its agreements, the usage month, the desired state and what to read. `read_customer`
+fetches what it asks for through the target seam into a `CompanyState`, and `decide_customer`
+(pure) turns the preparation and that state into the customer's plan. Customers are planned
+independently on a bounded worker pool (the target's rate limit is shared by all workers); an
+error in one customer becomes that customer's `failed` status and never stops the others.
+
+Nothing here reads the clock: the run's day comes in `PlanOptions` (`today` from `--date`, else
+`now`, read by the command), so a plan is a function of its inputs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable
 
@@ -41,7 +46,7 @@ from reconciler.plan import (
     safety_verdict,
 )
 from reconciler.schedule import Schedule, decide, today_in
-from reconciler.snapshot import CompanySnapshot, Directory, fan_out, read_company, read_directory
+from reconciler.snapshot import Directory, fan_out, read_company, read_directory
 from reconciler.state import Agreement, Company, CompanyState, ExecutiveSummary, plain_number
 from reconciler.target import Target, TargetError, capabilities_of
 from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
@@ -49,7 +54,10 @@ from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
 
 @dataclass(frozen=True)
 class PlanOptions:
-    today: date | None = None  # --date; else each customer's own time zone decides
+    today: date | None = None  # --date: this day for every customer
+    # When the run started (timezone-aware), read by the command: without --date, each customer's
+    # time zone turns it into its day. The engine never reads the clock itself.
+    now: datetime | None = None
     customers: tuple[str, ...] = ()  # --customer (slug or Trend id), repeatable
     send_now: bool = False
     shard: tuple[int, int] | None = None  # (K, N), 1-based
@@ -60,6 +68,14 @@ class PlanOptions:
     # reads the result). Off for `apply` and the scheduled job: they read only what they may
     # write today (see `may_write_billing`).
     previews: bool = True
+
+    def today_in(self, zone: str) -> date:
+        """The run's day in a time zone: `--date`, else the day it is at `now` there."""
+        if self.today is not None:
+            return self.today
+        if self.now is None:
+            raise ValueError("PlanOptions needs `today` or `now`: the command reads the clock, the engine does not")
+        return today_in(zone, self.now)
 
 
 class SelectionError(ReconcileError):
@@ -138,14 +154,24 @@ def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, t
     )
 
 
-def schedules_for(ctx: PlanContext, customer: Customer) -> tuple[Schedule, Schedule]:
-    """(billing, executive summary) decisions for today in the customer's own time zone."""
+@dataclass(frozen=True)
+class CustomerSchedules:
+    """(billing, executive summary) decisions for the run's day in the customer's own time zones."""
+
+    billing: Schedule
+    summary: Schedule
+
+
+def schedules_for(ctx: PlanContext, customer: Customer) -> CustomerSchedules:
+    """The customer's two schedule decisions (pure: the day comes from `PlanOptions`). Computed
+    once per customer per plan, by `build_plan`; everything else reads them from the
+    customer's `CustomerPreparation`."""
     billing, summary, options = customer.billing, customer.executive_summary, ctx.options
-    return (
+    return CustomerSchedules(
         _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
-                  options.today or today_in(billing.timezone), billing.catch_up_days, billing.timezone),
+                  options.today_in(billing.timezone), billing.catch_up_days, billing.timezone),
         _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
-                  options.today or today_in(summary.timezone), billing.catch_up_days, summary.timezone),
+                  options.today_in(summary.timezone), billing.catch_up_days, summary.timezone),
     )
 
 
@@ -158,26 +184,14 @@ def _previous_additions(ctx: PlanContext, customer: Customer) -> dict[str, dict]
     }
 
 
-def _prepare(ctx: PlanContext, customer: Customer) -> tuple[Company, list[Agreement], DesiredCustomer]:
-    """The company, its agreements and the desired state, from the directory alone (pure).
-    Raises CustomerError for what fails the customer before anything is read."""
-    company = ctx.directory.company(customer.psa_company)
-    if company is None:
-        raise CustomerError(f"ConnectWise company {customer.psa_company!r} not found")
-    check_company(customer, company, ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
-    agreements = ctx.directory.agreements_of(company)
-    usage = usage_for(ctx, customer).for_customer(customer.trend_customer_id)
-    return company, agreements, desired_for(ctx.config, customer, usage, agreements)
-
-
-def usage_for(ctx: PlanContext, customer: Customer) -> Usage:
-    """The usage read this customer's billing period is billed from: the run's read, or with
-    `usage.basis: reported` the Trend report of the month before the period (preloaded by
-    `build_plan`, so this stays a lookup). A report that could not be read fails the customer."""
+def usage_month(ctx: PlanContext, period: str) -> Usage:
+    """The usage read a billing period is billed from: the run's read, or with `usage.basis:
+    reported` the Trend report of the month before the period (preloaded by `build_plan`, so
+    this stays a lookup). A report that could not be read fails the customer (CustomerError)."""
     if ctx.usage.other_month is None:  # csv and licensed: one read for every period
         return ctx.usage
     try:
-        return ctx.usage.for_period(schedules_for(ctx, customer)[0].period)
+        return ctx.usage.for_period(period)
     except UsageSourceError as error:
         raise CustomerError(str(error)) from None
 
@@ -186,6 +200,61 @@ def usage_for(ctx: PlanContext, customer: Customer) -> Usage:
 class ReadRequest:
     agreement_ids: tuple[int, ...]  # whose additions the decision needs
     summary_group: str | None  # the executive summary to look for (an unsettled summary intent)
+
+
+@dataclass(frozen=True)
+class CustomerPreparation:
+    """Everything about one customer's plan that is known before its company's additions are
+    read: made once per customer per plan by `prepare_customer` (pure), then used by both the
+    read (`read_customer`: what to read) and the decision (`decide_customer`), so the two cannot
+    disagree and nothing in it is worked out twice.
+
+    `company`, `agreements`, `usage` and `desired` are resolved only for a customer that reads
+    the PSA (`reads_psa`); `problem` is why the customer fails before anything is read (company
+    not found or re-used, a usage month that could not be read, a mapping that does not
+    resolve), and then `desired` is None."""
+
+    customer: Customer
+    schedule: Schedule  # billing
+    summary_schedule: Schedule
+    seats: Mapping[str, int]  # product key -> seats in the run's usage read
+    reads_psa: bool  # `needs_target`
+    reads_billing: bool  # `reads_billing`: the customer's additions are read in this run
+    company: Company | None = None
+    agreements: tuple[Agreement, ...] = ()  # every agreement of the company, active or not
+    usage: Usage | None = None  # the read its billing period is billed from (`usage_month`)
+    desired: DesiredCustomer | None = None
+    problem: str | None = None
+    read: ReadRequest | None = None  # None: nothing is read for it
+
+
+def prepare_customer(ctx: PlanContext, customer: Customer, schedules: CustomerSchedules) -> CustomerPreparation:
+    """The customer's preparation (pure: config, usage, ledger, the directory and the schedules
+    `build_plan` computed for the run's day). Failures before anything is read land in
+    `problem`, in the order a person would fix them: the company, then its usage month, then
+    the mappings."""
+    billing_schedule, summary_schedule = schedules.billing, schedules.summary
+    reads_psa = needs_target(ctx, customer, billing_schedule, summary_schedule)
+    prep = CustomerPreparation(
+        customer=customer, schedule=billing_schedule, summary_schedule=summary_schedule,
+        seats=ctx.usage.for_customer(customer.trend_customer_id), reads_psa=reads_psa,
+        reads_billing=reads_billing(ctx, customer, billing_schedule),
+    )
+    if not reads_psa:
+        return prep
+    company = ctx.directory.company(customer.psa_company)
+    agreements = tuple(ctx.directory.agreements_of(company))
+    try:
+        if company is None:
+            raise CustomerError(f"ConnectWise company {customer.psa_company!r} not found")
+        check_company(customer, company,
+                      ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
+        usage = usage_month(ctx, billing_schedule.period)
+        desired = desired_for(ctx.config, customer, usage.for_customer(customer.trend_customer_id), list(agreements))
+    except CustomerError as error:
+        return replace(prep, company=company, agreements=agreements, problem=str(error))
+    prep = replace(prep, company=company, agreements=agreements, usage=usage, desired=desired)
+    return replace(prep, read=read_request(ctx, prep))
 
 
 def may_write_billing(ctx: PlanContext, customer: Customer, billing_schedule: Schedule) -> bool:
@@ -228,26 +297,21 @@ def summary_planned(ctx: PlanContext, customer: Customer, summary_schedule: Sche
     return ctx.summaries and customer.executive_summary.enabled and summary_schedule.due
 
 
-def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
+def read_request(ctx: PlanContext, prep: CustomerPreparation) -> ReadRequest | None:
     """What `decide_customer` will need from the PSA (pure); None when nothing is read.
     A customer with billing and summaries disabled, or with no usage rows, costs no request."""
-    billing_schedule, summary_schedule = schedules_for(ctx, customer)
-    if not needs_target(ctx, customer, billing_schedule, summary_schedule):
-        return None
-    try:
-        company, agreements, desired = _prepare(ctx, customer)
-    except CustomerError:
-        return None
-    if not desired.has_usage:
+    customer, desired = prep.customer, prep.desired
+    if not prep.reads_psa or desired is None or not desired.has_usage:
         return None  # nothing is zeroed, cancelled or summarised without usage rows
     agreement_ids: set[int] = set()
-    if reads_billing(ctx, customer, billing_schedule):
+    if prep.reads_billing:
         # Every active agreement of the company: a mapped product has one owner per company, so
         # an addition of it anywhere else must be seen to be cancelled. And the agreements the
         # last send billed, even when no longer active.
-        own = {a.id for a in agreements}
-        agreement_ids = ({a.id for a in agreements if a.active}
+        own = {a.id for a in prep.agreements}
+        agreement_ids = ({a.id for a in prep.agreements if a.active}
                          | ({int(r["agreement_id"]) for r in _previous_additions(ctx, customer).values()} & own))
+    summary_schedule = prep.summary_schedule
     group = (summary_group_identifier(customer, summary_schedule.period)
              if ctx.summaries and summary_schedule.due and summary_needs_read(ctx, customer, summary_schedule)
              else None)
@@ -256,30 +320,31 @@ def read_request(ctx: PlanContext, customer: Customer) -> ReadRequest | None:
     return ReadRequest(tuple(sorted(agreement_ids)), group)
 
 
-def read_customer(target: Target, ctx: PlanContext, customer: Customer) -> CompanySnapshot | None:
-    request = read_request(ctx, customer)
+def read_customer(target: Target, ctx: PlanContext, prep: CustomerPreparation) -> CompanyState | None:
+    """The one read of a customer's plan: what its preparation asks for, nothing when nothing."""
+    request = prep.read
     if request is None:
         return None
-    snapshot = read_company(target, ctx.directory, customer.psa_company, request.agreement_ids,
-                            summary_group=request.summary_group)
-    snapshot.read_at = time.monotonic()
-    return snapshot
+    return read_company(target, ctx.directory, prep.customer.psa_company, request.agreement_ids,
+                        summary_group=request.summary_group)
 
 
-def plan_customer(target: Target, ctx: PlanContext, customer: Customer) -> CustomerPlan:
+def plan_customer(target: Target, ctx: PlanContext, prep: CustomerPreparation) -> CustomerPlan:
     try:
-        snapshot, read_error = read_customer(target, ctx, customer), None
+        state, read_error = read_customer(target, ctx, prep), None
     except TargetError as error:
-        snapshot, read_error = None, error
-    return decide_customer(ctx, customer, snapshot, read_error)
+        state, read_error = None, error
+    return decide_customer(ctx, prep, state, read_error)
 
 
-def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnapshot | None,
+def decide_customer(ctx: PlanContext, prep: CustomerPreparation, state: CompanyState | None,
                     read_error: Exception | None = None) -> CustomerPlan:
-    """The customer's plan from what was read (pure). `read_error`: the read failed."""
+    """The customer's plan from its preparation and what was read (pure). `read_error`: the
+    read failed."""
+    customer = prep.customer
     cp = CustomerPlan(customer=customer.slug, name=customer.display_name, psa_company=customer.psa_company)
     billing, summary = customer.billing, customer.executive_summary
-    cp.schedule, cp.summary_schedule = schedules_for(ctx, customer)
+    cp.schedule, cp.summary_schedule = prep.schedule, prep.summary_schedule
     cp.interrupted = interrupted_intents(ctx, customer.slug, cp.schedule, cp.summary_schedule)
     for intent in cp.interrupted:
         what = "billing" if intent.get("kind", "billing") == "billing" else "the executive summary"
@@ -299,11 +364,11 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
             f"run {intent.get('run_id')} stopped after its intent for {intent.get('period')} without a result; "
             "ConnectWise was re-read, so this plan starts from what actually happened"
         )
-    usage = ctx.usage.for_customer(customer.trend_customer_id)
+    usage = prep.seats
     if not usage:  # costs no request: nothing is billed, zeroed, cancelled or summarised
         cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
         return cp
-    if not needs_target(ctx, customer, cp.schedule, cp.summary_schedule):
+    if not prep.reads_psa:
         # Nothing to write today and no previews: ConnectWise was not read (not even the
         # company), so nothing is claimed about it; the config and usage still speak.
         if billing.enabled:
@@ -314,24 +379,26 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
                      for product, quantity in sorted(usage.items()) if product not in customer.agreements]
         return cp
     try:
-        company, agreements, desired = _prepare(ctx, customer)
+        if prep.problem is not None or prep.company is None or prep.desired is None or prep.usage is None:
+            raise CustomerError(prep.problem or f"ConnectWise company {customer.psa_company!r} not found")
+        company, desired = prep.company, prep.desired
         cp.connectwise_company_id, cp.connectwise_company_name = company.id, company.name
-        cp.usage = usage_record(usage_for(ctx, customer), customer.trend_customer_id)
-        cp.notes += summed_usage_notes(usage_for(ctx, customer), customer)
+        cp.usage = usage_record(prep.usage, customer.trend_customer_id)
+        cp.notes += summed_usage_notes(prep.usage, customer)
         if read_error is not None:
             raise CustomerError(str(read_error))
-        snapshot = snapshot or CompanySnapshot(company=company, agreements=agreements)
-        if billing.enabled and desired.has_usage and not reads_billing(ctx, customer, cp.schedule):
+        state = state or CompanyState(company=company, agreements=list(prep.agreements))
+        if billing.enabled and desired.has_usage and not prep.reads_billing:
             # Its summary is due, its billing is not (and no previews): additions not read.
             cp.billing_read, cp.reason = False, cp.schedule.reason
             cp.notes += unmapped_usage_notes(customer, desired)
         elif billing.enabled:
-            decide_billing(ctx, customer, cp, snapshot, desired)
-            cp.additions_read, cp.read_at = dict(snapshot.additions), snapshot.read_at
+            decide_billing(ctx, customer, cp, state, desired)
+            cp.additions_read, cp.read_at = dict(state.additions), state.read_at
         else:
             cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         if cp.summary_schedule.due and ctx.summaries and desired.has_usage and cp.status != CustomerStatus.FAILED:
-            decide_summary(ctx, customer, cp, company, snapshot, desired)
+            decide_summary(ctx, customer, cp, company, state, desired)
     except (CustomerError, MoneyOutOfRange) as error:
         cp.status, cp.reason = CustomerStatus.FAILED, str(error)
     return cp
@@ -384,15 +451,13 @@ def _resolve_also_bills_to(customer: Customer, agreements: list[Agreement]) -> d
     }
 
 
-def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, snapshot: CompanySnapshot,
+def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, actual: CompanyState,
                    desired: DesiredCustomer) -> None:
     config, billing = ctx.config, customer.billing
     previous = ctx.ledger.last_sent(customer.slug)
     previous_additions = _previous_additions(ctx, customer)
-    agreements = snapshot.agreements
-    company = snapshot.company
-    actual = CompanyState(company_id=company.id if company else None, company_name=company.name if company else None,
-                          agreements=agreements, additions=dict(snapshot.additions))
+    agreements = actual.agreements
+    company = actual.company
     cp.fingerprint = actual.fingerprint()
     for product, agreement in desired.agreements.items():
         identifier = config.products[product].catalog_item.casefold()
@@ -524,7 +589,7 @@ def unmapped_usage_notes(customer: Customer, desired: DesiredCustomer) -> list[s
 
 
 def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, company: Company,
-                   snapshot: CompanySnapshot, desired: DesiredCustomer) -> None:
+                   state: CompanyState, desired: DesiredCustomer) -> None:
     """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
     after the POST, or a racing run): its group key is stable per customer and period."""
     period = cp.summary_schedule.period
@@ -536,7 +601,7 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
         cp.notes.append(f"executive summary {group} was already posted"
                         + (f" (report {report})" if report is not None else "") + " according to the ledger")
         return
-    existing = sorted((r for r in snapshot.summaries if r.group == group), key=lambda r: r.id)
+    existing = sorted((r for r in state.summaries if r.group == group), key=lambda r: r.id)
     if existing:
         cp.summary_report_id = existing[0].id
         cp.summary_duplicate_ids = [r.id for r in existing[1:]]
@@ -604,7 +669,10 @@ def build_plan(
                       summaries=capabilities_of(target).summaries)
     # The directory is read only when some customer's plan reads the PSA: on a day when nobody
     # is due (and no previews are asked for) a run sends no request at all.
-    needed = [c for c in customers if needs_target(ctx, c, *schedules_for(ctx, c))]
+    # Each customer's schedules, once per plan: the read and the decision both use these.
+    schedules = {c.slug: schedules_for(ctx, c) for c in customers}
+    needed = [c for c in customers
+              if needs_target(ctx, c, schedules[c.slug].billing, schedules[c.slug].summary)]
     if needed and lease is not None:
         lease.acquire()
     if needed:
@@ -627,13 +695,13 @@ def build_plan(
 
     for customer in customers:  # read every Trend report month a billing period needs, once
         try:
-            usage_for(ctx, customer)
+            usage_month(ctx, schedules[customer.slug].billing.period)
         except CustomerError:
             pass  # remembered by the usage source; that customer's plan fails with the reason
 
     def work(customer: Customer) -> CustomerPlan:
         try:
-            return plan_customer(target, ctx, customer)
+            return plan_customer(target, ctx, prepare_customer(ctx, customer, schedules[customer.slug]))
         except Exception as error:  # one customer's surprise must not stop the others
             cp = CustomerPlan(customer=customer.slug, name=customer.display_name,
                               psa_company=customer.psa_company)

@@ -1,7 +1,8 @@
 """`reconcile import`: customer files written from what ConnectWise already bills.
 
-The core is pure: `CompanyRecord`s (a company, its agreements, the active additions on its
-active agreements) plus the global products and default types go in; `ImportedCustomer`s and
+The core is pure: each company's `CompanyState` (the shape plan and drift decide on too: the
+company, its agreements, the active additions on its active agreements) plus the global products
+and default types and the day (`today`, read by the command) go in; `ImportedCustomer`s and
 their YAML text come out. `read_companies` is the only function that talks to ConnectWise, and
 `plan_files` decides, without touching the disk, which file each company goes to.
 
@@ -33,7 +34,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,29 +45,18 @@ from reconciler.config.schemas import PLACEHOLDER_ID
 from reconciler.desired import CustomerError, resolve_agreement
 from reconciler.render.escape import has_unsafe, plain_line
 from reconciler.snapshot import active_agreement_ids, fan_out, read_company, read_directory
-from reconciler.state import Addition, Agreement, Company, plain_number
+from reconciler.state import Addition, Agreement, Company, CompanyState, plain_number
 from reconciler.target import Target
 
 MODELINE = "# yaml-language-server: $schema=../../schemas/customer.schema.json"
 SLUG_MAX = 60
 
 
-@dataclass(frozen=True)
-class CompanyRecord:
-    """What ConnectWise holds for one company, as far as import cares."""
-
-    id: int
-    identifier: str
-    name: str
-    agreements: tuple[Agreement, ...]  # every agreement of the company (Agreement.active says which count)
-    additions: tuple[Addition, ...]  # active additions on its active agreements, any product
-
-
 @dataclass
 class ImportedCustomer:
     """One customer file to write: the values, plus the comments that explain them."""
 
-    company: CompanyRecord
+    state: CompanyState  # what ConnectWise holds for the company (its `company` is never None here)
     name: str
     trend_customer_id: str  # a GUID, or PLACEHOLDER_ID
     trend_note: str  # where the id came from, or why it is a placeholder
@@ -76,6 +66,10 @@ class ImportedCustomer:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def company(self) -> Company:
+        return _company_of(self.state)
+
+    @property
     def placeholder(self) -> bool:
         return self.trend_customer_id == PLACEHOLDER_ID
 
@@ -83,43 +77,49 @@ class ImportedCustomer:
 # -- reading ConnectWise (the one impure function) ----------------------------------------------
 
 
-def read_companies(target: Target, identifiers: Sequence[str] | None, workers: int = 8) -> list[CompanyRecord]:
+def read_companies(target: Target, identifiers: Sequence[str] | None, workers: int = 8) -> list[CompanyState]:
     """Companies (all when `identifiers` is None), with the active additions of their active
-    agreements, through the shared reader (`reconciler.snapshot`). Every addition is kept;
-    `catalog_additions` picks the catalog products (pure, so testable without a server)."""
+    agreements (agreements in id order), through the shared reader (`reconciler.snapshot`).
+    Every addition is kept; `catalog_additions` picks the catalog products (pure, so testable
+    without a server)."""
     directory = read_directory(target, identifiers, ())
 
-    def read(company: Company) -> CompanyRecord:
-        snapshot = read_company(target, directory, company.identifier, active_agreement_ids(directory, company.identifier))
-        agreements = sorted(snapshot.agreements, key=lambda a: a.id)
-        return CompanyRecord(
-            id=company.id, identifier=company.identifier, name=company.name, agreements=tuple(agreements),
-            additions=tuple(x for a in agreements for x in snapshot.additions.get(a.id, [])),
-        )
+    def read(company: Company) -> CompanyState:
+        state = read_company(target, directory, company.identifier, active_agreement_ids(directory, company.identifier))
+        state.agreements.sort(key=lambda a: a.id)
+        return state
 
     wanted = None if identifiers is None else {i.casefold() for i in identifiers}
     companies = [c for key, c in directory.companies.items() if wanted is None or key in wanted]
-    records = fan_out(companies, read, workers)
-    return sorted(records, key=lambda c: c.identifier.casefold())
+    states = fan_out(companies, read, workers)
+    return sorted(states, key=lambda state: _company_of(state).identifier.casefold())
+
+
+def _company_of(state: CompanyState) -> Company:
+    """Import reads only companies the directory listed, so each state has its company."""
+    if state.company is None:
+        raise ValueError("import works on companies the PSA listed; this state has none")
+    return state.company
 
 
 # -- records -> mappings ---------------------------------------------------------------------
 
 
-def catalog_additions(company: CompanyRecord, products: dict[str, Product]) -> dict[str, list[Addition]]:
-    """Product key -> the company's active additions of that catalog product (products order)."""
+def catalog_additions(state: CompanyState, products: dict[str, Product], today: date) -> dict[str, list[Addition]]:
+    """Product key -> the company's additions of that catalog product still billing `today`
+    (ConnectWise's "active"), in products order."""
     by_identifier = {p.catalog_item.casefold(): key for key, p in products.items()}
     found: dict[str, list[Addition]] = {}
-    for addition in company.additions:
+    for addition in state.all_additions:
         key = by_identifier.get(addition.product_identifier.casefold())
-        if key is not None and addition.active:
+        if key is not None and addition.bills_on(today):
             found.setdefault(key, []).append(addition)
     return {key: found[key] for key in products if key in found}
 
 
-def _default_agreement(company: CompanyRecord, default_types: tuple[str, ...]) -> Agreement | None:
+def _default_agreement(state: CompanyState, default_types: tuple[str, ...]) -> Agreement | None:
     wanted = {t.casefold() for t in default_types}
-    candidates = [a for a in company.agreements if a.active and a.type.casefold() in wanted]
+    candidates = [a for a in state.agreements if a.active and a.type.casefold() in wanted]
     return candidates[0] if len(candidates) == 1 else None
 
 
@@ -128,10 +128,10 @@ def _quantity(additions: Iterable[Addition]) -> int | float:
 
 
 def map_product(
-    product: Product, additions: list[Addition], company: CompanyRecord, default_types: tuple[str, ...]
+    product: Product, additions: list[Addition], state: CompanyState, default_types: tuple[str, ...]
 ) -> tuple[Mapping, list[str], str, list[str]]:
     """(mapping, comment lines, inline comment, warnings) for one product's active additions."""
-    agreements = {a.id: a for a in company.agreements}
+    agreements = {a.id: a for a in state.agreements}
     per_agreement: dict[int, list[Addition]] = {}
     for addition in additions:
         per_agreement.setdefault(addition.agreement_id, []).append(addition)
@@ -140,7 +140,7 @@ def map_product(
     chosen = agreements[chosen_id]
     comments: list[str] = []
     warnings: list[str] = []
-    where = company.identifier
+    where = _company_of(state).identifier
 
     def held(aid: int) -> str:
         adds = per_agreement[aid]
@@ -167,11 +167,11 @@ def map_product(
         warnings.append(f"{where}: {product.key} has {len(per_agreement[chosen_id])} active additions on "
                         f"{chosen.label}; `reconcile plan` refuses that until one is cancelled")
 
-    default = _default_agreement(company, default_types)
+    default = _default_agreement(state, default_types)
     mapping: Mapping = DEFAULT if default is not None and default.id == chosen_id else AgreementRef(chosen.type, chosen.name)
     inline = f"= {chosen.label}" if mapping == DEFAULT else ""
     try:
-        resolved = resolve_agreement(product.key, mapping, list(company.agreements), default_types)
+        resolved = resolve_agreement(product.key, mapping, list(state.agreements), default_types)
         if resolved.id != chosen_id:  # cannot happen today; guards against resolver changes
             raise CustomerError(f"{product.key}: resolves to {resolved.label}, not {chosen.label}")
     except CustomerError as error:
@@ -203,19 +203,20 @@ def match_trend_customer(
 
 
 def build_customer(
-    company: CompanyRecord, products: dict[str, Product], default_types: tuple[str, ...],
-    trend: tuple[str, str],
+    state: CompanyState, products: dict[str, Product], default_types: tuple[str, ...],
+    trend: tuple[str, str], today: date,
 ) -> ImportedCustomer | None:
-    """The customer file for one company, or None when it bills no catalog product."""
-    found = catalog_additions(company, products)
+    """The customer file for one company, or None when it bills no catalog product `today`."""
+    found = catalog_additions(state, products, today)
     if not found:
         return None
+    company = _company_of(state)
     imported = ImportedCustomer(
-        company=company, name=company.name or company.identifier, trend_customer_id=trend[0],
+        state=state, name=company.name or company.identifier, trend_customer_id=trend[0],
         trend_note=trend[1], mappings={},
     )
     for key, additions in found.items():
-        mapping, comments, inline, warnings = map_product(products[key], additions, company, default_types)
+        mapping, comments, inline, warnings = map_product(products[key], additions, state, default_types)
         imported.mappings[key] = mapping
         if comments:
             imported.comments[key] = comments
@@ -295,10 +296,14 @@ class ExistingFile:
 
 @dataclass(frozen=True)
 class FileAction:
-    company: CompanyRecord
+    state: CompanyState
     action: Literal["write", "overwrite", "skip"]
     path: Path
     reason: str = ""
+
+    @property
+    def company(self) -> Company:
+        return _company_of(self.state)
 
 
 def slugify(text: str) -> str:
@@ -310,7 +315,7 @@ def slugify(text: str) -> str:
 
 
 def plan_files(
-    companies: Sequence[CompanyRecord], existing: Sequence[ExistingFile], customers_dir: Path, overwrite: bool
+    companies: Sequence[CompanyState], existing: Sequence[ExistingFile], customers_dir: Path, overwrite: bool
 ) -> list[FileAction]:
     """Decide, per company (in the given order), where its file goes and whether to write it."""
     by_company: dict[str, list[ExistingFile]] = {}
@@ -321,18 +326,19 @@ def plan_files(
             by_company.setdefault(file.psa_company.casefold(), []).append(file)
     assigned: set[str] = set()
     actions: list[FileAction] = []
-    for company in companies:
+    for state in companies:
+        company = _company_of(state)
         mine = by_company.get(company.identifier.casefold(), [])
         if len(mine) > 1:
             names = ", ".join(f.path.name for f in mine)
-            actions.append(FileAction(company, "skip", mine[0].path, f"exists: {names} all name {company.identifier}"))
+            actions.append(FileAction(state, "skip", mine[0].path, f"exists: {names} all name {company.identifier}"))
             continue
         if mine:
             file = mine[0]
             if overwrite:
-                actions.append(FileAction(company, "overwrite", file.path, "replaced (--overwrite)"))
+                actions.append(FileAction(state, "overwrite", file.path, "replaced (--overwrite)"))
             else:
-                actions.append(FileAction(company, "skip", file.path, "exists (--overwrite replaces it)"))
+                actions.append(FileAction(state, "skip", file.path, "exists (--overwrite replaces it)"))
             assigned.add(file.slug)
             continue
         base = slugify(company.name) or slugify(company.identifier) or f"company-{company.id}"
@@ -341,7 +347,7 @@ def plan_files(
         if clash is not None and clash.psa_company is None and slug not in assigned:
             action = "overwrite" if overwrite else "skip"
             reason = "replaced (--overwrite)" if overwrite else "exists (--overwrite replaces it)"
-            actions.append(FileAction(company, action, clash.path, reason))
+            actions.append(FileAction(state, action, clash.path, reason))
             assigned.add(slug)
             continue
         taken = set(by_slug) | assigned
@@ -352,5 +358,5 @@ def plan_files(
             slug = f"{base}-{number}"
             number += 1
         assigned.add(slug)
-        actions.append(FileAction(company, "write", customers_dir / f"{slug}.yaml"))
+        actions.append(FileAction(state, "write", customers_dir / f"{slug}.yaml"))
     return actions

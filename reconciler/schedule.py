@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -50,9 +50,10 @@ def billing_date_for(period: str, day: int) -> date:
     return date(year, month, min(day, last_day))
 
 
-def today_in(zone: str, now: datetime | None = None) -> date:
-    """The calendar date it is now in an IANA time zone."""
-    now = now or datetime.now(timezone.utc)
+def today_in(zone: str, now: datetime) -> date:
+    """The calendar date in an IANA time zone at the instant `now` (timezone-aware). The clock
+    is read by the caller, at the edge (a command), never here: the core is a pure function of
+    the day it is told it is."""
     return now.astimezone(ZoneInfo(zone)).date()
 
 

@@ -1,6 +1,6 @@
 """Fetch: what the PSA holds, read once per run into records that the pure parts decide on.
 
-One reader serves plan, drift and import. A run reads the directory (one paged list each of
+One reader serves plan, drift and import, into one shape (`state.CompanyState`). A run reads the directory (one paged list each of
 companies, agreements and catalog items, read in parallel, filtered to the selected companies
 when there are few), then per company the additions of the agreements it needs and, when a summary is due,
 that summary's reports. Nothing here decides anything.
@@ -8,12 +8,13 @@ that summary's reports. Nothing here decides anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from reconciler.state import Addition, Agreement, CatalogItem, Company, SummaryReport
+from reconciler.state import Agreement, CatalogItem, Company, CompanyState
 from reconciler.target import Target
 
 # Above this many selected companies, listing everything is cheaper than `in (...)` chunks
@@ -26,7 +27,7 @@ R = TypeVar("R")
 
 @dataclass
 class Directory:
-    """The lists every company's snapshot shares."""
+    """The lists every company's state shares."""
 
     companies: dict[str, Company] = field(default_factory=dict)  # identifier.casefold() -> company
     agreements_by_company: dict[int, list[Agreement]] = field(default_factory=dict)  # active or not
@@ -37,22 +38,6 @@ class Directory:
 
     def agreements_of(self, company: Company | None) -> list[Agreement]:
         return list(self.agreements_by_company.get(company.id, [])) if company else []
-
-
-@dataclass
-class CompanySnapshot:
-    """What the PSA holds for one company: its agreements, the additions of the agreements that
-    were read (per agreement id), and the executive summaries of one group when asked for."""
-
-    company: Company | None  # None: not found
-    agreements: list[Agreement] = field(default_factory=list)
-    additions: dict[int, list[Addition]] = field(default_factory=dict)
-    summaries: list[SummaryReport] = field(default_factory=list)
-    read_at: float | None = None  # time.monotonic() when the additions were read
-
-    @property
-    def all_additions(self) -> list[Addition]:
-        return [x for a in self.agreements for x in self.additions.get(a.id, [])]
 
 
 def read_directory(target: Target, company_identifiers: Iterable[str] | None,
@@ -82,10 +67,10 @@ def read_directory(target: Target, company_identifiers: Iterable[str] | None,
 
 
 def read_company(target: Target, directory: Directory, identifier: str, agreement_ids: Iterable[int],
-                 *, active_only: bool = True, summary_group: str | None = None) -> CompanySnapshot:
-    """One company's snapshot: the additions of `agreement_ids` (those of this company only)."""
+                 *, active_only: bool = True, summary_group: str | None = None) -> CompanyState:
+    """One company's state: the additions of `agreement_ids` (those of this company only)."""
     company = directory.company(identifier)
-    snapshot = CompanySnapshot(company=company, agreements=directory.agreements_of(company))
+    snapshot = CompanyState(company=company, agreements=directory.agreements_of(company))
     if company is None:
         return snapshot
     own = {a.id for a in snapshot.agreements}
@@ -93,6 +78,7 @@ def read_company(target: Target, directory: Directory, identifier: str, agreemen
         snapshot.additions[agreement_id] = target.additions(agreement_id, active_only=active_only)
     if summary_group is not None:
         snapshot.summaries = target.summaries(company.id, summary_group)
+    snapshot.read_at = time.monotonic()  # a saved plan's age is measured from here (the reader's clock)
     return snapshot
 
 

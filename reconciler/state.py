@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -103,16 +103,11 @@ class Addition:
     def bills_on(self, day: date) -> bool:
         """Still billing on `day`: no cancelled date, or one later than `day`. A cancelled date is
         the day an addition *stops* billing (ConnectWise), so an addition a person scheduled to
-        end later is still the product's addition until then."""
+        end later is still the product's addition until then. ConnectWise's own addition status
+        ("active") is `bills_on` the day it is asked; the plan asks about its billing date, drift
+        and import about the day the command was run (passed in: nothing here reads the clock)."""
         ends = self.ends
         return ends is None or ends > day
-
-    @property
-    def active(self) -> bool:
-        """Billing today (UTC), as ConnectWise's own addition status shows it: an addition whose
-        cancelled date is still to come is active. The plan judges against the billing date
-        instead (`bills_on`)."""
-        return self.bills_on(datetime.now(UTC).date())
 
     @property
     def created_by_tool(self) -> bool:
@@ -168,13 +163,26 @@ def quantity_text(quantity: float | None) -> str:
 
 @dataclass
 class CompanyState:
-    """What ConnectWise holds for one customer's company."""
+    """What the PSA holds for one company, as one run read it (`reconciler.snapshot`): the one
+    shape plan, drift and import decide on.
 
-    company_id: int | None
-    company_name: str | None
-    agreements: list[Agreement] = field(default_factory=list)  # active agreements of the company
-    # Active additions per agreement id, for the agreements that were read.
+    `agreements` are all of the company's agreements, active or not (each says). `additions`
+    holds, per agreement id, the additions of the agreements that were read: which agreements,
+    and whether cancelled additions are among them, is the reader's choice (the plan reads the
+    active additions of the agreements it may write; drift every addition of the active ones, so
+    a cancelled addition can be told from a deleted one). `summaries` are the executive
+    summaries of the one group asked for, if any."""
+
+    company: Company | None  # None: not found in the PSA
+    agreements: list[Agreement] = field(default_factory=list)
     additions: dict[int, list[Addition]] = field(default_factory=dict)
+    summaries: list[SummaryReport] = field(default_factory=list)
+    read_at: float | None = None  # time.monotonic() when the additions were read
+
+    @property
+    def all_additions(self) -> list[Addition]:
+        """Every addition that was read, agreement by agreement (in the company's order)."""
+        return [x for a in self.agreements for x in self.additions.get(a.id, [])]
 
     def fingerprint(self) -> list[AdditionPrint]:
         return sorted((a.fingerprint for adds in self.additions.values() for a in adds), key=lambda p: p.id)

@@ -3,6 +3,7 @@ outside Git since the last send (`reconciler.drift`). Writes nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import drift as drift_report
@@ -28,7 +29,7 @@ def run_drift(runtime: Runtime, config_dir: Path | None, ledger_path: Path | Non
     with open_backends(config, runtime.sandbox) as backends:
         usage = read_usage(config, override_csv=usage_path, env=backends.usage_env)
         snapshots = drift_report.read_snapshots(backends.target, config, config.connectwise.workers)
-    report = drift_report.find_drift(config, snapshots, view, usage)
+    report = drift_report.find_drift(config, snapshots, view, usage, today=datetime.now(UTC).date())  # the clock, read here
     report.ledger, report.sandbox = str(ledger_file), runtime.sandbox
     if not ledger_files(ledger_file):
         report.warnings.append(f"no ledger at {ledger_file} yet: nothing has been sent, so there is no baseline")

@@ -112,16 +112,16 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
         lmpi, lmpi_warning = lmpi_customers(backends.usage_env)
     if lmpi_warning:
         out.warnings.append(lmpi_warning)
-    found = {r.identifier.casefold() for r in records}
+    found = {r.company.identifier.casefold() for r in records if r.company}
     out.missing = [c for c in dict.fromkeys(companies) if c.casefold() not in found]
 
     billing = []
     for record in records:
-        if importer.catalog_additions(record, config.products):
+        if importer.catalog_additions(record, config.products, now.date()):
             billing.append(record)
         elif companies:  # asked for by name: say why no file appears
             out.skipped += 1
-            out.lines.append(f"skipped  {record.identifier}: no active additions of catalog products")
+            out.lines.append(f"skipped  {record.company.identifier}: no active additions of catalog products")
 
     actions = importer.plan_files(billing, existing, root / "customers", overwrite)
     assigned: set[str] = set()  # Trend ids given to files written in this run
@@ -135,7 +135,8 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
                   if f.trend_customer_id and f.path != action.path
                   and (f.psa_company or "").casefold() != company.identifier.casefold()}
         trend = importer.match_trend_customer(company.name, lmpi, others | assigned)
-        imported = importer.build_customer(company, config.products, config.default_agreement_types, trend)
+        imported = importer.build_customer(action.state, config.products, config.default_agreement_types, trend,
+                                           now.date())
         assert imported is not None  # billing companies have catalog additions
         text = importer.render_customer(imported, now, schema_modeline(root.absolute().parent, action.path.absolute(),
                                                                        "customer"))

@@ -152,7 +152,8 @@ def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_n
                        today=inv.today.date() if inv.today else None)
     only = changed_customer_slugs(config.root, inv.changed_since) if inv.changed_since else None
     options = PlanOptions(
-        today=inv.today.date() if inv.today else None, customers=inv.customers, send_now=inv.send_now,
+        today=inv.today.date() if inv.today else None, now=datetime.now(timezone.utc),  # the clock, read here
+        customers=inv.customers, send_now=inv.send_now,
         shard=inv.shard, only_slugs=only, workers=inv.workers or config.connectwise.workers,
         sandbox=inv.runtime.sandbox, previews=bool(inv.previews),
     )

@@ -94,7 +94,7 @@ def reset_sandbox(data_dir: Path | None, scenario: str | None) -> Reset:
         from reconciler.schedule import today_in
 
         try:
-            result.missed_period = seed_missed(folder / "ledger.jsonl", today_in("Europe/Oslo"))
+            result.missed_period = seed_missed(folder / "ledger.jsonl", today_in("Europe/Oslo", datetime.now(UTC)))
         except OSError as error:
             result.error = PathProblem(f"--data {folder}: {error.strerror or error}")
     return result

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,7 +63,8 @@ def read_usage(
         if settings.basis == "reported":
             from reconciler.schedule import period_of, today_in
 
-            run_day = today or today_in(config.billing.timezone)
+            # The clock is read here, at the edge, when the command gave no date.
+            run_day = today or today_in(config.billing.timezone, datetime.now(UTC))
             reports = MonthlyReports(trend_ids, settings.reported_units, env)
             return reports(report_month_for(period_of(run_day)))
         return read_lmpi(trend_ids, env)

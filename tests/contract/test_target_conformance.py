@@ -119,7 +119,7 @@ def test_create_reads_back_with_its_marker(world):
     (read,) = world.target.additions(world.agreement_id)
     assert (read.id, read.quantity, read.marker, read.created_by_run) == (created.id, 5, tool_marker(RUN_ID), RUN_ID)
     assert read.effective_date[:10] == "2026-12-01"
-    assert read.active and read.ends is None
+    assert read.bills_on(datetime.now(UTC).date()) and read.ends is None
 
 
 def test_set_quantity(world):
@@ -137,7 +137,7 @@ def test_cancel_keeps_history_with_the_date(world):
     world.target.cancel_addition(world.agreement_id, old.id, date(2020, 2, 1), zero_quantity=True)
     everything = {a.id: a for a in world.target.additions(world.agreement_id, active_only=False)}
     assert everything[later.id].ends == stop and everything[later.id].quantity == 5
-    assert everything[later.id].active  # a cancelled date still to come bills until then
+    assert everything[later.id].bills_on(datetime.now(UTC).date())  # a cancelled date still to come bills until then
     assert everything[old.id].ends == date(2020, 2, 1) and everything[old.id].quantity == 0
     # The billing read leaves out additions that stopped long before any period it can bill.
     assert [a.id for a in world.target.additions(world.agreement_id)] == [later.id]

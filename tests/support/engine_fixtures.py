@@ -15,7 +15,7 @@ from reconciler.config.model import (
 )
 from reconciler.desired import desired_for
 from reconciler.plan import diff_customer
-from reconciler.state import Addition, Agreement, CompanyState
+from reconciler.state import Addition, Agreement, Company, CompanyState
 
 PRODUCTS = {
     "wfbss-svc": Product("wfbss-svc", "Worry-Free Business Security Services", "TM-WFBSS-SVC"),
@@ -52,7 +52,7 @@ def addition(id_, agreement, identifier, quantity, cancelled=None, serial="") ->
 def diff(cust, usage, agreements, additions, also_bills_to=None, run_accounted_for=None):
     cfg = config(cust)
     desired = desired_for(cfg, cust, usage, agreements)
-    state = CompanyState(company_id=1, company_name="Acme", agreements=agreements, additions={})
+    state = CompanyState(Company(1, "Acme", "Acme"), agreements=agreements)
     for a in additions:
         state.additions.setdefault(a.agreement_id, []).append(a)
     return diff_customer(
