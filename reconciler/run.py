@@ -56,6 +56,11 @@ class ApplyNotApproved(ReconcileError):
     """The person at the terminal did not answer `yes`."""
 
 
+class ChangedSinceUnreadable(ReconcileError):
+    """`--changed-since REF` cannot be answered (no git repository, an unknown REF): the run
+    stops, and apply still leaves its `--report`."""
+
+
 @dataclass
 class Invocation:
     runtime: Runtime
@@ -96,14 +101,14 @@ def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
     inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=where, capture_output=True,
                             text=True, check=False)
     if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
-        raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
+        raise ChangedSinceUnreadable(f"--changed-since {ref}: {where} is not in a git repository")
     result = subprocess.run(
         ["git", "diff", "--name-only", "--end-of-options", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
         cwd=where, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or ["git diff failed"]
-        raise click.ClickException(f"--changed-since {ref}: {lines[0]}")
+        raise ChangedSinceUnreadable(f"--changed-since {ref}: {lines[0]}")
     return select_changed(result.stdout.split(), config_dir)
 
 
@@ -356,6 +361,6 @@ def run_scheduled_job(runtime: Runtime, dry_run: bool, today: datetime | None = 
         return run_apply(inv, None, force=False, dry_run=dry_run, report_path=None)
     except ReconcileError as error:
         click.echo(error.line(), err=True)
-        return 1
+        return error.exit_code
 
 

@@ -31,18 +31,17 @@ import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from reconciler.cmds.common import PathProblem
+from reconciler.cmds.common import PathProblem, reports_errors
 from reconciler.config.schemas import SCHEMA_DIR
+from reconciler.errors import ReconcileError
 
 PACKAGE = "tmrm-billing-reconciler"
 EXAMPLE = f"{PACKAGE} @ git+https://github.com/ORG/REPO@v0.1.0"
 
 
-class RequirementProblem(click.ClickException):
+class RequirementProblem(ReconcileError):
     """The requirement `init` would write cannot be known or used: one line, exit 1."""
 
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 # (template, destination) pairs; destinations are relative to DIR.
 FILES = (
@@ -230,6 +229,7 @@ def write_repository(root: Path, requirement: str) -> list[str]:
 @click.option("--requirement", default=None, metavar="SPEC",
               help="How the workflows and the pre-commit hook install the tool (default: exactly what "
                    f"runs now, as pip recorded it: a Git commit, a wheel, or an index version); e.g. '{EXAMPLE}'.")
+@reports_errors
 def init_command(directory: Path, requirement: str | None) -> None:
     """Write a billing config repository in DIRECTORY (default: here): config/ with an example
     customer, usage/, the GitHub workflows, the pre-commit hook and the schemas for editors.

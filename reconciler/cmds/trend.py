@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from reconciler.cmds.common import Runtime, config_option, sandbox_option
+from reconciler.cmds.common import Runtime, config_option, reports_errors, sandbox_option
 from reconciler.config import ConfigInvalid, load_config
 from reconciler.config.model import Config
 from reconciler.config.trend_ids_writer import CannotEdit, add_trend_ids
@@ -99,6 +99,7 @@ def trend() -> None:
 @click.option("--write", is_flag=True, help="Record the product codes in global.yaml (trend.product_codes).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_obj
+@reports_errors
 def products(runtime: Runtime, config_dir: Path | None, maps: tuple[str, ...], write: bool, fmt: str) -> None:
     """List LMPI's product codes and the config product counting each; --write records them."""
     try:
