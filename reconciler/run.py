@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import click
 
-from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
+from reconciler.apply import ApplyOptions, CustomerResult, ResultStatus, apply_plan
 from reconciler.config import load_config
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
@@ -32,6 +32,8 @@ from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
 from reconciler.ledger import (
     Ledger,
     LedgerView,
+    SendKind,
+    Trigger,
     exclusive,
     ledger_files,
     new_run_id,
@@ -298,8 +300,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
         # A ticket goes on a company the tool trusts for the customer: the one the plan checked,
         # else the one its last send went to (see reconciler.notify).
-        failing = {r.customer for r in results if r.status in ("missed", "failed")}
-        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, "summary") for slug in failing}
+        failing = {r.customer for r in results if r.status in (ResultStatus.MISSED, ResultStatus.FAILED)}
+        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, SendKind.SUMMARY) for slug in failing}
         trusted = trusted_company_ids(
             {cp.customer: cp.connectwise_company_id for cp in plan.customers if cp.customer in failing},
             {c.slug: c.connectwise_company_id for c in config.customers if c.slug in failing}, last_sent)
@@ -309,7 +311,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
             backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
         if not dry_run:  # the report reads problems from the ledger (problem_records.py)
-            record_problems(ledger, problems, tickets.outcomes, trigger="manual" if inv.send_now else "scheduled")
+            record_problems(ledger, problems, tickets.outcomes, trigger=Trigger.MANUAL if inv.send_now else Trigger.SCHEDULED)
         return results, problems, tickets
 
 
