@@ -53,7 +53,7 @@ def _write_history(path, rng: random.Random, steps: int, shards: bool = False) -
 
         def act(customer=customer, period=period, kind=kind, outcome=outcome, target=target, n=n):
             ledger = Ledger(target, run_id=f"run-{n}")
-            fields = {"kind": kind, "customer": customer, "connectwise_company": customer.title(),
+            fields = {"kind": kind, "customer": customer, "psa_company": customer.title(),
                       "period": period, "trigger": "scheduled"}
             ledger.intent(**fields, changes=[{"action": "update", "product": "cas", "before": n, "after": n + 1}])
             if outcome != "interrupted":
