@@ -293,7 +293,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         )
     usage = ctx.usage.for_customer(customer.trend_customer_id)
     if not usage:  # costs no request: nothing is billed, zeroed, cancelled or summarised
-        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
         return cp
     if not needs_target(ctx, customer, cp.schedule, cp.summary_schedule):
         # Nothing to write today and no previews: ConnectWise was not read (not even the
@@ -301,7 +301,7 @@ def decide_customer(ctx: PlanContext, customer: Customer, snapshot: CompanySnaps
         if billing.enabled:
             cp.billing_read, cp.reason = False, cp.schedule.reason
         else:
-            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+            cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         cp.notes += [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
                      for product, quantity in sorted(usage.items()) if product not in customer.agreements]
         return cp

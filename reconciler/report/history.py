@@ -63,10 +63,10 @@ class FailureStatus(StrEnum):
     """What the report says of a problem (`Failure.status`): a send's failed result, an intent
     that never got a result, or a problem a run reported (`notify.ProblemKind`)."""
 
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # an intent that never got a result
     MISSED = "missed"  # the billing date passed beyond catch_up_days
+    FAILED = "failed"
     UNSAFE = "unsafe"  # refused by the safety thresholds
+    INTERRUPTED = "interrupted"  # an intent that never got a result
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
