@@ -202,7 +202,7 @@ def _sends_table(
         f'<tr class="send" data-customer="{escape(s.customer)}" data-kind="{escape(s.kind)}" '
         f'data-for="{escape(s.period)}">'
         + (f"<td>{escape(figures.customer_label(s.customer))}</td>" if with_customer else "")
-        + f"<td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
+        + f"<td>{escape('executive summary' if s.kind == SendKind.SUMMARY else s.kind)}</td>"
         f"<td>{escape(s.period)}</td>"
         f'<td>{escape(s.trigger)}</td><td class="ts">{escape(local_time(s.ts, figures.timezone))}</td>'
         f"<td>{escape('' if s.report_id is None else str(s.report_id))}</td></tr>"
