@@ -41,7 +41,7 @@ class ResultStatus(StrEnum):
     SUMMARY_SENT = "summary sent"  # only the executive summary went out today
 
 
-class Failure(StrEnum):
+class FailureKind(StrEnum):
     """Why a `failed` result failed, for whoever acts on it (notify.py files an `unsafe` ticket
     for a refusal, a `failed` one for an error): decided here, never read back from the reason's
     text, which is for people."""
@@ -62,7 +62,7 @@ class CustomerResult:
     period: str | None = None
     trigger: Trigger | None = None
     applied: list[dict[str, Any]] = field(default_factory=list)
-    failure: Failure | None = None  # set with status FAILED (not in the JSON: `status` says it)
+    failure: FailureKind | None = None  # set with status FAILED (not in the JSON: `status` says it)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -174,14 +174,14 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
         ok, text = outcome
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
-            result.status, result.failure = ResultStatus.FAILED, Failure.ERROR
+            result.status, result.failure = ResultStatus.FAILED, FailureKind.ERROR
         elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
             result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
     if interrupted:
         # A problem for a person, whatever else this run did: exit 1 and, with tickets on, a
         # ticket for the interrupted period (the one that needs checking).
         result.status, result.period = ResultStatus.FAILED, str(cp.interrupted[0].get("period"))
-        result.failure = Failure.ERROR  # the interrupted period is the problem, even beside a refusal
+        result.failure = FailureKind.ERROR  # the interrupted period is the problem, even beside a refusal
         result.reason = f"{interrupted}; {result.reason}" if result.reason else interrupted
     return result
 
@@ -267,7 +267,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     result = CustomerResult(cp.customer, cp.psa_company, ResultStatus.NOT_DUE, cp.reason,
                             period=schedule.period if schedule else None)
     if cp.status == CustomerStatus.FAILED:
-        result.status, result.failure = ResultStatus.FAILED, Failure.ERROR
+        result.status, result.failure = ResultStatus.FAILED, FailureKind.ERROR
         return result
     if cp.status == CustomerStatus.SKIPPED:
         result.status = ResultStatus.SKIPPED
@@ -279,7 +279,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         return result
     if cp.status == CustomerStatus.UNSAFE and not options.force:
         result.status, result.reason = ResultStatus.FAILED, f"{UNSAFE_REFUSED}: {cp.reason}"
-        result.failure = Failure.UNSAFE
+        result.failure = FailureKind.UNSAFE
         return result
     trigger = trigger_of(schedule)
     result.trigger = trigger
@@ -304,7 +304,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
             known = cp.additions_read.get(change.agreement.id) if change.action == "create" else None
             applied.append((change, apply_change(target, change, catalog_ids, marker, known)))
     except TargetError as error:
-        result.status, result.reason, result.failure = ResultStatus.FAILED, str(error), Failure.ERROR
+        result.status, result.reason, result.failure = ResultStatus.FAILED, str(error), FailureKind.ERROR
         result.applied = [c.as_json() for c, _ in applied]
         ledger.result(status=SendStatus.FAILED, error=str(error), changes=result.applied,
                       additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
@@ -326,7 +326,7 @@ def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, opt
             return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
             return CustomerResult(cp.customer, cp.psa_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}",
-                                  failure=Failure.ERROR)
+                                  failure=FailureKind.ERROR)
         finally:
             if progress:
                 progress(1)

@@ -53,7 +53,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from reconciler.apply import Failure, ResultStatus
+from reconciler.apply import FailureKind, ResultStatus
 from reconciler.config.model import TicketSettings
 from reconciler.render.escape import plain_line
 from reconciler.target import Target, TargetError, TicketReferences
@@ -101,7 +101,7 @@ class CustomerOutcome(Protocol):
     status: ResultStatus
     reason: str
     period: str | None
-    failure: Failure | None  # why a FAILED result failed: a refused unsafe plan is its own problem
+    failure: FailureKind | None  # why a FAILED result failed: a refused unsafe plan is its own problem
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def billing_problems(results: Iterable[CustomerOutcome], fallback_period: str,
         if result.status == ResultStatus.MISSED:
             kind = ProblemKind.MISSED
         elif result.status == ResultStatus.FAILED:
-            kind = ProblemKind.UNSAFE if result.failure == Failure.UNSAFE else ProblemKind.FAILED
+            kind = ProblemKind.UNSAFE if result.failure == FailureKind.UNSAFE else ProblemKind.FAILED
         else:
             continue
         problems.append(Problem(result.customer, result.psa_company, kind,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from reconciler.apply import ApplyOptions, Failure, ResultStatus, apply_customer, trigger_of
+from reconciler.apply import ApplyOptions, FailureKind, ResultStatus, apply_customer, trigger_of
 from reconciler.ledger import Ledger, LedgerView, Trigger
 from reconciler.notify import ProblemKind, billing_problems
 from reconciler.plan import CustomerPlan, CustomerStatus
@@ -33,7 +33,7 @@ class NoWrites:
 def test_a_refused_unsafe_plan_is_a_failure_of_kind_unsafe_and_an_unsafe_problem(tmp_path):
     ledger = Ledger(tmp_path / "ledger.jsonl", run_id="r1")
     result = apply_customer(NoWrites(), _unsafe(), ledger, LedgerView([]), ApplyOptions(), {})
-    assert (result.status, result.failure) == (ResultStatus.FAILED, Failure.UNSAFE)
+    assert (result.status, result.failure) == (ResultStatus.FAILED, FailureKind.UNSAFE)
     assert [p.kind for p in billing_problems([result], "2026-12")] == [ProblemKind.UNSAFE]
     assert not list(tmp_path.iterdir()), "a refused plan wrote to the ledger"
 
@@ -44,7 +44,7 @@ def test_an_interrupted_period_beside_a_refusal_is_a_failed_problem_for_that_per
     ledger = Ledger(tmp_path / "ledger.jsonl", run_id="r2")
     cp = _unsafe(interrupted=[{"kind": "billing", "period": "2026-10", "run_id": "r1", "trigger": "scheduled"}])
     result = apply_customer(NoWrites(), cp, ledger, LedgerView([]), ApplyOptions(), {})
-    assert (result.status, result.failure, result.period) == (ResultStatus.FAILED, Failure.ERROR, "2026-10")
+    assert (result.status, result.failure, result.period) == (ResultStatus.FAILED, FailureKind.ERROR, "2026-10")
     assert [p.kind for p in billing_problems([result], "2026-12")] == [ProblemKind.FAILED]
     (record,) = [r for path in tmp_path.iterdir() for r in map(json.loads, path.read_text().splitlines())]
     assert (record["event"], record["status"], record["trigger"]) == ("result", "failed", "scheduled")
@@ -55,7 +55,7 @@ def test_a_failed_plan_is_a_failure_of_kind_error(tmp_path):
                       reason="unsafe plan refused (use --force to apply): a reason that only looks like one",
                       schedule=_schedule())
     result = apply_customer(NoWrites(), cp, Ledger(tmp_path / "l.jsonl"), LedgerView([]), ApplyOptions(), {})
-    assert (result.status, result.failure) == (ResultStatus.FAILED, Failure.ERROR)
+    assert (result.status, result.failure) == (ResultStatus.FAILED, FailureKind.ERROR)
     assert [p.kind for p in billing_problems([result], "2026-12")] == [ProblemKind.FAILED]
 
 
