@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Callable
 
-from reconciler.ledger import Ledger, LedgerView
+from reconciler.ledger import Ledger, LedgerView, SendKind, SendStatus, Trigger, read_word
 from reconciler.money import price_fields
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
-from reconciler.schedule import Due
+from reconciler.schedule import Due, Schedule
 from reconciler.state import Addition, ExecutiveSummary, SummaryReport, tool_marker
 from reconciler.target import Target, TargetError, capabilities_of
 
@@ -42,6 +42,18 @@ class ResultStatus(StrEnum):
     SUMMARY_SENT = "summary sent"  # only the executive summary went out today
 
 
+class FailureKind(StrEnum):
+    """Why a `failed` result failed, for whoever acts on it (notify.py files an `unsafe` ticket
+    for a refusal, a `failed` one for an error): decided here, never read back from the reason's
+    text, which is for people."""
+
+    ERROR = "error"  # something stopped it: the plan, ConnectWise, an interrupted period
+    UNSAFE = "unsafe"  # the plan is beyond the safety thresholds and --force was not given
+
+
+UNSAFE_REFUSED = "unsafe plan refused (use --force to apply)"  # how a refusal's reason begins
+
+
 @dataclass
 class CustomerResult:
     customer: str
@@ -49,8 +61,9 @@ class CustomerResult:
     status: ResultStatus
     reason: str
     period: str | None = None
-    trigger: str | None = None
+    trigger: Trigger | None = None
     applied: list[dict[str, Any]] = field(default_factory=list)
+    failure: FailureKind | None = None  # set with status FAILED (not in the JSON: `status` says it)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -163,13 +176,14 @@ def apply_customer(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledge
         ok, text = outcome
         result.reason = f"{result.reason}; {text}" if result.reason else text
         if not ok:
-            result.status = ResultStatus.FAILED
+            result.status, result.failure = ResultStatus.FAILED, FailureKind.ERROR
         elif result.status in (ResultStatus.NOT_DUE, ResultStatus.SKIPPED):  # never over "missed": that hides a missed bill
             result.status = ResultStatus.SUMMARY_SENT if not options.dry_run else result.status
     if interrupted:
         # A problem for a person, whatever else this run did: exit 1 and, with tickets on, a
         # ticket for the interrupted period (the one that needs checking).
         result.status, result.period = ResultStatus.FAILED, str(cp.interrupted[0].get("period"))
+        result.failure = FailureKind.ERROR  # the interrupted period is the problem, even beside a refusal
         result.reason = f"{interrupted}; {result.reason}" if result.reason else interrupted
     return result
 
@@ -184,13 +198,14 @@ def settle_interrupted(cp: CustomerPlan, ledger: Ledger, options: ApplyOptions) 
     texts = []
     for intent in cp.interrupted:
         kind, period, run_id = intent["kind"], str(intent.get("period")), intent.get("run_id")
-        what = "billing" if kind == "billing" else "executive summary"
+        what = "billing" if kind == SendKind.BILLING else "executive summary"
         error = (f"{what} for {period} was interrupted (run {run_id} stopped after its intent, with no result) and "
                  f"a later period has come, so it cannot be finished: check {period}'s invoice and the "
                  "additions in ConnectWise")
         if not options.dry_run:
             ledger.result(kind=kind, customer=cp.customer, psa_company=cp.psa_company, period=period,
-                          trigger=str(intent.get("trigger") or "scheduled"), status="failed", error=error, changes=[],
+                          trigger=read_word(Trigger, intent.get("trigger"), Trigger.SCHEDULED),
+                          status=SendStatus.FAILED, error=error, changes=[],
                           connectwise_company_id=intent.get("connectwise_company_id"),
                           connectwise_company_name=intent.get("connectwise_company_name"), day=intent.get("day"))
         texts.append(error)
@@ -205,8 +220,8 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     if not cp.summary_due or (cp.status == CustomerStatus.UNSAFE and not options.force):
         return None  # totals from a suspicious usage source are not worth an executive's time
     schedule = cp.summary_schedule
-    trigger = "manual" if schedule.status.value == "manual" else "scheduled"
-    if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer, "summary"):
+    trigger = trigger_of(schedule)
+    if trigger == Trigger.SCHEDULED and schedule.period in view.sent_periods(cp.customer, SendKind.SUMMARY):
         return None
     change = next((c for c in cp.changes if c.kind == "summary"), None)
     if change is not None and not capabilities_of(target).summaries:
@@ -215,7 +230,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         return False, f"executive summary for {schedule.period} not posted: {target.name} keeps no executive summaries"
     if options.dry_run:
         return (True, f"executive summary for {schedule.period} would be posted") if change else None
-    common = dict(kind="summary", customer=cp.customer, psa_company=cp.psa_company,
+    common = dict(kind=SendKind.SUMMARY, customer=cp.customer, psa_company=cp.psa_company,
                   period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if change is None:
         if cp.summary_report_id is None:
@@ -227,15 +242,15 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
                 target.delete_summary(cp.connectwise_company_id, duplicate)
         except TargetError as error:
             return False, f"executive summary duplicates could not be removed: {error}"
-        ledger.result(status="sent", error=None, changes=[], report_id=cp.summary_report_id, **common)
+        ledger.result(status=SendStatus.SENT, error=None, changes=[], report_id=cp.summary_report_id, **common)
         return True, f"executive summary for {schedule.period} already in ConnectWise (report {cp.summary_report_id})"
     ledger.intent(changes=[change.as_json()], **common)
     try:
         report = post_summary_once(target, ExecutiveSummary.from_json(change.after))
     except TargetError as error:
-        ledger.result(status="failed", error=str(error), changes=[], **common)
+        ledger.result(status=SendStatus.FAILED, error=str(error), changes=[], **common)
         return False, f"executive summary failed: {error}"
-    ledger.result(status="sent", error=None, changes=[change.as_json()], report_id=report.id, **common, **_usage_fields(cp))
+    ledger.result(status=SendStatus.SENT, error=None, changes=[change.as_json()], report_id=report.id, **common, **_usage_fields(cp))
     return True, f"executive summary for {schedule.period} posted (report {report.id})"
 
 
@@ -247,13 +262,18 @@ def post_summary_once(target: Target, summary: ExecutiveSummary) -> SummaryRepor
     return target.post_summary(summary)
 
 
+def trigger_of(schedule: Schedule) -> Trigger:
+    """A send asked for with --send-now is `manual`; one whose billing date came, `scheduled`."""
+    return Trigger.MANUAL if schedule.status == Due.MANUAL else Trigger.SCHEDULED
+
+
 def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: LedgerView, options: ApplyOptions,
                   catalog_ids: dict[str, int]) -> CustomerResult:
     schedule = cp.schedule
     result = CustomerResult(cp.customer, cp.psa_company, ResultStatus.NOT_DUE, cp.reason,
                             period=schedule.period if schedule else None)
     if cp.status == CustomerStatus.FAILED:
-        result.status = ResultStatus.FAILED
+        result.status, result.failure = ResultStatus.FAILED, FailureKind.ERROR
         return result
     if cp.status == CustomerStatus.SKIPPED:
         result.status = ResultStatus.SKIPPED
@@ -264,11 +284,12 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
             result.status = ResultStatus.MISSED
         return result
     if cp.status == CustomerStatus.UNSAFE and not options.force:
-        result.status, result.reason = ResultStatus.FAILED, f"unsafe plan refused (use --force to apply): {cp.reason}"
+        result.status, result.reason = ResultStatus.FAILED, f"{UNSAFE_REFUSED}: {cp.reason}"
+        result.failure = FailureKind.UNSAFE
         return result
-    trigger = "manual" if schedule.status.value == "manual" else "scheduled"
+    trigger = trigger_of(schedule)
     result.trigger = trigger
-    if trigger == "scheduled" and schedule.period in view.sent_periods(cp.customer):
+    if trigger == Trigger.SCHEDULED and schedule.period in view.sent_periods(cp.customer):
         result.reason = f"billing for {schedule.period} was already sent"
         return result
     changes = sorted([c for c in cp.changes if c.kind == "addition"], key=lambda c: ORDER[c.action])
@@ -278,7 +299,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
                          if changes else f"nothing to change for {schedule.period}")
         return result
 
-    common = dict(kind="billing", customer=cp.customer, psa_company=cp.psa_company,
+    common = dict(kind=SendKind.BILLING, customer=cp.customer, psa_company=cp.psa_company,
                   period=schedule.period, trigger=trigger, **_company_fields(cp, schedule.day))
     if changes:
         ledger.intent(changes=[c.as_json() for c in changes], **common)
@@ -289,13 +310,13 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
             known = cp.additions_read.get(change.agreement.id) if change.action == "create" else None
             applied.append((change, apply_change(target, change, catalog_ids, marker, known)))
     except TargetError as error:
-        result.status, result.reason = ResultStatus.FAILED, str(error)
+        result.status, result.reason, result.failure = ResultStatus.FAILED, str(error), FailureKind.ERROR
         result.applied = [c.as_json() for c, _ in applied]
-        ledger.result(status="failed", error=str(error), changes=result.applied,
+        ledger.result(status=SendStatus.FAILED, error=str(error), changes=result.applied,
                       additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
         return result
     result.applied = [c.as_json() for c, _ in applied]
-    ledger.result(status="sent", error=None, changes=result.applied,
+    ledger.result(status=SendStatus.SENT, error=None, changes=result.applied,
                   additions=_final_additions(applied, cp.current_additions), **common, **_usage_fields(cp))
     result.status = ResultStatus.SENT if changes else ResultStatus.UNCHANGED
     result.reason = f"{len(changes)} change{'s' if len(changes) != 1 else ''} sent for {schedule.period}" if changes \
@@ -310,7 +331,8 @@ def apply_plan(target: Target, plan: Plan, ledger: Ledger, view: LedgerView, opt
         try:
             return apply_customer(target, cp, ledger, view, options, catalog_ids)
         except Exception as error:  # one customer's surprise must not stop the others
-            return CustomerResult(cp.customer, cp.psa_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}")
+            return CustomerResult(cp.customer, cp.psa_company, ResultStatus.FAILED, f"{type(error).__name__}: {error}",
+                                  failure=FailureKind.ERROR)
         finally:
             if progress:
                 progress(1)

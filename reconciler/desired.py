@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconciler.config.model import DEFAULT, AgreementRef, Config, Customer
+from reconciler.errors import ReconcileError
 from reconciler.state import Agreement
 
 
-class CustomerError(Exception):
-    """Something about one customer that stops only that customer."""
+class CustomerError(ReconcileError):
+    """Something about one customer that stops only that customer (the engine records it as
+    that customer's failure; the run goes on)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from reconciler.config.model import Config, Customer
@@ -41,20 +42,44 @@ from reconciler.target import Target
 from reconciler.usage import Usage
 
 DRIFT_FORMAT_VERSION = "1.1"  # 1.1: findings and leakage priced (decimal strings)
-KINDS = ("changed", "unmanaged", "unknown_customer", "unmapped_product", "unresolved")
+
+
+class FindingKind(StrEnum):
+    """What a drift finding is (str-valued: the JSON's `kind`); in this order in every view."""
+
+    CHANGED = "changed"  # a managed addition changed outside Git (see `ChangeKind`)
+    UNMANAGED = "unmanaged"  # an addition of a managed product that no mapping manages
+    UNKNOWN_CUSTOMER = "unknown_customer"  # Trend usage for a customer no file names
+    UNMAPPED_PRODUCT = "unmapped_product"  # usage of a product the customer's file does not map
+    UNRESOLVED = "unresolved"  # a company or mapping that does not resolve in ConnectWise
+
+
+class ChangeKind(StrEnum):
+    """How a `changed` finding's addition changed in ConnectWise (the JSON's `change`)."""
+
+    QUANTITY = "quantity"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+    ADDED = "added"
+
+
+KINDS = tuple(FindingKind)
+# What no mapping bills: the usage nobody bills and the additions nobody manages.
+LEAKAGE_KINDS = (FindingKind.UNKNOWN_CUSTOMER, FindingKind.UNMAPPED_PRODUCT, FindingKind.UNMANAGED)
 # The words of the summary line, singular and plural.
 KIND_WORDS = {
-    "changed": ("changed outside Git", "changed outside Git"),
-    "unmanaged": ("unmanaged addition", "unmanaged additions"),
-    "unknown_customer": ("unknown Trend customer", "unknown Trend customers"),
-    "unmapped_product": ("unmapped product", "unmapped products"),
-    "unresolved": ("unresolved mapping", "unresolved mappings"),
+    FindingKind.CHANGED: ("changed outside Git", "changed outside Git"),
+    FindingKind.UNMANAGED: ("unmanaged addition", "unmanaged additions"),
+    FindingKind.UNKNOWN_CUSTOMER: ("unknown Trend customer", "unknown Trend customers"),
+    FindingKind.UNMAPPED_PRODUCT: ("unmapped product", "unmapped products"),
+    FindingKind.UNRESOLVED: ("unresolved mapping", "unresolved mappings"),
 }
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # one of KINDS
+    kind: FindingKind
     message: str  # one readable line, without the customer (the renderers group by customer)
     customer: str | None = None  # slug; None for an unknown Trend customer
     psa_company: str | None = None
@@ -63,7 +88,7 @@ class Finding:
     addition_id: int | None = None
     ledger: dict[str, Any] | None = None  # the ledger's record, when there is one
     connectwise: dict[str, Any] | None = None  # ConnectWise's record now, when there is one
-    change: str | None = None  # for `changed`: quantity | moved | cancelled | deleted | added
+    change: ChangeKind | None = None  # for `changed`: how
     trend_customer_id: str | None = None
     usage: dict[str, int] | None = None
     # What it bills (or, for usage nobody bills, would bill) per month; `currency` None: unknown
@@ -110,7 +135,7 @@ class DriftReport:
         catalog price) plus additions no mapping manages. Currencies are never added together."""
         totals: dict[str | None, Decimal] = {}
         for f in self.findings:
-            if f.monthly is not None and f.kind in ("unknown_customer", "unmapped_product", "unmanaged"):
+            if f.monthly is not None and f.kind in LEAKAGE_KINDS:
                 totals[f.currency] = totals.get(f.currency, ZERO) + f.monthly
         return {currency: cents(amount) for currency, amount in totals.items()}
 
@@ -168,7 +193,7 @@ def _priced(finding: Finding, state: CompanyState, catalog: dict[str, CatalogIte
     currency = state.company.currency if state.company else None
     agreements = {a.id: a for a in state.agreements}
     by_id = {a.id: a for a in state.all_additions}
-    if finding.kind == "unmapped_product" and finding.usage:
+    if finding.kind == FindingKind.UNMAPPED_PRODUCT and finding.usage:
         amount = _usage_value(config, catalog, finding.product, finding.usage[finding.product])
         return replace(finding, monthly=amount, currency=currency)
     addition = by_id.get(finding.addition_id) if finding.addition_id is not None else None
@@ -177,10 +202,10 @@ def _priced(finding: Finding, state: CompanyState, catalog: dict[str, CatalogIte
     agreement = agreements.get(addition.agreement_id)
     currency = (agreement.currency if agreement else None) or currency
     now = monthly_amount(addition.quantity, addition.unit_price, addition.less_included) if addition.bills_on(today) else ZERO
-    if finding.kind == "changed" and finding.change == "quantity" and finding.ledger:
+    if finding.kind == FindingKind.CHANGED and finding.change == ChangeKind.QUANTITY and finding.ledger:
         was = monthly_amount(finding.ledger.get("quantity"), addition.unit_price, addition.less_included)
         return replace(finding, monthly=now - was, currency=currency)  # what the hand edit changed
-    if finding.kind in ("unmanaged", "changed"):
+    if finding.kind in (FindingKind.UNMANAGED, FindingKind.CHANGED):
         return replace(finding, monthly=now, currency=currency)
     return finding
 
@@ -195,10 +220,10 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
     for product, quantity in sorted(usage.items()):
         if product not in customer.agreements:
             findings.append(Finding(
-                "unmapped_product", f"{product}: {quantity} seats in the usage source, but no mapping in "
+                FindingKind.UNMAPPED_PRODUCT, f"{product}: {quantity} seats in the usage source, but no mapping in "
                 f"{customer.path.name}", product=product, usage={product: quantity}, **base))
     if state.company is None:
-        findings.append(Finding("unresolved", f"ConnectWise company {customer.psa_company!r} not found", **base))
+        findings.append(Finding(FindingKind.UNRESOLVED, f"ConnectWise company {customer.psa_company!r} not found", **base))
         return [_priced(f, state, catalog, config, today) for f in findings]
 
     agreements = {a.id: a for a in state.agreements}
@@ -211,7 +236,7 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
         try:
             resolved[product] = resolve_agreement(product, mapping, state.agreements, config.default_agreement_types)
         except CustomerError as error:
-            findings.append(Finding("unresolved", str(error), product=product, **base))
+            findings.append(Finding(FindingKind.UNRESOLVED, str(error), product=product, **base))
     accounted: set[int] = set()  # additions already explained by a `changed` finding
 
     baseline = (last_sent or {}).get("additions") or {}
@@ -227,38 +252,38 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
             agreement = agreements.get(now.agreement_id)
             if was_on is not None and now.agreement_id != int(was_on):
                 findings.append(Finding(
-                    "changed", f"{where}: moved to {agreement.label if agreement else now.agreement_id} in ConnectWise",
+                    FindingKind.CHANGED, f"{where}: moved to {agreement.label if agreement else now.agreement_id} in ConnectWise",
                     agreement=_agreement_json(agreement, now.agreement_id), product=product, addition_id=aid,
-                    ledger=ledger_rec, connectwise=_record(now, agreement), change="moved", **base))
+                    ledger=ledger_rec, connectwise=_record(now, agreement), change=ChangeKind.MOVED, **base))
             elif _number(rec.get("quantity")) != now.quantity:
                 findings.append(Finding(
-                    "changed", f"{where}: quantity {rec.get('quantity')} in the ledger, "
+                    FindingKind.CHANGED, f"{where}: quantity {rec.get('quantity')} in the ledger, "
                     f"{plain_number(now.quantity)} in ConnectWise",
                     agreement=_agreement_json(agreement, now.agreement_id), product=product, addition_id=aid,
-                    ledger=ledger_rec, connectwise=_record(now, agreement), change="quantity", **base))
+                    ledger=ledger_rec, connectwise=_record(now, agreement), change=ChangeKind.QUANTITY, **base))
             continue
         # Gone from where the ledger left it: does ConnectWise bill the product somewhere else now?
         identifier = config.products[product].catalog_item.casefold() if product in config.products else None
         elsewhere = sorted((a for a in active if a.product_identifier.casefold() == identifier and a.id not in accounted),
                            key=lambda a: a.id)
         if now is not None:
-            change, what = "cancelled", f"cancelled in ConnectWise ({str(now.cancelled_date)[:10]})"
+            change, what = ChangeKind.CANCELLED, f"cancelled in ConnectWise ({str(now.cancelled_date)[:10]})"
         elif was_on is not None and int(was_on) not in agreements:
-            change, what = "deleted", f"agreement {label} no longer exists for {customer.psa_company}"
+            change, what = ChangeKind.DELETED, f"agreement {label} no longer exists for {customer.psa_company}"
         elif was_on is not None and not agreements[int(was_on)].active:
-            change, what = "deleted", f"agreement {label} is no longer active"
+            change, what = ChangeKind.DELETED, f"agreement {label} is no longer active"
         else:
-            change, what = "deleted", "deleted in ConnectWise"
+            change, what = ChangeKind.DELETED, "deleted in ConnectWise"
         connectwise = None
         if elsewhere:
             other = elsewhere[0]
             accounted.add(other.id)
-            change = "moved"
+            change = ChangeKind.MOVED
             connectwise = _record(other, agreements.get(other.agreement_id))
             what += f"; ConnectWise now bills {product} as addition {other.id} on {connectwise['agreement']} " \
                     f"(quantity {connectwise['quantity']})"
         findings.append(Finding(
-            "changed", f"{where} (quantity {rec.get('quantity')} in the ledger): {what}",
+            FindingKind.CHANGED, f"{where} (quantity {rec.get('quantity')} in the ledger): {what}",
             agreement=_agreement_json(agreements.get(int(was_on)) if was_on is not None else None, was_on, label),
             product=product, addition_id=aid, ledger=ledger_rec, connectwise=connectwise, change=change, **base))
 
@@ -275,15 +300,15 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
         if target is not None and target.id == addition.agreement_id:
             if last_sent is not None and addition.id not in ledger_ids:
                 findings.append(Finding(
-                    "changed", f"{product} addition {addition.id} on {label}: added in ConnectWise with quantity "
-                    f"{plain_number(addition.quantity)}, not in the last send", change="added", **common))
+                    FindingKind.CHANGED, f"{product} addition {addition.id} on {label}: added in ConnectWise with quantity "
+                    f"{plain_number(addition.quantity)}, not in the last send", change=ChangeKind.ADDED, **common))
             continue
         if product in customer.agreements and target is None:
             continue  # its mapping is unresolved (already a finding): cannot tell what it refers to
         why = (f"{product} maps to {target.label}" if target is not None
                else f"{customer.path.name} maps no {product}")
         findings.append(Finding(
-            "unmanaged", f"{product} addition {addition.id} on {label} (quantity {plain_number(addition.quantity)}): "
+            FindingKind.UNMANAGED, f"{product} addition {addition.id} on {label} (quantity {plain_number(addition.quantity)}): "
             f"no mapping refers to it ({why})", **common))
     return [_priced(f, state, catalog, config, today) for f in findings]
 
@@ -323,7 +348,7 @@ def find_drift(config: Config, read: DriftRead, ledger: LedgerView, usage: Usage
             listed = ", ".join(f"{p} {q}" for p, q in seats.items())
             values = [_usage_value(config, catalog, p, q) for p, q in seats.items()]
             report.findings.append(Finding(
-                "unknown_customer", f"Trend customer {trend_id} has usage ({listed}) but no customer file "
+                FindingKind.UNKNOWN_CUSTOMER, f"Trend customer {trend_id} has usage ({listed}) but no customer file "
                 "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats,
                 monthly=sum(values, ZERO) if values and None not in values else None))
     order = {kind: n for n, kind in enumerate(KINDS)}

@@ -366,7 +366,7 @@ def decide_customer(ctx: PlanContext, prep: CustomerPreparation, state: CompanyS
         )
     usage = prep.seats
     if not usage:  # costs no request: nothing is billed, zeroed, cancelled or summarised
-        cp.status, cp.reason = "skipped", "the usage source has no rows for this customer; nothing is zeroed or cancelled"
+        cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
         return cp
     if not prep.reads_psa:
         # Nothing to write today and no previews: ConnectWise was not read (not even the
@@ -374,7 +374,7 @@ def decide_customer(ctx: PlanContext, prep: CustomerPreparation, state: CompanyS
         if billing.enabled:
             cp.billing_read, cp.reason = False, cp.schedule.reason
         else:
-            cp.status, cp.reason = "skipped", "billing disabled (integration: custom, billing.enabled: false)"
+            cp.status, cp.reason = CustomerStatus.SKIPPED, "billing disabled (integration: custom, billing.enabled: false)"
         cp.notes += [f"{product}: {quantity} seats in the usage source, but no agreement mapping in {customer.path.name}"
                      for product, quantity in sorted(usage.items()) if product not in customer.agreements]
         return cp

@@ -33,8 +33,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from filelock import FileLock, Timeout
@@ -74,6 +75,54 @@ def sortable_ts(ts: Any) -> str:
 
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+# --------------------------------------------------------------------------- the words of a record
+# What a record's `event`, `kind`, `trigger` and `status` say, as written (str-valued: a member is
+# written as its word, so the ledger's bytes are what they always were). Readers compare with
+# these members; a word this version does not know (a newer writer, a hand edit) equals none of
+# them and is passed over as it always was, never an error.
+
+
+class Event(StrEnum):
+    INTENT = "intent"  # before a send's first write to the PSA
+    RESULT = "result"  # after its last
+    PROBLEM = "problem"  # a problem a run reported (reconciler/problem_records.py)
+
+
+class SendKind(StrEnum):
+    """What a send is: a record's `kind`."""
+
+    BILLING = "billing"
+    SUMMARY = "summary"  # the executive summary
+
+
+class Trigger(StrEnum):
+    """Why a send happened: its billing date came (`scheduled`) or a person asked (`--send-now`)."""
+
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+
+
+class SendStatus(StrEnum):
+    """A `result` record's `status`."""
+
+    SENT = "sent"
+    FAILED = "failed"
+
+
+Word = TypeVar("Word", bound=StrEnum)
+
+
+def read_word(kind: type[Word], value: Any, default: Word | None = None) -> Word | Any:
+    """A record's word as its member of `kind` (`default` when missing or empty); a word this
+    version does not know is returned as it is, so an older or foreign ledger reads as before."""
+    if value is None or value == "":
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        return value
 
 
 class LedgerCorrupt(ReconcileError):
@@ -261,14 +310,14 @@ class LedgerView:
         self.record_count += 1
         if order is None:
             order = (sortable_ts(record.get("ts")), 0, self.record_count)
-        self._note(record.get("customer", ""), record.get("kind", "billing"), record.get("event"),
+        self._note(record.get("customer", ""), record.get("kind", SendKind.BILLING), record.get("event"),
                    record.get("status"), record.get("run_id"), record.get("period"), order, record)
 
     def _note(self, customer: Any, kind: Any, event: Any, status: Any, run_id: Any, period: Any, order: tuple,
               payload: dict[str, Any] | bytes) -> None:
         """Index one record from its fields; `payload` is the record, or its line (parsed only if
         it is kept: see `read_ledger`)."""
-        if event not in ("intent", "result"):
+        if event not in (Event.INTENT, Event.RESULT):
             return
         if isinstance(run_id, str):
             self._runs.add(run_id)
@@ -283,20 +332,20 @@ class LedgerView:
         if track.first_ts is None or seen < track.first_ts:
             track.first_ts = seen
         key = (run_id, period)
-        if event == "intent":
+        if event == Event.INTENT:
             track.pending[key] = (order, payload)
             return
         track.pending.pop(key, None)
-        if status in ("sent", "failed"):
+        if status in (SendStatus.SENT, SendStatus.FAILED):
             # A later result for the period settles another run's interrupted intent too: that
             # run re-read ConnectWise and recorded what happened, so the note stops (issue 13).
             for other in [k for k, (when, _) in track.pending.items() if k[1] == period and when < order]:
                 del track.pending[other]
-        if status == "sent":
+        if status == SendStatus.SENT:
             track.sent.add(period)
             if order >= track.last_sent_order:
                 track.last_sent, track.last_sent_order = payload, order
-        elif status == "failed" and order >= track.last_failed_order:
+        elif status == SendStatus.FAILED and order >= track.last_failed_order:
             track.last_failed, track.last_failed_order = payload, order
 
     def _settle(self) -> bool:
@@ -333,15 +382,15 @@ class LedgerView:
         return self._records
 
     # -- the engine's questions (names and meaning kept stable for every caller) ---------------
-    def sent_periods(self, customer: str, kind: str = "billing") -> set[str]:
+    def sent_periods(self, customer: str, kind: SendKind = SendKind.BILLING) -> set[str]:
         track = self._track(customer, kind)
         return set(track.sent) if track else set()
 
-    def last_sent(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
+    def last_sent(self, customer: str, kind: SendKind = SendKind.BILLING) -> dict[str, Any] | None:
         track = self._track(customer, kind)
         return _record(track.last_sent) if track else None
 
-    def unsettled_intents(self, customer: str, kind: str = "billing") -> list[dict[str, Any]]:
+    def unsettled_intents(self, customer: str, kind: SendKind = SendKind.BILLING) -> list[dict[str, Any]]:
         """Intents with no result from the same run, nor a later sent or failed result for their
         period: a send that was interrupted and not yet settled."""
         track = self._track(customer, kind)
@@ -349,7 +398,7 @@ class LedgerView:
             return []
         return [_record(record) for _, record in sorted(track.pending.values(), key=lambda item: item[0])]
 
-    def first_seen(self, customer: str, kind: str = "billing") -> str | None:
+    def first_seen(self, customer: str, kind: SendKind = SendKind.BILLING) -> str | None:
         """When the tool first saw the customer (the schedule's never-sent rule), in `ts` form:
         the earliest `ts` of its records of this kind (intent or result, any status), or the
         first day of the earliest period they name if that is earlier (a run dated back with
@@ -357,7 +406,7 @@ class LedgerView:
         track = self._track(customer, kind)
         return track.first_ts if track else None
 
-    def last_failed(self, customer: str, kind: str = "billing") -> dict[str, Any] | None:
+    def last_failed(self, customer: str, kind: SendKind = SendKind.BILLING) -> dict[str, Any] | None:
         """The latest `failed` result (drift: its partial writes are not hand edits)."""
         track = self._track(customer, kind)
         return _record(track.last_failed) if track else None
@@ -516,19 +565,19 @@ class Ledger:
                 os.fsync(handle.fileno())
         return full
 
-    def intent(self, *, kind: str, customer: str, psa_company: str, period: str,
-               trigger: str, changes: Iterable[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    def intent(self, *, kind: SendKind, customer: str, psa_company: str, period: str,
+               trigger: Trigger, changes: Iterable[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return self.append({
-            "event": "intent", "kind": kind, "customer": customer,
+            "event": Event.INTENT, "kind": kind, "customer": customer,
             "connectwise_company": psa_company, "period": period, "trigger": trigger,
             "changes": list(changes), **extra,
         })
 
-    def result(self, *, kind: str, customer: str, psa_company: str, period: str,
-               trigger: str, status: str, error: str | None, changes: Iterable[dict[str, Any]],
+    def result(self, *, kind: SendKind, customer: str, psa_company: str, period: str,
+               trigger: Trigger, status: SendStatus, error: str | None, changes: Iterable[dict[str, Any]],
                additions: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
         return self.append({
-            "event": "result", "kind": kind, "customer": customer,
+            "event": Event.RESULT, "kind": kind, "customer": customer,
             "connectwise_company": psa_company, "period": period, "trigger": trigger,
             "status": status, "error": error, "changes": list(changes),
             "additions": additions or {}, **extra,

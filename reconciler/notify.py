@@ -40,7 +40,7 @@ Where a ticket is filed (never on a company an identifier merely resolves to tod
   The ticket's text names the customer and says why it is there.
 
 Filing a ticket never hides the problem: the run still exits non-zero, and a ticket that cannot
-be filed is reported as such (`TicketOutcome.action == "failed"`).
+be filed is reported as such (`TicketOutcome.action` is `TicketAction.FAILED`).
 """
 
 from __future__ import annotations
@@ -50,26 +50,45 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
+from reconciler.apply import FailureKind, ResultStatus
 from reconciler.config.model import TicketSettings
 from reconciler.render.escape import plain_line
 from reconciler.target import Target, TargetError, TicketReferences, capabilities_of
 from reconciler.ticketbook import TicketBook, TicketEntry
 
-PROBLEM_KINDS = ("missed", "failed", "unsafe")
+
+class ProblemKind(StrEnum):
+    """What needs a human (the word in the ticket summary, the ticket book's key and the ledger's
+    `problem` records: str-valued, written as the word)."""
+
+    MISSED = "missed"  # its billing date passed beyond catch_up_days and nothing was sent
+    FAILED = "failed"  # an error stopped it
+    UNSAFE = "unsafe"  # the plan was refused by the safety thresholds
+
+
+class TicketAction(StrEnum):
+    """What filing did with a problem's ticket (the run report's `tickets[].action`)."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # a note added: a new reason, or a week since the last note
+    UNCHANGED = "unchanged"  # still open with the same reason: nothing written
+    FAILED = "failed"  # not filed: the run prints why and still exits 1
+
+
 SUMMARY_PREFIX = "[reconcile] billing"
 SUMMARY_MAX = 100  # ConnectWise's limit for a ticket summary
-UNSAFE_REASON = "unsafe plan refused"  # how apply words a refused unsafe plan
 NOTE_AGAIN_AFTER = timedelta(days=7)  # a standing problem with the same reason: a note a week
 KEEP_PERIODS = 13  # months of ticket book entries kept
 
 NEXT_STEP = {
-    "missed": "Check the plan, then send it: `reconcile apply --send-now --customer {customer} --date <a day of "
+    ProblemKind.MISSED: "Check the plan, then send it: `reconcile apply --send-now --customer {customer} --date <a day of "
               "{period}>` (or the Billing workflow's Run workflow with send_now and that date).",
-    "failed": "Fix the cause (the config by pull request, or ConnectWise), then rerun: a rerun is safe, "
+    ProblemKind.FAILED: "Fix the cause (the config by pull request, or ConnectWise), then rerun: a rerun is safe, "
               "customers already sent are skipped.",
-    "unsafe": "Read the plan. If the change is intended, apply it with `reconcile apply --force --customer "
+    ProblemKind.UNSAFE: "Read the plan. If the change is intended, apply it with `reconcile apply --force --customer "
               "{customer}`; if not, fix the usage source or the config.",
 }
 
@@ -79,16 +98,17 @@ class CustomerOutcome(Protocol):
 
     customer: str
     psa_company: str
-    status: str
+    status: ResultStatus
     reason: str
     period: str | None
+    failure: FailureKind | None  # why a FAILED result failed: a refused unsafe plan is its own problem
 
 
 @dataclass(frozen=True)
 class Problem:
     customer: str  # the customer file's slug
     psa_company: str  # the identifier in the customer's file
-    kind: str  # one of PROBLEM_KINDS
+    kind: ProblemKind
     period: str  # YYYY-MM
     reason: str
     company_id: int | None = None  # the company the tool trusts for this customer (see module doc)
@@ -116,10 +136,10 @@ def billing_problems(results: Iterable[CustomerOutcome], fallback_period: str,
     trusted = trusted_companies or {}
     problems = []
     for result in results:
-        if result.status == "missed":
-            kind = "missed"
-        elif result.status == "failed":
-            kind = "unsafe" if result.reason.startswith(UNSAFE_REASON) else "failed"
+        if result.status == ResultStatus.MISSED:
+            kind = ProblemKind.MISSED
+        elif result.status == ResultStatus.FAILED:
+            kind = ProblemKind.UNSAFE if result.failure == FailureKind.UNSAFE else ProblemKind.FAILED
         else:
             continue
         problems.append(Problem(result.customer, result.psa_company, kind,
@@ -172,16 +192,16 @@ def same_reason(reason: str) -> str:
 @dataclass(frozen=True)
 class TicketOutcome:
     problem: Problem
-    action: str  # opened | updated | unchanged | failed
+    action: TicketAction
     ticket_id: int | None = None
     error: str | None = None
 
     def line(self) -> str:
         what = f"{self.problem.customer} ({self.problem.kind} {self.problem.period})"
-        if self.action == "failed":
+        if self.action == TicketAction.FAILED:
             return f"ConnectWise ticket NOT filed for {what}: {self.error}"
-        verb = {"opened": "opened", "updated": "updated (note added)",
-                "unchanged": "still open (same reason: no note)"}[self.action]
+        verb = {TicketAction.OPENED: "opened", TicketAction.UPDATED: "updated (note added)",
+                TicketAction.UNCHANGED: "still open (same reason: no note)"}[self.action]
         return f"ConnectWise ticket {self.ticket_id} {verb} for {what}"
 
     def as_json(self) -> dict[str, Any]:
@@ -213,8 +233,9 @@ class TicketRun:
                     f"({who}{more}): {self.error}")
             # The error names config and ConnectWise text (a board name): escaped, one line.
             return [(plain_line(line), True)]
-        quiet = [o for o in self.outcomes if o.action == "unchanged"]
-        lines = [(o.line(), o.action == "failed") for o in self.outcomes if o.action != "unchanged" or len(quiet) <= 5]
+        quiet = [o for o in self.outcomes if o.action == TicketAction.UNCHANGED]
+        lines = [(o.line(), o.action == TicketAction.FAILED) for o in self.outcomes
+                 if o.action != TicketAction.UNCHANGED or len(quiet) <= 5]
         if len(quiet) > 5:
             lines.append((f"{len(quiet)} ConnectWise tickets still open with the same reason (no note added)", False))
         return [(plain_line(line), is_error) for line, is_error in lines]
@@ -240,7 +261,7 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
     if all(_quiet(book.get(p.key), p, today) for p in problems):
         # Nothing to write: every problem has its ticket, the same reason and a recent note. No
         # request at all (the open state is checked on the next run that writes, within a week).
-        return TicketRun([TicketOutcome(p, "unchanged", book.get(p.key).ticket_id) for p in problems])
+        return TicketRun([TicketOutcome(p, TicketAction.UNCHANGED, book.get(p.key).ticket_id) for p in problems])
     try:
         references = target.ticket_references(settings.board, settings.status, settings.type)
         if references.missing:
@@ -295,9 +316,9 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
             outcomes.append(_file_one(target, references, book, problem, run_id, stamp, today, open_ids,
                                       by_summary, company_of))
         except (TargetError, _NoCompany) as error:
-            outcomes.append(TicketOutcome(problem, "failed", error=str(error)))
+            outcomes.append(TicketOutcome(problem, TicketAction.FAILED, error=str(error)))
         except Exception as error:  # an odd answer must not hide the problem behind a traceback
-            outcomes.append(TicketOutcome(problem, "failed", error=f"{type(error).__name__}: {error}"))
+            outcomes.append(TicketOutcome(problem, TicketAction.FAILED, error=f"{type(error).__name__}: {error}"))
     book.forget_before(_months_before(today, KEEP_PERIODS))
     book.save()
     return TicketRun(outcomes)
@@ -311,7 +332,7 @@ class _NoCompany(Exception):
 
 
 def _failed_run(problems: list[Problem], error: str) -> TicketRun:
-    return TicketRun([TicketOutcome(p, "failed", error=error) for p in problems], error=error)
+    return TicketRun([TicketOutcome(p, TicketAction.FAILED, error=error) for p in problems], error=error)
 
 
 def _company_id(target: Target, identifier: str, key: str) -> int:
@@ -342,17 +363,17 @@ def _file_one(target: Target, references: TicketReferences, book: TicketBook, pr
         entry = TicketEntry(by_summary[summary], "", date.min)
     if entry is not None:
         if _quiet(entry, problem, today):
-            return TicketOutcome(problem, "unchanged", entry.ticket_id)
+            return TicketOutcome(problem, TicketAction.UNCHANGED, entry.ticket_id)
         why = "for another reason" if entry.reason not in ("", reason) else "still"
         target.add_ticket_note(entry.ticket_id, f"Still {problem.kind} in run {run_id} ({stamp}), {why}: "
                                                 f"{problem.reason}")
         book.put(problem.key, TicketEntry(entry.ticket_id, reason, today))
-        return TicketOutcome(problem, "updated", entry.ticket_id)
+        return TicketOutcome(problem, TicketAction.UPDATED, entry.ticket_id)
     company_id, where = company_of(problem)
     ticket_id = target.open_ticket(summary, references, company_id, _description(problem, run_id, stamp) + where)
     book.put(problem.key, TicketEntry(ticket_id, reason, today))
     open_ids.add(ticket_id)
-    return TicketOutcome(problem, "opened", ticket_id)
+    return TicketOutcome(problem, TicketAction.OPENED, ticket_id)
 
 
 def _months_before(day: date, months: int) -> str:

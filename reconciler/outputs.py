@@ -7,14 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
+from reconciler.errors import ReconcileError
 
 
-class PathProblem(click.ClickException):
-    """A path the user gave cannot be used: one line, exit 1 (click's `main` shows it)."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+class PathProblem(ReconcileError):
+    """A path the user gave cannot be used: one line, exit 1."""
 
 
 def check_output_file(path: Path, option: str) -> None:

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler.ledger import Ledger
+from reconciler.ledger import Event, Ledger, SendKind, Trigger
 from reconciler.notify import Problem, TicketOutcome
 
 
 def record_problems(ledger: Ledger, problems: Iterable[Problem], tickets: Iterable[TicketOutcome] = (),
-                    trigger: str = "scheduled") -> int:
+                    trigger: Trigger = Trigger.SCHEDULED) -> int:
     """Append one `problem` record per problem of this run; returns how many were written.
-    `trigger` is the run's, as its sends record it: `manual` under --send-now."""
+    `trigger` is the run's, as its sends record it: `manual` under --send-now. The record's
+    `status` is the problem's kind (`notify.ProblemKind`)."""
     ticket_ids = {(t.problem.customer, t.problem.kind, t.problem.period): t.ticket_id for t in tickets}
     written = 0
     for problem in problems:
         ledger.append({
-            "event": "problem", "kind": "billing", "customer": problem.customer,
+            "event": Event.PROBLEM, "kind": SendKind.BILLING, "customer": problem.customer,
             "connectwise_company": problem.psa_company, "period": problem.period,
             "trigger": trigger, "status": problem.kind, "error": problem.reason,
             "ticket_id": ticket_ids.get((problem.customer, problem.kind, problem.period)),

@@ -15,13 +15,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
+from reconciler.errors import ReconcileError
 
 SANDBOX_DIR_NAME = ".sandbox"
 LEDGER_IN_REPO = Path("state/ledger.jsonl")
 
 
-class ConfigNotFound(click.ClickException):
+class ConfigNotFound(ReconcileError):
     """No config directory where one was looked for: the message says where and what to do."""
 
 

@@ -35,7 +35,7 @@ from referencing import Registry, Resource
 from reconciler.config.quickcheck import compile_quick_check
 from reconciler.config.schemas import SCHEMA_DIR, Validator
 from reconciler.errors import ReconcileError
-from reconciler.plan import PLAN_FORMAT_VERSION, CustomerPlan, Plan
+from reconciler.plan import PLAN_FORMAT_VERSION, CustomerPlan, CustomerStatus, Plan
 from reconciler.render.plan_json import plan_to_json
 from reconciler.state import AdditionPrint, plain_number
 
@@ -225,7 +225,7 @@ def _field_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _schedule_differences(slug: str, record: dict[str, Any], cp: CustomerPlan) -> list[str]:
     """A due customer must be due for the same period, with the same status, today."""
     found = []
-    saved_due = record["due"] and record["status"] == "ok"
+    saved_due = record["due"] and record["status"] == CustomerStatus.OK
     if not (saved_due or cp.actionable):
         return found
     saved_period = (record.get("schedule") or {}).get("period")
@@ -242,7 +242,7 @@ def _schedule_differences(slug: str, record: dict[str, Any], cp: CustomerPlan) -
 
 def _record_differences(slug: str, record: dict[str, Any], cp: CustomerPlan) -> list[str]:
     """The ConnectWise records both plans were made from (a hand edit moves `last_updated`)."""
-    if not (record["billing_read"] and cp.billing_read) or cp.status == "failed":
+    if not (record["billing_read"] and cp.billing_read) or cp.status == CustomerStatus.FAILED:
         return []
     before = {p.id: p for p in map(AdditionPrint.from_json, record["fingerprint"]) if p is not None}
     now = {p.id: p for p in cp.fingerprint}

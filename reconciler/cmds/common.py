@@ -70,7 +70,8 @@ sandbox_option = click.option(
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """The one handler for expected failures (`reconciler.errors.ReconcileError`): its line(s) on
-    stderr, exit 1, never a traceback. Put it under `@click.command` on every command."""
+    stderr, its exit code (1), never a traceback. Put it under `@click.command` on every command
+    (`tests/repo/test_errors.py` checks)."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -78,6 +79,6 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except ReconcileError as error:
             click.echo(error.line(), err=True)
-            sys.exit(1)
+            sys.exit(error.exit_code)
 
     return run

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cmds.common import reports_errors
 from reconciler.render.init import local_source_note, next_step
 from reconciler.run.init import EXAMPLE, local_source, requirement_to_write, write_repository
 
@@ -19,6 +20,7 @@ from reconciler.run.init import EXAMPLE, local_source, requirement_to_write, wri
 @click.option("--requirement", default=None, metavar="SPEC",
               help="How the workflows and the pre-commit hook install the tool (default: exactly what "
                    f"runs now, as pip recorded it: a Git commit, a wheel, or an index version); e.g. '{EXAMPLE}'.")
+@reports_errors
 def init_command(directory: Path, requirement: str | None) -> None:
     """Write a billing config repository in DIRECTORY (default: here): config/ with an example
     customer, usage/, the GitHub workflows, the pre-commit hook and the schemas for editors.

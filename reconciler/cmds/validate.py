@@ -25,6 +25,7 @@ from reconciler.cmds import common
 )
 @click.option("--verbose", is_flag=True, help="Print every problem, not only the first 100.")
 @click.pass_context
+@common.reports_errors
 def validate(ctx: click.Context, config_dir: Path | None, fmt: str, verbose: bool) -> None:
     """Check config/ against the schemas and across files; report every problem at file:line:col."""
     from reconciler.render.common import RenderOptions

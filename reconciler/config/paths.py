@@ -16,6 +16,8 @@ import os
 import stat
 from pathlib import Path
 
+from reconciler.errors import ReconcileError
+
 
 def repository_root(config_dir: Path) -> Path:
     """The directory config may point into: the resolved config directory's parent."""
@@ -42,7 +44,7 @@ def excerpt(text: str, limit: int = 32) -> str:
     return repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
-class FileTooBig(Exception):
+class FileTooBig(ReconcileError):
     """A file beyond its size limit (or not a regular file); `str()` says which limit."""
 
 

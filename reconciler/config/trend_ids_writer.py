@@ -17,8 +17,10 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.errors import ReconcileError
 
-class CannotEdit(Exception):
+
+class CannotEdit(ReconcileError):
     """global.yaml is shaped so that a safe line edit is not possible."""
 
 

@@ -32,6 +32,7 @@ import yaml
 
 from reconciler.config.model import Config
 from reconciler.config.paths import excerpt
+from reconciler.errors import ReconcileError
 
 TRUSTED_REF_VARIABLE = "RECONCILE_TRUSTED_REF"
 _URL = re.compile(r"^https?://\S+/apis/3\.0$")  # as schemas/global.schema.json's connectwise.url
@@ -43,7 +44,7 @@ class Connection:
     note: str | None = None  # for the plan's warnings: the URL change that waits for merge
 
 
-class Untrusted(Exception):
+class Untrusted(ReconcileError):
     """No trusted ConnectWise URL could be found; nothing was sent."""
 
 

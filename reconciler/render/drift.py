@@ -6,19 +6,29 @@ import json
 from typing import Any
 
 from reconciler.config.model import Customer
-from reconciler.drift import DRIFT_FORMAT_VERSION, KIND_WORDS, KINDS, DriftReport, Finding
+from reconciler.drift import (
+    DRIFT_FORMAT_VERSION,
+    KIND_WORDS,
+    KINDS,
+    ChangeKind,
+    DriftReport,
+    Finding,
+    FindingKind,
+)
 from reconciler.money import show
 from reconciler.render.common import RenderOptions, cell, sandbox_banner
 from reconciler.render.escape import plain_line
 
-SYMBOL = {"changed": "~", "unmanaged": "?", "unmapped_product": "?", "unresolved": "!", "unknown_customer": "?"}
+SYMBOL = {FindingKind.CHANGED: "~", FindingKind.UNMANAGED: "?", FindingKind.UNMAPPED_PRODUCT: "?",
+          FindingKind.UNRESOLVED: "!", FindingKind.UNKNOWN_CUSTOMER: "?"}
+AT_CATALOG_PRICE = (FindingKind.UNKNOWN_CUSTOMER, FindingKind.UNMAPPED_PRODUCT)  # usage nobody bills
 
 
 def summary_line(report: DriftReport) -> str:
     counts = report.counts()
     if not report.drifted:
         return "No drift: ConnectWise matches the ledger, and the config covers all usage."
-    shown = [k for k in KINDS if k != "unresolved" or counts[k]]
+    shown = [k for k in KINDS if k != FindingKind.UNRESOLVED or counts[k]]
     parts = [f"{counts[k]} {KIND_WORDS[k][0 if counts[k] == 1 else 1]}" for k in shown]
     return "Drift: " + ", ".join(parts) + "."
 
@@ -26,10 +36,11 @@ def summary_line(report: DriftReport) -> str:
 def _money_note(finding: Finding) -> str:
     if finding.monthly is None:
         return ""
-    verb = {"unknown_customer": "unbilled", "unmapped_product": "unbilled", "unmanaged": "billed, unmanaged"}
-    label = verb.get(finding.kind, "per month" if finding.change != "quantity" else "changed by hand")
-    amount = show(finding.monthly, finding.currency, signed=finding.change == "quantity")
-    return f"  [{amount}/mo {label}{', at catalog price' if finding.kind in ('unknown_customer', 'unmapped_product') else ''}]"
+    verb = {FindingKind.UNKNOWN_CUSTOMER: "unbilled", FindingKind.UNMAPPED_PRODUCT: "unbilled",
+            FindingKind.UNMANAGED: "billed, unmanaged"}
+    label = verb.get(finding.kind, "per month" if finding.change != ChangeKind.QUANTITY else "changed by hand")
+    amount = show(finding.monthly, finding.currency, signed=finding.change == ChangeKind.QUANTITY)
+    return f"  [{amount}/mo {label}{', at catalog price' if finding.kind in AT_CATALOG_PRICE else ''}]"
 
 
 def leakage_line(report: DriftReport) -> str | None:

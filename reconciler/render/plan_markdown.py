@@ -7,7 +7,7 @@ under GitHub's comment and summary limits; the summary line and failures stay vi
 from __future__ import annotations
 
 from reconciler.money import show
-from reconciler.plan import Plan
+from reconciler.plan import CustomerStatus, Plan
 from reconciler.render.common import RenderOptions, cell, counted
 from reconciler.render.escape import code_line, md_text
 from reconciler.render.plan_text import (
@@ -68,7 +68,7 @@ def render_markdown(plan: Plan, options: RenderOptions = RenderOptions()) -> str
         if not cp.changes and not cp.notes:
             continue
         out += [f"<details><summary>{md_text(cp.customer)}: {len(cp.changes)} change(s)</summary>", "", "```diff"]
-        held = "   (unsafe: sent only with --force)" if cp.due and cp.status == "unsafe" else "   (not due yet)"
+        held = "   (unsafe: sent only with --force)" if cp.due and cp.status == CustomerStatus.UNSAFE else "   (not due yet)"
         out += [code_line(change_line(c).strip()) + ("" if cp.change_due(c) else held) for c in cp.changes]
         monthly = monthly_line(cp)
         out += [code_line(f"# {monthly}")] if monthly else []

@@ -6,6 +6,7 @@ from reconciler.money import ZERO, show
 from reconciler.plan import Change, CustomerPlan, CustomerStatus, Plan
 from reconciler.render.common import RenderOptions, counted, sandbox_banner
 from reconciler.render.escape import plain_line
+from reconciler.schedule import Due
 from reconciler.state import quantity_text
 
 SYMBOL = {"create": "+", "update": "~", "cancel": "-"}
@@ -104,7 +105,7 @@ def not_read_line(plan: Plan) -> str:
     """Says that customers not due were left unread (no previews), so a short plan is not
     mistaken for "everything matches"."""
     unread = sum(1 for cp in plan.customers if not cp.billing_read  # a missed one has its own MISSED line
-                 and not (cp.schedule and cp.schedule.status.value == "missed"))
+                 and not (cp.schedule and cp.schedule.status == Due.MISSED))
     if not unread:
         return ""
     return (f"({counted(unread, 'customer')} not due today: ConnectWise not read for "
@@ -112,15 +113,15 @@ def not_read_line(plan: Plan) -> str:
 
 
 def customer_header(cp: CustomerPlan) -> str:
-    if cp.status == "failed":
+    if cp.status == CustomerStatus.FAILED:
         state = "FAILED"
-    elif cp.status == "unsafe":
+    elif cp.status == CustomerStatus.UNSAFE:
         state = "UNSAFE"
-    elif cp.status == "skipped":
+    elif cp.status == CustomerStatus.SKIPPED:
         state = "skipped"
     elif cp.due:
-        state = "due" if cp.schedule.status.value == "due" else "send now"
-    elif cp.schedule is not None and cp.schedule.status.value == "missed":
+        state = "due" if cp.schedule.status == Due.DUE else "send now"
+    elif cp.schedule is not None and cp.schedule.status == Due.MISSED:
         state = "MISSED"
     else:
         state = "not due"
@@ -144,11 +145,11 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     if usage_line(plan):
         lines += [usage_line(plan), ""]
     for cp in plan.customers:
-        if not cp.changes and cp.status == "ok" and not verbose and not cp.notes and not (
-                cp.schedule and cp.schedule.status.value == "missed"):
+        if not cp.changes and cp.status == CustomerStatus.OK and not verbose and not cp.notes and not (
+                cp.schedule and cp.schedule.status == Due.MISSED):
             continue
         lines.append(customer_header(cp))
-        if verbose and not cp.changes and cp.status == "ok":
+        if verbose and not cp.changes and cp.status == CustomerStatus.OK:
             lines.append("  # no changes: ConnectWise matches the configuration")
         if cp.reason:
             lines.append(f"  # {cp.reason}")
@@ -166,7 +167,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         lines += [f"  # invoice: {warning}" for warning in cp.invoice_warnings]
         lines += [f"  # note: {note}" for note in cp.notes]
         lines.append("")
-    unchanged = [cp for cp in plan.customers if cp.status == "ok" and not cp.changes and cp.billing_read]
+    unchanged = [cp for cp in plan.customers if cp.status == CustomerStatus.OK and not cp.changes and cp.billing_read]
     if unchanged and not verbose:
         lines.append(f"# ({counted(len(unchanged), 'customer')} already {'matches' if len(unchanged) == 1 else 'match'} "
                      "ConnectWise)")
@@ -189,7 +190,7 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
     else:
         lines.append("No changes due. ConnectWise matches the configuration for every customer that is due.")
     lines += run_safety_lines(plan)
-    pending = sum(1 for cp in plan.customers if cp.status == "ok" for c in cp.changes if not cp.change_due(c))
+    pending = sum(1 for cp in plan.customers if cp.status == CustomerStatus.OK for c in cp.changes if not cp.change_due(c))
     if pending:
         lines.append(f"({pending} more change{'s are' if pending != 1 else ' is'} shown as a preview for customers not due yet.)")
         lines += money_lines(plan, previews=True)

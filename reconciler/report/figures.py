@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from reconciler.ledger import SendKind, Trigger
 from reconciler.periods import period_window
 from reconciler.report.history import (
     Billed,
@@ -101,24 +102,24 @@ class Figures:
 
     @property
     def billed_for(self) -> set[str]:
-        return {s.customer for s in self.sends if s.kind == "billing"}
+        return {s.customer for s in self.sends if s.kind == SendKind.BILLING}
 
     @property
     def billed_during(self) -> set[str]:
-        return {s.customer for s in self.sends_during if s.kind == "billing"}
+        return {s.customer for s in self.sends_during if s.kind == SendKind.BILLING}
 
     @property
     def billed(self) -> set[str]:
         """Every customer billed for this period or during it (a catch-up of an earlier one)."""
         return self.billed_for | self.billed_during
 
-    def count_during(self, kind: str, trigger: str | None = None) -> int:
+    def count_during(self, kind: SendKind, trigger: Trigger | None = None) -> int:
         return sum(
             1 for s in self.sends_during
             if s.kind == kind and (trigger is None or s.trigger == trigger)
         )
 
-    def count_sends(self, kind: str, trigger: str | None = None) -> int:
+    def count_sends(self, kind: SendKind, trigger: Trigger | None = None) -> int:
         return sum(
             1 for s in self.sends if s.kind == kind and (trigger is None or s.trigger == trigger)
         )

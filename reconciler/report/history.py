@@ -36,22 +36,37 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from reconciler.ledger import (
+    Event,
+    SendKind,
+    SendStatus,
+    Trigger,
     iter_located,
     ledger_files,  # noqa: F401 - re-exported for the command
     read_all_records,
+    read_word,
     sortable_ts,
     timestamp_key,
 )
 from reconciler.money import ZERO, monthly_amount
+from reconciler.notify import ProblemKind
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-# What a `problem` record may say (reconciler/problem_records.py, notify.PROBLEM_KINDS)
-PROBLEM_STATUSES = ("missed", "failed", "unsafe")
+
+
+class FailureStatus(StrEnum):
+    """What the report says of a problem (`Failure.status`): a send's failed result, an intent
+    that never got a result, or a problem a run reported (`notify.ProblemKind`)."""
+
+    MISSED = "missed"  # the billing date passed beyond catch_up_days
+    FAILED = "failed"
+    UNSAFE = "unsafe"  # refused by the safety thresholds
+    INTERRUPTED = "interrupted"  # an intent that never got a result
 
 
 def read_ledger(ledger_path: Path) -> list[dict[str, Any]]:
@@ -122,7 +137,7 @@ class Billed:
     customer: str
     period: str
     ts: str
-    trigger: str
+    trigger: Trigger | str  # a word this version does not know is kept as written
     holdings: dict[str, Holding]
 
     def seats(self, product: str) -> int:
@@ -150,7 +165,7 @@ class Change:
     customer: str
     period: str
     ts: str
-    trigger: str
+    trigger: Trigger | str
     action: str  # create / update / cancel
     product: str
     agreement: str
@@ -165,8 +180,8 @@ class Send:
     customer: str
     period: str
     ts: str
-    kind: str  # billing / summary
-    trigger: str  # scheduled / manual
+    kind: SendKind | str  # a kind this version does not know is kept as written
+    trigger: Trigger | str
     report_id: Any = None
 
 
@@ -178,11 +193,9 @@ class Failure:
     customer: str
     period: str
     ts: str  # when it was first seen
-    kind: str
-    trigger: str
-    # "failed", "interrupted" (an intent that never got a result), "missed" (the billing date
-    # passed beyond catch_up_days), "unsafe" (refused by the safety thresholds)
-    status: str
+    kind: SendKind | str
+    trigger: Trigger | str
+    status: FailureStatus
     error: str
     resolved: bool  # a later sent result exists for the same customer, kind and period
     runs: int = 1  # runs that reported it (a standing problem is reported by every run)
@@ -411,7 +424,7 @@ def _changes(record: dict[str, Any]) -> list[Change]:
             customer=str(record.get("customer")),
             period=str(record.get("period")),
             ts=record["ts"],
-            trigger=str(record.get("trigger") or "scheduled"),
+            trigger=_trigger(record),
             action=str(change.get("action") or "?"),
             product=str(change.get("product") or "?"),
             agreement=_agreement_text(change.get("agreement")),
@@ -469,30 +482,29 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             known = companies.get(customer)
             if known is None or order >= known[0]:
                 companies[customer] = (order, record["connectwise_company"])
-        kind = record.get("kind") or "billing"
-        trigger = record.get("trigger") or "scheduled"
+        kind = _kind(record)
+        trigger = _trigger(record)
         run_key = (record.get("run_id"), customer, kind, period)
         event = record.get("event")
-        if event == "problem":
-            if record.get("status") in PROBLEM_STATUSES:
-                problems.append((order, _failure_fields(record), str(record["status"]), record.get("run_id")))
+        if event == Event.PROBLEM:
+            if record.get("status") in tuple(ProblemKind):
+                problems.append((order, _failure_fields(record), FailureStatus(record["status"]), record.get("run_id")))
             continue
-        if event == "intent":
+        if event == Event.INTENT:
             open_intents[run_key] = (order, _failure_fields(record))
             continue
-        if event != "result":
+        if event != Event.RESULT:
             continue
         open_intents.pop(run_key, None)
         status = record.get("status")
-        if status == "failed":
-            failed.append((order, _failure_fields(record), "failed"))
+        if status == SendStatus.FAILED:
+            failed.append((order, _failure_fields(record), FailureStatus.FAILED))
             failed_runs.add(run_key)
             continue
-        if status != "sent":
+        if status != SendStatus.SENT:
             continue
-        sends.append((order, Send(customer, period, record["ts"], shared(kind), shared(trigger),
-                                  record.get("report_id"))))
-        if kind != "billing":
+        sends.append((order, Send(customer, period, record["ts"], kind, trigger, record.get("report_id"))))
+        if kind != SendKind.BILLING:
             continue
         holdings = _holdings(record.get("additions"), shared)
         products.update(holdings)
@@ -508,13 +520,13 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
     del changes
     # A failure is resolved by a later sent result of the same customer, kind and period: the
     # latest such send per key, for the few keys that failed (no index of every send).
-    failed.extend((order, record, "interrupted") for order, record in open_intents.values())
+    failed.extend((order, record, FailureStatus.INTERRUPTED) for order, record in open_intents.values())
     # A reported problem, once per customer, kind, period and status, however many runs reported
     # it; a "failed" one whose run also wrote a failed result is that result, not a second problem.
     reported: dict[tuple[str, str, str, str], list[Any]] = {}
     for order, record, status, run_id in sorted(problems, key=lambda item: item[0]):
-        kind = record.get("kind") or "billing"
-        if status == "failed" and (run_id, record["customer"], kind, record["period"]) in failed_runs:
+        kind = _kind(record)
+        if status == FailureStatus.FAILED and (run_id, record["customer"], kind, record["period"]) in failed_runs:
             continue
         key = (record["customer"], kind, record["period"], status)
         if key in reported:
@@ -523,7 +535,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             reported[key][3] += 1
         else:
             reported[key] = [order, order, record, 1, record["ts"]]
-    failed_keys = {(r["customer"], r.get("kind") or "billing", r["period"]) for _, r, _ in failed}
+    failed_keys = {(r["customer"], _kind(r), r["period"]) for _, r, _ in failed}
     failed_keys.update((c, k, p) for c, k, p, _ in reported)
     latest_sent: dict[tuple[str, str, str], tuple] = {}
     for order, send in sends:
@@ -532,7 +544,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> Hi
             latest_sent[key] = order
     found = [(order, _failure(order, record, status, latest_sent)) for order, record, status in failed]
     for first, last, record, runs, first_ts in reported.values():
-        problem = _failure(last, {**record, "ts": first_ts}, record["status"], latest_sent)
+        problem = _failure(last, {**record, "ts": first_ts}, FailureStatus(record["status"]), latest_sent)
         found.append((first, replace(problem, runs=runs, last_ts=record["ts"] if runs > 1 else None)))
     found.sort(key=lambda item: item[0])
     failures = tuple(failure for _, failure in found)
@@ -573,14 +585,23 @@ def _failure_fields(record: dict[str, Any]) -> dict[str, Any]:
     return {k: record.get(k) for k in ("customer", "period", "kind", "ts", "trigger", "error", "status")}
 
 
-def _failure(order: tuple, record: dict[str, Any], status: str,
+def _kind(record: dict[str, Any]) -> SendKind | str:
+    """A record's kind (billing when missing, as the first ledgers wrote none)."""
+    return read_word(SendKind, record.get("kind"), SendKind.BILLING)
+
+
+def _trigger(record: dict[str, Any]) -> Trigger | str:
+    return read_word(Trigger, record.get("trigger"), Trigger.SCHEDULED)
+
+
+def _failure(order: tuple, record: dict[str, Any], status: FailureStatus,
              latest_sent: dict[tuple[str, str, str], tuple]) -> Failure:
     customer, period = record["customer"], record["period"]
-    kind = record.get("kind") or "billing"
+    kind = _kind(record)
     # Resolved: a sent result of the same customer, kind and period came later (one lookup).
     last = latest_sent.get((customer, kind, period))
     resolved = last is not None and last[0] > order[0]
-    if status == "interrupted":
+    if status == FailureStatus.INTERRUPTED:
         error = "intent recorded but no result: the run stopped mid-send; check ConnectWise"
     else:
         error = str(record.get("error") or "no reason recorded")
@@ -589,7 +610,7 @@ def _failure(order: tuple, record: dict[str, Any], status: str,
         period=period,
         ts=record["ts"],
         kind=kind,
-        trigger=record.get("trigger") or "scheduled",
+        trigger=_trigger(record),
         status=status,
         error=error,
         resolved=resolved,

@@ -14,9 +14,10 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
+from reconciler.ledger import SendKind, Trigger
 from reconciler.money import show
 from reconciler.report.figures import CustomerFigures, Figures, Series
-from reconciler.report.history import Change, Failure, Send, local_time
+from reconciler.report.history import Change, Failure, FailureStatus, Send, local_time
 from reconciler.report.svg import line_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -154,7 +155,7 @@ def _changes_table(figures: Figures, changes: Sequence[Change], with_customer: b
     return f'<table class="changes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-PROBLEM_WORDS = ("missed", "failed", "unsafe", "interrupted")
+PROBLEM_WORDS = tuple(FailureStatus)
 
 
 def problem_status(failure: Failure, timezone: str) -> str:
@@ -201,7 +202,7 @@ def _sends_table(
         f'<tr class="send" data-customer="{escape(s.customer)}" data-kind="{escape(s.kind)}" '
         f'data-for="{escape(s.period)}">'
         + (f"<td>{escape(figures.customer_label(s.customer))}</td>" if with_customer else "")
-        + f"<td>{escape('executive summary' if s.kind == 'summary' else s.kind)}</td>"
+        + f"<td>{escape('executive summary' if s.kind == SendKind.SUMMARY else s.kind)}</td>"
         f"<td>{escape(s.period)}</td>"
         f'<td>{escape(s.trigger)}</td><td class="ts">{escape(local_time(s.ts, figures.timezone))}</td>'
         f"<td>{escape('' if s.report_id is None else str(s.report_id))}</td></tr>"
@@ -229,17 +230,17 @@ def summary_items(figures: Figures) -> list[tuple[str, str, str]]:
     period = figures.period
     catch_up = figures.billed - figures.billed_for
     unresolved = sum(1 for f in figures.failures if not f.resolved)
-    summaries_for = figures.count_sends("summary")
+    summaries_for = figures.count_sends(SendKind.SUMMARY)
     return [
         ("Monthly recurring revenue", money_text(figures.mrr_now),
          f"this period: {money_text(figures.mrr_more, True)} more billed, "
          f"{money_text(figures.mrr_less, True)} less billed"),
         ("Customers billed", f"{len(figures.billed)} of {figures.customer_count}",
          f"{len(figures.billed_for)} for {period}, {len(catch_up)} for an earlier period during {period}"),
-        ("Billing sends during the period", str(figures.count_during("billing")),
-         f"{figures.count_during('billing', 'scheduled')} scheduled, "
-         f"{figures.count_during('billing', 'manual')} manual"),
-        ("Executive summaries sent during the period", str(figures.count_during("summary")),
+        ("Billing sends during the period", str(figures.count_during(SendKind.BILLING)),
+         f"{figures.count_during(SendKind.BILLING, Trigger.SCHEDULED)} scheduled, "
+         f"{figures.count_during(SendKind.BILLING, Trigger.MANUAL)} manual"),
+        ("Executive summaries sent during the period", str(figures.count_during(SendKind.SUMMARY)),
          f"{summaries_for} for {period}"),
         ("Problems this period (unresolved)", f"{len(figures.failures)} ({unresolved})",
          f"{len(figures.unresolved)} unresolved in all periods up to {period} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.ledger import SendKind
 from reconciler.render.escape import md_text
 from reconciler.report.figures import Figures, Series
 from reconciler.report.history import Failure, local_time
@@ -112,7 +113,7 @@ def render_markdown(figures: Figures) -> str:
         out.append(f"| Customer | Kind | For period | Trigger | When ({_cell(figures.timezone)}) |")
         out.append("|---|---|---|---|---|")
         for s in figures.sends_during:
-            kind = "executive summary" if s.kind == "summary" else s.kind
+            kind = "executive summary" if s.kind == SendKind.SUMMARY else s.kind
             out.append(
                 f"| {_cell(figures.customer_label(s.customer))} | {kind} | {s.period} "
                 f"| {_cell(s.trigger)} | {local_time(s.ts, figures.timezone)} |"

@@ -28,22 +28,19 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-import click
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from reconciler.config.schemas import SCHEMA_DIR
+from reconciler.errors import ReconcileError
 from reconciler.outputs import PathProblem
 
 PACKAGE = "tmrm-billing-reconciler"
 EXAMPLE = f"{PACKAGE} @ git+https://github.com/ORG/REPO@v0.1.0"
 
 
-class RequirementProblem(click.ClickException):
+class RequirementProblem(ReconcileError):
     """The requirement `init` would write cannot be known or used: one line, exit 1."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 # (template, destination) pairs; destinations are relative to DIR.
 FILES = (

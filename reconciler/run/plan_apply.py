@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from reconciler.apply import ApplyOptions, CustomerResult, apply_plan
+from reconciler.apply import ApplyOptions, CustomerResult, ResultStatus, apply_plan
 from reconciler.config import load_config
 from reconciler.config.diagnostics import display_path
 from reconciler.config.model import Config
@@ -35,6 +35,8 @@ from reconciler.lease import LeasedTarget, LeaseTimes, RunLease
 from reconciler.ledger import (
     Ledger,
     LedgerView,
+    SendKind,
+    Trigger,
     exclusive,
     ledger_files,
     new_run_id,
@@ -62,6 +64,11 @@ from reconciler.usage import read_usage, save_usage_reads
 
 class ApplyNotApproved(ReconcileError):
     """The person at the terminal did not answer `yes`."""
+
+
+class ChangedSinceUnreadable(ReconcileError):
+    """`--changed-since REF` cannot be answered (no git repository, an unknown REF): the run
+    stops, and apply still leaves its `--report`."""
 
 
 @dataclass
@@ -106,14 +113,14 @@ def changed_customer_slugs(config_dir: Path, ref: str) -> frozenset[str] | None:
     inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=where, capture_output=True,
                             text=True, check=False)
     if inside.returncode != 0:  # else `git diff` outside a repository prints its whole usage text
-        raise click.ClickException(f"--changed-since {ref}: {where} is not in a git repository")
+        raise ChangedSinceUnreadable(f"--changed-since {ref}: {where} is not in a git repository")
     result = subprocess.run(
         ["git", "diff", "--name-only", "--end-of-options", ref, "--", str(config_dir.absolute()), "schemas", "reconciler/schemas"],
         cwd=where, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or ["git diff failed"]
-        raise click.ClickException(f"--changed-since {ref}: {lines[0]}")
+        raise ChangedSinceUnreadable(f"--changed-since {ref}: {lines[0]}")
     return select_changed(result.stdout.split(), config_dir)
 
 
@@ -276,8 +283,8 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         run_day = inv.today.date() if inv.today else datetime.now(timezone.utc).date()
         # A ticket goes on a company the tool trusts for the customer: the one the plan checked,
         # else the one its last send went to (see reconciler.notify).
-        failing = {r.customer for r in results if r.status in ("missed", "failed")}
-        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, "summary") for slug in failing}
+        failing = {r.customer for r in results if r.status in (ResultStatus.MISSED, ResultStatus.FAILED)}
+        last_sent = {slug: view.last_sent(slug) or view.last_sent(slug, SendKind.SUMMARY) for slug in failing}
         trusted = trusted_company_ids(
             {cp.customer: cp.connectwise_company_id for cp in plan.customers if cp.customer in failing},
             {c.slug: c.connectwise_company_id for c in config.customers if c.slug in failing}, last_sent)
@@ -287,7 +294,7 @@ def _apply(inv: Invocation, plan_file: Path | None, force: bool, dry_run: bool, 
         tickets = TicketRun() if dry_run or settings is None or not problems else file_tickets(
             backends.target, settings, problems, ledger.run_id, TicketBook.load(book_path(ledger.path)))
         if not dry_run:  # the report reads problems from the ledger (problem_records.py)
-            record_problems(ledger, problems, tickets.outcomes, trigger="manual" if inv.send_now else "scheduled")
+            record_problems(ledger, problems, tickets.outcomes, trigger=Trigger.MANUAL if inv.send_now else Trigger.SCHEDULED)
         return results, problems, tickets
 
 

@@ -116,10 +116,11 @@ class UsageError(ReconcileError):
 
     def __init__(self, path: Path | str, line: int, message: str) -> None:
         super().__init__(path, line, message)
-        self.path, self.line, self.message = path, line, message
+        # `lineno`, not `line`: `line()` is how every ReconcileError is printed.
+        self.path, self.lineno, self.message = path, line, message
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: error: {self.message}"
+        return f"{self.path}:{self.lineno}: error: {self.message}"
 
 
 class UsageInvalid(ReconcileError):

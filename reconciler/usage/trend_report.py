@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import ReconcileError
 from reconciler.schedule import parse_period, previous_period
 
 # Partners can still adjust last month's figures until this day of the month.
@@ -77,7 +78,7 @@ def report_cycle(month: str) -> dict[str, str]:
     return {"report_cycle_year": f"{year:04d}", "report_cycle_month": f"{number:02d}"}
 
 
-class ReportRowError(ValueError):
+class ReportRowError(ReconcileError):
     """A row (or a set of rows) that cannot be billed from; its text holds short excerpts only."""
 
 

@@ -52,4 +52,4 @@ def test_the_requirement_is_what_pip_recorded(record, expected):
 def test_without_an_exact_source_init_asks_for_requirement(record, says):
     with pytest.raises(RequirementProblem) as error:
         installed_requirement(Installed(record))
-    assert says in error.value.message and "pass --requirement SPEC" in error.value.message
+    assert says in str(error.value) and "pass --requirement SPEC" in str(error.value)

@@ -2,7 +2,18 @@ import json
 
 import pytest
 
-from reconciler.ledger import Ledger, LedgerCorrupt, ledger_files, read_ledger, shard_ledger_path
+from reconciler.ledger import (
+    Ledger,
+    LedgerCorrupt,
+    LedgerView,
+    SendKind,
+    SendStatus,
+    Trigger,
+    ledger_files,
+    read_ledger,
+    read_word,
+    shard_ledger_path,
+)
 
 
 def _result(ledger, customer="acme", period="2026-11", status="sent", kind="billing"):
@@ -241,3 +252,34 @@ def test_first_seen_is_no_later_than_the_earliest_period_recorded(tmp_path):
                                             period="2026-06", trigger="manual", changes=[])
     assert read_ledger(path).first_seen("acme") == "2026-06-01T00:00:00.000000Z"
     assert read_ledger(path).first_seen("acme", "summary") is None
+
+
+def test_the_words_of_a_record_are_written_as_they_always_were(tmp_path):
+    """Event, SendKind, Trigger and SendStatus are str-valued: the bytes on disk are the words."""
+    ledger = Ledger(tmp_path / "ledger.jsonl", run_id="r1")
+    ledger.intent(kind=SendKind.BILLING, customer="acme", psa_company="Acme", period="2026-11",
+                  trigger=Trigger.MANUAL, changes=[])
+    ledger.result(kind=SendKind.SUMMARY, customer="acme", psa_company="Acme", period="2026-11",
+                  trigger=Trigger.SCHEDULED, status=SendStatus.SENT, error=None, changes=[])
+    text = (tmp_path / "ledger.2026-11.jsonl").read_text()
+    assert '"event":"intent","kind":"billing","customer":"acme","connectwise_company":"Acme","period":"2026-11",' \
+           '"trigger":"manual"' in text
+    assert '"event":"result","kind":"summary","customer":"acme","connectwise_company":"Acme","period":"2026-11",' \
+           '"trigger":"scheduled","status":"sent"' in text
+    view = read_ledger(tmp_path / "ledger.jsonl")
+    assert view.sent_periods("acme", SendKind.SUMMARY) == {"2026-11"} == view.sent_periods("acme", "summary")
+
+
+def test_a_word_this_version_does_not_know_is_passed_over_not_an_error():
+    records = [
+        {"ts": "2026-11-01T00:00:00Z", "run_id": "r1", "event": "result", "kind": "billing", "customer": "acme",
+         "period": "2026-11", "status": "queued"},
+        {"ts": "2026-11-01T00:00:01Z", "run_id": "r1", "event": "audit", "kind": "billing", "customer": "acme",
+         "period": "2026-11", "status": "sent"},
+        {"ts": "2026-11-01T00:00:02Z", "run_id": "r2", "event": "result", "kind": "invoice", "customer": "acme",
+         "period": "2026-11", "status": "sent"},
+    ]
+    view = LedgerView(records)
+    assert view.sent_periods("acme") == set() and view.last_failed("acme") is None
+    assert view.sent_periods("acme", "invoice") == {"2026-11"}
+    assert read_word(Trigger, "cron", Trigger.SCHEDULED) == "cron" and read_word(Trigger, None, Trigger.SCHEDULED) is Trigger.SCHEDULED

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from reconciler.apply import FailureKind
 from reconciler.config.model import TicketSettings
 from reconciler.connectwise import Client, ConnectWiseTarget, Credentials
 from reconciler.notify import (
@@ -32,6 +33,7 @@ class Result:  # the fields of apply's CustomerResult that notify reads
     reason: str = ""
     period: str | None = "2026-11"
     psa_company: str = "Co"
+    failure: FailureKind | None = None
 
 
 def test_missed_failed_and_unsafe_customers_are_problems_and_nothing_else_is():
@@ -39,14 +41,26 @@ def test_missed_failed_and_unsafe_customers_are_problems_and_nothing_else_is():
         Result("a", "sent"), Result("b", "unchanged"), Result("c", "not due"), Result("d", "skipped"),
         Result("e", "summary sent"), Result("f", "would send"),
         Result("g", "missed", "billing for 2026-11 was due 2026-11-15"),
-        Result("h", "failed", "HTTP 403 on finance/agreements"),
-        Result("i", "failed", "unsafe plan refused (use --force to apply): hes 42 -> 4"),
-        Result("j", "failed", "RuntimeError: boom", period=None),
+        Result("h", "failed", "HTTP 403 on finance/agreements", failure=FailureKind.ERROR),
+        Result("i", "failed", "unsafe plan refused (use --force to apply): hes 42 -> 4", failure=FailureKind.UNSAFE),
+        Result("j", "failed", "RuntimeError: boom", period=None, failure=FailureKind.ERROR),
     ]
     problems = billing_problems(results, fallback_period="2026-12")
     assert [(p.customer, p.kind, p.period) for p in problems] == [
         ("g", "missed", "2026-11"), ("h", "failed", "2026-11"), ("i", "unsafe", "2026-11"), ("j", "failed", "2026-12")]
     assert problems[1].reason == "HTTP 403 on finance/agreements"
+
+
+def test_unsafe_is_what_apply_decided_never_what_the_reason_text_begins_with():
+    """The reason is for people (it may be reworded, or begin with an interrupted period's text);
+    the kind of problem, and so the ticket, follows apply's `failure`."""
+    results = [
+        Result("a", "failed", "hes 42 -> 4 is beyond max_change_percent", failure=FailureKind.UNSAFE),
+        Result("b", "failed", "unsafe plan refused (use --force to apply): and then a 403", failure=FailureKind.ERROR),
+        Result("c", "failed", "billing for 2026-10 was interrupted; unsafe plan refused (use --force to apply): x",
+               failure=FailureKind.ERROR),
+    ]
+    assert [p.kind for p in billing_problems(results, "2026-12")] == ["unsafe", "failed", "failed"]
 
 
 def test_a_problem_carries_the_company_the_tool_trusts_and_whether_the_customer_was_ever_sent():

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.ledger import LedgerCorrupt as LedgerError
+from reconciler.ledger import SendKind, Trigger
 from reconciler.periods import period_window, shift_period
 from reconciler.report.figures import build_figures
 from reconciler.report.history import (
+    FailureStatus,
     build_history,
     current_period,
     read_ledger,
@@ -204,6 +206,31 @@ def test_unknown_events_and_bad_periods_are_ignored() -> None:
     history = build_history(records)
     assert history.customer_seats("a", "2026-01") == {"x": 0}
     assert history.periods == ("2026-01",)
+
+
+def test_words_are_read_as_enums_and_a_foreign_word_is_kept_as_written() -> None:
+    """The ledger's words become their enums at the edge; a kind, trigger or status this version
+    does not know (a newer writer, a hand edit) is read as before: kept, or passed over."""
+    base = {"customer": "a", "period": "2026-01", "connectwise_company": "A"}
+    records = [
+        {**base, "ts": "2026-01-01T00:00:01Z", "event": "result", "kind": "billing", "trigger": "manual",
+         "status": "sent", "additions": {"x": {"quantity": 3}}},
+        {**base, "ts": "2026-01-01T00:00:02Z", "event": "result", "kind": "invoice", "trigger": "cron",
+         "status": "sent"},
+        {**base, "ts": "2026-01-01T00:00:03Z", "event": "result", "status": "queued"},
+        {**base, "ts": "2026-01-01T00:00:04Z", "event": "problem", "kind": "billing", "status": "unsafe",
+         "error": "refused"},
+        {**base, "ts": "2026-01-01T00:00:05Z", "event": "problem", "kind": "billing", "status": "late",
+         "error": "a kind of problem this version does not know"},
+    ]
+    history = build_history(records)
+    billing, foreign = history.sends
+    assert (billing.kind, billing.trigger) == (SendKind.BILLING, Trigger.MANUAL)
+    assert isinstance(billing.kind, SendKind) and isinstance(billing.trigger, Trigger)
+    assert (foreign.kind, foreign.trigger) == ("invoice", "cron")
+    (failure,) = history.failures
+    assert failure.status is FailureStatus.UNSAFE and failure.trigger is Trigger.SCHEDULED
+    assert history.customer_seats("a", "2026-01") == {"x": 3}
 
 
 # ---------------------------------------------------------------- periods and figures
