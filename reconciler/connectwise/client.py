@@ -32,7 +32,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -221,7 +221,24 @@ class Client(ResourcesMixin):
         fields: str | list[str] | tuple[str, ...] | None = None,
         order_by: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every record of a collection, following `Link: rel="next"` (pageSize=1000).
+        """Every record of a collection, following `Link: rel="next"` (pageSize=1000): the
+        pages of `pages`, joined."""
+        records: list[dict[str, Any]] = []
+        for page in self.pages(path, conditions, fields, order_by):
+            records.extend(page)
+        return records
+
+    def pages(
+        self,
+        path: str,
+        conditions: Condition | None = None,
+        fields: str | list[str] | tuple[str, ...] | None = None,
+        order_by: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A collection one page of parsed JSON at a time, following `Link: rel="next"`
+        (pageSize=1000). A reader that keeps only what it needs of each page holds one page of
+        JSON at a time, not the whole list (20,000 companies' agreements as JSON were the peak
+        of a plan's memory, issue 22). The request for the next page is made only when asked.
 
         The next link's *query* is used against our own base URL, never its host: a server
         (or proxy) naming another host must not receive our Authorization header. With no
@@ -242,7 +259,6 @@ class Client(ResourcesMixin):
             if not _ORDER_BY.match(order_by):
                 raise ValueError(f"invalid orderBy {order_by!r}")
             params["orderBy"] = order_by
-        records: list[dict[str, Any]] = []
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             response = self._request("GET", path, params=params)
@@ -251,18 +267,22 @@ class Client(ResourcesMixin):
                 raise ConnectWiseError(
                     response.status_code, None, "expected a JSON array", method="GET", path=path
                 )
-            records.extend(page)
             nxt = response.links.get("next")
+            last = not (nxt and nxt.get("url")) and (
+                "Link" in response.headers or len(page) < int(params.get("pageSize", PAGE_SIZE)))
+            status = response.status_code
+            del response  # its body's bytes: the parsed page is what the reader keeps
+            yield page
+            if last:
+                return
             if nxt and nxt.get("url"):
                 params = {**params, **dict(parse_qsl(urlsplit(nxt["url"]).query))}
-            elif "Link" in response.headers or len(page) < int(params.get("pageSize", PAGE_SIZE)):
-                return records
             else:
                 params = {**params, "page": int(params.get("page", 1)) + 1}
             key = tuple(sorted((k, str(v)) for k, v in params.items()))
             if key in seen:  # a server repeating itself would otherwise loop forever
                 raise ConnectWiseError(
-                    response.status_code,
+                    status,
                     None,
                     "paging loops back on itself",
                     method="GET",

@@ -8,10 +8,12 @@ an internal field that invoices do not print by default, unlike `invoiceDescript
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from reconciler.state import (
@@ -43,11 +45,24 @@ def _decimal(value: Any) -> Decimal | None:
     None for absent, malformed or non-finite values: ConnectWise's answers are untrusted."""
     if value is None or isinstance(value, bool):
         return None
+    return _decimal_of(str(value))
+
+
+# A plan holds every addition it read (tens of thousands at 20,000 customers), and their prices
+# and costs are a few distinct amounts: one Decimal object per amount (Decimals are immutable),
+# and one string object per product, date, type or marker text (`_text`), instead of one per
+# record, keep a 20,000-customer plan's records compact (issue 22).
+@lru_cache(maxsize=4096)
+def _decimal_of(text: str) -> Decimal | None:
     try:
-        number = Decimal(str(value))
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
+
+
+def _text(value: Any) -> str:
+    return sys.intern(str(value))
 
 
 def _date(value: Any) -> date | None:
@@ -55,6 +70,11 @@ def _date(value: Any) -> date | None:
         return date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
         return None
+
+
+def _date_text(value: Any) -> Any:
+    """A date field as ConnectWise sent it (shared, when text): the engine reads it itself."""
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def _flag(value: Any) -> bool | None:
@@ -65,19 +85,20 @@ def _currency(record: dict[str, Any]) -> str | None:
     """An ISO 4217 code, or None: the code is shown in plans and comments, so nothing else passes."""
     currency = record.get("currency")
     code = currency.get("currencyCode") if isinstance(currency, dict) else None
-    return code.upper() if isinstance(code, str) and _ISO_CODE.fullmatch(code.upper()) else None
+    return sys.intern(code.upper()) if isinstance(code, str) and _ISO_CODE.fullmatch(code.upper()) else None
 
 
 def agreement_from(record: dict[str, Any]) -> Agreement:
     status = record.get("agreementStatus")
+    cycle = (record.get("billingCycle") or {}).get("name") if isinstance(record.get("billingCycle"), dict) else None
     return Agreement(
         id=int(record["id"]),
-        name=str(record.get("name", "")),
-        type=str((record.get("type") or {}).get("name", "")),
+        name=_text(record.get("name", "")),
+        type=_text((record.get("type") or {}).get("name", "")),
         company_id=int((record.get("company") or {}).get("id", 0)),
         active=not record.get("cancelledFlag", False) and status in (None, "Active"),
         currency=_currency(record),
-        billing_cycle=(record.get("billingCycle") or {}).get("name") if isinstance(record.get("billingCycle"), dict) else None,
+        billing_cycle=sys.intern(cycle) if isinstance(cycle, str) else cycle,
         next_invoice_date=_date(record.get("nextInvoiceDate")),
         prorate=_flag(record.get("prorateFlag")),
         invoice_prorated_additions=_flag(record.get("invoiceProratedAdditionsFlag")),
@@ -88,12 +109,12 @@ def addition_from(record: dict[str, Any], agreement_id: int) -> Addition:
     return Addition(
         id=int(record["id"]),
         agreement_id=int(record.get("agreementId") or agreement_id),
-        product_identifier=str((record.get("product") or {}).get("identifier", "")),
+        product_identifier=_text((record.get("product") or {}).get("identifier", "")),
         quantity=float(record.get("quantity") or 0),
-        effective_date=record.get("effectiveDate"),
-        cancelled_date=record.get("cancelledDate"),
+        effective_date=_date_text(record.get("effectiveDate")),
+        cancelled_date=_date_text(record.get("cancelledDate")),
         last_updated=(record.get("_info") or {}).get("lastUpdated"),
-        marker=str(record.get("serialNumber") or ""),
+        marker=_text(record.get("serialNumber") or ""),
         unit_price=_decimal(record.get("unitPrice")),
         unit_cost=_decimal(record.get("unitCost")),
         less_included=_decimal(record.get("lessIncluded")) or Decimal(0),
@@ -145,10 +166,18 @@ class ConnectWiseTarget:
     def request_count(self) -> int:
         return self.client.request_count
 
+    # Every company and agreement (a plan of many customers, import --all) is read one page at a
+    # time and each page turned into records before the next is asked for: the whole list as
+    # JSON (30,000 agreements, each with every field ConnectWise has) was most of a 20,000-customer
+    # plan's peak memory (issue 22). The filtered reads are a few hundred records.
     def companies(self, identifiers: Iterable[str] | None = None) -> list[Company]:
+        if identifiers is None:
+            return [company_from(r) for page in self.client.pages("company/companies") for r in page]
         return [company_from(r) for r in self.client.companies(identifiers)]
 
     def agreements(self, company_ids: Iterable[int] | None = None) -> list[Agreement]:
+        if company_ids is None:
+            return [agreement_from(r) for page in self.client.pages("finance/agreements") for r in page]
         return [agreement_from(r) for r in self.client.agreements(company_ids)]
 
     def catalog_items(self, identifiers: Iterable[str]) -> list[CatalogItem]:

@@ -102,6 +102,45 @@ def test_list_pages_until_done(link):
         assert cw.seen[0].query["orderBy"] == "id asc"
 
 
+@pytest.mark.parametrize("link", [True, False])
+def test_pages_are_read_one_at_a_time_as_they_are_asked_for(link):
+    """A reader that keeps only what it needs of each page holds one page of JSON, not the list
+    (issue 22): the next page is requested only once the previous one was handed over."""
+    with FakeCW(_paged(2500, link=link)) as cw:
+        pages = make_client(cw.url).pages("company/companies")
+        first = next(pages)
+        assert [r["id"] for r in first][:2] == [1, 2] and len(first) == 1000
+        assert cw.count() == 1
+        rest = list(pages)
+        assert [len(p) for p in rest] == [1000, 500]
+        assert cw.count() == 3
+
+
+def test_the_directory_is_turned_into_records_page_by_page():
+    """Every company and agreement: each page becomes records before the next is asked for."""
+    from reconciler.connectwise import ConnectWiseTarget
+
+    requests_when_converted: list[int] = []
+    with FakeCW(_paged(2500)) as cw:
+        target = ConnectWiseTarget(make_client(cw.url))
+        import reconciler.connectwise.target as target_module
+
+        original = target_module.company_from
+
+        def observed(record):
+            if record["id"] % 1000 == 1:
+                requests_when_converted.append(cw.count())
+            return original({**record, "identifier": f"C{record['id']}"})
+
+        target_module.company_from = observed
+        try:
+            companies = target.companies()
+        finally:
+            target_module.company_from = original
+    assert [c.id for c in companies] == list(range(1, 2501))
+    assert requests_when_converted == [1, 2, 3]
+
+
 def test_list_exact_multiple_without_link_asks_one_more_page():
     with FakeCW(_paged(2000, link=False)) as cw:
         assert len(make_client(cw.url).list("x")) == 2000
