@@ -116,10 +116,11 @@ class UsageError(ReconcileError):
 
     def __init__(self, path: Path | str, line: int, message: str) -> None:
         super().__init__(path, line, message)
-        self.path, self.line, self.message = path, line, message
+        # `line_number`, not `line`: `line()` is ReconcileError's printing method
+        self.path, self.line_number, self.message = path, line, message
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: error: {self.message}"
+        return f"{self.path}:{self.line_number}: error: {self.message}"
 
 
 class UsageInvalid(ReconcileError):

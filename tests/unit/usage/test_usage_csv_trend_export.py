@@ -92,7 +92,7 @@ def test_a_repeat_in_another_case_or_with_another_quantity_is_still_a_duplicate(
     text = TWICE.replace("Acme,c-1,Hosted Email Security,SUB-1,35\n", "Acme,C-1,hosted email security,SUB-1,36\n", 1)
     with pytest.raises(UsageInvalid) as info:
         read_csv(write(tmp_path, text), PRODUCTS, columns=COLUMNS, trend_ids=IDS)
-    assert info.value.errors[0].line == 3
+    assert info.value.errors[0].line_number == 3
 
 
 def test_two_subscriptions_are_summed_when_the_source_says_so_and_the_parts_are_kept(tmp_path):
