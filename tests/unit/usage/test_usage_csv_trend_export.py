@@ -50,7 +50,7 @@ def test_a_missing_mapped_column_is_one_clear_error_at_the_header(tmp_path):
     with pytest.raises(UsageInvalid) as info:
         read_csv(write(tmp_path, EXPORT), PRODUCTS, columns=dict(COLUMNS, quantity="Billable"), trend_ids=IDS)
     (error,) = info.value.errors
-    assert error.line == 1 and "'billable' (usage.columns.quantity)" in error.message
+    assert error.line_number == 1 and "'billable' (usage.columns.quantity)" in error.message
 
 
 def test_bad_cells_are_reported_with_their_lines(tmp_path):
@@ -79,7 +79,7 @@ def test_a_row_listed_twice_is_refused_at_both_lines_never_billed_twice(tmp_path
     with pytest.raises(UsageInvalid) as info:
         read_csv(write(tmp_path, TWICE), PRODUCTS, columns=COLUMNS, trend_ids=IDS)
     (error,) = info.value.errors
-    assert error.line == 3 and "is already at line 2" in error.message
+    assert error.line_number == 3 and "is already at line 2" in error.message
     assert "summing them would bill 35 seats twice" in error.message
     assert "usage.columns.subscription" in error.message  # how to say they are two subscriptions
     # The same rows with a subscription column that names the same subscription: still one row.
