@@ -66,7 +66,7 @@ _TIMESTAMP = _TAG + "timestamp"
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class _Core12Loader(_Base):  # type: ignore[misc, valid-type]
+class _Core12Loader(_Base):  # type: ignore[misc]  # a base chosen at import (C or pure loader)
     """libyaml's parser with the YAML 1.2 core schema's implicit tags instead of YAML 1.1's."""
 
     yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
