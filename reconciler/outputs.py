@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
@@ -13,7 +14,7 @@ import click
 class PathProblem(click.ClickException):
     """A path the user gave cannot be used: one line, exit 1 (click's `main` shows it)."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 

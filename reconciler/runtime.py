@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from reconciler import trust
 from reconciler.config.model import Config
@@ -41,8 +41,9 @@ class SandboxSettingsInvalid(ReconcileError):
 TARGETS = {"connectwise": "reconciler.connectwise"}
 
 
-def connect(name: str, **settings) -> Target:
-    return importlib.import_module(TARGETS[name]).connect(**settings)
+def connect(name: str, **settings: Any) -> Target:
+    target: Target = importlib.import_module(TARGETS[name]).connect(**settings)
+    return target
 
 
 @dataclass
