@@ -169,7 +169,7 @@ def _priced(finding: Finding, snapshot: Snapshot, config: Config) -> Finding:
     currency = snapshot.company.currency if snapshot.company else None
     agreements = {a.id: a for a in snapshot.agreements}
     by_id = {a.id: a for a in snapshot.additions}
-    if finding.kind == "unmapped_product" and finding.usage:
+    if finding.kind == "unmapped_product" and finding.usage and finding.product is not None:
         amount = _usage_value(config, snapshot.catalog, finding.product, finding.usage[finding.product])
         return replace(finding, monthly=amount, currency=currency)
     addition = by_id.get(finding.addition_id) if finding.addition_id is not None else None
@@ -190,7 +190,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
                       usage: dict[str, int]) -> list[Finding]:
     """Every finding for one configured customer (unknown Trend customers are `find_drift`'s)."""
     customer = snapshot.customer
-    base = {"customer": customer.slug, "psa_company": customer.psa_company,
+    base: dict[str, Any] = {"customer": customer.slug, "psa_company": customer.psa_company,
             "trend_customer_id": customer.trend_customer_id}
     findings: list[Finding] = []
     for product, quantity in sorted(usage.items()):
@@ -270,7 +270,7 @@ def customer_findings(config: Config, snapshot: Snapshot, last_sent: dict[str, A
         agreement = agreements.get(addition.agreement_id)
         label = agreement.label if agreement else f"#{addition.agreement_id}"
         target = resolved.get(product)
-        common = dict(agreement=_agreement_json(agreement, addition.agreement_id), product=product,
+        common: dict[str, Any] = dict(agreement=_agreement_json(agreement, addition.agreement_id), product=product,
                       addition_id=addition.id, connectwise=_record(addition, agreement), **base)
         if target is not None and target.id == addition.agreement_id:
             if last_sent is not None and addition.id not in ledger_ids:
@@ -320,10 +320,11 @@ def find_drift(config: Config, snapshots: Iterable[Snapshot], ledger: LedgerView
             seats = dict(sorted(usage.for_customer(trend_id).items()))
             listed = ", ".join(f"{p} {q}" for p, q in seats.items())
             values = [_usage_value(config, catalog, p, q) for p, q in seats.items()]
+            priced = [value for value in values if value is not None]
             report.findings.append(Finding(
                 "unknown_customer", f"Trend customer {trend_id} has usage ({listed}) but no customer file "
                 "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats,
-                monthly=sum(values, ZERO) if values and None not in values else None))
+                monthly=sum(priced, ZERO) if values and len(priced) == len(values) else None))
     order = {kind: n for n, kind in enumerate(KINDS)}
     report.findings.sort(key=lambda f: (f.customer is None, f.customer or "", order[f.kind], f.product or "",
                                         f.addition_id or 0, f.trend_customer_id or ""))

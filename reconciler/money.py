@@ -70,6 +70,10 @@ def billed(quantity: Any, less_included: Decimal = ZERO) -> Decimal:
     return max(in_range(Decimal(str(quantity or 0)), "quantity") - less_included, ZERO)
 
 
+@overload
+def monthly_amount(quantity: Any, unit_price: Decimal, less_included: Decimal = ZERO) -> Decimal: ...
+@overload
+def monthly_amount(quantity: Any, unit_price: Decimal | None, less_included: Decimal = ZERO) -> Decimal | None: ...
 def monthly_amount(quantity: Any, unit_price: Decimal | None, less_included: Decimal = ZERO) -> Decimal | None:
     """ConnectWise's extended price of an addition; None when the price is unknown."""
     if unit_price is None:
