@@ -75,13 +75,19 @@ NEXT_STEP = {
 
 
 class CustomerOutcome(Protocol):
-    """What `apply` reports per customer (reconciler.apply.CustomerResult)."""
+    """What `apply` reports per customer (reconciler.apply.CustomerResult). Read-only
+    properties: a result's status may be any str (its ResultStatus is one)."""
 
-    customer: str
-    psa_company: str
-    status: str
-    reason: str
-    period: str | None
+    @property
+    def customer(self) -> str: ...
+    @property
+    def psa_company(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def period(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,7 +47,7 @@ from reconciler.problem_records import record_problems
 from reconciler.render.common import RenderOptions
 from reconciler.render.escape import plain_line
 from reconciler.render.plan import render
-from reconciler.runtime import Runtime, in_ci, open_backends
+from reconciler.runtime import Backends, Runtime, in_ci, open_backends
 from reconciler.state import LeasePlace
 from reconciler.saved_plan import check_matches, read_saved_plan
 from reconciler.usage import read_usage, save_usage_reads
@@ -136,7 +137,7 @@ def progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None,
+def make_plan(inv: Invocation, config: Config, backends: Backends, view: LedgerView, run_name: str | None = None,
               lease: RunLease | None = None) -> Plan:
     usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
                        today=inv.today.date() if inv.today else None)
@@ -326,7 +327,7 @@ def apply_to_json(plan: Plan | None, results: list[CustomerResult], dry_run: boo
             "results": [r.as_json() for r in results]}
 
 
-def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
+def needs_confirmation(auto_approve: bool, env: Mapping[str, str] = os.environ) -> bool:
     """Ask whenever a person can answer (stdin is a terminal), even when the output is piped
     (`reconcile apply | tee log`); --auto-approve, CI (`CI=true` or `1`) or no terminal on
     stdin skip the question."""

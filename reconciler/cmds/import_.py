@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from reconciler.usage import UsageSourceError
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env
 
 
-def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer.ExistingFile], int]:
+def load_global(config_dir: Path, env: Mapping[str, str] = os.environ) -> tuple[Config, list[importer.ExistingFile], int]:
     """The Config of global.yaml alone, the existing customer files, and how many of them have
     problems. Raises ConfigInvalid when global.yaml (or the schemas) are invalid."""
     from reconciler.config.diagnostics import display_path
@@ -65,7 +66,7 @@ def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer
     return config, existing, broken
 
 
-def lmpi_customers(env) -> tuple[list[dict[str, Any]] | None, str | None]:
+def lmpi_customers(env: Mapping[str, str]) -> tuple[list[dict[str, Any]] | None, str | None]:
     """LMPI's customer list when its settings are present (always with --sandbox), else None."""
     if not all(env.get(name) for name in (ENV_URL, ENV_TOKEN, ENV_SECRET)):
         return None, None

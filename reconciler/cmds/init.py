@@ -25,7 +25,7 @@ import os
 import tempfile
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from packaging.requirements import InvalidRequirement, Requirement
@@ -41,7 +41,7 @@ EXAMPLE = f"{PACKAGE} @ git+https://github.com/ORG/REPO@v0.1.0"
 class RequirementProblem(click.ClickException):
     """The requirement `init` would write cannot be known or used: one line, exit 1."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 # (template, destination) pairs; destinations are relative to DIR.

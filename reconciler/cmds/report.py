@@ -21,6 +21,7 @@ from reconciler.cmds.common import (
     write_text_file,
 )
 from reconciler.config.diagnostics import display_path
+from reconciler.ledger import ledger_files
 from reconciler.report import (
     build_figures,
     history_of,
@@ -29,7 +30,7 @@ from reconciler.report import (
     write_html,
 )
 from reconciler.report.figures import report_periods
-from reconciler.report.history import PERIOD_RE, current_period, ledger_files
+from reconciler.report.history import PERIOD_RE, current_period
 from reconciler.repository import ConfigNotFound, ConfigRepository
 from reconciler.runtime import default_ledger
 

@@ -42,7 +42,6 @@ from zoneinfo import ZoneInfo
 
 from reconciler.ledger import (
     iter_located,
-    ledger_files,  # noqa: F401 - re-exported for the command
     read_all_records,
     sortable_ts,
     timestamp_key,
