@@ -52,8 +52,8 @@ def _number(_checker: Any, instance: Any) -> bool:
 TYPE_CHECKER = Draft202012Validator.TYPE_CHECKER.redefine_many(
     {"integer": _integer, "number": _number}
 )
-# extend() makes a subclass of Draft202012Validator; types-jsonschema leaves it unannotated.
-Validator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+# extend() makes a subclass of Draft202012Validator.
+Validator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]  # stubs: untyped
     Draft202012Validator, type_checker=TYPE_CHECKER
 )
 
