@@ -97,9 +97,12 @@ def apply_change(target: Target, change: Change, catalog_ids: dict[str, int], ma
     `known`: the plan's read of the change's agreement (see `create_once`)."""
     agreement_id = change.agreement.id
     if change.action == "update":
+        assert change.addition_id is not None  # the plan's update names the addition it read
         target.set_quantity(agreement_id, change.addition_id, change.after)
         return {"id": change.addition_id, "quantity": change.after}
     if change.action == "cancel":
+        # the plan's cancel names the addition it read and the billing date it ends on
+        assert change.addition_id is not None and change.effective_date is not None
         target.cancel_addition(agreement_id, change.addition_id, change.effective_date, zero_quantity=change.after == 0)
         return {"id": change.addition_id}
     return create_once(target, change, catalog_ids, marker, known)
@@ -117,6 +120,7 @@ def create_once(target: Target, change: Change, catalog_ids: dict[str, int], mar
     (`known_ids`), never by a blind second POST. An addition a person types in between the
     plan's read and the POST is seen by the next run, whose plan fails the customer."""
     agreement_id = change.agreement.id
+    assert change.catalog_item is not None  # an addition change always names its item
     if known is None:
         known = target.additions(agreement_id)
         present = _same_product(known, change)
@@ -139,6 +143,7 @@ def _final_additions(applied: list[tuple[Change, dict[str, Any]]], current: dict
     """Product -> the addition that bills it after this send, for the ledger and drift checks."""
     additions = {k: dict(v) for k, v in current.items()}
     for change, record in applied:
+        assert change.product is not None  # addition changes only: each names its product
         if change.action == "cancel":
             if additions.get(change.product, {}).get("id") == change.addition_id:
                 additions.pop(change.product, None)
@@ -239,6 +244,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         # post nothing, and remove what a race posted twice.
         try:
             for duplicate in cp.summary_duplicate_ids:
+                assert cp.connectwise_company_id is not None  # duplicates were read on the company
                 target.delete_summary(cp.connectwise_company_id, duplicate)
         except TargetError as error:
             return False, f"executive summary duplicates could not be removed: {error}"
@@ -283,6 +289,7 @@ def apply_billing(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
         if schedule and schedule.status == Due.MISSED:
             result.status = ResultStatus.MISSED
         return result
+    assert schedule is not None  # due: the schedule was decided
     if cp.status == CustomerStatus.UNSAFE and not options.force:
         result.status, result.reason = ResultStatus.FAILED, f"{UNSAFE_REFUSED}: {cp.reason}"
         result.failure = FailureKind.UNSAFE

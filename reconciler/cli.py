@@ -15,6 +15,7 @@ import sys
 import traceback
 from datetime import datetime
 from pathlib import Path
+from typing import TypeGuard
 
 import click
 
@@ -44,7 +45,8 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attribute = COMMANDS[name].split(":")
-        return getattr(importlib.import_module(module), attribute)
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
 
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,7 +149,7 @@ def _stopped_by(error: BaseException) -> int:
     return 1
 
 
-def _stdout_failed(error: BaseException) -> bool:
+def _stdout_failed(error: BaseException) -> TypeGuard[OSError]:
     """True when `error` came from writing our own output (stdout has no file name)."""
     return isinstance(error, OSError) and error.filename is None and error.errno in (errno.ENOSPC, errno.EPIPE,
                                                                                      errno.EIO, errno.EFBIG)

@@ -295,7 +295,7 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
         agreement = agreements.get(addition.agreement_id)
         label = agreement.label if agreement else f"#{addition.agreement_id}"
         target = resolved.get(product)
-        common = dict(agreement=_agreement_json(agreement, addition.agreement_id), product=product,
+        common: dict[str, Any] = dict(agreement=_agreement_json(agreement, addition.agreement_id), product=product,
                       addition_id=addition.id, connectwise=_record(addition, agreement), **base)
         if target is not None and target.id == addition.agreement_id:
             if last_sent is not None and addition.id not in ledger_ids:
@@ -347,10 +347,11 @@ def find_drift(config: Config, read: DriftRead, ledger: LedgerView, usage: Usage
             seats = dict(sorted(usage.for_customer(trend_id).items()))
             listed = ", ".join(f"{p} {q}" for p, q in seats.items())
             values = [_usage_value(config, catalog, p, q) for p, q in seats.items()]
+            priced = [value for value in values if value is not None]
             report.findings.append(Finding(
                 FindingKind.UNKNOWN_CUSTOMER, f"Trend customer {trend_id} has usage ({listed}) but no customer file "
                 "(`reconcile import` can write one)", trend_customer_id=trend_id, usage=seats,
-                monthly=sum(values, ZERO) if values and None not in values else None))
+                monthly=sum(priced, ZERO) if values and len(priced) == len(values) else None))
     order = {kind: n for n, kind in enumerate(KINDS)}
     report.findings.sort(key=lambda f: (f.customer is None, f.customer or "", order[f.kind], f.product or "",
                                         f.addition_id or 0, f.trend_customer_id or ""))

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Callable
+from typing import Any, Callable
 
 from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
@@ -150,7 +150,8 @@ def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, t
         sent_periods=ctx.ledger.sent_periods(slug, kind), send_now=ctx.options.send_now and enabled,
         what="billing" if kind == "billing" else "executive summary", ever_sent=last is not None,
         first_seen=_first_seen(ctx.ledger, slug, kind, zone), sent_day=last.get("day") if last else None,
-        interrupted_periods={i.get("period") for i in ctx.ledger.unsettled_intents(slug, kind)},
+        interrupted_periods={period for i in ctx.ledger.unsettled_intents(slug, kind)
+                             if isinstance(period := i.get("period"), str)},
     )
 
 
@@ -175,7 +176,7 @@ def schedules_for(ctx: PlanContext, customer: Customer) -> CustomerSchedules:
     )
 
 
-def _previous_additions(ctx: PlanContext, customer: Customer) -> dict[str, dict]:
+def _previous_additions(ctx: PlanContext, customer: Customer) -> dict[str, dict[str, Any]]:
     """Product key -> the addition record of the last successful send (ledger)."""
     previous = ctx.ledger.last_sent(customer.slug)
     return {
@@ -404,7 +405,7 @@ def decide_customer(ctx: PlanContext, prep: CustomerPreparation, state: CompanyS
     return cp
 
 
-def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary: Schedule) -> list[dict]:
+def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary: Schedule) -> list[dict[str, Any]]:
     """Intents without a result for a period earlier than the one this run would send (pure).
 
     An interrupted period is finished while it is still the latest one (schedule.decide makes it
@@ -421,7 +422,7 @@ def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary:
     return stale
 
 
-def check_company(customer: Customer, company: Company, previous: dict | None) -> None:
+def check_company(customer: Customer, company: Company, previous: dict[str, Any] | None) -> None:
     """A customer is billed on the company record it was billed on before: an identifier that now
     resolves to another company id (reused after a rename) fails the customer, unless the file
     pins the new id with `connectwise_company_id`."""
@@ -432,12 +433,13 @@ def check_company(customer: Customer, company: Company, previous: dict | None) -
             f"connectwise_company {customer.psa_company!r} resolves to company id {company_id} ({name}), "
             f"but {customer.path.name} pins connectwise_company_id {pinned}: check the company in ConnectWise"
         )
-    before = (previous or {}).get("connectwise_company_id")
+    record = previous or {}
+    before = record.get("connectwise_company_id")
     if before is None or int(before) == company_id or pinned == company_id:
         return
     raise CustomerError(
         f"connectwise_company {customer.psa_company!r} now resolves to company id {company_id} ({name}), "
-        f"but {previous.get('period')} was billed to company id {before} ({previous.get('connectwise_company_name') or '?'}): "
+        f"but {record.get('period')} was billed to company id {before} ({record.get('connectwise_company_name') or '?'}): "
         "the identifier may have been reused after a rename. Check both companies in ConnectWise; if "
         f"{company_id} is right, add `connectwise_company_id: {company_id}` to {customer.path.name}"
     )
@@ -453,6 +455,7 @@ def _resolve_also_bills_to(customer: Customer, agreements: list[Agreement]) -> d
 
 def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, actual: CompanyState,
                    desired: DesiredCustomer) -> None:
+    assert cp.schedule is not None  # decide_customer decides the schedules first
     config, billing = ctx.config, customer.billing
     previous = ctx.ledger.last_sent(customer.slug)
     previous_additions = _previous_additions(ctx, customer)
@@ -476,7 +479,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, actua
         if (before and int(before["agreement_id"]) != agreement.id
                 and str(before.get("agreement", "")).casefold() == agreement.label.casefold()):
             cp.notes.append(
-                f"{product}: agreement {agreement.label} is now id {agreement.id}, but {previous.get('period')} "
+                f"{product}: agreement {agreement.label} is now id {agreement.id}, but {(previous or {}).get('period')} "
                 f"billed agreement id {before['agreement_id']} of the same type and name: check that the old "
                 "agreement was replaced on purpose"
             )
@@ -508,7 +511,7 @@ def decide_billing(ctx: PlanContext, customer: Customer, cp: CustomerPlan, actua
     cp.invoice_warnings += customer_invoice_warnings(
         (change.product, change.action, change.agreement.label, change.effective_date or cp.schedule.billing_date,
          change.agreement.next_invoice_date, change.agreement.billing_cycle, change.agreement.prorate)
-        for change in cp.changes if change.money is not None)
+        for change in cp.changes if change.money is not None and change.product is not None)  # additions
     cp.unsafe_reasons = safety_verdict(cp.changes, cp.managed_count, desired.has_usage, config.safety, cp.monthly)
     if not desired.has_usage:
         cp.status, cp.reason = CustomerStatus.SKIPPED, "the usage source has no rows for this customer; nothing is zeroed or cancelled"
@@ -532,7 +535,7 @@ def _priced_at(ctx: PlanContext, change: Change, actual: CompanyState, company: 
                agreement: Agreement) -> Change:
     currency = agreement.currency or (company.currency if company else None)
     if change.action == "create":
-        item = ctx.directory.catalog.get(change.catalog_item.casefold())
+        item = ctx.directory.catalog.get((change.catalog_item or "").casefold())  # a create names its item
         money = price_change("create", None, change.after, currency=currency, unit_price=item.price if item else None,
                              unit_cost=item.cost if item else None, invoice_date=agreement.next_invoice_date,
                              prorated=agreement.prorate)
@@ -592,6 +595,7 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
                    state: CompanyState, desired: DesiredCustomer) -> None:
     """Plan this period's executive summary, unless the PSA already has it (a rerun, a crash
     after the POST, or a racing run): its group key is stable per customer and period."""
+    assert cp.summary_schedule is not None  # decide_customer decides the schedules first
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
     if period in ctx.ledger.sent_periods(customer.slug, "summary"):
@@ -636,7 +640,7 @@ def summary_group_identifier(customer: Customer, period: str) -> str:
     return f"tmrm:{customer.trend_customer_id.lower()}:{period}"
 
 
-def summary_agreement(desired) -> Agreement:
+def summary_agreement(desired: DesiredCustomer) -> Agreement:
     """The agreement a summary is filed on: the one billing the most seats (ties: product key order)."""
     seats: dict[int, int] = {}
     for addition in desired.additions.values():

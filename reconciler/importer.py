@@ -345,7 +345,7 @@ def plan_files(
         slug = base
         clash = by_slug.get(slug)
         if clash is not None and clash.psa_company is None and slug not in assigned:
-            action = "overwrite" if overwrite else "skip"
+            action: Literal["overwrite", "skip"] = "overwrite" if overwrite else "skip"
             reason = "replaced (--overwrite)" if overwrite else "exists (--overwrite replaces it)"
             actions.append(FileAction(state, action, clash.path, reason))
             assigned.add(slug)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.errors import ReconcileError
 from reconciler.state import Lease, LeasePlace
@@ -166,6 +166,7 @@ class RunLease:
                 # Not listed yet (a list that lags the POST) counts as held only when nobody
                 # else holds it either: then ours is the oldest live one.
                 return
+            assert holder.until is not None  # not ours, so live: a live lease has an end
             if now >= deadline:
                 raise LeaseError(
                     f"another reconcile apply (run {holder.run_id}) holds the run lease until "
@@ -177,8 +178,11 @@ class RunLease:
         interval = self.times.ttl / 3
         while not self._stop.wait(interval):
             until = self.clock() + timedelta(seconds=self.times.ttl)
+            mine = self._mine
+            if mine is None:  # released meanwhile (a release that did not wait for this thread)
+                return
             try:
-                self.target.renew_lease(self._mine, until)
+                self.target.renew_lease(mine, until)
             except TargetError as error:  # tried again next time; `check` stops writes once it ends
                 log.warning("could not renew the run lease: %s", error)
                 continue
@@ -210,25 +214,25 @@ class LeasedTarget:
     def __init__(self, target: Target, lease: RunLease) -> None:
         self._target, self._lease = target, lease
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
-    def _checked(self, name: str):
+    def _checked(self, name: str) -> Any:
         self._lease.check()
         self._lease.wrote = True  # before the request: a write whose answer is lost may still land
         return getattr(self._target, name)
 
-    def create_addition(self, *args, **kwargs):
+    def create_addition(self, *args: Any, **kwargs: Any) -> Any:
         return self._checked("create_addition")(*args, **kwargs)
 
-    def set_quantity(self, *args, **kwargs):
+    def set_quantity(self, *args: Any, **kwargs: Any) -> Any:
         return self._checked("set_quantity")(*args, **kwargs)
 
-    def cancel_addition(self, *args, **kwargs):
+    def cancel_addition(self, *args: Any, **kwargs: Any) -> Any:
         return self._checked("cancel_addition")(*args, **kwargs)
 
-    def post_summary(self, *args, **kwargs):
+    def post_summary(self, *args: Any, **kwargs: Any) -> Any:
         return self._checked("post_summary")(*args, **kwargs)
 
-    def delete_summary(self, *args, **kwargs):
+    def delete_summary(self, *args: Any, **kwargs: Any) -> Any:
         return self._checked("delete_summary")(*args, **kwargs)

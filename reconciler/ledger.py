@@ -259,16 +259,20 @@ def _parse_line(file: Path, line: bytes, number: int, rank: int,
 # --------------------------------------------------------------------------- the index
 
 
+# A record the index keeps: parsed, or its line (a streamed read parses it only if kept; `_whole`)
+_Kept = dict[str, Any] | bytes
+
+
 @dataclass
 class _Track:
     """What the engine needs to know of one customer and kind of send."""
 
     sent: set[str] = field(default_factory=set)  # periods with a `sent` result
-    last_sent: dict[str, Any] | None = None
-    last_sent_order: tuple = ()
-    last_failed: dict[str, Any] | None = None
-    last_failed_order: tuple = ()
-    pending: dict[tuple[Any, Any], tuple[tuple, dict[str, Any]]] = field(default_factory=dict)  # open intents
+    last_sent: _Kept | None = None
+    last_sent_order: tuple[Any, ...] = ()
+    last_failed: _Kept | None = None
+    last_failed_order: tuple[Any, ...] = ()
+    pending: dict[tuple[Any, Any], tuple[tuple[Any, ...], _Kept]] = field(default_factory=dict)  # open intents
     first_ts: str | None = None  # the earliest record's `ts` (sortable form): when the tool first saw it
 
 
@@ -305,7 +309,7 @@ class LedgerView:
         self._runs: set[str] = set()  # every run id with an intent or a result here
 
     # -- building -----------------------------------------------------------------------------
-    def add(self, record: dict[str, Any], order: tuple | None = None) -> None:
+    def add(self, record: dict[str, Any], order: tuple[Any, ...] | None = None) -> None:
         """Index one record; `order` sorts it among the others (default: after them)."""
         self.record_count += 1
         if order is None:
@@ -313,7 +317,7 @@ class LedgerView:
         self._note(record.get("customer", ""), record.get("kind", SendKind.BILLING), record.get("event"),
                    record.get("status"), record.get("run_id"), record.get("period"), order, record)
 
-    def _note(self, customer: Any, kind: Any, event: Any, status: Any, run_id: Any, period: Any, order: tuple,
+    def _note(self, customer: Any, kind: Any, event: Any, status: Any, run_id: Any, period: Any, order: tuple[Any, ...],
               payload: dict[str, Any] | bytes) -> None:
         """Index one record from its fields; `payload` is the record, or its line (parsed only if
         it is kept: see `read_ledger`)."""
@@ -432,7 +436,11 @@ _PREFIX = re.compile(
     rb'"period":"([^"\\]*)","trigger":"[^"\\]*"(?:,"status":"([^"\\]*)")?')
 
 
-def _whole(payload: dict[str, Any] | bytes | None) -> bytes | None | bool:
+@overload
+def _whole(payload: _Kept) -> bytes | Literal[False]: ...
+@overload
+def _whole(payload: _Kept | None) -> bytes | None | Literal[False]: ...
+def _whole(payload: _Kept | None) -> bytes | None | Literal[False]:
     """A kept payload as the compact JSON of its slim record (a few hundred bytes, where the
     parsed record would take kilobytes: the index of 20,000 customers stays small; questions
     parse it again, in microseconds); False when a kept line does not parse."""
@@ -449,7 +457,11 @@ def _whole(payload: dict[str, Any] | bytes | None) -> bytes | None | bool:
     return bytes(memoryview(orjson.dumps(_slim(payload))))
 
 
-def _record(payload: dict[str, Any] | bytes | None) -> dict[str, Any] | None:
+@overload
+def _record(payload: _Kept) -> dict[str, Any]: ...
+@overload
+def _record(payload: _Kept | None) -> dict[str, Any] | None: ...
+def _record(payload: _Kept | None) -> dict[str, Any] | None:
     return orjson.loads(payload) if isinstance(payload, bytes) else payload
 
 

@@ -153,7 +153,7 @@ def _still_covers(header: dict[str, Any], present: dict[str, Path]) -> bool:
 def _tracks(path: Path, ranks: dict[str, int], track_type: type) -> dict[tuple[str, str], Any]:
     """The tracks, one line each after the header, streamed: records stay the compact JSON text
     the index keeps (`ledger._whole`), never parsed here."""
-    def order(value: list[Any]) -> tuple:
+    def order(value: list[Any]) -> tuple[Any, ...]:
         return (value[0], ranks[value[1]], value[2]) if value else ()
 
     def payload(value: str | None) -> bytes | None:
@@ -215,7 +215,7 @@ def _lines(view: Any, covered: dict[Path, tuple[int, int]], track_type: type) ->
     """The header line, then one line per customer and kind (sorted: small Git deltas), streamed."""
     names = {rank: path.name for rank, path in enumerate(covered)}
 
-    def order(value: tuple) -> list[Any]:
+    def order(value: tuple[Any, ...]) -> list[Any]:
         return [value[0], names[value[1]], value[2]] if value else []
 
     yield orjson.dumps({

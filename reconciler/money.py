@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from reconciler.errors import ReconcileError
 
@@ -42,6 +42,10 @@ class MoneyOutOfRange(ReconcileError):
     """A price, quantity or amount no bill can hold (from ConnectWise, a usage source or a file)."""
 
 
+@overload
+def in_range(value: Decimal, what: str) -> Decimal: ...
+@overload
+def in_range(value: None, what: str) -> None: ...
 def in_range(value: Decimal | None, what: str) -> Decimal | None:
     """`value`, or MoneyOutOfRange naming `what` when it is not a finite number below MAX_FIGURE."""
     if value is not None and (not value.is_finite() or abs(value) >= MAX_FIGURE):
@@ -66,6 +70,10 @@ def billed(quantity: Any, less_included: Decimal = ZERO) -> Decimal:
     return max(in_range(Decimal(str(quantity or 0)), "quantity") - less_included, ZERO)
 
 
+@overload
+def monthly_amount(quantity: Any, unit_price: Decimal, less_included: Decimal = ZERO) -> Decimal: ...
+@overload
+def monthly_amount(quantity: Any, unit_price: Decimal | None, less_included: Decimal = ZERO) -> Decimal | None: ...
 def monthly_amount(quantity: Any, unit_price: Decimal | None, less_included: Decimal = ZERO) -> Decimal | None:
     """ConnectWise's extended price of an addition; None when the price is unknown."""
     if unit_price is None:
@@ -126,7 +134,7 @@ class ChangeMoney:
 
     def describe(self) -> str:
         """`+3 x $4.20 = +$12.60/mo` (or `price unknown`)."""
-        if not self.known:
+        if self.unit_price is None:  # not `self.known`: the same test, spelled so mypy narrows it
             return "price unknown"
         seats = self.quantity_after - self.quantity_before
         count = f"{seats:+f}".rstrip("0").rstrip(".") if seats % 1 else f"{int(seats):+d}"

@@ -94,7 +94,8 @@ NEXT_STEP = {
 
 
 class CustomerOutcome(Protocol):
-    """What `apply` reports per customer (reconciler.apply.CustomerResult)."""
+    """What `apply` reports per customer (reconciler.apply.CustomerResult). Read-only
+    properties: a result's status may be any str (its ResultStatus is one)."""
 
     customer: str
     psa_company: str

@@ -268,10 +268,10 @@ def diff_customer(
             )
         # Two runs raced and both created it: the lowest id stays, the others were never meant to
         # bill, so they are cancelled at quantity 0 (dates alone would leave a one-time fee).
-        product = by_identifier[identifier]
+        duplicated = by_identifier[identifier]
         for extra in extras:
             changes.append(Change(
-                "cancel", "addition", customer.slug, company, agreement_of(extra), product, extra.product_identifier,
+                "cancel", "addition", customer.slug, company, agreement_of(extra), duplicated, extra.product_identifier,
                 extra.id, plain_number(extra.quantity), 0, effective_date,
                 f"duplicate of addition {keep.id}, created by a concurrent run ({extra.marker})",
             ))
@@ -351,6 +351,7 @@ def ending_note(product: str, addition: Addition, agreement: Agreement) -> str:
     or clears the date a person set. Once the date has passed it bills nothing, and a product
     that still has usage then gets a new addition on the next billing date, as any product
     without one does: to stop billing the product for good, remove its mapping from the file."""
+    assert addition.ends is not None  # called for an ending addition only
     return (f"{product}: addition {addition.id} on {agreement.label} ends {addition.ends.isoformat()} "
             "(a cancelled date set in ConnectWise): it bills until then, its quantity is kept up to date "
             "and the date is left as it is")
@@ -415,17 +416,17 @@ def safety_verdict(
                     f"max_quantity_drop_percent {safety.max_quantity_drop_percent:g}%)"
                 )
     for currency, (before, after) in sorted((monthly or {}).items(), key=lambda item: item[0] or ""):
-        change = after - before
-        limit = safety.max_monthly_increase if change > 0 else safety.max_monthly_decrease
-        if limit is not None and abs(change) > Decimal(str(limit)):
-            word = "max_monthly_increase" if change > 0 else "max_monthly_decrease"
-            reasons.append(f"monthly total changes by {show(change, currency, signed=True)} "
+        delta = after - before
+        limit = safety.max_monthly_increase if delta > 0 else safety.max_monthly_decrease
+        if limit is not None and abs(delta) > Decimal(str(limit)):
+            word = "max_monthly_increase" if delta > 0 else "max_monthly_decrease"
+            reasons.append(f"monthly total changes by {show(delta, currency, signed=True)} "
                            f"({show(before, currency)} -> {show(after, currency)}), beyond {word} "
                            f"{show(Decimal(str(limit)), currency)}")
         if before > 0 and safety.max_monthly_change_percent is not None:
-            percent = 100 * abs(change) / before
-            if percent > Decimal(str(safety.max_monthly_change_percent)):
-                reasons.append(f"monthly total changes by {show(change, currency, signed=True)}, {percent:.0f}% of "
+            share = 100 * abs(delta) / before
+            if share > Decimal(str(safety.max_monthly_change_percent)):
+                reasons.append(f"monthly total changes by {show(delta, currency, signed=True)}, {share:.0f}% of "
                                f"{show(before, currency)} (> max_monthly_change_percent "
                                f"{safety.max_monthly_change_percent:g}%)")
     return reasons

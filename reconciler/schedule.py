@@ -118,8 +118,9 @@ def decide(
     return replace(decision, day=day)
 
 
-def _decide(*, today, day, enabled, catch_up_days, sent_periods, send_now, what, ever_sent, first_seen,
-            sent_day, interrupted_periods) -> Schedule:
+def _decide(*, today: date, day: int, enabled: bool, catch_up_days: int, sent_periods: frozenset[str] | set[str],
+            send_now: bool, what: str, ever_sent: bool, first_seen: date | None, sent_day: int | None,
+            interrupted_periods: frozenset[str] | set[str]) -> Schedule:
     latest = latest_billing_date(today, day)
     period = period_of(latest)
     upcoming = billing_date_for(next_period(period), day)

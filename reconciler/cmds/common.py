@@ -13,14 +13,20 @@ from typing import Any, Callable
 import click
 
 from reconciler.errors import ReconcileError
-from reconciler.outputs import (  # noqa: F401 - the path checks every command uses
+from reconciler.outputs import (  # the path checks every command uses
     PathProblem,
     check_creatable_dir,
     check_output_dir,
     check_output_file,
     write_text_file,
 )
-from reconciler.runtime import Runtime  # noqa: F401 - what every command is passed
+from reconciler.runtime import Runtime  # what every command is passed
+
+# What the commands import from here; the path checks and Runtime are re-exported.
+__all__ = [
+    "FIRST_YEAR", "LAST_YEAR", "PathProblem", "Runtime", "check_creatable_dir", "check_output_dir",
+    "check_output_file", "config_option", "parse_date", "reports_errors", "sandbox_option", "write_text_file",
+]
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # A run looks a month back (the period being billed) and months ahead (previews, the next
@@ -28,7 +34,7 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
-def parse_date(_ctx, _param, value: str | None) -> datetime | None:
+def parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     """YYYY-MM-DD, saying why a well-formed date is not a day (click's DateTime only says
     "does not match the format", which is wrong for 2026-02-30)."""
     if value is None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,7 +28,7 @@ from reconciler.run import plan_apply
 from reconciler.run.plan_apply import ApplyRun, Invocation
 
 
-def _parse_ref(_ctx, _param, value: str | None) -> str | None:
+def _parse_ref(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """A git revision, never an option: `--changed-since=--output=FILE` reached `git diff` as
     one and wrote FILE. (A pull request's workflow may build this value from untrusted text.)"""
     if value is not None and (not value.strip() or value.startswith("-") or "\0" in value):
@@ -35,7 +36,7 @@ def _parse_ref(_ctx, _param, value: str | None) -> str | None:
     return value
 
 
-def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
+def _parse_shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
     try:
@@ -47,7 +48,7 @@ def _parse_shard(_ctx, _param, value: str | None) -> tuple[int, int] | None:
     return k, n
 
 
-def plan_options(func):
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--date", "today", callback=parse_date, default=None, metavar="YYYY-MM-DD",
                      help="Treat this date (YYYY-MM-DD) as today; default: today in each customer's billing time zone."),
@@ -91,7 +92,7 @@ def plan_options(func):
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are due (0 none, 1 error).")
 @click.pass_obj
 @reports_errors
-def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) -> None:
+def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs: Any) -> None:
     """Show what would change in ConnectWise, per customer. Writes nothing."""
     inv = Invocation(runtime=runtime, **kwargs)
     if out:
@@ -122,7 +123,7 @@ def plan(runtime: Runtime, out: Path | None, detailed_exitcode: bool, **kwargs) 
 @click.pass_obj
 @reports_errors
 def apply(runtime: Runtime, plan_file: Path | None, force: bool, report_path: Path | None, dry_run: bool,
-          **kwargs) -> None:
+          **kwargs: Any) -> None:
     """Send billing for the customers that are due (or a saved PLAN_FILE, exactly).
 
     On a terminal the plan is shown first and nothing is written until you type `yes`."""

@@ -104,7 +104,7 @@ def find_customer_files(config_dir: Path) -> tuple[list[Path], list[Diagnostic]]
     return sorted(files, key=lambda p: (p.stem, p.suffix)), problems
 
 
-def _entry_problem(entry: os.DirEntry, path: Path, is_customer_name: bool) -> str | None:
+def _entry_problem(entry: os.DirEntry[str], path: Path, is_customer_name: bool) -> str | None:
     if entry.is_symlink():
         try:
             os.stat(path)
@@ -143,7 +143,7 @@ def _global_absent_why(path: Path) -> str:
     return "global.yaml is missing from the config directory"
 
 
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
     except OSError:

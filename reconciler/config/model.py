@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Any, Final, Literal, Union
 
 DEFAULT_AGREEMENT_TYPES = ("TMRM Management Solution", "Managed Service")
-DEFAULT = "default"
+DEFAULT: Final = "default"
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class NotificationSettings:
     connectwise_ticket: TicketSettings | None = None  # None: no tickets (the default)
 
     @classmethod
-    def from_yaml(cls, data: dict | None) -> NotificationSettings:
+    def from_yaml(cls, data: dict[str, Any] | None) -> NotificationSettings:
         """From the validated `notifications` block (absent, or `enabled: false`, means off)."""
         ticket = (data or {}).get("connectwise_ticket")
         if not ticket or not ticket.get("enabled", True):

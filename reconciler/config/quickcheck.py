@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from referencing import Registry
@@ -104,6 +104,11 @@ def _is_type(value: Any, name: str) -> bool:
     raise _Unsupported(name)
 
 
+def _combined(combine: Callable[[Iterable[bool]], bool], branches: list[Check]) -> Check:
+    """`combine` (any, all, exactly one) of the branches' answers."""
+    return lambda x: combine(check(x) for check in branches)
+
+
 def _compile(schema: Any, resolver: Resolver) -> Check:
     if schema is True:
         return lambda x: True
@@ -168,7 +173,7 @@ def _compile(schema: Any, resolver: Resolver) -> Check:
     for keyword, combine in (("oneOf", _exactly_one), ("anyOf", any), ("allOf", all)):
         if keyword in schema:
             branches = [_compile(branch, resolver) for branch in schema[keyword]]
-            checks.append(lambda x, b=branches, c=combine: c(check(x) for check in b))
+            checks.append(_combined(combine, branches))
     if len(checks) == 1:
         return checks[0]
     return lambda x: all(check(x) for check in checks)

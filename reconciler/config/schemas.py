@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
@@ -52,7 +52,10 @@ def _number(_checker: Any, instance: Any) -> bool:
 TYPE_CHECKER = Draft202012Validator.TYPE_CHECKER.redefine_many(
     {"integer": _integer, "number": _number}
 )
-Validator = validators.extend(Draft202012Validator, type_checker=TYPE_CHECKER)
+# extend() makes a subclass of Draft202012Validator.
+Validator: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]  # stubs: untyped
+    Draft202012Validator, type_checker=TYPE_CHECKER
+)
 
 
 def _schema_dir() -> Path:
@@ -123,7 +126,8 @@ def _pointer(document: dict[str, Any], pointer: str) -> dict[str, Any]:
     node: Any = document
     for part in pointer.split("/"):
         node = node[part]
-    return node
+    found: dict[str, Any] = node
+    return found
 
 
 @functools.cache
@@ -201,31 +205,34 @@ def schema_errors(doc: YamlDocument, kind: str, schemas: Schemas) -> list[Diagno
 def _diagnostics(doc: YamlDocument, error: ValidationError) -> Iterator[Diagnostic]:
     path: JsonPath = tuple(error.absolute_path)
     keyword = error.validator
+    # set on every error jsonschema yields (the stubs also allow "unset")
+    value: Any = error.validator_value
+    schema: Any = error.schema
     if keyword in ("oneOf", "anyOf") and error.context:
         yield from _alternatives(doc, error, path)
     elif keyword == "required":
-        for key in error.validator_value:
+        for key in value:
             if (
                 isinstance(error.instance, dict)
                 and key not in error.instance
                 and error.message.startswith(repr(key))
             ):
-                hint = _hint(error.schema.get("properties", {}).get(key))
+                hint = _hint(schema.get("properties", {}).get(key))
                 hint = hint if len(hint) <= 60 else ""  # a long description buries the point
                 yield doc.diagnostic(
                     path, f"missing required key '{key}'{_suffix(hint)}", at_key=True
                 )
     elif keyword == "additionalProperties" and isinstance(error.instance, dict):
-        known = list(error.schema.get("properties", {}))
-        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        known = list(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
         for key in error.instance:
             if key in known or any(p.search(key) for p in patterns):
                 continue
             yield doc.diagnostic(path + (key,), _unknown_key(key, known), at_key=True)
     elif "propertyNames" in error.relative_schema_path:
-        key = error.instance
-        hint = _hint(error.schema) or f"keys here must match {error.validator_value}"
-        yield doc.diagnostic(path + (key,), f"invalid key '{key}': {hint}", at_key=True)
+        name: Any = error.instance
+        hint = _hint(schema) or f"keys here must match {value}"
+        yield doc.diagnostic(path + (name,), f"invalid key '{name}': {hint}", at_key=True)
     else:
         yield doc.diagnostic(path, _message(error, path))
 
@@ -234,11 +241,12 @@ def _alternatives(
     doc: YamlDocument, error: ValidationError, path: JsonPath
 ) -> Iterator[Diagnostic]:
     """Report the branch the value was aiming for, or say what the alternatives are."""
-    branches: list[dict[str, Any]] = error.validator_value
+    branches: list[dict[str, Any]] = cast(list[dict[str, Any]], error.validator_value)
     plausible = [
         sub
         for sub in error.context
-        if _plausible(branches[sub.relative_schema_path[0]], error.instance)
+        # a oneOf/anyOf branch's error: its schema path starts at the branch's index
+        if _plausible(branches[cast(int, sub.relative_schema_path[0])], error.instance)
     ]
     if plausible:
         chosen = best_match(plausible)
@@ -290,6 +298,9 @@ def _describe(branch: dict[str, Any]) -> str:
 
 
 def _message(error: ValidationError, path: JsonPath) -> str:
+    value: Any
+    instance: Any
+    schema: Any  # set on every error jsonschema yields (the stubs also allow "unset")
     keyword, value, instance, schema = (
         error.validator,
         error.validator_value,
@@ -347,8 +358,7 @@ def _message(error: ValidationError, path: JsonPath) -> str:
     if keyword == "minItems":
         return f"{label} needs at least {value} item{'' if value == 1 else 's'}"
     if keyword == "uniqueItems":
-        seen: list[Any] = []
-        repeated = next((item for item in instance if item in seen or seen.append(item)), None)
+        repeated = next((item for index, item in enumerate(instance) if item in instance[:index]), None)
         return f"{label} lists {_show(repeated)} more than once"
     return f"{label}: {error.message}"
 
@@ -404,7 +414,7 @@ def _type_words(expected: str | list[str]) -> str:
 def _is_type(instance: Any, expected: str | list[str]) -> bool:
     if isinstance(expected, list):
         return any(_is_type(instance, t) for t in expected)
-    return TYPE_CHECKER.is_type(instance, expected)
+    return bool(TYPE_CHECKER.is_type(instance, expected))
 
 
 def _show(value: Any) -> str:

@@ -24,10 +24,12 @@ class CannotEdit(ReconcileError):
     """global.yaml is shaped so that a safe line edit is not possible."""
 
 
-def _value(mapping: Node, key: str) -> Node | None:
+def _value(mapping: Node | None, key: str) -> Node | None:
     if not isinstance(mapping, MappingNode):
         return None
-    for key_node, value_node in mapping.value:
+    pair: tuple[Node, Node]
+    for pair in mapping.value:
+        key_node, value_node = pair
         if isinstance(key_node, ScalarNode) and key_node.value == key:
             return value_node
     return None

@@ -66,7 +66,7 @@ _TIMESTAMP = _TAG + "timestamp"
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class _Core12Loader(_Base):  # type: ignore[misc, valid-type]
+class _Core12Loader(_Base):  # type: ignore[misc]  # a base chosen at import (C or pure loader)
     """libyaml's parser with the YAML 1.2 core schema's implicit tags instead of YAML 1.1's."""
 
     yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
@@ -389,10 +389,11 @@ def _byte_position(raw: bytes, offset: int) -> LineCol:
 def _syntax_error(error: yaml.YAMLError, text: str) -> tuple[int, int, str]:
     """Line, col and a readable message for a parser error, at the parser's problem mark."""
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    position = getattr(error, "position", None)
     if mark is not None:
         line, col = mark.line + 1, mark.column + 1
-    elif isinstance(getattr(error, "position", None), int):  # ReaderError: bad character
-        offset = error.position  # type: ignore[attr-defined]
+    elif isinstance(position, int):  # ReaderError: bad character
+        offset = position
         line = text.count("\n", 0, offset) + 1
         col = offset - (text.rfind("\n", 0, offset) + 1) + 1
     else:

@@ -26,6 +26,7 @@ prepared request, whose headers hold the Authorization value.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -42,6 +43,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util.retry import Retry
 
 from reconciler.http import retry_policy, session_for
+from reconciler.secrets import redact
 
 from .conditions import FIELD, Condition
 from .errors import (
@@ -50,7 +52,6 @@ from .errors import (
     TransportError,
     error_class,
     parse_error_body,
-    redact,
 )
 from .ratelimit import TokenBucket
 from .resources import ResourcesMixin
@@ -291,9 +292,9 @@ class Client(ResourcesMixin):
             seen.add(key)
 
     def get(self, path: str) -> dict[str, Any]:
-        return self._body(self._request("GET", path), "GET", path)
+        return cast("dict[str, Any]", self._body(self._request("GET", path), "GET", path))
 
-    def patch(self, path: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    def patch(self, path: str, operations: builtins.list[dict[str, Any]]) -> dict[str, Any]:  # `list` is a method here
         """PATCH with a JSON Patch array (never PUT: PUT nulls every field it omits)."""
         if not isinstance(operations, list) or not operations:
             raise ValueError("operations must be a non-empty list")
@@ -306,7 +307,7 @@ class Client(ResourcesMixin):
                 raise ValueError(f"not a JSON Patch operation: {operation!r}")
             if not isinstance(operation.get("path"), str):
                 raise ValueError(f"JSON Patch operation without a path: {operation!r}")
-        return self._body(self._request("PATCH", path, body=operations), "PATCH", path)
+        return cast("dict[str, Any]", self._body(self._request("PATCH", path, body=operations), "PATCH", path))
 
     def delete(self, path: str) -> None:
         """DELETE a record; one that is already gone (404, e.g. a retry whose first answer was
@@ -335,12 +336,12 @@ class Client(ResourcesMixin):
             try:
                 response = self._send("POST", path, body=body)
             except requests.RequestException as exc:
-                error = self._transport_error("POST", path, exc)
+                error: ConnectWiseError = self._transport_error("POST", path, exc)
                 if _never_sent(exc):
                     raise error from None  # urllib3 already retried the connect; nothing was sent
             else:
                 if response.status_code < 300:
-                    return self._body(response, "POST", path)
+                    return cast("dict[str, Any]", self._body(response, "POST", path))
                 error = self._http_error(response, "POST", path)
                 if response.status_code == 429:
                     rate_limited += 1
@@ -408,6 +409,7 @@ class Client(ResourcesMixin):
             raise error from None
 
     def _body(self, response: requests.Response, method: str, path: str) -> Any:
+        """The answer's JSON (a record for get/patch/create, which say so; a page of them for list)."""
         if response.status_code >= 300:
             raise self._http_error(response, method, path)
         if not response.content:
@@ -460,7 +462,7 @@ class Client(ResourcesMixin):
         )
 
     def _backoff(self, attempt: int) -> float:
-        base = self.backoff_factor * (2 ** (attempt - 1))
+        base = self.backoff_factor * (2.0 ** (attempt - 1))  # 2.0: an int power of a negative exponent types as Any
         return min(30.0, base + random.uniform(0, self.backoff_factor))
 
     def _retry_after(self, response: requests.Response, attempt: int) -> float:

@@ -69,9 +69,8 @@ def render_value(value: Any) -> str:
             raise ValueError(f"condition value must be finite, got {value!r}")
         return format(value, "f")
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
-        return "[" + value.strftime("%Y-%m-%dT%H:%M:%SZ") + "]"
+        moment = value.astimezone(timezone.utc) if value.tzinfo is not None else value
+        return "[" + moment.strftime("%Y-%m-%dT%H:%M:%SZ") + "]"
     if isinstance(value, date):
         return "[" + value.strftime("%Y-%m-%dT00:00:00Z") + "]"
     if isinstance(value, str):

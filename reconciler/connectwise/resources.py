@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from .conditions import Condition, all_of, cond
 
 if TYPE_CHECKING:
-    from .client import Client
+    import builtins
 
 MAX_URL = 2000
 # Room left for pageSize/page/fields/orderBy and the Link-derived parameters.
@@ -43,41 +43,41 @@ class ResourcesMixin:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def companies(self: Client, identifiers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def companies(self, identifiers: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """All companies, or those whose `identifier` is one of `identifiers`."""
         return self._list_in("company/companies", "identifier", identifiers)
 
-    def agreements(self: Client, company_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    def agreements(self, company_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
         """All agreements, or those of the given company ids (`company/id in (...)`)."""
         ids = None if company_ids is None else [_ids(i) for i in company_ids]
         return self._list_in("finance/agreements", "company/id", ids)
 
-    def agreement_types(self: Client) -> list[dict[str, Any]]:
+    def agreement_types(self) -> list[dict[str, Any]]:
         return self.list("finance/agreements/types")
 
     def catalog_items(
-        self: Client, identifiers: Iterable[str] | None = None
+        self, identifiers: Iterable[str] | None = None
     ) -> list[dict[str, Any]]:
         return self._list_in("procurement/catalog", "identifier", identifiers)
 
-    def additions(self: Client, agreement_id: int) -> list[dict[str, Any]]:
+    def additions(self, agreement_id: int) -> list[dict[str, Any]]:
         return self.list(f"finance/agreements/{_ids(agreement_id)}/additions")
 
     def management_summary_reports(
-        self: Client, company_id: int, group_identifier: str | None = None
+        self, company_id: int, group_identifier: str | None = None
     ) -> list[dict[str, Any]]:
         conditions = cond("groupIdentifier", "=", group_identifier) if group_identifier else None
         return self.list(
             f"company/companies/{_ids(company_id)}/managementSummaryReports", conditions=conditions
         )
 
-    def system_info(self: Client) -> dict[str, Any]:
+    def system_info(self) -> dict[str, Any]:
         return self.get("system/info")
 
     # -- writes -----------------------------------------------------------------------------
 
     def create_addition(
-        self: Client, agreement_id: int, body: dict[str, Any], known_ids: set[Any] | None = None
+        self, agreement_id: int, body: dict[str, Any], known_ids: set[Any] | None = None
     ) -> dict[str, Any]:
         """POST an addition. `body["product"]` must name the product by `id` or `identifier`.
 
@@ -103,14 +103,14 @@ class ResourcesMixin:
         return self.create(path, body, find_existing)
 
     def update_addition(
-        self: Client, agreement_id: int, addition_id: int, operations: list[dict[str, Any]]
+        self, agreement_id: int, addition_id: int, operations: list[dict[str, Any]]
     ) -> dict[str, Any]:
         return self.patch(
             f"finance/agreements/{_ids(agreement_id)}/additions/{_ids(addition_id)}", operations
         )
 
     def cancel_addition(
-        self: Client, agreement_id: int, addition_id: int, cancelled_date: date,
+        self, agreement_id: int, addition_id: int, cancelled_date: date,
         zero_quantity: bool = False,
     ) -> dict[str, Any]:
         """Stop billing by setting `cancelledDate` (keeps history; DELETE would lose it).
@@ -125,7 +125,7 @@ class ResourcesMixin:
         return self.update_addition(agreement_id, addition_id, operations)
 
     def create_management_summary_report(
-        self: Client, company_id: int, body: dict[str, Any]
+        self, company_id: int, body: dict[str, Any]
     ) -> dict[str, Any]:
         """POST an executive summary. No read before it: the caller knows from its ledger (and,
         after an interrupted run, from its plan's read) that none was posted, and the run lease
@@ -143,7 +143,7 @@ class ResourcesMixin:
 
         return self.create(path, body, find_existing)
 
-    def delete_management_summary_report(self: Client, company_id: int, report_id: int) -> None:
+    def delete_management_summary_report(self, company_id: int, report_id: int) -> None:
         """Remove a duplicate executive summary. Reports carry no cancel date and bill nothing;
         this is the only DELETE the tool sends, and only for a report with its own
         groupIdentifier that a concurrent run posted twice."""
@@ -154,28 +154,28 @@ class ResourcesMixin:
     # our summaries hold brackets): boards, statuses and types are few and matched by name here,
     # tickets are found by board id, company id and the open flag, and then by exact summary.
 
-    def service_boards(self: Client) -> list[dict[str, Any]]:
+    def service_boards(self) -> list[dict[str, Any]]:
         return self.list("service/boards", fields=["id", "name", "inactiveFlag"], order_by="id asc")
 
-    def board_statuses(self: Client, board_id: int) -> list[dict[str, Any]]:
+    def board_statuses(self, board_id: int) -> list[dict[str, Any]]:
         return self.list(f"service/boards/{_ids(board_id)}/statuses",
                          fields=["id", "name", "inactive", "closedStatus", "defaultFlag"], order_by="id asc")
 
-    def board_types(self: Client, board_id: int) -> list[dict[str, Any]]:
+    def board_types(self, board_id: int) -> list[dict[str, Any]]:
         return self.list(f"service/boards/{_ids(board_id)}/types",
                          fields=["id", "name", "inactiveFlag", "defaultFlag"], order_by="id asc")
 
-    def management_solutions(self: Client) -> list[dict[str, Any]]:
+    def management_solutions(self) -> list[dict[str, Any]]:
         return self.list("company/managementItSolutions", fields=["id", "name"], order_by="id asc")
 
-    def open_board_tickets(self: Client, board_id: int, company_id: int | None = None) -> list[dict[str, Any]]:
+    def open_board_tickets(self, board_id: int, company_id: int | None = None) -> list[dict[str, Any]]:
         """Open tickets on a board (of one company), lowest id first: id, summary and company only."""
         conditions = all_of(cond("board/id", "=", _ids(board_id)), cond("closedFlag", "=", False),
                             cond("company/id", "=", _ids(company_id)) if company_id is not None else None)
         return self.list("service/tickets", conditions=conditions, fields=["id", "summary", "company/id"],
                          order_by="id asc")
 
-    def create_ticket(self: Client, body: dict[str, Any]) -> dict[str, Any]:
+    def create_ticket(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST a service ticket; read-back after an ambiguous failure is a new open ticket with
         the same summary on the same board and company, so a retried POST never files twice.
         `body` names its board and company by id."""
@@ -197,10 +197,10 @@ class ResourcesMixin:
 
         return self.create("service/tickets", body, find_existing)
 
-    def ticket_notes(self: Client, ticket_id: int) -> list[dict[str, Any]]:
+    def ticket_notes(self, ticket_id: int) -> list[dict[str, Any]]:
         return self.list(f"service/tickets/{_ids(ticket_id)}/notes")
 
-    def add_ticket_note(self: Client, ticket_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    def add_ticket_note(self, ticket_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """POST a note; read-back is a new note with the same text (a note is never added twice)."""
         text = body.get("text")
         if not isinstance(text, str) or not text:
@@ -217,7 +217,7 @@ class ResourcesMixin:
     # -- helpers ----------------------------------------------------------------------------
 
     def _list_in(
-        self: Client, path: str, field: str, values: Iterable[Any] | None
+        self, path: str, field: str, values: Iterable[Any] | None
     ) -> list[dict[str, Any]]:
         if values is None:
             return self.list(path)
@@ -227,6 +227,18 @@ class ResourcesMixin:
             for record in self.list(path, conditions=conditions):
                 records.setdefault(record.get("id", id(record)), record)
         return list(records.values())
+
+    if TYPE_CHECKING:  # Client's verbs, which these helpers call (last: `list` would shadow the type above)
+        base_url: str
+
+        def get(self, path: str) -> dict[str, Any]: ...
+        def patch(self, path: str, operations: builtins.list[dict[str, Any]]) -> dict[str, Any]: ...
+        def delete(self, path: str) -> None: ...
+        def create(self, path: str, body: dict[str, Any],
+                   find_existing: Callable[[], dict[str, Any] | None]) -> dict[str, Any]: ...
+        def list(self, path: str, conditions: Condition | None = None,
+                 fields: str | builtins.list[str] | tuple[str, ...] | None = None,
+                 order_by: str | None = None) -> builtins.list[dict[str, Any]]: ...
 
 
 def _in_chunks(field: str, values: list[Any], room: int) -> Iterator[Condition]:

@@ -28,14 +28,13 @@ MARKER = "<!-- reconcile-plan -->"
 def money_table(plan: Plan) -> list[str]:
     """The first table a billing admin reads: every due change's monthly effect, largest first
     (by absolute amount), then the totals per currency (never added across currencies)."""
-    rows = [(cp, c) for cp in plan.customers for c in cp.changes
+    rows = [(cp, c, c.money) for cp in plan.customers for c in cp.changes
             if c.money is not None and c.money.known and cp.change_due(c)]
     if not rows:
         return []
-    rows.sort(key=lambda row: (-abs(row[1].money.delta), row[0].customer))
+    rows.sort(key=lambda row: (-abs(row[2].delta), row[0].customer))
     out = ["| customer | change | monthly before | after | difference |", "|---|---|---:|---:|---:|"]
-    for cp, c in rows:
-        m = c.money
+    for cp, c, m in rows:
         what = f"{c.action} {c.product} on {c.agreement.label}"
         out.append(f"| {cell(cp.customer)} | {cell(what)} | {show(m.before, m.currency)} | {show(m.after, m.currency)} "
                    f"| **{show(m.delta, m.currency, signed=True)}** |")

@@ -133,7 +133,7 @@ def usage_line(plan: Plan) -> str:
     usage = plan.usage or {}
     if usage.get("basis") != "reported":
         return ""  # csv and licensed: the usual case, nothing to point out
-    months = sorted({cp.usage["report_month"] for cp in plan.customers if (cp.usage or {}).get("report_month")})
+    months = sorted({(cp.usage or {})["report_month"] for cp in plan.customers if (cp.usage or {}).get("report_month")})
     return (f"Usage: Trend's usage report for {', '.join(months or [str(usage.get('report_month'))])} "
             f"({usage.get('units')} units; usage.basis: reported). Each billing period is billed from "
             "Trend's report of the month before it.")
@@ -154,7 +154,8 @@ def render_text(plan: Plan, options: RenderOptions = RenderOptions()) -> str:
         if cp.reason:
             lines.append(f"  # {cp.reason}")
         if (cp.usage or {}).get("basis") == "reported":
-            lines.append(f"  # usage: Trend's {cp.usage.get('report_month')} report, {cp.usage.get('units')} units")
+            used = cp.usage or {}
+            lines.append(f"  # usage: Trend's {used.get('report_month')} report, {used.get('units')} units")
         due = [c for c in cp.changes if cp.change_due(c)]
         later = [c for c in cp.changes if not cp.change_due(c)]
         lines += [change_line(c) for c in due]

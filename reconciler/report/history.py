@@ -49,7 +49,6 @@ from reconciler.ledger import (
     SendStatus,
     Trigger,
     iter_located,
-    ledger_files,  # noqa: F401 - re-exported for the command
     read_all_records,
     read_word,
     sortable_ts,
@@ -239,8 +238,8 @@ class History:
     # customer -> the periods it was billed in, sorted (for `last_billed`)
     billed_periods: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     # period -> items of that period, in ledger order; customer -> that customer's items
-    _by_period: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
-    _by_customer: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
+    _by_period: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    _by_customer: dict[str, dict[str, list[Any]]] = field(default_factory=dict, repr=False)
     # time zone -> month a send was made in (there) -> those sends; built on first use per zone
     _during: dict[str, dict[str, list[Send]]] = field(default_factory=dict, repr=False, compare=False)
     _during_by_customer: dict[str, dict[tuple[str, str], list[Send]]] = field(
@@ -489,7 +488,7 @@ def build_history(records: Iterable[dict[str, Any]]) -> History:
     )
 
 
-def build_history_located(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
+def build_history_located(located: Iterable[tuple[dict[str, Any], tuple[Any, ...]]]) -> History:
     """The model of (record, order) pairs in any order: `order` sorts them in ledger history
     (see `reconciler.ledger.Located`). One pass; the lists are sorted once at the end."""
     with _no_cycle_collection():
@@ -500,15 +499,15 @@ def _build_history(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
     customers: set[str] = set()
     periods: set[str] = set()
     products: set[str] = set()
-    companies: dict[str, tuple[tuple, str]] = {}
-    billed: dict[tuple[str, str], tuple[tuple, Billed]] = {}
-    changes: list[tuple[tuple, int, Change]] = []
-    sends: list[tuple[tuple, Send]] = []
-    failed: list[tuple[tuple, dict[str, Any], str]] = []  # (order, slim record, status)
-    open_intents: dict[tuple[Any, ...], tuple[tuple, dict[str, Any]]] = {}
-    problems: list[tuple[tuple, dict[str, Any], str, Any]] = []  # (order, slim record, status, run id)
+    companies: dict[str, tuple[tuple[Any, ...], str]] = {}
+    billed: dict[tuple[str, str], tuple[tuple[Any, ...], Billed]] = {}
+    changes: list[tuple[tuple[Any, ...], int, Change]] = []
+    sends: list[tuple[tuple[Any, ...], Send]] = []
+    failed: list[tuple[tuple[Any, ...], dict[str, Any], str]] = []  # (order, slim record, status)
+    open_intents: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+    problems: list[tuple[tuple[Any, ...], dict[str, Any], str, Any]] = []  # (order, slim record, status, run id)
     failed_runs: set[tuple[Any, ...]] = set()  # (run id, customer, kind, period) with a failed result
-    latest: tuple | None = None
+    latest: tuple[Any, ...] | None = None
     latest_raw: str | None = None
     count = 0
     intern: dict[str, str] = {}
@@ -597,11 +596,11 @@ def _build_history(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
             reported[key] = [order, order, record, 1, record["ts"]]
     failed_keys = {(r["customer"], _kind(r), r["period"]) for _, r, _ in failed}
     failed_keys.update((c, k, p) for c, k, p, _ in reported)
-    latest_sent: dict[tuple[str, str, str], tuple] = {}
+    latest_sent: dict[tuple[str, str, str], tuple[Any, ...]] = {}
     for order, send in sends:
-        key = (send.customer, send.kind, send.period)
-        if key in failed_keys and (key not in latest_sent or order > latest_sent[key]):
-            latest_sent[key] = order
+        sent = (send.customer, send.kind, send.period)
+        if sent in failed_keys and (sent not in latest_sent or order > latest_sent[sent]):
+            latest_sent[sent] = order
     found = [(order, _failure(order, record, status, latest_sent)) for order, record, status in failed]
     for first, last, record, runs, first_ts in reported.values():
         problem = _failure(last, {**record, "ts": first_ts}, FailureStatus(record["status"]), latest_sent)
@@ -616,8 +615,8 @@ def _build_history(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
     billed_periods: dict[str, list[str]] = {}
     for customer, period in billed_models:
         billed_periods.setdefault(customer, []).append(period)
-    by_period: dict[str, dict[str, list]] = {}
-    by_customer: dict[str, dict[str, list]] = {}
+    by_period: dict[str, dict[str, list[Any]]] = {}
+    by_customer: dict[str, dict[str, list[Any]]] = {}
     for what, items in (("changes", change_list), ("sends", send_list), ("failures", failures)):
         for item in items:
             by_period.setdefault(item.period, {}).setdefault(what, []).append(item)

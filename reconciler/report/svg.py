@@ -151,10 +151,10 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
         '<g class="grid" aria-hidden="true">',
     ]
     for tick in range(0, top + 1, step):
-        y = _fmt(y_at(tick))
+        tick_y = _fmt(y_at(tick))
         out.append(
-            f'<line x1="{PLOT_LEFT}" x2="{WIDTH - PLOT_RIGHT}" y1="{y}" y2="{y}" class="tick"/>'
-            f'<text x="{PLOT_LEFT - 8}" y="{y}" class="ylabel">{tick}</text>'
+            f'<line x1="{PLOT_LEFT}" x2="{WIDTH - PLOT_RIGHT}" y1="{tick_y}" y2="{tick_y}" class="tick"/>'
+            f'<text x="{PLOT_LEFT - 8}" y="{tick_y}" class="ylabel">{tick}</text>'
         )
     for i, period in enumerate(periods):
         out.append(

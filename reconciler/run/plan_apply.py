@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -153,7 +154,7 @@ def progress(total: int, label: str) -> Iterator[Any]:
         yield None
 
 
-def make_plan(inv: Invocation, config: Config, backends, view: LedgerView, run_name: str | None = None,
+def make_plan(inv: Invocation, config: Config, backends: Backends, view: LedgerView, run_name: str | None = None,
               lease: RunLease | None = None) -> Plan:
     usage = read_usage(config, override_csv=inv.usage_path, env=backends.usage_env,
                        today=inv.today.date() if inv.today else None)

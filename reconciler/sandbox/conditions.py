@@ -103,7 +103,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("str", "".join(chars), start))
             pos = i + 1
             continue
-        raw = match.group(group)
+        raw = match.group(group or 0)  # every alternative of _TOKEN_RE is a named group
         if group == "dt":
             parsed = parse_datetime(raw[1:-1])
             if parsed is None:
@@ -340,7 +340,7 @@ class _Parser:
             self.take()
             negate = True
         op_token = self.take()
-        op = op_token.value.lower() if op_token.kind in ("word", "op") else None
+        op: str = op_token.value.lower() if op_token.kind in ("word", "op") else ""  # "": refused below
         if op_token.kind == "word" and op in ("contains", "like", "in"):
             pass
         elif op_token.kind == "op" and not negate:

@@ -194,8 +194,8 @@ def seed_demo(store: Store, own_company: str = OWN_COMPANY[0]) -> None:
         items.append((addition_record(agreement, catalog[identifier], quantity, **extra), agreement["id"]))
     store.insert_many("addition", items)
     store.insert("company", company_record(own_company, OWN_COMPANY[1]))
-    for name, statuses, types, extra in BOARDS:
-        seed_board(store, name, statuses, types, **extra)
+    for name, statuses, board_types, extra in BOARDS:
+        seed_board(store, name, statuses, board_types, **extra)
     store.insert_many("management_solution", [(management_solution_record(n), None) for n in MANAGEMENT_SOLUTIONS])
 
     names = {trend: name for _ident, name, trend in COMPANIES}

@@ -7,6 +7,7 @@ shared/reference/connectwise-api-notes.md) are noted where they are made.
 
 from __future__ import annotations
 
+import builtins  # in Api below `list` is a method: later annotations say builtins.list
 import json
 import re
 from dataclasses import dataclass, field
@@ -251,7 +252,7 @@ class Api:
                     _verr("InvalidOrderBy", str(exc), resource.resource_name, "orderBy")]) from exc
             for path, _ftype, descending in reversed(keys):
                 # SQL Server sorts nulls first ascending; strings case-insensitively
-                records.sort(key=lambda r, p=path: _sort_key(get_path(r, p)), reverse=descending)
+                records.sort(key=_by_field(path), reverse=descending)
         return records
 
     def count(self, resource: Resource, parent_id: int | None, params: list[tuple[str, str]]) -> Response:
@@ -273,7 +274,7 @@ class Api:
         return Response(200, body, {"Link": _link_header(path, params, page, last)})
 
     def item(self, method: str, resource: Resource, parent_id: int | None, item_id: int | None,
-             body: bytes, base: str, params: list[tuple[str, str]]) -> Response:
+             body: bytes, base: str, params: builtins.list[tuple[str, str]]) -> Response:
         assert item_id is not None
         record = self.store.get(resource.kind, item_id)
         if record is None or (parent_id is not None and _parent_of(resource, record) != parent_id):
@@ -298,7 +299,7 @@ class Api:
 
     # ---- writes ---------------------------------------------------------------------------
     def create(self, resource: Resource, parent_id: int | None, payload: Any, base: str,
-               params: list[tuple[str, str]]) -> Response:
+               params: builtins.list[tuple[str, str]]) -> Response:
         if not isinstance(payload, dict):
             raise _BadBody("The request body must be a JSON object.")
         payload = dict(payload)
@@ -319,7 +320,7 @@ class Api:
     def _apply_patch(self, resource: Resource, record: Record, ops: Any) -> Record:
         if not isinstance(ops, list):
             raise _BadBody("The PATCH body must be a JSON array of operations {op, path, value}.")
-        updated = json.loads(json.dumps(record))
+        updated: dict[str, Any] = json.loads(json.dumps(record))
         fields_ = SCHEMA_FIELDS[resource.schema]
         errors = []
         for index, op in enumerate(ops):
@@ -379,7 +380,7 @@ class Api:
             raise Invalid(resource.resource_name, errors)
         return out
 
-    def _build_addition(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+    def _build_addition(self, record: Record, parent_id: int | None, errors: builtins.list[dict[str, Any]]) -> None:
         agreement = self.store.get("agreement", parent_id or 0)
         assert agreement is not None
         product = None
@@ -410,7 +411,7 @@ class Api:
         record.setdefault("quantity", 0)
         compute_addition(record, agreement)
 
-    def _build_agreement(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+    def _build_agreement(self, record: Record, parent_id: int | None, errors: builtins.list[dict[str, Any]]) -> None:
         for key, kind, by in (("type", "agreement_type", "name"), ("company", "company", "identifier")):
             if key not in record:
                 errors.append(_verr("RequiredField", f"The {key} field is required.", "agreement", key))
@@ -426,7 +427,7 @@ class Api:
         elif len(record["name"]) > 100:
             errors.append(_verr("InvalidValue", "name must be at most 100 characters.", "agreement", "name"))
 
-    def _build_msr(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+    def _build_msr(self, record: Record, parent_id: int | None, errors: builtins.list[dict[str, Any]]) -> None:
         company = self.store.get("company", parent_id or 0)
         assert company is not None
         group = record.get("groupIdentifier")
@@ -454,7 +455,7 @@ class Api:
             else:
                 record["agreement"] = {**ref(agreement, "name"), "type": agreement["type"].get("name")}
 
-    def _build_ticket(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+    def _build_ticket(self, record: Record, parent_id: int | None, errors: builtins.list[dict[str, Any]]) -> None:
         """Company and summary (at most 100 characters) are required; board, status and type are
         references by id or name that must exist (status and type on that board), or the POST is
         refused with 400 InvalidObject naming the field. Without a board the default board is
@@ -514,7 +515,7 @@ class Api:
         record.setdefault("recordType", "ServiceTicket")
         record["closedFlag"] = bool(status.get("closedStatus")) or record.get("closedFlag") is True
 
-    def _build_ticket_note(self, record: Record, parent_id: int | None, errors: list[dict[str, Any]]) -> None:
+    def _build_ticket_note(self, record: Record, parent_id: int | None, errors: builtins.list[dict[str, Any]]) -> None:
         """A note needs text; CW files it where its flag says (unconfirmed default: the discussion)."""
         if not record.get("text"):
             errors.append(_verr("RequiredField", "The text field is required.", "serviceNote", "text"))
@@ -537,7 +538,7 @@ class Api:
         return None
 
     # ---- rendering ------------------------------------------------------------------------
-    def _projection(self, resource: Resource, fields_param: str | None) -> list[tuple[str, ...]] | None:
+    def _projection(self, resource: Resource, fields_param: str | None) -> builtins.list[tuple[str, ...]] | None:
         if not fields_param or not fields_param.strip():
             return None
         resolver = FieldResolver(resource.schema)
@@ -554,7 +555,7 @@ class Api:
         return out
 
     def render(self, schema: str, record: Record, base: str,
-               projection: list[tuple[str, ...]] | None = None) -> Record:
+               projection: builtins.list[tuple[str, ...]] | None = None) -> Record:
         """The record as CW returns it: nulls omitted, `_info` links on references."""
         out: Record = {"id": record["id"]} if "id" in record else {}
         if schema == "Agreement" and not record.get("nextInvoiceDate"):
@@ -607,7 +608,7 @@ def _type_problem(ftype: str, value: Any) -> str | None:
     if ftype == "boolean":
         return None if isinstance(value, bool) else "must be true or false."
     if ftype == "datetime":
-        ok = isinstance(value, str) and _DATETIME_RE.match(value)
+        ok = isinstance(value, str) and _DATETIME_RE.match(value) is not None
         return None if ok else "must be a date-time formatted YYYY-MM-DDTHH:MM:SSZ."
     if ftype.startswith("ref:") or ftype == "object":
         return None if isinstance(value, dict) else "must be an object."
@@ -629,6 +630,11 @@ def _child(children: list[Record], wanted: Any) -> Record | None:
 
 def _describe(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+
+
+def _by_field(path: tuple[str, ...]) -> Callable[[Record], tuple[int, Any]]:
+    """The sort key of a record by the field at `path`."""
+    return lambda record: _sort_key(get_path(record, path))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

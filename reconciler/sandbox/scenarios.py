@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from reconciler.ledger import Ledger
 from reconciler.periods import period_of, previous_period
 from reconciler.sandbox import demo
 from reconciler.schedule import billing_date_for, latest_billing_date
 
-FJORD = {"customer": "fjord-architects", "connectwise_company": "FjordArch", "day": 15}
+FJORD: dict[str, Any] = {"customer": "fjord-architects", "connectwise_company": "FjordArch", "day": 15}
 
 SCENARIOS = ("missed",)
 
@@ -30,7 +31,7 @@ def record_sent(ledger_path: Path, *, customer: str, psa_company: str, period: s
     names the demo company it went to (the demo assigns company ids in `demo.COMPANIES` order)."""
     sent_on = billing_date_for(period, day)
     identifiers = [identifier for identifier, _name, _trend in demo.COMPANIES]
-    company = {"connectwise_company_id": identifiers.index(psa_company) + 1,
+    company: dict[str, Any] = {"connectwise_company_id": identifiers.index(psa_company) + 1,
                "connectwise_company_name": demo.COMPANIES[identifiers.index(psa_company)][1]}
     Ledger(ledger_path, run_id="sandbox-scenario").result(
         kind="billing", customer=customer, psa_company=psa_company, period=period,

@@ -247,7 +247,7 @@ class Store:
 
     def is_empty(self) -> bool:
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+            return bool(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0)
 
     @property
     def write_count(self) -> int:
@@ -410,7 +410,7 @@ class Store:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    return a == b
+    return bool(a == b)
 
 
 # ---- record builders: the shapes real ConnectWise returns --------------------------------

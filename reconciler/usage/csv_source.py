@@ -75,17 +75,17 @@ def read_csv(
         return Usage(quantities=quantities, source=f"csv:{shown}", warnings=tuple(warnings),
                      basis="file", rows=tuple(evidence), parts=parts)
     rows = _parse(text, shown, set(products))
-    evidence = tuple(
+    listed: tuple[dict[str, Any], ...] = tuple(
         {"trend_customer_id": customer, "product": product, "quantity": quantity}
         for (customer, product), quantity in rows[0].items()
     )
     return Usage(quantities=rows[0], extra=rows[1], source=f"csv:{shown}", basis="file",
-                 rows=evidence + tuple(rows[2]))
+                 rows=listed + tuple(rows[2]))
 
 
 def _parse_mapped(
     text: str, shown: str, columns: Mapping[str, str], trend_ids: TrendIds
-) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], list[str], dict[tuple[str, str], tuple]]:
+) -> tuple[dict[tuple[str, str], int], list[dict[str, Any]], list[str], dict[tuple[str, str], tuple[tuple[str, int], ...]]]:
     """A file with its own header (Trend's export), read through the configured column names."""
     reader = csv.reader(io.StringIO(text, newline=""))
     wanted = {ours: theirs.strip().lower() for ours, theirs in columns.items()}

@@ -131,6 +131,11 @@ def test_usage_error_format():
     assert str(invalid) == "a:1: error: x\na:2: error: y"
 
 
+def test_usage_error_prints_through_the_one_error_handler():
+    # `line()` is how every ReconcileError is printed; a line-number attribute once shadowed it.
+    assert UsageError("usage/seats.csv", 7, "bad").line() == "usage/seats.csv:7: error: bad"
+
+
 def _config(tmp_path: Path, source: str = "csv", path: Path | None = None) -> Config:
     return Config(
         root=tmp_path,
