@@ -86,7 +86,8 @@ class ConcurrentAddition(TargetError):
 def _same_product(additions: list[Addition], change: Change) -> list[Addition]:
     """Active additions of the change's catalog item (billing today, UTC, as ConnectWise's own
     status says), lowest id first."""
-    wanted, today = change.catalog_item.casefold(), datetime.now(UTC).date()  # apply runs now
+    wanted = (change.catalog_item or "").casefold()  # an addition change always names its item
+    today = datetime.now(UTC).date()  # apply runs now
     return sorted((a for a in additions if a.bills_on(today) and a.product_identifier.casefold() == wanted),
                   key=lambda a: a.id)
 
@@ -225,6 +226,7 @@ def apply_summary(target: Target, cp: CustomerPlan, ledger: Ledger, view: Ledger
     if not cp.summary_due or (cp.status == CustomerStatus.UNSAFE and not options.force):
         return None  # totals from a suspicious usage source are not worth an executive's time
     schedule = cp.summary_schedule
+    assert schedule is not None  # summary_due: the schedule was decided
     trigger = trigger_of(schedule)
     if trigger == Trigger.SCHEDULED and schedule.period in view.sent_periods(cp.customer, SendKind.SUMMARY):
         return None

@@ -193,7 +193,7 @@ def _priced(finding: Finding, state: CompanyState, catalog: dict[str, CatalogIte
     currency = state.company.currency if state.company else None
     agreements = {a.id: a for a in state.agreements}
     by_id = {a.id: a for a in state.all_additions}
-    if finding.kind == FindingKind.UNMAPPED_PRODUCT and finding.usage:
+    if finding.kind == FindingKind.UNMAPPED_PRODUCT and finding.usage and finding.product is not None:
         amount = _usage_value(config, catalog, finding.product, finding.usage[finding.product])
         return replace(finding, monthly=amount, currency=currency)
     addition = by_id.get(finding.addition_id) if finding.addition_id is not None else None
@@ -214,7 +214,7 @@ def customer_findings(config: Config, customer: Customer, state: CompanyState, c
                       last_sent: dict[str, Any] | None, usage: dict[str, int], today: date) -> list[Finding]:
     """Every finding for one configured customer (unknown Trend customers are `find_drift`'s).
     An addition counts as active when it bills `today` (ConnectWise's own addition status)."""
-    base = {"customer": customer.slug, "psa_company": customer.psa_company,
+    base: dict[str, Any] = {"customer": customer.slug, "psa_company": customer.psa_company,
             "trend_customer_id": customer.trend_customer_id}
     findings: list[Finding] = []
     for product, quantity in sorted(usage.items()):

@@ -26,7 +26,7 @@ from reconciler.config.model import Config, Customer
 from reconciler.desired import CustomerError, DesiredCustomer, desired_for
 from reconciler.errors import ReconcileError
 from reconciler.lease import LeaseFacts
-from reconciler.ledger import LedgerView, timestamp_key
+from reconciler.ledger import LedgerView, SendKind, timestamp_key
 from reconciler.money import (
     ZERO,
     MoneyOutOfRange,
@@ -136,19 +136,19 @@ class PlanContext:
         return not self.lease.has_history or any(not self.ledger.knows_run(r) for r in self.lease.writers)
 
 
-def _first_seen(ledger: LedgerView, slug: str, kind: str, zone: str) -> date | None:
+def _first_seen(ledger: LedgerView, slug: str, kind: SendKind, zone: str) -> date | None:
     """The day (in the billing time zone) of the customer's first ledger record of this kind."""
     ts = ledger.first_seen(slug, kind)
     return today_in(zone, timestamp_key(ts)) if ts else None
 
 
-def _schedule(ctx: PlanContext, slug: str, kind: str, day: int, enabled: bool, today: date,
+def _schedule(ctx: PlanContext, slug: str, kind: SendKind, day: int, enabled: bool, today: date,
               catch_up_days: int, zone: str) -> Schedule:
     last = ctx.ledger.last_sent(slug, kind)
     return decide(
         today=today, day=day, enabled=enabled, catch_up_days=catch_up_days,
         sent_periods=ctx.ledger.sent_periods(slug, kind), send_now=ctx.options.send_now and enabled,
-        what="billing" if kind == "billing" else "executive summary", ever_sent=last is not None,
+        what="billing" if kind == SendKind.BILLING else "executive summary", ever_sent=last is not None,
         first_seen=_first_seen(ctx.ledger, slug, kind, zone), sent_day=last.get("day") if last else None,
         interrupted_periods={period for i in ctx.ledger.unsettled_intents(slug, kind)
                              if isinstance(period := i.get("period"), str)},
@@ -169,9 +169,9 @@ def schedules_for(ctx: PlanContext, customer: Customer) -> CustomerSchedules:
     customer's `CustomerPreparation`."""
     billing, summary, options = customer.billing, customer.executive_summary, ctx.options
     return CustomerSchedules(
-        _schedule(ctx, customer.slug, "billing", billing.day, billing.enabled,
+        _schedule(ctx, customer.slug, SendKind.BILLING, billing.day, billing.enabled,
                   options.today_in(billing.timezone), billing.catch_up_days, billing.timezone),
-        _schedule(ctx, customer.slug, "summary", summary.day, summary.enabled,
+        _schedule(ctx, customer.slug, SendKind.SUMMARY, summary.day, summary.enabled,
                   options.today_in(summary.timezone), billing.catch_up_days, summary.timezone),
     )
 
@@ -249,7 +249,7 @@ def prepare_customer(ctx: PlanContext, customer: Customer, schedules: CustomerSc
         if company is None:
             raise CustomerError(f"ConnectWise company {customer.psa_company!r} not found")
         check_company(customer, company,
-                      ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, "summary"))
+                      ctx.ledger.last_sent(customer.slug) or ctx.ledger.last_sent(customer.slug, SendKind.SUMMARY))
         usage = usage_month(ctx, billing_schedule.period)
         desired = desired_for(ctx.config, customer, usage.for_customer(customer.trend_customer_id), list(agreements))
     except CustomerError as error:
@@ -277,7 +277,7 @@ def summary_needs_read(ctx: PlanContext, customer: Customer, summary_schedule: S
     Every other case is settled without a read: a period the ledger records as sent is done,
     and one it does not is posted: the run lease keeps any other run from posting meanwhile."""
     period = summary_schedule.period
-    return (any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, "summary"))
+    return (any(i.get("period") == period for i in ctx.ledger.unsettled_intents(customer.slug, SendKind.SUMMARY))
             or ctx.another_ledger_may_have_written())
 
 
@@ -414,7 +414,7 @@ def interrupted_intents(ctx: PlanContext, slug: str, billing: Schedule, summary:
     So it is never left silent: apply records a `failed` result for it (which settles the intent)
     and the customer fails the run, with a ticket when tickets are on."""
     stale = []
-    for kind, schedule in (("billing", billing), ("summary", summary)):
+    for kind, schedule in ((SendKind.BILLING, billing), (SendKind.SUMMARY, summary)):
         for intent in ctx.ledger.unsettled_intents(slug, kind):
             period = intent.get("period")
             if isinstance(period, str) and period < schedule.period:
@@ -598,9 +598,9 @@ def decide_summary(ctx: PlanContext, customer: Customer, cp: CustomerPlan, compa
     assert cp.summary_schedule is not None  # decide_customer decides the schedules first
     period = cp.summary_schedule.period
     group = summary_group_identifier(customer, period)
-    if period in ctx.ledger.sent_periods(customer.slug, "summary"):
+    if period in ctx.ledger.sent_periods(customer.slug, SendKind.SUMMARY):
         # A manual send of a period the ledger records as posted: the ledger decides, no read.
-        posted = (ctx.ledger.last_sent(customer.slug, "summary") or {})
+        posted = (ctx.ledger.last_sent(customer.slug, SendKind.SUMMARY) or {})
         report = posted.get("report_id") if posted.get("period") == period else None
         cp.notes.append(f"executive summary {group} was already posted"
                         + (f" (report {report})" if report is not None else "") + " according to the ledger")

@@ -262,7 +262,8 @@ def file_tickets(target: Target, settings: TicketSettings, problems: Iterable[Pr
     if all(_quiet(book.get(p.key), p, today) for p in problems):
         # Nothing to write: every problem has its ticket, the same reason and a recent note. No
         # request at all (the open state is checked on the next run that writes, within a week).
-        return TicketRun([TicketOutcome(p, TicketAction.UNCHANGED, book.get(p.key).ticket_id) for p in problems])
+        return TicketRun([TicketOutcome(p, TicketAction.UNCHANGED, entry.ticket_id) for p in problems
+                          if (entry := book.get(p.key)) is not None])
     try:
         references = target.ticket_references(settings.board, settings.status, settings.type)
         if references.missing:

@@ -51,7 +51,8 @@ def psa() -> ModuleType:
 
 def connect(config: Config, env: Mapping[str, str], sandbox: object | None = None) -> Connection:
     """The PSA's target (raises `MissingCredentials`, nothing sent)."""
-    return psa().connect(config, env, sandbox=sandbox)
+    connection: Connection = psa().connect(config, env, sandbox=sandbox)
+    return connection
 
 
 def credential_variables() -> tuple[str, ...]:

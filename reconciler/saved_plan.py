@@ -226,7 +226,7 @@ def _field_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def _schedule_differences(slug: str, record: dict[str, Any], cp: CustomerPlan) -> list[str]:
     """A due customer must be due for the same period, with the same status, today."""
-    found = []
+    found: list[str] = []
     saved_due = record["due"] and record["status"] == CustomerStatus.OK
     if not (saved_due or cp.actionable):
         return found

@@ -233,9 +233,9 @@ class Client(ResourcesMixin):
         self,
         path: str,
         conditions: Condition | None = None,
-        fields: str | list[str] | tuple[str, ...] | None = None,
+        fields: str | builtins.list[str] | tuple[str, ...] | None = None,
         order_by: str | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[builtins.list[dict[str, Any]]]:
         """A collection one page of parsed JSON at a time, following `Link: rel="next"`
         (pageSize=1000). A reader that keeps only what it needs of each page holds one page of
         JSON at a time, not the whole list (20,000 companies' agreements as JSON were the peak

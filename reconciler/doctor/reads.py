@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from reconciler.config.model import Config
 from reconciler.errors import ReconcileError
 from reconciler.periods import previous_period
-from reconciler.target import Target, capabilities_of
+from reconciler.target import Target, TicketReferences, capabilities_of
 from reconciler.usage.lmpi import LmpiClient, LmpiError, lmpi_from_env
 
 from .checks import solutions_named, ticket_company_settings
@@ -45,13 +45,13 @@ def read_connectwise(config: Config, target: Target) -> ConnectWiseFacts:
     endpoint rights through the PSA's own preflight, the lookups through the target (as plan and
     apply make them)."""
     offered = capabilities_of(target)
-    summaries, tickets = offered.summaries and bool(solutions_named(config)), offered.tickets and tickets_on(config)
+    summaries, wants_tickets = offered.summaries and bool(solutions_named(config)), offered.tickets and tickets_on(config)
     offers: dict[str, Any] = {"psa": target.name, "summaries_offered": offered.summaries,
                               "tickets_offered": offered.tickets}
     preflight = getattr(target, "preflight", None)
     if preflight is None:  # a PSA without one: nothing to probe, the lookups still run
         return ConnectWiseFacts(credentials_problem=f"{target.name} offers no preflight to check its keys", **offers)
-    access = _attempt(lambda: preflight(summaries, tickets))
+    access = _attempt(lambda: preflight(summaries, wants_tickets))
     if isinstance(access, Failure):
         return ConnectWiseFacts(info=access, **offers)
     info, login, endpoints = access.info, access.login_company, access.endpoints
@@ -72,7 +72,8 @@ def read_connectwise(config: Config, target: Target) -> ConnectWiseFacts:
         c.identifier.casefold(): c.id for c in target.companies([c.psa_company for c in config.customers])}
         if config.customers else {})
     settings = config.notifications.connectwise_ticket
-    tickets = ticket_companies = None
+    tickets: TicketReferences | Failure | None = None
+    ticket_companies: dict[str, tuple[str, bool]] | Failure | None = None
     if settings is not None and offered.tickets:
         tickets = when("service_boards", lambda: target.ticket_references(settings.board, settings.status,
                                                                            getattr(settings, "type", None)))

@@ -120,7 +120,7 @@ def customer_header(cp: CustomerPlan) -> str:
     elif cp.status == CustomerStatus.SKIPPED:
         state = "skipped"
     elif cp.due:
-        state = "due" if cp.schedule.status == Due.DUE else "send now"
+        state = "due" if cp.schedule is not None and cp.schedule.status == Due.DUE else "send now"
     elif cp.schedule is not None and cp.schedule.status == Due.MISSED:
         state = "MISSED"
     else:

@@ -455,7 +455,7 @@ def _kept(old: Any, new: Any) -> Any:
 def _same(a: Holding, b: Holding) -> bool:
     """Equal, and printed alike: 2.50 and 2.5 are equal Decimals but not the same text."""
     return a == b and all(
-        (x is None) == (y is None) and (x is None or x.as_tuple() == y.as_tuple())
+        (x is None and y is None) or (x is not None and y is not None and x.as_tuple() == y.as_tuple())
         for x, y in ((a.unit_price, b.unit_price), (a.unit_cost, b.unit_cost)))
 
 
@@ -495,7 +495,7 @@ def build_history_located(located: Iterable[tuple[dict[str, Any], tuple[Any, ...
         return _build_history(located)
 
 
-def _build_history(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
+def _build_history(located: Iterable[tuple[dict[str, Any], tuple[Any, ...]]]) -> History:
     customers: set[str] = set()
     periods: set[str] = set()
     products: set[str] = set()
@@ -601,7 +601,7 @@ def _build_history(located: Iterable[tuple[dict[str, Any], tuple]]) -> History:
         sent = (send.customer, send.kind, send.period)
         if sent in failed_keys and (sent not in latest_sent or order > latest_sent[sent]):
             latest_sent[sent] = order
-    found = [(order, _failure(order, record, status, latest_sent)) for order, record, status in failed]
+    found = [(order, _failure(order, record, FailureStatus(status), latest_sent)) for order, record, status in failed]
     for first, last, record, runs, first_ts in reported.values():
         problem = _failure(last, {**record, "ts": first_ts}, FailureStatus(record["status"]), latest_sent)
         found.append((first, replace(problem, runs=runs, last_ts=record["ts"] if runs > 1 else None)))
@@ -653,8 +653,8 @@ def _trigger(record: dict[str, Any]) -> Trigger | str:
     return read_word(Trigger, record.get("trigger"), Trigger.SCHEDULED)
 
 
-def _failure(order: tuple, record: dict[str, Any], status: FailureStatus,
-             latest_sent: dict[tuple[str, str, str], tuple]) -> Failure:
+def _failure(order: tuple[Any, ...], record: dict[str, Any], status: FailureStatus,
+             latest_sent: dict[tuple[str, str, str], tuple[Any, ...]]) -> Failure:
     customer, period = record["customer"], record["period"]
     kind = _kind(record)
     # Resolved: a sent result of the same customer, kind and period came later (one lookup).

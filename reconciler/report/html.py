@@ -161,7 +161,7 @@ PROBLEM_WORDS = tuple(FailureStatus)
 def problem_status(failure: Failure, timezone: str) -> str:
     """`missed, reported by 3 runs (last 2026-11-03 05:17 CST), unresolved`: what it is, how long
     it stood, and whether a later send resolved it (shared with the Markdown view)."""
-    text = failure.status
+    text = str(failure.status)
     if failure.runs > 1 and failure.last_ts:
         text += f", reported by {failure.runs} runs (last {local_time(failure.last_ts, timezone)})"
     return text + (", resolved by a later send" if failure.resolved else ", unresolved")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from reconciler.usage import UsageSourceError
 from reconciler.usage.lmpi import ENV_SECRET, ENV_TOKEN, ENV_URL, lmpi_from_env
 
 
-def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer.ExistingFile], int]:
+def load_global(config_dir: Path, env: Mapping[str, str] = os.environ) -> tuple[Config, list[importer.ExistingFile], int]:
     """The Config of global.yaml alone, the existing customer files, and how many of them have
     problems. Raises ConfigInvalid when global.yaml (or the schemas) are invalid."""
     from reconciler.config.diagnostics import display_path
@@ -56,7 +57,7 @@ def load_global(config_dir: Path, env=os.environ) -> tuple[Config, list[importer
     return config, existing, broken
 
 
-def lmpi_customers(env) -> tuple[list[dict[str, Any]] | None, str | None]:
+def lmpi_customers(env: Mapping[str, str]) -> tuple[list[dict[str, Any]] | None, str | None]:
     """LMPI's customer list when its settings are present (always with --sandbox), else None."""
     if not all(env.get(name) for name in (ENV_URL, ENV_TOKEN, ENV_SECRET)):
         return None, None
@@ -121,7 +122,7 @@ def run_import(runtime: Runtime, config_dir: Path | None, companies: tuple[str, 
             billing.append(record)
         elif companies:  # asked for by name: say why no file appears
             out.skipped += 1
-            out.lines.append(f"skipped  {record.company.identifier}: no active additions of catalog products")
+            out.lines.append(f"skipped  {record.company.identifier if record.company else '?'}: no active additions of catalog products")
 
     actions = importer.plan_files(billing, existing, root / "customers", overwrite)
     assigned: set[str] = set()  # Trend ids given to files written in this run

@@ -56,7 +56,7 @@ from reconciler.plan import Plan
 from reconciler.problem_records import record_problems
 from reconciler.render.apply import run_report
 from reconciler.render.plan_json import plan_to_json
-from reconciler.runtime import Runtime, in_ci, open_backends
+from reconciler.runtime import Backends, Runtime, in_ci, open_backends
 from reconciler.saved_plan import check_matches, read_saved_plan
 from reconciler.state import LeasePlace
 from reconciler.ticketbook import TicketBook, book_path
@@ -309,7 +309,7 @@ def lease_place(config: Config) -> LeasePlace:
     return LeasePlace(board=settings.board, company=settings.own_company or settings.company)
 
 
-def needs_confirmation(auto_approve: bool, env=os.environ) -> bool:
+def needs_confirmation(auto_approve: bool, env: Mapping[str, str] = os.environ) -> bool:
     """Ask whenever a person can answer (stdin is a terminal), even when the output is piped
     (`reconcile apply | tee log`); --auto-approve, CI (`CI=true` or `1`) or no terminal on
     stdin skip the question."""

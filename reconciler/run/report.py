@@ -20,9 +20,12 @@ from reconciler.report import (
     write_html,
 )
 from reconciler.report.figures import report_periods
-from reconciler.report.history import PERIOD_RE, current_period, ledger_files  # noqa: F401 - PERIOD_RE: the command checks --period
+from reconciler.ledger import ledger_files
+from reconciler.report.history import PERIOD_RE as PERIOD_RE  # the command checks --period
+from reconciler.report.history import current_period
 from reconciler.repository import ConfigNotFound, ConfigRepository
-from reconciler.runtime import Runtime, default_ledger  # noqa: F401 - default_ledger: the command's help
+from reconciler.runtime import Runtime
+from reconciler.runtime import default_ledger as default_ledger  # the command's help
 
 DEFAULT_OUT = Path("out/report")
 

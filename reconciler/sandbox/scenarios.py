@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reconciler.ledger import Ledger
+from reconciler.ledger import Ledger, SendKind, SendStatus, Trigger
 from reconciler.periods import period_of, previous_period
 from reconciler.sandbox import demo
 from reconciler.schedule import billing_date_for, latest_billing_date
@@ -34,8 +34,8 @@ def record_sent(ledger_path: Path, *, customer: str, psa_company: str, period: s
     company: dict[str, Any] = {"connectwise_company_id": identifiers.index(psa_company) + 1,
                "connectwise_company_name": demo.COMPANIES[identifiers.index(psa_company)][1]}
     Ledger(ledger_path, run_id="sandbox-scenario").result(
-        kind="billing", customer=customer, psa_company=psa_company, period=period,
-        trigger="schedule", status="sent", error=None, changes=[], **company, day=day,
+        kind=SendKind.BILLING, customer=customer, psa_company=psa_company, period=period,
+        trigger=Trigger.SCHEDULED, status=SendStatus.SENT, error=None, changes=[], **company, day=day,
         ts=f"{sent_on.isoformat()}T11:17:00.000000Z")
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ReconcileError
-from reconciler.schedule import parse_period, previous_period
+from reconciler.periods import parse_period, previous_period
 
 # Partners can still adjust last month's figures until this day of the month.
 ADJUSTABLE_UNTIL_DAY = 5
