@@ -149,11 +149,15 @@ def _window_products(
     history: History, customers: tuple[str, ...], periods: tuple[str, ...]
 ) -> set[str]:
     products: set[str] = set()
-    for customer in customers:
+    if customers is history.customers:  # the whole MSP: each period's products, counted once
         for period in periods:
-            billed = history.billed.get((customer, period))
-            if billed:
-                products.update(billed.holdings)
+            products.update(history.billed_products(period))
+    else:
+        for customer in customers:
+            for period in periods:
+                billed = history.billed.get((customer, period))
+                if billed:
+                    products.update(billed.holdings)
     for period in periods:  # indexed by period (and customer): no scan of every change
         products.update(c.product for c in history.changes_in(period, customers))
     return products
@@ -245,9 +249,7 @@ def build_figures(
         period=period,
         periods=periods,
         series=series,
-        billed_counts=tuple(
-            sum(1 for c in customer_keys if (c, p) in history.billed) for p in periods
-        ),
+        billed_counts=tuple(history.billed_count(p, customer_keys) for p in periods),
         changes=tuple(history.changes_in(period, customer_keys)),
         failures=tuple(history.failures_in(period, customer_keys)),
         sends=tuple(history.sends_in(period, customer_keys)),

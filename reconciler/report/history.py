@@ -244,6 +244,11 @@ class History:
     _during: dict[str, dict[str, list[Send]]] = field(default_factory=dict, repr=False, compare=False)
     _during_by_customer: dict[str, dict[tuple[str, str], list[Send]]] = field(
         default_factory=dict, repr=False, compare=False)
+    # Figures of the whole MSP, per period, computed on first use: a report draws each period on
+    # up to thirteen pages (its own and its neighbours' windows), and recounting 20,000 customers
+    # for each was most of the period pages' time (issue 22). Only for every customer (a
+    # selection is small, and not cached).
+    _whole: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def latest_period(self) -> str | None:
         return self.periods[-1] if self.periods else None
@@ -303,6 +308,17 @@ class History:
     ) -> dict[str, int] | None:
         """Seats per product summed over the customers sent in `period`; None if none was."""
         wanted = self.customers if customers is None else tuple(customers)
+        if wanted is self.customers:
+            products = tuple(products)
+            key = ("msp_seats", period, products)
+            if key not in self._whole:
+                self._whole[key] = self._msp_seats(period, products, wanted)
+            found: dict[str, int] | None = self._whole[key]
+            return None if found is None else dict(found)
+        return self._msp_seats(period, products, wanted)
+
+    def _msp_seats(self, period: str, products: Iterable[str], wanted: tuple[str, ...]
+                   ) -> dict[str, int] | None:
         sent = [self.billed[(c, period)] for c in wanted if (c, period) in self.billed]
         if not sent:
             return None
@@ -313,6 +329,30 @@ class History:
                 if product in totals:
                     totals[product] += holding.quantity
         return totals
+
+    def billed_count(self, period: str, customers: Iterable[str] | None = None) -> int:
+        """How many of `customers` (every one by default) have a sent billing result for `period`."""
+        wanted = self.customers if customers is None else tuple(customers)
+        if wanted is self.customers:
+            key = ("billed_count", period)
+            if key not in self._whole:
+                self._whole[key] = sum(1 for c in wanted if (c, period) in self.billed)
+            count: int = self._whole[key]
+            return count
+        return sum(1 for c in wanted if (c, period) in self.billed)
+
+    def billed_products(self, period: str) -> frozenset[str]:
+        """Every product any customer was billed for in `period` (cached per period)."""
+        key = ("billed_products", period)
+        if key not in self._whole:
+            found: set[str] = set()
+            for customer in self.customers:
+                billed = self.billed.get((customer, period))
+                if billed:
+                    found.update(billed.holdings)
+            self._whole[key] = frozenset(found)
+        products: frozenset[str] = self._whole[key]
+        return products
 
     def last_billed(self, customer: str, up_to: str) -> Billed | None:
         """The customer's most recent billing at or before period `up_to`."""
@@ -325,6 +365,15 @@ class History:
         as of its latest billing at or before the period (additions keep billing between sends).
         None when no customer had been billed yet."""
         wanted = self.customers if customers is None else tuple(customers)
+        if wanted is self.customers:
+            key = ("mrr", period)
+            if key not in self._whole:
+                self._whole[key] = self._mrr(period, wanted)
+            found: dict[str | None, Decimal] | None = self._whole[key]
+            return None if found is None else dict(found)
+        return self._mrr(period, wanted)
+
+    def _mrr(self, period: str, wanted: tuple[str, ...]) -> dict[str | None, Decimal] | None:
         latest = [b for b in (self.last_billed(c, period) for c in wanted) if b is not None]
         if not latest:
             return None

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from html import escape
 from pathlib import Path
 
 from reconciler.ledger import SendKind, Trigger
 from reconciler.money import show
 from reconciler.report.figures import CustomerFigures, Figures, Series
 from reconciler.report.history import Change, Failure, FailureStatus, Send, local_time
+from reconciler.report.markup import escape
 from reconciler.report.svg import line_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from html import escape
+from functools import lru_cache
 
 from reconciler.report.figures import Series
+from reconciler.report.markup import escape
 
 # Okabe & Ito (2008). Yellow goes last: it has the weakest contrast on white.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -96,6 +97,13 @@ MARKERS: tuple[Callable[[float, float, float], str], ...] = (
     _star,
 )
 MARKER_NAMES = ("circle", "square", "triangle", "diamond", "triangle-down", "plus", "cross", "star")
+
+
+@lru_cache(maxsize=65536)
+def _marker(marker: int, x: float, y: float, r: float) -> str:
+    """The outline of marker `marker` at (x, y): points repeat on every page (same slots, same
+    seat counts), so each distinct one is formatted once."""
+    return MARKERS[marker](x, y, r)
 
 
 def style_for(index: int) -> tuple[str, str, int]:
@@ -189,7 +197,7 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
             if value is None:
                 continue
             out.append(
-                f'<path class="point" d="{MARKERS[marker](x_at(i), y_at(value), 5)}" '
+                f'<path class="point" d="{_marker(marker, x_at(i), y_at(value), 5)}" '
                 f'fill="{colour}" '
                 f'data-product="{product}" data-period="{escape(periods[i])}" data-value="{value}">'
                 f"<title>{escape(s.label)}, {escape(periods[i])}: {value} {escape(unit)}</title></path>"
@@ -209,7 +217,7 @@ def line_chart(chart_id: str, title: str, periods: Sequence[str], series: Sequen
             f'data-marker="{MARKER_NAMES[marker]}">'
             f'<line x1="{_fmt(x)}" x2="{_fmt(x + 36)}" y1="{y}" y2="{y}" stroke="{colour}"'
             f'{dash_attr} class="line"/>'
-            f'<path d="{MARKERS[marker](x + 18, y, 5)}" fill="{colour}" class="point"/>'
+            f'<path d="{_marker(marker, x + 18, y, 5)}" fill="{colour}" class="point"/>'
             f'<text x="{_fmt(x + 44)}" y="{y}" class="legendlabel">{escape(s.label)}</text></g>'
         )
     out.append("</g></svg>")
