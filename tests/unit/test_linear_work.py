@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import reconciler
-from reconciler.periods import shift_period
+from reconciler.periods import period_window, shift_period
 from reconciler.report import Names, build_figures, build_history, render_markdown, write_html
 from reconciler.report.figures import report_periods
 from reconciler.usage import Usage, usage_record
@@ -124,3 +124,30 @@ def test_the_report_is_linear_in_customers(tmp_path):
     modules = {key.split(":")[0] for key in small}
     assert {"report/history.py", "report/figures.py", "report/html.py", "report/markdown.py"} <= modules
     assert more_than_doubled(small, large) == {}
+
+
+def test_the_period_pages_count_each_period_of_the_whole_msp_once():
+    """Thirteen period pages share their windows: a period's MSP-wide revenue is worked out from
+    every customer's latest billing once, not once per page that draws it (issue 22: 3.5 M
+    `last_billed` calls at 20,000 customers). What is left per page: the move from the previous
+    period (two per customer) and, on the main page, each customer's own latest billing."""
+    customers = 40
+    history = build_history(ledger_of(customers))
+    names = Names(customers={}, products={})
+    calls: Counter[str] = Counter()
+
+    def count(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(PACKAGE):
+            calls[frame.f_code.co_name] += 1
+
+    pages = report_periods(history, names.timezone)
+    sys.setprofile(count)
+    try:
+        build_figures(history, PERIODS[-1], names)
+        for period in pages:
+            build_figures(history, period, names, with_customers=False)
+    finally:
+        sys.setprofile(None)
+    drawn = {p for period in pages for p in period_window(period, 12)}
+    assert calls["last_billed"] > 0  # the work was counted
+    assert calls["last_billed"] <= customers * (len(drawn) + 2 * (len(pages) + 1) + 1)
