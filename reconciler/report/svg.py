@@ -26,6 +26,7 @@ AXIS_LABELS = 40  # room under the plot for the period labels
 LEGEND_ROW, LEGEND_COLUMNS = 24, 2
 
 
+@lru_cache(maxsize=65536)  # the same slots and seat counts on every page (issue 22)
 def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
