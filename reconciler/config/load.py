@@ -367,7 +367,7 @@ def _customer(
             else AgreementRef(type=intern(value["type"]), name=intern(value["name"]))
             for product, value in data["agreements"].items()
         },
-        integration=intern(integration),
+        integration="custom" if integration == "custom" else "general",  # the schema allows only these
         billing=billing,
         executive_summary=summary,
         mapping_locations={
