@@ -52,7 +52,7 @@ from reconciler.target import Target, TargetError, capabilities_of
 from reconciler.usage import Usage, UsageSourceError, trend_key, usage_record
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanOptions:
     today: date | None = None  # --date: this day for every customer
     # When the run started (timezone-aware), read by the command: without --date, each customer's
@@ -108,7 +108,7 @@ def select_customers(config: Config, options: PlanOptions) -> list[Customer]:
     return selected
 
 
-@dataclass
+@dataclass(slots=True)
 class PlanContext:
     config: Config
     usage: Usage
@@ -155,7 +155,7 @@ def _schedule(ctx: PlanContext, slug: str, kind: SendKind, day: int, enabled: bo
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CustomerSchedules:
     """(billing, executive summary) decisions for the run's day in the customer's own time zones."""
 
@@ -197,13 +197,13 @@ def usage_month(ctx: PlanContext, period: str) -> Usage:
         raise CustomerError(str(error)) from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReadRequest:
     agreement_ids: tuple[int, ...]  # whose additions the decision needs
     summary_group: str | None  # the executive summary to look for (an unsettled summary intent)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CustomerPreparation:
     """Everything about one customer's plan that is known before its company's additions are
     read: made once per customer per plan by `prepare_customer` (pure), then used by both the

@@ -22,6 +22,7 @@ with proration off bills a whole month whatever its effective date: the plan say
 from __future__ import annotations
 
 import calendar
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -92,8 +93,9 @@ def show(amount: Decimal, currency: str | None, signed: bool = False) -> str:
 
 
 def text(value: Decimal | None) -> str | None:
-    """Money in JSON: a decimal string, never a float."""
-    return None if value is None else str(value)
+    """Money in JSON: a decimal string, never a float. Interned: a 20,000-customer plan holds a
+    few distinct amounts in each customer's current additions (issue 22, memory)."""
+    return None if value is None else sys.intern(str(value))
 
 
 @dataclass(frozen=True)

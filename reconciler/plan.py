@@ -42,7 +42,7 @@ from reconciler.state import (
 PLAN_FORMAT_VERSION = "1.1"  # 1.1: money (decimal strings) per change, per customer and for the plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     action: Literal["create", "update", "cancel"]
     kind: Literal["addition", "summary"]
@@ -99,7 +99,7 @@ class CustomerStatus(StrEnum):
     SKIPPED = "skipped"  # disabled, or no usage rows
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerPlan:
     customer: str  # slug
     name: str
@@ -153,7 +153,7 @@ class CustomerPlan:
         return self.summary_due if change.kind == "summary" else self.actionable
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
     today: str  # the --date, or "" when each customer's own time zone decided
     customers: list[CustomerPlan]
@@ -432,7 +432,7 @@ def safety_verdict(
     return reasons
 
 
-@dataclass
+@dataclass(slots=True)
 class RunSafety:
     """The run as a whole against `safety.max_run_*`: what the customers it sends (due, safe on
     their own) add up to, per currency, and why that is unsafe (empty when safe)."""

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Agreement:
     id: int
     name: str
@@ -73,7 +73,7 @@ def is_legacy_marker(marker: str) -> bool:
     return marker_run_id(marker) is not None and not marker.startswith("ref R-")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Addition:
     id: int
     agreement_id: int
@@ -123,7 +123,7 @@ class Addition:
         return AdditionPrint(self.id, self.agreement_id, self.product_identifier, self.quantity, self.last_updated)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AdditionPrint:
     """What a saved plan depends on about one addition: a saved plan is refused for a customer
     when any of these changed since it was made (a hand edit moves `last_updated`)."""
@@ -161,7 +161,7 @@ def quantity_text(quantity: float | None) -> str:
     return f"{quantity:g}"
 
 
-@dataclass
+@dataclass(slots=True)
 class CompanyState:
     """What the PSA holds for one company, as one run read it (`reconciler.snapshot`): the one
     shape plan, drift and import decide on.
@@ -188,7 +188,7 @@ class CompanyState:
         return sorted((a.fingerprint for adds in self.additions.values() for a in adds), key=lambda p: p.id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Company:
     id: int
     identifier: str  # the short company id customer files name
@@ -196,7 +196,7 @@ class Company:
     currency: str | None = None  # ISO code; an agreement's own currency wins
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogItem:
     id: int
     identifier: str  # what `products.<key>.connectwise_product` names
@@ -204,7 +204,7 @@ class CatalogItem:
     cost: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutiveSummary:
     """One customer's monthly executive summary (TMRM's Management Summary Report).
 
@@ -241,7 +241,7 @@ class ExecutiveSummary:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SummaryReport:
     """A posted executive summary, as the PSA holds it."""
 
@@ -249,7 +249,7 @@ class SummaryReport:
     group: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lease:
     """One apply's claim on the run lease, as the PSA holds it (`reconciler.lease`): the run that
     asked, until when it is live (renewed while the run works), and, once the run released it,
@@ -273,7 +273,7 @@ class Lease:
         return self.shard[1] != shard[1] or self.shard[0] == shard[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LeasePlace:
     """Where lease records are filed (ConnectWise: the board and company of a service ticket,
     from `notifications.connectwise_ticket`; None: the board's default, the MSP's own company)."""

@@ -16,7 +16,7 @@ DEFAULT_AGREEMENT_TYPES = ("TMRM Management Solution", "Managed Service")
 DEFAULT: Final = "default"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConnectWiseSettings:
     url: str  # base URL ending in /apis/3.0
     company_id: str
@@ -25,7 +25,7 @@ class ConnectWiseSettings:
     workers: int = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Product:
     key: str  # e.g. "wfbss-svc"; the word customer files and usage rows use
     name: str
@@ -38,7 +38,7 @@ class Product:
     trend_names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgreementRef:
     """An agreement named explicitly by its type and name."""
 
@@ -53,7 +53,7 @@ class AgreementRef:
 Mapping = Union[AgreementRef, Literal["default"]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BillingSettings:
     enabled: bool = True
     day: int = 1
@@ -62,7 +62,7 @@ class BillingSettings:
     prune: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SummarySettings:
     enabled: bool = False
     day: int = 1
@@ -70,7 +70,7 @@ class SummarySettings:
     management_solution: str = "TMRM Management Solution"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UsageSettings:
     source: Literal["csv", "lmpi"] = "csv"
     path: Path | None = None  # absolute, resolved against global.yaml's directory
@@ -83,7 +83,7 @@ class UsageSettings:
     columns: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SafetySettings:
     max_change_percent: float = 30
     min_additions: int = 10
@@ -103,7 +103,7 @@ class SafetySettings:
     max_run_customers_changed: int | None = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TicketSettings:
     """`notifications.connectwise_ticket`: where billing-problem tickets go."""
 
@@ -116,7 +116,7 @@ class TicketSettings:
     own_company: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotificationSettings:
     connectwise_ticket: TicketSettings | None = None  # None: no tickets (the default)
 
@@ -130,7 +130,7 @@ class NotificationSettings:
                                   type=ticket.get("type"), own_company=ticket.get("own_company")))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Customer:
     slug: str  # the file name without .yaml; the customer's key everywhere
     path: Path
@@ -153,7 +153,7 @@ class Customer:
         return self.name or self.slug
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Config:
     root: Path  # the config directory
     connectwise: ConnectWiseSettings

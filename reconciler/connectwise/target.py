@@ -52,6 +52,9 @@ def _decimal(value: Any) -> Decimal | None:
 # and costs are a few distinct amounts: one Decimal object per amount (Decimals are immutable),
 # and one string object per product, date, type or marker text (`_text`), instead of one per
 # record, keep a 20,000-customer plan's records compact (issue 22).
+_ZERO = Decimal(0)  # the usual "less included": one object, not one per addition
+
+
 @lru_cache(maxsize=4096)
 def _decimal_of(text: str) -> Decimal | None:
     try:
@@ -117,7 +120,7 @@ def addition_from(record: dict[str, Any], agreement_id: int) -> Addition:
         marker=_text(record.get("serialNumber") or ""),
         unit_price=_decimal(record.get("unitPrice")),
         unit_cost=_decimal(record.get("unitCost")),
-        less_included=_decimal(record.get("lessIncluded")) or Decimal(0),
+        less_included=_decimal(record.get("lessIncluded")) or _ZERO,
         prorate_current_period=_flag(record.get("prorateCurrentPeriodFlag")),
         prorate_price=_decimal(record.get("proratePrice")),
     )
